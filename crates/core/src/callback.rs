@@ -1,0 +1,152 @@
+//! The one door through which filters run user code. The script host implements
+//! `Callback`; tests implement it with plain closures.
+
+use crate::context::Context;
+use crate::event::{Event, Message};
+use crate::pipeline::FilterHandle;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+/// A script error: what went wrong and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptError {
+    /// The message, e.g. `TypeError: x is not a function`.
+    pub message: String,
+    /// `file:line:col` of the failing code, when known.
+    pub location: Option<String>,
+    /// The script's stack trace, when known.
+    pub stack: Option<String>,
+}
+
+impl ScriptError {
+    /// An error with only a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ScriptError { message: message.into(), location: None, stack: None }
+    }
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(loc) = &self.location {
+            write!(f, "{loc}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(stack) = &self.stack {
+            let stack = stack.trim_end();
+            if !stack.is_empty() {
+                write!(f, "\n{stack}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// What a callback is given.
+pub enum Arg<'a> {
+    /// Nothing.
+    None,
+    /// One event; changes the script makes to a head are written back.
+    Event(&'a mut Event),
+    /// A whole message; changes to its head are written back.
+    Message(&'a mut Message),
+}
+
+/// How the filter wants the callback's return value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Ignore it, unless it is a Promise (then wait for it).
+    Nothing,
+    /// Events: an Event, a Message, an array of them, or nothing.
+    Events,
+    /// Truthiness.
+    Bool,
+    /// A string, or nothing.
+    Str,
+}
+
+/// What a callback returned, converted as the filter asked.
+#[derive(Debug)]
+pub enum Returned {
+    /// Nothing to use.
+    Nothing,
+    /// Events to output.
+    Events(Vec<Event>),
+    /// A truth value.
+    Bool(bool),
+    /// A string (`None` for null/undefined).
+    Str(Option<String>),
+    /// A Promise: the result comes later through `Pending`.
+    Pending(Pending),
+}
+
+/// A function supplied by the script.
+pub trait Callback {
+    /// Calls it in `cx` with `arg`.
+    fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError>;
+}
+
+/// Plain closures are callbacks too (for tests and built-in behaviour).
+impl<F> Callback for F
+where
+    F: Fn(&Context, Arg<'_>, Want) -> Result<Returned, ScriptError>,
+{
+    fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError> {
+        self(cx, arg, want)
+    }
+}
+
+#[derive(Default)]
+struct PendingState {
+    result: Option<Result<Returned, ScriptError>>,
+    waiter: Option<FilterHandle>,
+}
+
+/// The result of a callback that returned a Promise, delivered later.
+#[derive(Clone, Default)]
+pub struct Pending(Rc<RefCell<PendingState>>);
+
+impl Pending {
+    /// A result not yet known.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks for `waiter` to be woken when the result is known.
+    pub fn wake_on_settle(&self, waiter: FilterHandle) {
+        let settled = {
+            let mut s = self.0.borrow_mut();
+            s.waiter = Some(waiter.clone());
+            s.result.is_some()
+        };
+        if settled {
+            waiter.wake();
+        }
+    }
+
+    /// Stores the result; the host calls `notify` once it is safe to run filters.
+    pub fn settle(&self, result: Result<Returned, ScriptError>) {
+        self.0.borrow_mut().result = Some(result);
+    }
+
+    /// Wakes the waiting filter, if any.
+    pub fn notify(&self) {
+        let waiter = self.0.borrow().waiter.clone();
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+
+    /// Takes the result if it is known.
+    pub fn take(&self) -> Option<Result<Returned, ScriptError>> {
+        self.0.borrow_mut().result.take()
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pending")
+    }
+}

@@ -1,0 +1,84 @@
+//! `Context`: the per-stream state a script sees (its context variables and the
+//! inbound connection). Sub-pipelines either share their parent's context or fork it.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// The client connection a root pipeline serves.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// A number unique to this connection on its worker.
+    pub id: u64,
+    /// The local address the client connected to.
+    pub local: SocketAddr,
+    /// The client's address.
+    pub remote: SocketAddr,
+}
+
+/// Script-owned values stored in a context; the script host defines what they are.
+pub trait ContextVars: Any {
+    /// A copy whose later writes do not show in `self` (values are copied shallowly).
+    fn fork(&self) -> Box<dyn ContextVars>;
+    /// For downcasting to the host's own type.
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting to the host's own type.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+struct ContextInner {
+    id: u64,
+    inbound: Option<Rc<Inbound>>,
+    vars: RefCell<Option<Box<dyn ContextVars>>>,
+}
+
+/// A handle to a stream's context; clones share it.
+#[derive(Clone)]
+pub struct Context(Rc<ContextInner>);
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+fn next_id() -> u64 {
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
+impl Context {
+    /// A fresh context for a root pipeline.
+    pub fn new(inbound: Option<Rc<Inbound>>) -> Self {
+        Context(Rc::new(ContextInner { id: next_id(), inbound, vars: RefCell::new(None) }))
+    }
+
+    /// A new context that starts as a copy of this one (for per-request sub-pipelines).
+    pub fn fork(&self) -> Self {
+        let vars = self.0.vars.borrow().as_ref().map(|v| v.fork());
+        Context(Rc::new(ContextInner { id: next_id(), inbound: self.0.inbound.clone(), vars: RefCell::new(vars) }))
+    }
+
+    /// A number unique to this context on its worker.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The client connection, for pipelines that serve one.
+    pub fn inbound(&self) -> Option<&Rc<Inbound>> {
+        self.0.inbound.as_ref()
+    }
+
+    /// Runs `f` on the script values (created by the host on first use).
+    pub fn with_vars<R>(&self, f: impl FnOnce(&mut Option<Box<dyn ContextVars>>) -> R) -> R {
+        f(&mut self.0.vars.borrow_mut())
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Context#{}", self.0.id)
+    }
+}

@@ -1,0 +1,36 @@
+//! `link('name')`: runs a named pipeline inline. The sub-pipeline starts at the
+//! first event, shares this stream's context, takes every event, and what it
+//! outputs is this filter's output.
+
+use crate::args::{ArgError, ArgResult, Args};
+use crate::event::Event;
+use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
+
+/// Builds `link(name)`.
+pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    if args.is_nullish(0) {
+        return Err(ArgError("link: a pipeline name is required".into()));
+    }
+    let slot = args.layout(0)?;
+    Ok(FilterSpec::with_subs("link", vec![slot], |subs| Link { slot: subs[0].clone(), sub: None }))
+}
+
+/// The `link` filter.
+pub struct Link {
+    slot: LayoutSlot,
+    sub: Option<Pipeline>,
+}
+
+impl Filter for Link {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.sub.is_none() {
+            match cx.sub_pipeline(&self.slot, cx.context().clone(), 0) {
+                Some(p) => self.sub = Some(p),
+                None => return cx.output(ev),
+            }
+        }
+        if let Some(sub) = &self.sub {
+            sub.input(ev);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Every filter a script can use, one per file, and `FILTERS`, the table that maps
+//! script names to the functions that build them.
+//!
+//! # Layout
+//! - `serve_http`: `serveHTTP`, an HTTP server in one filter.
+//! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
+//! - `link`, `branch`: run other pipelines inline.
+//! - `handle`: the `handle*` family (look at events).
+//! - `replace`: the `replace*` family (replace events).
+//! - `dummy`, `dump`: swallow events; log events.
+//! - `hold`: the shared state of a filter waiting for a Promise.
+
+pub mod branch;
+pub mod decode_http;
+pub mod dummy;
+pub mod dump;
+pub mod encode_http;
+pub mod handle;
+pub mod hold;
+pub mod link;
+pub mod replace;
+pub mod serve_http;
+
+use crate::args::{ArgResult, Args};
+use crate::event::EventKind;
+use crate::pipeline::FilterSpec;
+use handle::HandleKind;
+use replace::ReplaceKind;
+
+/// Builds a filter spec from script arguments.
+pub type BuildFn = fn(&mut dyn Args) -> ArgResult<FilterSpec>;
+
+/// Script name → builder, for every filter.
+pub const FILTERS: &[(&str, BuildFn)] = &[
+    ("serveHTTP", serve_http::build),
+    ("decodeHTTPRequest", decode_http::build_request),
+    ("decodeHTTPResponse", decode_http::build_response),
+    ("encodeHTTPRequest", encode_http::build_request),
+    ("encodeHTTPResponse", encode_http::build_response),
+    ("link", link::build),
+    ("branch", branch::build),
+    ("dummy", dummy::build),
+    ("dump", dump::build_dump),
+    ("print", dump::build_print),
+    ("handleStreamStart", |a| handle::build(a, HandleKind::StreamStart)),
+    ("handleMessageStart", |a| handle::build(a, HandleKind::Event(EventKind::MessageStart))),
+    ("handleData", |a| handle::build(a, HandleKind::Event(EventKind::Data))),
+    ("handleMessageEnd", |a| handle::build(a, HandleKind::Event(EventKind::MessageEnd))),
+    ("handleStreamEnd", |a| handle::build(a, HandleKind::Event(EventKind::StreamEnd))),
+    ("handleMessage", |a| handle::build(a, HandleKind::Message)),
+    ("replaceStreamStart", |a| replace::build(a, ReplaceKind::StreamStart)),
+    ("replaceMessageStart", |a| replace::build(a, ReplaceKind::Event(EventKind::MessageStart))),
+    ("replaceData", |a| replace::build(a, ReplaceKind::Event(EventKind::Data))),
+    ("replaceMessageEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::MessageEnd))),
+    ("replaceStreamEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::StreamEnd))),
+    ("replaceMessage", |a| replace::build(a, ReplaceKind::Message)),
+];
+
+/// The builder of the filter called `name` in scripts.
+pub fn find(name: &str) -> Option<BuildFn> {
+    FILTERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}

@@ -1,0 +1,126 @@
+//! The `replace*` family: replaces one kind of event with what a value or a callback
+//! gives (an Event, a Message, an array of them, or nothing to drop it); every other
+//! event passes on. `replaceStreamStart` replaces the first event,
+//! `replaceMessageStart`, `replaceData`, `replaceMessageEnd` and `replaceStreamEnd`
+//! every event of their kind, `replaceMessage` each whole message (buffered up to
+//! `bufferLimit`; a bigger one ends the stream with `BufferOverflow`). A callback that
+//! returns a Promise holds the stream until it settles.
+
+use super::hold::Hold;
+use crate::args::{ArgResult, Args, OptionReader, Param};
+use crate::callback::{Arg, Returned, ScriptError, Want};
+use crate::event::{Collected, Event, EventKind, MessageCollector, StreamError};
+use crate::pipeline::{Cx, Filter, FilterSpec};
+use std::rc::Rc;
+
+/// Which events a replace filter replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceKind {
+    /// The first event of the stream.
+    StreamStart,
+    /// Each event of this kind.
+    Event(EventKind),
+    /// Each whole message.
+    Message,
+}
+
+impl ReplaceKind {
+    fn filter_name(self) -> &'static str {
+        match self {
+            ReplaceKind::StreamStart => "replaceStreamStart",
+            ReplaceKind::Message => "replaceMessage",
+            ReplaceKind::Event(EventKind::Data) => "replaceData",
+            ReplaceKind::Event(EventKind::MessageStart) => "replaceMessageStart",
+            ReplaceKind::Event(EventKind::MessageEnd) => "replaceMessageEnd",
+            ReplaceKind::Event(EventKind::StreamEnd) => "replaceStreamEnd",
+        }
+    }
+}
+
+const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
+
+/// Builds a `replace*` filter of the given kind.
+pub fn build(args: &mut dyn Args, kind: ReplaceKind) -> ArgResult<FilterSpec> {
+    let name = kind.filter_name();
+    let with: Rc<Param<Vec<Event>>> = Rc::new(if args.is_nullish(0) { Param::Static(Vec::new()) } else { args.events_param(0)? });
+    let opts = args.options(1)?;
+    let limit = OptionReader::new(name, opts.as_ref()).size("bufferLimit")?.unwrap_or(DEFAULT_BUFFER_LIMIT);
+    Ok(FilterSpec::plain(name, move || Replace {
+        kind,
+        with: with.clone(),
+        started: false,
+        collector: MessageCollector::new(Some(limit)),
+        hold: Hold::default(),
+    }))
+}
+
+/// A `replace*` filter.
+pub struct Replace {
+    kind: ReplaceKind,
+    with: Rc<Param<Vec<Event>>>,
+    started: bool,
+    collector: MessageCollector,
+    hold: Hold,
+}
+
+impl Replace {
+    fn process(&mut self, mut ev: Event, cx: &mut Cx<'_>) {
+        let result = match self.kind {
+            ReplaceKind::StreamStart => {
+                if std::mem::replace(&mut self.started, true) {
+                    return cx.output(ev);
+                }
+                self.replacement(Arg::Event(&mut ev), cx)
+            }
+            ReplaceKind::Event(k) => {
+                if ev.kind() != k {
+                    return cx.output(ev);
+                }
+                self.replacement(Arg::Event(&mut ev), cx)
+            }
+            ReplaceKind::Message => match self.collector.feed(ev) {
+                Collected::Taken => return,
+                Collected::Other(ev) => return cx.output(ev),
+                Collected::Overflow => {
+                    tracing::error!("{}: message body over bufferLimit", self.kind.filter_name());
+                    return cx.output(Event::error(StreamError::BufferOverflow));
+                }
+                Collected::Message(mut m) => self.replacement(Arg::Message(&mut m), cx),
+            },
+        };
+        self.emit(result, cx);
+    }
+
+    fn replacement(&self, arg: Arg<'_>, cx: &mut Cx<'_>) -> Result<Returned, ScriptError> {
+        match &*self.with {
+            Param::Static(evs) => Ok(Returned::Events(evs.clone())),
+            Param::Dynamic(cb) => cb.call(cx.context(), arg, Want::Events),
+        }
+    }
+
+    fn emit(&mut self, result: Result<Returned, ScriptError>, cx: &mut Cx<'_>) {
+        match result {
+            Ok(Returned::Events(evs)) => evs.into_iter().for_each(|e| cx.output(e)),
+            Ok(Returned::Pending(p)) => self.hold.wait(p, cx),
+            Ok(_) => {}
+            Err(err) => cx.fail(&err, self.kind.filter_name()),
+        }
+    }
+}
+
+impl Filter for Replace {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.hold.is_waiting() {
+            return self.hold.keep(ev);
+        }
+        self.process(ev, cx);
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let Some(result) = self.hold.settled() else { return };
+        self.emit(result, cx);
+        while let Some(ev) = self.hold.next_kept() {
+            self.process(ev, cx);
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! `serveHTTP(message | fn, options?)`: an HTTP/1.x server in one filter. Data in is
+//! decoded into requests; each whole request is answered with the fixed message or
+//! with what the callback returns (a Message or a Promise of one); responses go out
+//! as bytes, in request order. StreamEnd in ends the output once every request has
+//! been answered.
+//!
+//! Bad input is answered, then the connection closes: `400` for a malformed request,
+//! `431` for a head over `maxHeaderSize`, `413` for a body over `maxBodySize`. A
+//! callback that throws gets the client a `500`, and the connection carries on.
+//!
+//! A fixed response is encoded once and the bytes are reused for every request.
+
+use crate::args::{ArgResult, Args, OptionReader, Param};
+use crate::callback::{Arg, Pending, Returned, ScriptError, Want};
+use crate::data::Data;
+use crate::event::{Collected, Event, Message, MessageCollector};
+use crate::head::{Head, ResponseHead};
+use crate::http::{self, Decoder, Encoder, ResponseInfo};
+use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// Default limit of a request body that is buffered for the handler.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 16 << 20;
+
+struct Options {
+    max_header_size: usize,
+    max_body_size: usize,
+    buffer_size: usize,
+}
+
+/// Encoded fixed responses, per kind of request they answer.
+type WireCache = RefCell<[Option<Data>; 4]>;
+
+/// Builds `serveHTTP(...)`.
+pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let handler = Rc::new(args.events_param(0)?);
+    let opts = args.options(1)?;
+    let r = OptionReader::new("serveHTTP", opts.as_ref());
+    let options = Rc::new(Options {
+        max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
+        max_body_size: r.size("maxBodySize")?.unwrap_or(DEFAULT_MAX_BODY_SIZE),
+        buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
+    });
+    let cache: Rc<WireCache> = Rc::default();
+    Ok(FilterSpec::plain("serveHTTP", move || ServeHttp {
+        handler: handler.clone(),
+        cache: cache.clone(),
+        decoder: Decoder::requests(options.max_header_size),
+        encoder: Encoder::responses(options.buffer_size),
+        collector: MessageCollector::new(Some(options.max_body_size)),
+        decoded: VecDeque::new(),
+        waiting: None,
+        closed: false,
+    }))
+}
+
+enum Decoded {
+    Event(Event),
+    Error(u16),
+    End,
+}
+
+/// The `serveHTTP` filter.
+pub struct ServeHttp {
+    handler: Rc<Param<Vec<Event>>>,
+    cache: Rc<WireCache>,
+    decoder: Decoder,
+    encoder: Encoder,
+    collector: MessageCollector,
+    decoded: VecDeque<Decoded>,
+    waiting: Option<(Pending, ResponseInfo)>,
+    closed: bool,
+}
+
+impl ServeHttp {
+    /// Works through decoded input until it runs out or a response is pending.
+    fn pump(&mut self, cx: &mut Cx<'_>) {
+        while self.waiting.is_none() && !self.closed {
+            let Some(item) = self.decoded.pop_front() else { return };
+            match item {
+                Decoded::Event(ev) => {
+                    if let Event::MessageStart(h) = &ev {
+                        if let Head::Request(r) = &**h {
+                            let expects = r.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+                            if expects {
+                                cx.output(Event::Data(Data::from("HTTP/1.1 100 Continue\r\n\r\n")));
+                            }
+                        }
+                    }
+                    match self.collector.feed(ev) {
+                        Collected::Message(m) => self.respond(m, cx),
+                        Collected::Overflow => self.reject(413, cx),
+                        Collected::Taken | Collected::Other(_) => {}
+                    }
+                }
+                Decoded::Error(status) => self.reject(status, cx),
+                Decoded::End => {
+                    self.closed = true;
+                    cx.output(Event::end());
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, mut req: Message, cx: &mut Cx<'_>) {
+        let info = match req.head.request() {
+            Some(r) => ResponseInfo { head_request: r.method == "HEAD", is_final: r.is_final() },
+            None => ResponseInfo::default(),
+        };
+        match &*self.handler {
+            Param::Static(events) => {
+                let key = info.head_request as usize * 2 + info.is_final as usize;
+                let cached = self.cache.borrow()[key].clone();
+                let wire = match cached {
+                    Some(w) => w,
+                    None => {
+                        let w = encode_all(&mut self.encoder, info, events.clone());
+                        self.cache.borrow_mut()[key] = Some(w.clone());
+                        w
+                    }
+                };
+                cx.output(Event::Data(wire));
+                if info.is_final {
+                    self.closed = true;
+                    cx.output(Event::end());
+                }
+            }
+            Param::Dynamic(cb) => {
+                let result = cb.call(cx.context(), Arg::Message(&mut req), Want::Events);
+                self.answer(result, info, cx);
+            }
+        }
+    }
+
+    fn answer(&mut self, result: Result<Returned, ScriptError>, info: ResponseInfo, cx: &mut Cx<'_>) {
+        let events = match result {
+            Ok(Returned::Events(evs)) if evs.iter().any(|e| matches!(e, Event::MessageStart(_))) => evs,
+            Ok(Returned::Pending(p)) => {
+                p.wake_on_settle(cx.handle());
+                self.waiting = Some((p, info));
+                return;
+            }
+            Ok(_) => {
+                report_script_error(&ScriptError::new("the handler returned no Message"), "serveHTTP");
+                error_response(500)
+            }
+            Err(err) => {
+                report_script_error(&err, "serveHTTP");
+                error_response(500)
+            }
+        };
+        let wire = encode_all(&mut self.encoder, info, events);
+        if !wire.is_empty() {
+            cx.output(Event::Data(wire));
+        }
+        if info.is_final {
+            self.closed = true;
+            cx.output(Event::end());
+        }
+    }
+
+    fn reject(&mut self, status: u16, cx: &mut Cx<'_>) {
+        let wire = encode_all(&mut self.encoder, ResponseInfo { head_request: false, is_final: true }, error_response(status));
+        cx.output(Event::Data(wire));
+        self.closed = true;
+        cx.output(Event::end());
+    }
+}
+
+fn error_response(status: u16) -> Vec<Event> {
+    Message::new(Head::Response(ResponseHead::with_status(status)), Data::new()).into_events()
+}
+
+/// Encodes one response into bytes. Anything after the first message is ignored.
+fn encode_all(encoder: &mut Encoder, info: ResponseInfo, events: Vec<Event>) -> Data {
+    encoder.set_response_info(info);
+    let mut wire = Data::new();
+    let mut done = false;
+    for ev in events {
+        if done {
+            break;
+        }
+        done = matches!(ev, Event::MessageEnd(_));
+        encoder.encode(ev, &mut |out| {
+            if let Event::Data(d) = out {
+                wire.push(d);
+            }
+        });
+    }
+    if encoder.in_message() {
+        encoder.encode(Event::message_end(), &mut |out| {
+            if let Event::Data(d) = out {
+                wire.push(d);
+            }
+        });
+    }
+    wire
+}
+
+impl Filter for ServeHttp {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.closed {
+            return;
+        }
+        match ev {
+            Event::Data(d) => {
+                let decoded = &mut self.decoded;
+                if let Err(e) = self.decoder.input(d, &mut |ev| decoded.push_back(Decoded::Event(ev))) {
+                    tracing::debug!(error = %e, "bad request");
+                    self.decoded.push_back(Decoded::Error(e.status()));
+                }
+            }
+            Event::StreamEnd(_) => {
+                let decoded = &mut self.decoded;
+                let _ = self.decoder.end(&mut |ev| decoded.push_back(Decoded::Event(ev)));
+                self.decoded.push_back(Decoded::End);
+            }
+            _ => {}
+        }
+        self.pump(cx);
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let Some((pending, info)) = &self.waiting else { return };
+        let info = *info;
+        let Some(result) = pending.take() else { return };
+        self.waiting = None;
+        self.answer(result, info, cx);
+        self.pump(cx);
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::Pending;
+    use crate::testing::{spec, Harness, TestArg};
+    use std::cell::RefCell;
+
+    fn hello() -> FilterSpec {
+        spec(build, vec![TestArg::Events(Message::new(Head::None, "Hi, there!\n").into_events())])
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\nHi, there!\n";
+
+    #[test]
+    fn answers_pipelined_requests_in_order_and_closes_on_http10() {
+        let h = Harness::new(vec![hello()]);
+        h.send("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.0\r\n\r\n");
+        let close = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nHi, there!\n";
+        assert_eq!(h.out.text(), format!("{OK}{OK}{close}"));
+        assert!(h.out.ended());
+        h.finish();
+    }
+
+    #[test]
+    fn bad_requests_get_400_431_413_then_close() {
+        for (input, status) in [
+            ("GET / HTTP/1.1\r\nno colon\r\n\r\n", "400 Bad Request"),
+            ("POST / HTTP/1.1\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n", "400 Bad Request"),
+            ("GET / HTTP/1.1\r\nx: 12345678901234567890123456789012345678901234567890123456789012345678901234567890\r\n\r\n", "431 Request Header Fields Too Large"),
+            ("POST / HTTP/1.1\r\ncontent-length: 40\r\n\r\n0123456789012345678901234567890123456789", "413 Payload Too Large"),
+        ] {
+            let opts = [("maxHeaderSize", "80"), ("maxBodySize", "16")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let h = Harness::new(vec![spec(
+                build,
+                vec![TestArg::Events(Message::new(Head::None, "x").into_events()), TestArg::Options(opts)],
+            )]);
+            h.send(input);
+            let want = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            assert_eq!(h.out.text(), want, "for {input:?}");
+            assert!(h.out.ended());
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn a_throwing_handler_gives_500_and_the_next_request_works() {
+        let calls = Rc::new(RefCell::new(0));
+        let c = calls.clone();
+        let cb = move |_: &crate::Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            *c.borrow_mut() += 1;
+            if *c.borrow() == 1 {
+                Err(ScriptError::new("boom"))
+            } else {
+                Ok(Returned::Events(Message::new(Head::None, "ok").into_events()))
+            }
+        };
+        let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
+        h.send("GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            h.out.text(),
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n\
+HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
+        );
+        h.finish();
+    }
+
+    #[test]
+    fn a_pending_response_holds_later_requests_until_it_settles() {
+        let pendings: Rc<RefCell<Vec<Pending>>> = Rc::default();
+        let p2 = pendings.clone();
+        let cb = move |_: &crate::Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Message(m) = arg else { panic!("serveHTTP passes the request message") };
+            let path = m.head.request().unwrap().path.clone();
+            if path == "/slow" {
+                let p = Pending::new();
+                p2.borrow_mut().push(p.clone());
+                Ok(Returned::Pending(p))
+            } else {
+                Ok(Returned::Events(Message::new(Head::None, path).into_events()))
+            }
+        };
+        let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
+        h.send("GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n");
+        assert_eq!(h.out.text(), "");
+        let p = pendings.borrow()[0].clone();
+        p.settle(Ok(Returned::Events(Message::new(Head::None, "slow").into_events())));
+        p.notify();
+        let t = h.out.text();
+        assert!(t.find("slow").unwrap() < t.find("/fast").unwrap(), "{t}");
+        h.input(Event::end());
+        assert!(h.out.ended());
+        h.finish();
+    }
+}

@@ -1,0 +1,38 @@
+//! The engine of `proxy`: events, filters and pipelines, with no sockets and no
+//! script engine. Bytes become `Data` events; codecs turn them into messages
+//! (`MessageStart`, `Data`*, `MessageEnd`); a stream finishes with `StreamEnd`.
+//! A script's layouts are `PipelineLayout`s; each connection or request runs a
+//! `Pipeline` made from one. Filters run user code only through `Callback`.
+//!
+//! # Layout
+//! - `data`: `Data`, a rope of shared byte chunks.
+//! - `event`: `Event`, `StreamError`, `Message`.
+//! - `head`: HTTP heads, headers and tails.
+//! - `context`: per-stream `Context` and the `Inbound` connection.
+//! - `callback`: `Callback`, how filters call scripts, and `Pending` results.
+//! - `args`: `Args`, how filters read their script arguments and options.
+//! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
+//! - `http`: the sans-IO HTTP/1 codec.
+//! - `filters`: one file per filter, and the `FILTERS` table.
+//! - `program`: `Program`, the ports a script listens on.
+//! - `testing`: the filter contract checker used by tests.
+
+pub mod args;
+pub mod callback;
+pub mod context;
+pub mod data;
+pub mod event;
+pub mod filters;
+pub mod head;
+pub mod http;
+pub mod pipeline;
+pub mod program;
+pub mod testing;
+
+pub use callback::{Arg, Callback, Pending, Returned, ScriptError, Want};
+pub use context::{Context, Inbound};
+pub use data::Data;
+pub use event::{Event, EventKind, Message, StreamError};
+pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
+pub use pipeline::{live_pipelines, Filter, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink};
+pub use program::{ListenOptions, Port, Program};

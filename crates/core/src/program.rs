@@ -1,0 +1,50 @@
+//! `Program`: what a loaded script asks the worker to run (ports and their layouts).
+
+use crate::pipeline::PipelineLayout;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Options of a listening port (`listen(port, {...})`).
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    /// Accept no more than this many connections at once (further clients wait).
+    pub max_connections: Option<usize>,
+    /// Close a connection when nothing arrives for this long.
+    pub read_timeout: Option<Duration>,
+    /// Close a connection when a write makes no progress for this long.
+    pub write_timeout: Option<Duration>,
+    /// Close a connection when nothing moves either way for this long.
+    pub idle_timeout: Duration,
+    /// Stop reading from the client while this many bytes wait to be written to it.
+    pub buffer_limit: usize,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            max_connections: None,
+            read_timeout: None,
+            write_timeout: None,
+            idle_timeout: Duration::from_secs(60),
+            buffer_limit: 1 << 20,
+        }
+    }
+}
+
+/// A listening port and the layout each of its connections runs.
+pub struct Port {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// Socket and connection options.
+    pub options: ListenOptions,
+    /// The layout of the pipeline made for each connection.
+    pub layout: Rc<PipelineLayout>,
+}
+
+/// Everything a script set up.
+#[derive(Default)]
+pub struct Program {
+    /// Listening ports, in script order.
+    pub ports: Vec<Port>,
+}
