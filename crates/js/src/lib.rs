@@ -1,1 +1,29 @@
-//! placeholder
+//! The script host of `proxy`: Pipy's JavaScript API on QuickJS (through rquickjs).
+//! Scripts run at load time to build pipeline layouts, and at message boundaries
+//! through `JsCallback`; bytes never pass through the engine unless a script asks.
+//! This is the only crate that names the engine.
+//!
+//! # Layout
+//! - `host`: `Host::load`, a codebase to a `Program`.
+//! - `engine`: the runtime, deadlines, microtasks, waking filters after Promises.
+//! - `config`: `pipy()` and the configurator methods, generated from the filter table.
+//! - `args`: `JsArgs`, script arguments as `proxy_core::args::Args`.
+//! - `callback`: `JsCallback`, a script function as a `proxy_core::Callback`.
+//! - `convert`: script values to and from events, messages and heads.
+//! - `data`: the native `Data` class.
+//! - `vars`: context variables and `__inbound`.
+//! - `globals`: `console`, `print`, `__thread`, timers, and the event classes (`prelude.js`).
+//! - `error`: script errors with `file:line:col`.
+
+pub mod args;
+pub mod callback;
+pub mod config;
+pub mod convert;
+pub mod data;
+pub mod engine;
+pub mod error;
+pub mod globals;
+pub mod host;
+pub mod vars;
+
+pub use host::{Host, HostOptions, Source};

@@ -1,1 +1,15 @@
-//! placeholder
+//! Sockets for `proxy`: each worker thread runs a current-thread tokio runtime with a
+//! `LocalSet`, binds its own listening sockets, and runs one root pipeline per
+//! accepted connection. Nothing here knows the script engine: a worker is handed a
+//! function that loads the script on its thread and returns the `Program`.
+//!
+//! # Layout
+//! - `worker`: `Worker`, a thread with its runtime, its ports and a drain on shutdown.
+//! - `listener`: binding ports and accepting connections (with `maxConnections`).
+//! - `inbound`: one client connection: socket ⇄ pipeline, timeouts, backpressure.
+
+pub mod inbound;
+pub mod listener;
+pub mod worker;
+
+pub use worker::{spawn_worker, Shutdown, WorkerOptions};

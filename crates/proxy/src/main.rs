@@ -1,1 +1,166 @@
-fn main(){}
+//! `proxy`: runs a Pipy-style script. `proxy main.js` loads the script on every
+//! worker thread, opens the ports it listens on, and serves until SIGINT or SIGTERM
+//! (drain: in-flight exchanges finish; a second signal stops at once).
+
+mod log;
+
+use clap::Parser;
+use proxy_js::{Host, HostOptions, Source};
+use proxy_net::{spawn_worker, Shutdown, WorkerOptions};
+use std::any::Any;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A programmable network proxy scripted in JavaScript (Pipy's API).
+#[derive(Parser, Debug)]
+#[command(name = "proxy", version, about)]
+struct Cli {
+    /// The script to run: a file, or script text (with --eval, or when no such file exists).
+    target: String,
+    /// Treat the target as script text.
+    #[arg(short = 'e', long = "eval")]
+    eval: bool,
+    /// debug, info, warn or error (Pipy's `debug:topic` form is accepted).
+    #[arg(long = "log-level", default_value = "info", value_parser = log::parse_level)]
+    log_level: tracing::Level,
+    /// Worker threads, each with its own copy of the script: a number or `max`.
+    #[arg(long, default_value = "1")]
+    threads: String,
+    /// Set SO_REUSEPORT on listening sockets (always on with more than one thread).
+    #[arg(long = "reuse-port")]
+    reuse_port: bool,
+    /// How long one script callback may run before it is stopped (e.g. 1s, 500ms).
+    #[arg(long = "callback-timeout", default_value = "1s", value_parser = parse_duration)]
+    callback_timeout: Duration,
+    /// How long open connections may take to finish after SIGINT/SIGTERM.
+    #[arg(long = "shutdown-timeout", default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Do not log the pipeline layouts at start.
+    #[arg(long = "no-graph")]
+    no_graph: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    proxy_core::args::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
+}
+
+fn thread_count(s: &str) -> Result<usize, String> {
+    if s == "max" {
+        return Ok(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    }
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("--threads: '{s}' is not a positive number or 'max'")),
+    }
+}
+
+fn source_of(cli: &Cli) -> Result<Source, String> {
+    if cli.eval {
+        return Ok(Source::Eval(cli.target.clone()));
+    }
+    let path = PathBuf::from(&cli.target);
+    if path.is_file() {
+        return Ok(Source::File(path));
+    }
+    if cli.target.contains('(') {
+        return Ok(Source::Eval(cli.target.clone()));
+    }
+    Err(format!("cannot read {}: no such file", cli.target))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    log::init(cli.log_level);
+    let (source, threads) = match (source_of(&cli), thread_count(&cli.threads)) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let shutdown = Shutdown::new();
+    let mut workers = Vec::new();
+    for id in 0..threads {
+        let source = source.clone();
+        let opts = HostOptions { callback_timeout: cli.callback_timeout, thread: (id, threads) };
+        let graph = !cli.no_graph && id == 0;
+        let loader = Box::new(move || {
+            let (program, host) = Host::load(&source, &opts).map_err(|e| match &e.location {
+                Some(loc) => format!("{loc}: {}", e.message),
+                None => e.message.clone(),
+            })?;
+            if graph {
+                for port in &program.ports {
+                    tracing::info!("[config] Port {}:\n{}", port.addr, port.layout.graph().trim_end());
+                }
+            }
+            Ok((program, Box::new(host) as Box<dyn Any>))
+        });
+        let wopts = WorkerOptions { id, reuse_port: cli.reuse_port || threads > 1, grace: cli.shutdown_timeout };
+        match spawn_worker(wopts, loader, &shutdown) {
+            Ok(w) => workers.push(w),
+            Err(e) => {
+                tracing::error!("cannot start worker {id}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for (_, ready) in &workers {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                std::process::exit(1);
+            }
+            Err(_) => {
+                tracing::error!("a worker stopped while starting");
+                std::process::exit(1);
+            }
+        }
+    }
+    run_until_stopped(workers.into_iter().map(|(h, _)| h).collect(), shutdown)
+}
+
+/// Waits for the workers to end, draining them on the first SIGINT/SIGTERM and
+/// exiting at once on the second.
+fn run_until_stopped(handles: Vec<std::thread::JoinHandle<()>>, shutdown: Shutdown) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the signal handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            tracing::error!("cannot install signal handlers");
+            return ExitCode::FAILURE;
+        };
+        let mut done = tokio::task::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        });
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = &mut done => return ExitCode::SUCCESS,
+        }
+        tracing::info!("Shutting down: finishing open connections (signal again to stop at once)");
+        shutdown.drain();
+        tokio::select! {
+            _ = int.recv() => {
+                tracing::info!("Stopped at once");
+                ExitCode::from(130)
+            }
+            _ = term.recv() => ExitCode::from(143),
+            _ = done => {
+                tracing::info!("Stopped");
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}

@@ -1,0 +1,138 @@
+//! `JsArgs`: the arguments of one filter call in a script, read through
+//! `proxy_core::args::Args` by the filter's own `build` function.
+
+use crate::callback::JsCallback;
+use crate::config::{self, ModuleShared};
+use crate::convert::events_from_js;
+use proxy_core::args::{ArgError, ArgResult, Args, OptValue, Options};
+use proxy_core::{Callback, Event, LayoutSlot};
+use rquickjs::{Coerced, Ctx, Function, Object, Value};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Script arguments of a filter call.
+pub struct JsArgs<'a, 'js> {
+    pub(crate) ctx: Ctx<'js>,
+    pub(crate) args: Vec<Value<'js>>,
+    pub(crate) shared: &'a Rc<ModuleShared>,
+}
+
+impl<'js> JsArgs<'_, 'js> {
+    fn get(&self, i: usize) -> Option<&Value<'js>> {
+        self.args.get(i).filter(|v| !v.is_undefined() && !v.is_null())
+    }
+
+    fn js_err(&self, e: rquickjs::Error) -> ArgError {
+        ArgError(crate::error::from_rquickjs(&self.ctx, e).message)
+    }
+}
+
+/// Makes a callback of a script function.
+pub fn callback_of<'js>(shared: &ModuleShared, ctx: &Ctx<'js>, f: Function<'js>) -> Rc<dyn Callback> {
+    Rc::new(JsCallback::new(shared.engine(), ctx, f))
+}
+
+impl<'js> Args for JsArgs<'_, 'js> {
+    fn len(&self) -> usize {
+        self.args.len()
+    }
+
+    fn is_nullish(&self, i: usize) -> bool {
+        self.get(i).is_none()
+    }
+
+    fn is_function(&self, i: usize) -> bool {
+        self.get(i).is_some_and(|v| v.is_function())
+    }
+
+    fn truthy(&mut self, i: usize) -> bool {
+        self.get(i).is_some_and(|v| v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))
+    }
+
+    fn callback(&mut self, i: usize) -> ArgResult<Option<Rc<dyn Callback>>> {
+        Ok(match self.get(i).and_then(|v| v.as_function()) {
+            Some(f) => Some(callback_of(self.shared, &self.ctx, f.clone())),
+            None => None,
+        })
+    }
+
+    fn events(&mut self, i: usize) -> ArgResult<Vec<Event>> {
+        let mut out = Vec::new();
+        if let Some(v) = self.get(i).cloned() {
+            events_from_js(&self.ctx, &v, &mut out).map_err(|e| self.js_err(e))?;
+        }
+        Ok(out)
+    }
+
+    fn string(&mut self, i: usize) -> ArgResult<Option<String>> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(v) => v.get::<Coerced<String>>().map(|s| Some(s.0)).map_err(|e| self.js_err(e)),
+        }
+    }
+
+    fn layout(&mut self, i: usize) -> ArgResult<LayoutSlot> {
+        match self.get(i).cloned() {
+            Some(v) if v.is_function() => {
+                let f = v.as_function().expect("checked").clone();
+                config::build_sub(&self.ctx, self.shared, f).map_err(|e| self.js_err(e))
+            }
+            Some(v) if v.is_string() => {
+                let name: String = v.get().map_err(|e| self.js_err(e))?;
+                let slot: LayoutSlot = Rc::new(OnceCell::new());
+                let location = config::call_site(&self.ctx);
+                self.shared.builder.borrow_mut().refs.push((name, slot.clone(), location));
+                Ok(slot)
+            }
+            _ => Err(ArgError(format!("argument {} must be a pipeline name or a $=>$ builder function", i + 1))),
+        }
+    }
+
+    fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>> {
+        let Some(v) = self.get(i).cloned() else { return Ok(Box::new(JsOptions::default())) };
+        let Some(o) = v.as_object() else {
+            return Err(ArgError(format!("argument {} must be an options object", i + 1)));
+        };
+        options_of(&self.ctx, self.shared, o).map(|o| Box::new(o) as Box<dyn Options>).map_err(|e| self.js_err(e))
+    }
+}
+
+/// Options read once from a script object.
+#[derive(Default)]
+pub struct JsOptions(HashMap<String, OptValue>);
+
+impl Options for JsOptions {
+    fn get(&self, name: &str) -> Option<OptValue> {
+        self.0.get(name).map(|v| match v {
+            OptValue::Number(n) => OptValue::Number(*n),
+            OptValue::Str(s) => OptValue::Str(s.clone()),
+            OptValue::Bool(b) => OptValue::Bool(*b),
+            OptValue::Callback(c) => OptValue::Callback(c.clone()),
+            OptValue::Other => OptValue::Other,
+        })
+    }
+}
+
+/// Reads every property of an options object.
+pub fn options_of<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, o: &Object<'js>) -> rquickjs::Result<JsOptions> {
+    let mut map = HashMap::new();
+    for prop in o.props::<String, Value>() {
+        let (name, v) = prop?;
+        let value = if v.is_undefined() || v.is_null() {
+            continue;
+        } else if let Some(n) = v.as_number() {
+            OptValue::Number(n)
+        } else if let Some(s) = v.as_string() {
+            OptValue::Str(s.to_string()?)
+        } else if let Some(b) = v.as_bool() {
+            OptValue::Bool(b)
+        } else if let Some(f) = v.as_function() {
+            OptValue::Callback(callback_of(shared, ctx, f.clone()))
+        } else {
+            OptValue::Other
+        };
+        map.insert(name, value);
+    }
+    Ok(JsOptions(map))
+}

@@ -1,0 +1,94 @@
+//! `JsCallback`: a script function as a `proxy_core::Callback`. It sets the current
+//! context, converts the argument, calls under the deadline, converts the result
+//! as the filter asked, and turns a returned Promise into a `Pending`.
+
+use crate::convert::{event_to_js, events_from_js, message_to_js, write_back_head};
+use crate::engine::{self, Engine};
+use crate::error;
+use crate::vars::CurrentContext;
+use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, Want};
+use rquickjs::{Coerced, Ctx, Function, Persistent, Value};
+use std::rc::Rc;
+
+/// A script function that filters can call.
+pub struct JsCallback {
+    engine: Rc<Engine>,
+    func: Persistent<Function<'static>>,
+    /// The function declares no parameters, so its argument need not be built.
+    takes_no_args: bool,
+}
+
+impl JsCallback {
+    /// Wraps `func`.
+    pub fn new<'js>(engine: Rc<Engine>, ctx: &Ctx<'js>, func: Function<'js>) -> Self {
+        let takes_no_args = func.get::<_, i32>("length").map(|n| n == 0).unwrap_or(false);
+        JsCallback { engine, func: Persistent::save(ctx, func), takes_no_args }
+    }
+}
+
+impl Callback for JsCallback {
+    fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError> {
+        let _current = CurrentContext::enter(cx);
+        let limit = self.engine.callback_timeout;
+        self.engine.enter(limit, |ctx| {
+            let func = self.func.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
+            let (js_arg, mut write_back) = match arg {
+                _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
+                Arg::None => (Value::new_undefined(ctx.clone()), None),
+                Arg::Event(ev) => {
+                    let v = event_to_js(ctx, ev).map_err(|e| error::from_rquickjs(ctx, e))?;
+                    let wb = matches!(ev, Event::MessageStart(_)).then_some(ev);
+                    (v, wb)
+                }
+                Arg::Message(m) => (message_to_js(ctx, m).map_err(|e| error::from_rquickjs(ctx, e))?, None),
+            };
+            let ret: Value = func.call((js_arg.clone(),)).map_err(|e| error::from_rquickjs(ctx, e))?;
+            if let Some(Event::MessageStart(head)) = write_back.as_deref_mut() {
+                write_back_head(&js_arg, head).map_err(|e| error::from_rquickjs(ctx, e))?;
+            }
+            convert(ctx, ret, want)
+        })
+    }
+}
+
+/// Converts a returned value as the filter wants it.
+fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want) -> Result<Returned, ScriptError> {
+    if let Some(promise) = v.as_promise() {
+        let pending = Pending::new();
+        let (ok, fail) = (pending.clone(), pending.clone());
+        let on_ok = Function::new(ctx.clone(), move |ctx: Ctx<'js>, v: Value<'js>| {
+            ok.settle(convert(&ctx, v, want));
+            engine::settled(ok.clone());
+        });
+        let on_err = Function::new(ctx.clone(), move |v: Value<'js>| {
+            fail.settle(Err(error::from_value(v)));
+            engine::settled(fail.clone());
+        });
+        let then = promise.then().map_err(|e| error::from_rquickjs(ctx, e))?;
+        let (on_ok, on_err) = match (on_ok, on_err) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return Err(error::from_rquickjs(ctx, e)),
+        };
+        let _: Value = then
+            .call((rquickjs::function::This(promise.clone()), on_ok, on_err))
+            .map_err(|e| error::from_rquickjs(ctx, e))?;
+        return Ok(Returned::Pending(pending));
+    }
+    match want {
+        Want::Nothing => Ok(Returned::Nothing),
+        Want::Bool => Ok(Returned::Bool(v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))),
+        Want::Str => {
+            if v.is_undefined() || v.is_null() {
+                Ok(Returned::Str(None))
+            } else {
+                let s: Coerced<String> = v.get().map_err(|e| error::from_rquickjs(ctx, e))?;
+                Ok(Returned::Str(Some(s.0)))
+            }
+        }
+        Want::Events => {
+            let mut out = Vec::new();
+            events_from_js(ctx, &v, &mut out).map_err(|e| error::from_rquickjs(ctx, e))?;
+            Ok(Returned::Events(out))
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The legacy Configuration API: `pipy(vars)` returns a configurator whose methods
+//! (`listen`, `pipeline`, `onStart`, `to`, and one per filter in
+//! `proxy_core::filters::FILTERS`) build pipeline layouts. Filter methods are
+//! generated from that table: each reads its own arguments through `JsArgs`.
+//!
+//! Configurators are objects with one shared prototype; `__draft` says which layout
+//! they add to (-1: the layout of the last `listen` / `pipeline` call). A `$=>$`
+//! builder gets a configurator of a fresh anonymous layout.
+
+use crate::args::{options_of, JsArgs};
+use crate::engine::Engine;
+use crate::error;
+use proxy_core::args::OptionReader;
+use proxy_core::filters::FILTERS;
+use proxy_core::pipeline::OnStart;
+use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
+use rquickjs::function::{Opt, Rest, This};
+use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, Value};
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::{Rc, Weak};
+
+/// A layout being built.
+pub struct Draft {
+    name: String,
+    filters: Vec<FilterSpec>,
+    on_start: Option<OnStart>,
+    slot: LayoutSlot,
+}
+
+/// What a module's configuration calls have built so far.
+#[derive(Default)]
+pub struct ModuleBuilder {
+    drafts: Vec<Draft>,
+    current: Option<usize>,
+    named: HashMap<String, usize>,
+    /// References to named pipelines, resolved when loading ends: name, slot, call site.
+    pub(crate) refs: Vec<(String, LayoutSlot, Option<String>)>,
+    ports: Vec<(SocketAddr, ListenOptions, usize)>,
+    declared_vars: bool,
+}
+
+impl ModuleBuilder {
+    fn add_draft(&mut self, name: String) -> usize {
+        self.drafts.push(Draft { name, filters: Vec::new(), on_start: None, slot: Rc::new(OnceCell::new()) });
+        self.drafts.len() - 1
+    }
+}
+
+/// State shared by a module's configuration functions.
+pub struct ModuleShared {
+    /// Layouts under construction.
+    pub builder: RefCell<ModuleBuilder>,
+    proto: RefCell<Option<Persistent<Object<'static>>>>,
+    engine: Weak<Engine>,
+    index: usize,
+}
+
+impl ModuleShared {
+    /// The engine (alive as long as the host is).
+    pub fn engine(&self) -> Rc<Engine> {
+        self.engine.upgrade().expect("the engine outlives its modules")
+    }
+}
+
+/// `file:line:col` of the script code calling into Rust right now.
+pub fn call_site(ctx: &Ctx<'_>) -> Option<String> {
+    let e = Exception::from_message(ctx.clone(), "").ok()?;
+    error::first_location(&e.stack().unwrap_or_default())
+}
+
+fn throw(ctx: &Ctx<'_>, msg: &str) -> rquickjs::Error {
+    Exception::throw_type(ctx, msg)
+}
+
+fn draft_of(ctx: &Ctx<'_>, this: &Object<'_>, b: &ModuleBuilder, method: &str) -> Result<usize> {
+    let d: i32 = this.get("__draft").unwrap_or(-1);
+    if d >= 0 {
+        return Ok(d as usize);
+    }
+    b.current.ok_or_else(|| throw(ctx, &format!("{method}(): call listen() or pipeline() first")))
+}
+
+fn configurator<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, draft: i32) -> Result<Object<'js>> {
+    let proto = shared.proto.borrow().clone().expect("prototype made at install").restore(ctx)?;
+    let o = Object::new(ctx.clone())?;
+    o.set_prototype(Some(&proto))?;
+    o.prop("__draft", rquickjs::object::Property::from(draft))?;
+    Ok(o)
+}
+
+/// Runs a `$=>$...` builder on a fresh anonymous layout and returns its slot.
+pub fn build_sub<'js>(ctx: &Ctx<'js>, shared: &Rc<ModuleShared>, f: Function<'js>) -> Result<LayoutSlot> {
+    let (draft, slot) = {
+        let mut b = shared.builder.borrow_mut();
+        let d = b.add_draft("anonymous".into());
+        (d, b.drafts[d].slot.clone())
+    };
+    let conf = configurator(ctx, shared, draft as i32)?;
+    let _: Value = f.call((conf,))?;
+    Ok(slot)
+}
+
+fn parse_listen_addr(ctx: &Ctx<'_>, v: &Value<'_>) -> Result<SocketAddr> {
+    let text = if let Some(n) = v.as_number() {
+        format!("0.0.0.0:{}", n as u32)
+    } else if let Some(s) = v.as_string() {
+        let s = s.to_string()?;
+        if s.chars().all(|c| c.is_ascii_digit()) {
+            format!("0.0.0.0:{s}")
+        } else {
+            s
+        }
+    } else {
+        return Err(throw(ctx, "listen(): the port must be a number or an 'ip:port' string"));
+    };
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| throw(ctx, &format!("listen(): '{text}' is not a valid port or address")))
+}
+
+fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'js>>) -> Result<ListenOptions> {
+    let mut opts = ListenOptions::default();
+    let Some(o) = v.as_ref().and_then(|v| v.as_object()) else { return Ok(opts) };
+    let js = options_of(ctx, shared, o)?;
+    let r = OptionReader::new("listen", &js);
+    let err = |e: proxy_core::args::ArgError| throw(ctx, &e.0);
+    if let Some(n) = r.int("maxConnections").map_err(err)? {
+        opts.max_connections = (n >= 0).then_some(n as usize);
+    }
+    opts.read_timeout = r.duration("readTimeout").map_err(err)?;
+    opts.write_timeout = r.duration("writeTimeout").map_err(err)?;
+    if let Some(d) = r.duration("idleTimeout").map_err(err)? {
+        opts.idle_timeout = d;
+    }
+    if let Some(n) = r.size("bufferLimit").map_err(err)? {
+        opts.buffer_limit = n.max(1);
+    }
+    Ok(opts)
+}
+
+/// Installs `pipy()` and the configurator prototype for module `index`.
+pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result<Rc<ModuleShared>> {
+    let shared = Rc::new(ModuleShared {
+        builder: RefCell::new(ModuleBuilder::default()),
+        proto: RefCell::new(None),
+        engine: Rc::downgrade(engine),
+        index,
+    });
+    let proto = Object::new(ctx.clone())?;
+
+    for (name, build) in FILTERS {
+        let s = shared.clone();
+        let build = *build;
+        let name: &'static str = name;
+        let method = Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
+            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), name)?;
+            let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
+            let spec = build(&mut a).map_err(|e| throw(&ctx, &e.0))?;
+            s.builder.borrow_mut().drafts[draft].filters.push(spec);
+            Ok::<_, rquickjs::Error>(this.0)
+        })?;
+        proto.set(name, method)?;
+    }
+
+    let s = shared.clone();
+    proto.set(
+        "listen",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, port: Value<'js>, opts: Opt<Value<'js>>| {
+            let addr = parse_listen_addr(&ctx, &port)?;
+            let options = listen_options(&ctx, &s, opts.0)?;
+            let mut b = s.builder.borrow_mut();
+            let d = b.add_draft(addr.port().to_string());
+            b.current = Some(d);
+            b.ports.push((addr, options, d));
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    proto.set(
+        "pipeline",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, name: Opt<String>| {
+            let mut b = s.builder.borrow_mut();
+            let name = name.0.ok_or_else(|| throw(&ctx, "pipeline(): a name is required"))?;
+            if b.named.contains_key(&name) {
+                return Err(throw(&ctx, &format!("pipeline(): '{name}' is defined twice")));
+            }
+            let d = b.add_draft(name.clone());
+            b.named.insert(name, d);
+            b.current = Some(d);
+            Ok(this.0)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    proto.set(
+        "onStart",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
+            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "onStart")?;
+            let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
+            let start = {
+                use proxy_core::args::{Args, Param};
+                let a: &mut dyn Args = &mut a;
+                match a.events_param(0).map_err(|e| throw(&ctx, &e.0))? {
+                    Param::Static(evs) => OnStart::Events(evs),
+                    Param::Dynamic(cb) => OnStart::Callback(cb),
+                }
+            };
+            s.builder.borrow_mut().drafts[draft].on_start = Some(start);
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    proto.set(
+        "to",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, target: Value<'js>| {
+            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "to")?;
+            let mut a = JsArgs { ctx: ctx.clone(), args: vec![target], shared: &s };
+            let slot = proxy_core::args::Args::layout(&mut a, 0).map_err(|e| throw(&ctx, &e.0))?;
+            let mut b = s.builder.borrow_mut();
+            match b.drafts[draft].filters.last_mut() {
+                Some(f) if f.joint => f.subs.push(slot),
+                Some(f) => return Err(throw(&ctx, &format!("to(): {}() takes no sub-pipeline", f.name))),
+                None => return Err(throw(&ctx, "to(): there is no filter before it")),
+            }
+            Ok(this.0)
+        })?,
+    )?;
+
+    for unsupported in ["task", "export", "import", "use", "chain", "fork", "demuxHTTP", "muxHTTP", "connect"] {
+        proto.set(
+            unsupported,
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {
+                Err(throw(&ctx, &format!("{unsupported}() is not supported by this version of proxy yet")))
+            })?,
+        )?;
+    }
+
+    *shared.proto.borrow_mut() = Some(Persistent::save(ctx, proto));
+
+    let s = shared.clone();
+    let pipy = Function::new(ctx.clone(), move |ctx: Ctx<'js>, vars: Opt<Value<'js>>| {
+        if let Some(v) = vars.0.filter(|v| !v.is_undefined() && !v.is_null()) {
+            let v = match v.as_function() {
+                Some(f) => f.call::<_, Value>(())?,
+                None => v,
+            };
+            let o = v.as_object().ok_or_else(|| throw(&ctx, "pipy(): context variables must be an object"))?;
+            if std::mem::replace(&mut s.builder.borrow_mut().declared_vars, true) {
+                return Err(throw(&ctx, "pipy(): context variables are declared twice in one module"));
+            }
+            crate::vars::declare(&ctx, s.index, o)?;
+        }
+        configurator(&ctx, &s, -1)
+    })?;
+    ctx.globals().set("pipy", pipy)?;
+    Ok(shared)
+}
+
+/// Turns what the module built into layouts and ports; resolves pipeline names.
+pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<Vec<Port>, ScriptError> {
+    let mut b = shared.builder.borrow_mut();
+    let at_file = |message: String, location: Option<String>| ScriptError {
+        message,
+        location: location.or_else(|| Some(file.to_string())),
+        stack: None,
+    };
+    let mut layouts: Vec<Rc<PipelineLayout>> = Vec::new();
+    for d in std::mem::take(&mut b.drafts) {
+        if let Some(f) = d.filters.iter().find(|f| f.joint && f.subs.is_empty()) {
+            return Err(at_file(format!("{}() in pipeline '{}' is missing .to(...)", f.name, d.name), None));
+        }
+        let layout = Rc::new(PipelineLayout { name: d.name, filters: d.filters, on_start: d.on_start });
+        let _ = d.slot.set(layout.clone());
+        layouts.push(layout);
+    }
+    for (name, slot, location) in std::mem::take(&mut b.refs) {
+        let Some(&i) = b.named.get(&name) else {
+            return Err(at_file(format!("unknown pipeline '{name}'"), location));
+        };
+        let _ = slot.set(layouts[i].clone());
+    }
+    Ok(b.ports
+        .iter()
+        .map(|(addr, options, d)| Port { addr: *addr, options: options.clone(), layout: layouts[*d].clone() })
+        .collect())
+}

@@ -1,0 +1,201 @@
+//! Conversions between script values and events: heads to and from plain objects,
+//! `Message` / `MessageStart` / `MessageEnd` / `StreamEnd` / `Data` to and from events.
+
+use crate::data::{from_data, to_data};
+use proxy_core::{Data, Event, Head, Headers, Message, RequestHead, ResponseHead, StreamError, Tail};
+use rquickjs::{Coerced, Ctx, Exception, Object, Result, Value};
+
+/// A head as a plain script object.
+pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
+    let o = Object::new(ctx.clone())?;
+    match head {
+        Head::None => return Ok(Value::new_undefined(ctx.clone())),
+        Head::Request(r) => {
+            o.set("method", r.method.as_str())?;
+            o.set("path", r.path.as_str())?;
+            o.set("protocol", r.protocol.as_str())?;
+            o.set("headers", headers_to_js(ctx, &r.headers)?)?;
+        }
+        Head::Response(r) => {
+            o.set("status", r.status)?;
+            if let Some(t) = &r.status_text {
+                o.set("statusText", t.as_str())?;
+            }
+            o.set("protocol", r.protocol.as_str())?;
+            o.set("headers", headers_to_js(ctx, &r.headers)?)?;
+        }
+    }
+    Ok(o.into_value())
+}
+
+fn headers_to_js<'js>(ctx: &Ctx<'js>, headers: &Headers) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for (name, value) in headers.iter() {
+        match o.get::<_, Option<String>>(name)? {
+            Some(prev) if name == "set-cookie" => {
+                let arr = rquickjs::Array::new(ctx.clone())?;
+                arr.set(0, prev)?;
+                arr.set(1, value)?;
+                o.set(name, arr)?;
+            }
+            Some(prev) => o.set(name, format!("{prev}, {value}"))?,
+            None => o.set(name, value)?,
+        }
+    }
+    Ok(o)
+}
+
+/// A head from a script object: with `method` or `path` it is a request, otherwise a
+/// response (status 200 unless given).
+pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
+    let Some(o) = v.as_object() else { return Ok(Head::None) };
+    let headers = match o.get::<_, Option<Object>>("headers")? {
+        Some(h) => headers_from_js(&h)?,
+        None => Headers::new(),
+    };
+    let protocol: Option<Coerced<String>> = o.get("protocol")?;
+    let method: Option<Coerced<String>> = o.get("method")?;
+    let path: Option<Coerced<String>> = o.get("path")?;
+    if method.is_some() || path.is_some() {
+        let d = RequestHead::default();
+        return Ok(Head::Request(RequestHead {
+            method: method.map(|m| m.0).unwrap_or(d.method),
+            path: path.map(|p| p.0).unwrap_or(d.path),
+            protocol: protocol.map(|p| p.0).unwrap_or(d.protocol),
+            headers,
+        }));
+    }
+    let status: Option<Coerced<i32>> = o.get("status")?;
+    let status_text: Option<Coerced<String>> = o.get("statusText")?;
+    Ok(Head::Response(ResponseHead {
+        status: status.map(|s| s.0.clamp(100, 999) as u16).unwrap_or(200),
+        status_text: status_text.map(|s| s.0),
+        protocol: protocol.map(|p| p.0).unwrap_or_else(|| "HTTP/1.1".into()),
+        headers,
+    }))
+}
+
+fn headers_from_js(o: &Object<'_>) -> Result<Headers> {
+    let mut headers = Headers::new();
+    for prop in o.props::<String, Value>() {
+        let (name, value) = prop?;
+        if let Some(arr) = value.as_array() {
+            for v in arr.iter::<Coerced<String>>() {
+                headers.append(name.as_str(), v?.0);
+            }
+        } else if !value.is_undefined() && !value.is_null() {
+            let s: Coerced<String> = value.get()?;
+            headers.append(name, s.0);
+        }
+    }
+    Ok(headers)
+}
+
+fn tail_to_js<'js>(ctx: &Ctx<'js>, tail: &Tail) -> Result<Value<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.set("headSize", tail.head_size)?;
+    o.set("bodySize", tail.body_size)?;
+    Ok(o.into_value())
+}
+
+fn construct<'js>(ctx: &Ctx<'js>, class: &str, args: Vec<Value<'js>>) -> Result<Value<'js>> {
+    let ctor: rquickjs::Function = ctx.globals().get(class)?;
+    let mut a = rquickjs::function::Args::new(ctx.clone(), args.len());
+    for v in args {
+        a.push_arg(v)?;
+    }
+    a.apply(&ctor)
+}
+
+/// An event as the script object of its class.
+pub fn event_to_js<'js>(ctx: &Ctx<'js>, ev: &Event) -> Result<Value<'js>> {
+    match ev {
+        Event::Data(d) => from_data(ctx, d.clone()),
+        Event::MessageStart(h) => construct(ctx, "MessageStart", vec![head_to_js(ctx, h)?]),
+        Event::MessageEnd(t) => construct(ctx, "MessageEnd", vec![tail_to_js(ctx, t)?]),
+        Event::StreamEnd(e) => {
+            let name = e.map(|e| e.name()).unwrap_or("");
+            construct(ctx, "StreamEnd", vec![rquickjs::String::from_str(ctx.clone(), name)?.into_value()])
+        }
+    }
+}
+
+/// A message as a script `Message`.
+pub fn message_to_js<'js>(ctx: &Ctx<'js>, m: &Message) -> Result<Value<'js>> {
+    let head = head_to_js(ctx, &m.head)?;
+    let body = from_data(ctx, m.body.clone())?;
+    let tail = tail_to_js(ctx, &m.tail)?;
+    construct(ctx, "Message", vec![head, body, tail])
+}
+
+fn kind_of(v: &Value<'_>) -> Option<String> {
+    v.as_object()?.get::<_, Option<String>>("__kind").ok().flatten()
+}
+
+/// Events from a script value: an Event, a Message, Data, an array of them, or
+/// nothing (null / undefined).
+pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>) -> Result<()> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(());
+    }
+    if let Some(arr) = v.as_array() {
+        for item in arr.iter::<Value>() {
+            events_from_js(ctx, &item?, out)?;
+        }
+        return Ok(());
+    }
+    if rquickjs::Class::<crate::data::JsData>::from_value(v).is_ok() {
+        out.push(Event::Data(to_data(ctx, v, None)?));
+        return Ok(());
+    }
+    let o = v.as_object();
+    match kind_of(v).as_deref() {
+        Some("Message") => {
+            let o = o.expect("a Message is an object");
+            let head = head_from_js(&o.get::<_, Value>("head")?)?;
+            let body: Value = o.get("body")?;
+            let body = to_data(ctx, &body, None)?;
+            Message { head, body, tail: Tail::default() }.write_events(out);
+        }
+        Some("MessageStart") => {
+            let head = head_from_js(&o.expect("an object").get::<_, Value>("head")?)?;
+            out.push(Event::start(head));
+        }
+        Some("MessageEnd") => out.push(Event::message_end()),
+        Some("StreamEnd") => {
+            let err: Option<Coerced<String>> = o.expect("an object").get("error")?;
+            let err = err.map(|e| e.0).filter(|e| !e.is_empty());
+            out.push(Event::StreamEnd(err.map(|e| StreamError::from_name(&e).unwrap_or(StreamError::RuntimeError))));
+        }
+        _ => {
+            return Err(Exception::throw_type(
+                ctx,
+                "expected an Event, a Message, Data or an array of them",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Writes a script's changes to a head object back into `head`.
+pub fn write_back_head(v: &Value<'_>, head: &mut Head) -> Result<()> {
+    if let Some(o) = v.as_object() {
+        let h: Value = o.get("head")?;
+        if h.is_object() {
+            let new = head_from_js(&h)?;
+            // A response head stays a response even if a script adds a `path` field.
+            *head = match (&*head, new) {
+                (Head::Response(_), Head::Request(r)) => {
+                    Head::Response(ResponseHead { headers: r.headers, ..ResponseHead::default() })
+                }
+                (_, n) => n,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// `Data` of a script value, for callers outside this module.
+pub fn data_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> Result<Data> {
+    to_data(ctx, v, None)
+}

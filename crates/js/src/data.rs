@@ -1,0 +1,135 @@
+//! The script's `Data` class: a native wrapper of `proxy_core::Data`, so bytes a
+//! script holds are the same chunks the pipeline moves, not copies.
+
+#![allow(unsafe_code)] // rquickjs' class macros generate `unsafe impl`s of its own traits.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use proxy_core::Data;
+use rquickjs::class::Trace;
+use rquickjs::prelude::Opt;
+use rquickjs::{Class, Ctx, Exception, JsLifetime, Result, Value};
+
+/// `Data` as scripts see it.
+#[derive(Trace, JsLifetime, Default)]
+#[rquickjs::class(rename = "Data")]
+pub struct JsData {
+    #[qjs(skip_trace)]
+    pub(crate) data: Data,
+}
+
+/// Bytes of `value` in `encoding` (utf8, hex, base64, base64url).
+fn decode_text(ctx: &Ctx<'_>, s: &str, encoding: Option<&str>) -> Result<Vec<u8>> {
+    match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" => Ok(s.as_bytes().to_vec()),
+        "hex" => hex_decode(s).ok_or_else(|| Exception::throw_type(ctx, "Data: invalid hex string")),
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(s.trim_end_matches('=').to_string() + &"=".repeat((4 - s.trim_end_matches('=').len() % 4) % 4))
+            .map_err(|_| Exception::throw_type(ctx, "Data: invalid base64 string")),
+        "base64url" => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .map_err(|_| Exception::throw_type(ctx, "Data: invalid base64url string")),
+        other => Err(Exception::throw_type(ctx, &format!("Data: unknown encoding '{other}'"))),
+    }
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// Converts a script value (Data, string, array of bytes) to `Data`.
+pub fn to_data<'js>(ctx: &Ctx<'js>, v: &Value<'js>, encoding: Option<&str>) -> Result<Data> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Data::new());
+    }
+    if let Some(cls) = Class::<JsData>::from_value(v).ok() {
+        return Ok(cls.borrow().data.clone());
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Data::from(decode_text(ctx, &s.to_string()?, encoding)?));
+    }
+    if let Some(arr) = v.as_array() {
+        let mut bytes = Vec::with_capacity(arr.len());
+        for b in arr.iter::<i32>() {
+            bytes.push(b? as u8);
+        }
+        return Ok(Data::from(bytes));
+    }
+    let s: rquickjs::Coerced<String> = v.get()?;
+    Ok(Data::from(s.0))
+}
+
+/// Wraps `Data` as a script object.
+pub fn from_data<'js>(ctx: &Ctx<'js>, data: Data) -> Result<Value<'js>> {
+    Ok(Class::instance(ctx.clone(), JsData { data })?.into_value())
+}
+
+#[rquickjs::methods]
+impl JsData {
+    /// `new Data()`, `new Data('text', enc?)`, `new Data([1, 2])`, `new Data(data)`.
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, value: Opt<Value<'js>>, encoding: Opt<String>) -> Result<Self> {
+        let data = match value.0 {
+            Some(v) => to_data(&ctx, &v, encoding.0.as_deref())?,
+            None => Data::new(),
+        };
+        Ok(JsData { data })
+    }
+
+    /// `Data.from(value, enc?)`.
+    #[qjs(static)]
+    pub fn from<'js>(ctx: Ctx<'js>, value: Value<'js>, encoding: Opt<String>) -> Result<Self> {
+        Ok(JsData { data: to_data(&ctx, &value, encoding.0.as_deref())? })
+    }
+
+    /// Number of bytes.
+    #[qjs(get)]
+    pub fn size(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Always `'Data'` (every event has a type).
+    #[qjs(get, rename = "type")]
+    pub fn kind(&self) -> &'static str {
+        "Data"
+    }
+
+    /// Appends Data or a string.
+    pub fn push<'js>(&mut self, ctx: Ctx<'js>, value: Value<'js>) -> Result<()> {
+        let d = to_data(&ctx, &value, None)?;
+        self.data.push(d);
+        Ok(())
+    }
+
+    /// Removes and returns the first `n` bytes.
+    pub fn shift(&mut self, n: usize) -> JsData {
+        JsData { data: self.data.shift(n) }
+    }
+
+    /// Removes and returns the last `n` bytes.
+    pub fn pop(&mut self, n: usize) -> JsData {
+        JsData { data: self.data.pop(n) }
+    }
+
+    /// The bytes as an array of numbers.
+    #[qjs(rename = "toArray")]
+    pub fn to_array(&self) -> Vec<u8> {
+        self.data.to_vec()
+    }
+
+    /// The bytes as text: utf8 (default), hex, base64 or base64url.
+    #[qjs(rename = "toString")]
+    pub fn to_string<'js>(&self, ctx: Ctx<'js>, encoding: Opt<String>) -> Result<String> {
+        let bytes: Bytes = self.data.to_bytes();
+        Ok(match encoding.0.as_deref().unwrap_or("utf8") {
+            "utf8" | "utf-8" => String::from_utf8_lossy(&bytes).into_owned(),
+            "hex" => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            "base64" => base64::engine::general_purpose::STANDARD.encode(&bytes),
+            "base64url" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes),
+            other => return Err(Exception::throw_type(&ctx, &format!("Data: unknown encoding '{other}'"))),
+        })
+    }
+}

@@ -1,0 +1,86 @@
+//! `Engine`: the worker's QuickJS runtime and context, entered through `Engine::enter`
+//! so that every entry gets a deadline, runs its microtasks before leaving, and, once
+//! outside the engine, wakes the filters whose Promises settled. Filters are never
+//! run from inside the engine, so the engine is never entered twice.
+
+use proxy_core::Pending;
+use rquickjs::{Context, Ctx, Runtime};
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static SETTLED: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The script engine of one worker.
+pub struct Engine {
+    /// The QuickJS runtime (one per worker).
+    pub runtime: Runtime,
+    /// The context scripts run in.
+    pub context: Context,
+    /// How long one callback may run.
+    pub callback_timeout: Duration,
+}
+
+impl Engine {
+    /// A runtime and a full context, with the interrupt handler that enforces deadlines.
+    pub fn new(callback_timeout: Duration) -> rquickjs::Result<Engine> {
+        let runtime = Runtime::new()?;
+        runtime.set_interrupt_handler(Some(Box::new(|| {
+            DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t))
+        })));
+        runtime.set_max_stack_size(4 << 20);
+        let context = Context::full(&runtime)?;
+        Ok(Engine { runtime, context, callback_timeout })
+    }
+
+    /// Runs `f` in the engine with a deadline of `limit`, then its microtasks; then,
+    /// outside the engine, wakes filters whose Promises settled.
+    pub fn enter<R>(&self, limit: Duration, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        let outermost = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get() == 1
+        });
+        let r = if outermost {
+            DEADLINE.with(|d| d.set(Some(Instant::now() + limit)));
+            let r = self.context.with(|ctx| {
+                let r = f(&ctx);
+                while ctx.execute_pending_job() {}
+                r
+            });
+            DEADLINE.with(|d| d.set(None));
+            r
+        } else {
+            // Entered from Rust code that JS itself called: the engine is already held.
+            unreachable_nested()
+        };
+        DEPTH.with(|d| d.set(d.get() - 1));
+        if outermost {
+            notify_settled();
+        }
+        r
+    }
+}
+
+fn unreachable_nested<R>() -> R {
+    panic!("the script engine was entered while already running; filters must not run inside JS")
+}
+
+/// Records a Promise result to wake its filter once the engine is left.
+pub fn settled(p: Pending) {
+    SETTLED.with(|s| s.borrow_mut().push(p));
+}
+
+fn notify_settled() {
+    loop {
+        let batch = SETTLED.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        for p in batch {
+            p.notify();
+        }
+    }
+}

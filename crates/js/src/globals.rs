@@ -1,0 +1,97 @@
+//! Globals besides the configuration API: `console`, `print`/`println`, `__thread`,
+//! the native timer behind `Timeout`, and the prelude of event classes.
+
+use crate::engine::Engine;
+use rquickjs::function::Rest;
+use rquickjs::{Ctx, Function, Object, Persistent, Result, Value};
+use std::io::Write;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Formats console arguments: strings as they are, other values as JSON when possible.
+fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
+    let mut parts = Vec::with_capacity(args.len());
+    for v in args {
+        if let Some(s) = v.as_string() {
+            parts.push(s.to_string().unwrap_or_default());
+            continue;
+        }
+        let json = if v.is_object() && !v.is_function() {
+            ctx.json_stringify(v.clone()).ok().flatten().and_then(|s| s.to_string().ok())
+        } else {
+            None
+        };
+        parts.push(json.unwrap_or_else(|| {
+            v.get::<rquickjs::Coerced<String>>().map(|s| s.0).unwrap_or_else(|_| "?".into())
+        }));
+    }
+    parts.join(" ")
+}
+
+/// Installs the globals on a context.
+pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize)) -> Result<()> {
+    let g = ctx.globals();
+    rquickjs::Class::<crate::data::JsData>::define(&g)?;
+    ctx.eval::<(), _>(PRELUDE)?;
+
+    let console = Object::new(ctx.clone())?;
+    type Log = fn(&str);
+    let levels: [(&str, Log); 5] = [
+        ("log", |m| tracing::info!("{m}")),
+        ("info", |m| tracing::info!("{m}")),
+        ("warn", |m| tracing::warn!("{m}")),
+        ("error", |m| tracing::error!("{m}")),
+        ("debug", |m| tracing::debug!("{m}")),
+    ];
+    for (name, log) in levels {
+        console.set(
+            name,
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| log(&format_args(&ctx, &args.0)))?,
+        )?;
+    }
+    g.set("console", console)?;
+
+    for (name, newline) in [("print", false), ("println", true)] {
+        g.set(
+            name,
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(format_args(&ctx, &args.0).as_bytes());
+                if newline {
+                    let _ = out.write_all(b"\n");
+                }
+                let _ = out.flush();
+            })?,
+        )?;
+    }
+
+    let t = Object::new(ctx.clone())?;
+    t.set("id", thread.0)?;
+    t.set("concurrency", thread.1)?;
+    g.set("__thread", t)?;
+
+    let weak: Weak<Engine> = Rc::downgrade(engine);
+    g.set(
+        "__sleep",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| -> Result<Value<'js>> {
+            let (promise, resolve, _) = ctx.promise()?;
+            let resolve = Persistent::save(&ctx, resolve);
+            let weak = weak.clone();
+            let delay = Duration::from_secs_f64((ms.max(0.0)) / 1000.0);
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(engine) = weak.upgrade() {
+                    engine.enter(engine.callback_timeout, |ctx| {
+                        if let Ok(f) = resolve.restore(ctx) {
+                            let _ = f.call::<_, ()>(());
+                        }
+                    });
+                }
+            });
+            Ok(promise.into_value())
+        })?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! `Host`: loads a codebase on the current worker thread and returns its `Program`.
+//! Loading evaluates the main script once (sloppy mode, as PipyJS code is not strict
+//! mode code) and turns its configuration calls into layouts. Any failure comes back
+//! as one `ScriptError` with the script's `file:line:col`.
+
+use crate::{config, engine::Engine, error, globals, vars};
+use proxy_core::{Program, ScriptError};
+use rquickjs::context::EvalOptions;
+use rquickjs::Value;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Where the script comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file; its folder is the codebase root.
+    File(PathBuf),
+    /// Script text given on the command line.
+    Eval(String),
+}
+
+/// How the host runs scripts.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// How long one callback may run before it is stopped.
+    pub callback_timeout: Duration,
+    /// This worker's number and the number of workers.
+    pub thread: (usize, usize),
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions { callback_timeout: Duration::from_secs(1), thread: (0, 1) }
+    }
+}
+
+/// A loaded codebase: owns the engine the program's callbacks run in.
+pub struct Host {
+    _engine: Rc<Engine>,
+    _modules: Vec<Rc<config::ModuleShared>>,
+}
+
+/// How long evaluating the main script may take.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Host {
+    /// Loads `source` and returns what it asks to run.
+    pub fn load(source: &Source, opts: &HostOptions) -> Result<(Program, Host), ScriptError> {
+        let (name, text) = match source {
+            Source::File(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
+                (path.display().to_string(), text)
+            }
+            Source::Eval(text) => ("<eval>".to_string(), text.clone()),
+        };
+        let engine = Rc::new(
+            Engine::new(opts.callback_timeout).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?,
+        );
+        let module = engine.enter(LOAD_TIMEOUT, |ctx| {
+            let fail = |e| error::from_rquickjs(ctx, e);
+            globals::install(ctx, &engine, opts.thread).map_err(fail)?;
+            vars::declare_inbound(ctx).map_err(fail)?;
+            let module = config::install(ctx, &engine, 0).map_err(fail)?;
+            let mut eval = EvalOptions::default();
+            eval.global = true;
+            eval.strict = false;
+            eval.filename = Some(name.clone());
+            ctx.eval_with_options::<Value, _>(text, eval).map_err(fail)?;
+            Ok(module)
+        })?;
+        let ports = config::finish(&module, &name)?;
+        Ok((Program { ports }, Host { _engine: engine, _modules: vec![module] }))
+    }
+}

@@ -1,0 +1,49 @@
+// Script-side classes of the event model. They are plain JavaScript; the host reads
+// them back by the `__kind` each prototype carries. `Data` is native.
+(function (g) {
+  var Data = g.Data;
+  function toBody(b) {
+    if (b === undefined || b === null) return null;
+    return b instanceof Data ? b : new Data(String(b));
+  }
+  function isBody(v) {
+    return typeof v === 'string' || v instanceof Data || v === undefined || v === null;
+  }
+  function Message(a, b, c) {
+    if (!(this instanceof Message)) return new Message(a, b, c);
+    if (arguments.length <= 1 && isBody(a)) {
+      this.head = undefined; this.body = toBody(a); this.tail = undefined;
+    } else {
+      this.head = a; this.body = toBody(b); this.tail = c;
+    }
+  }
+  Object.defineProperty(Message.prototype, '__kind', { value: 'Message' });
+  function MessageStart(head) {
+    if (!(this instanceof MessageStart)) return new MessageStart(head);
+    this.head = head;
+  }
+  Object.defineProperty(MessageStart.prototype, '__kind', { value: 'MessageStart' });
+  Object.defineProperty(MessageStart.prototype, 'type', { value: 'MessageStart' });
+  function MessageEnd(tail, payload) {
+    if (!(this instanceof MessageEnd)) return new MessageEnd(tail, payload);
+    this.tail = tail; this.payload = payload;
+  }
+  Object.defineProperty(MessageEnd.prototype, '__kind', { value: 'MessageEnd' });
+  Object.defineProperty(MessageEnd.prototype, 'type', { value: 'MessageEnd' });
+  function StreamEnd(error) {
+    if (!(this instanceof StreamEnd)) return new StreamEnd(error);
+    this.error = error === undefined ? '' : error;
+  }
+  Object.defineProperty(StreamEnd.prototype, '__kind', { value: 'StreamEnd' });
+  Object.defineProperty(StreamEnd.prototype, 'type', { value: 'StreamEnd' });
+  function Timeout(seconds) {
+    if (!(this instanceof Timeout)) return new Timeout(seconds);
+    this.seconds = +seconds || 0;
+  }
+  Timeout.prototype.wait = function () { return g.__sleep(this.seconds * 1000); };
+  g.Message = Message;
+  g.MessageStart = MessageStart;
+  g.MessageEnd = MessageEnd;
+  g.StreamEnd = StreamEnd;
+  g.Timeout = Timeout;
+})(globalThis);

@@ -1,0 +1,127 @@
+//! Context variables. `pipy({_n: 0})` declares `_n`; inside callbacks it is read and
+//! assigned as a bare identifier, but every root pipeline has its own value. Each
+//! name is an accessor property of the global object that reads and writes the slot
+//! of the *current* context, which `JsCallback` sets around every call. Initial
+//! values are evaluated once at load, so an object given as initial value is shared
+//! by reference by every pipeline of the worker, as in Pipy.
+
+use proxy_core::context::ContextVars;
+use proxy_core::Context;
+use rquickjs::object::Accessor;
+use rquickjs::{Ctx, Exception, Object, Persistent, Result, Value};
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+type Slot = Persistent<Value<'static>>;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// Makes `cx` the current context until dropped (restoring the previous one).
+pub struct CurrentContext(Option<Context>);
+
+impl CurrentContext {
+    /// Sets the current context.
+    pub fn enter(cx: &Context) -> Self {
+        CurrentContext(CURRENT.with(|c| c.replace(Some(cx.clone()))))
+    }
+}
+
+impl Drop for CurrentContext {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// The current context, if a callback is running.
+pub fn current() -> Option<Context> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// The values of every module's variables in one context.
+#[derive(Default, Clone)]
+struct JsVars {
+    modules: Vec<Option<Vec<Slot>>>,
+}
+
+impl ContextVars for JsVars {
+    fn fork(&self) -> Box<dyn ContextVars> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The variables a module declared, with their initial values.
+pub struct ModuleVars {
+    module: usize,
+    initial: Vec<Slot>,
+}
+
+fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Result<R> {
+    let Some(cx) = current() else {
+        return Err(Exception::throw_reference(
+            ctx,
+            "context variables can only be used while a pipeline runs (pass a function to compute values per stream)",
+        ));
+    };
+    Ok(cx.with_vars(|slot| {
+        let boxed = slot.get_or_insert_with(|| Box::new(JsVars::default()));
+        let js = boxed.as_any_mut().downcast_mut::<JsVars>().expect("context vars belong to the script host");
+        if js.modules.len() <= vars.module {
+            js.modules.resize(vars.module + 1, None);
+        }
+        let slots = js.modules[vars.module].get_or_insert_with(|| vars.initial.clone());
+        f(slots)
+    }))
+}
+
+/// Declares the properties of `init` as context variables of `module` on the global object.
+pub fn declare<'js>(ctx: &Ctx<'js>, module: usize, init: &Object<'js>) -> Result<()> {
+    let mut names = Vec::new();
+    let mut initial = Vec::new();
+    for prop in init.props::<String, Value>() {
+        let (name, value) = prop?;
+        names.push(name);
+        initial.push(Persistent::save(ctx, value));
+    }
+    let vars = Rc::new(ModuleVars { module, initial });
+    let globals = ctx.globals();
+    for (i, name) in names.into_iter().enumerate() {
+        let (gv, sv) = (vars.clone(), vars.clone());
+        let get = move |ctx: Ctx<'js>| -> Result<Value<'js>> {
+            let slot = with_slots(&ctx, &gv, |s| s[i].clone())?;
+            slot.restore(&ctx)
+        };
+        let set = move |ctx: Ctx<'js>, v: Value<'js>| -> Result<()> {
+            let p = Persistent::save(&ctx, v);
+            with_slots(&ctx, &sv, |s| s[i] = p)
+        };
+        globals.prop(name.as_str(), Accessor::new(get, set).configurable())?;
+    }
+    Ok(())
+}
+
+/// Defines `__inbound`: the current stream's client connection.
+pub fn declare_inbound<'js>(ctx: &Ctx<'js>) -> Result<()> {
+    let get = |ctx: Ctx<'js>| -> Result<Value<'js>> {
+        let Some(inbound) = current().and_then(|c| c.inbound().cloned()) else {
+            return Ok(Value::new_undefined(ctx));
+        };
+        let o = Object::new(ctx.clone())?;
+        o.set("id", inbound.id as f64)?;
+        o.set("remoteAddress", inbound.remote.ip().to_string())?;
+        o.set("remotePort", inbound.remote.port())?;
+        o.set("localAddress", inbound.local.ip().to_string())?;
+        o.set("localPort", inbound.local.port())?;
+        Ok(o.into_value())
+    };
+    ctx.globals().prop("__inbound", Accessor::new_get(get).configurable())
+}

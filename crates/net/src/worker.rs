@@ -1,0 +1,141 @@
+//! A worker: one thread with a current-thread tokio runtime and a `LocalSet`, its own
+//! copy of the script (loaded on the thread, since a JS runtime cannot move between
+//! threads) and its own listening sockets. On shutdown it stops accepting, lets open
+//! connections finish their current exchange (up to a grace period) and ends.
+
+use crate::inbound::Connections;
+use crate::listener;
+use proxy_core::Program;
+use std::any::Any;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Loads the script on the worker's thread: the program, and the host that owns the
+/// script's state (kept alive as long as the program runs).
+pub type Loader = Box<dyn FnOnce() -> Result<(Program, Box<dyn Any>), String> + Send>;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Worker number, from 0.
+    pub id: usize,
+    /// Set SO_REUSEPORT so several workers can bind the same port.
+    pub reuse_port: bool,
+    /// How long open connections may take to finish after shutdown starts.
+    pub grace: Duration,
+}
+
+/// Tells every worker to drain and stop.
+#[derive(Clone)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    /// A shutdown switch, not yet thrown.
+    pub fn new() -> Self {
+        Shutdown(watch::channel(false).0)
+    }
+
+    /// Starts draining every worker.
+    pub fn drain(&self) {
+        let _ = self.0.send(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Starts a worker thread. The receiver gets `Ok` once its ports are open (or its
+/// script had none), or the error that stopped it.
+pub fn spawn_worker(
+    opts: WorkerOptions,
+    loader: Loader,
+    shutdown: &Shutdown,
+) -> std::io::Result<(JoinHandle<()>, mpsc::Receiver<Result<(), String>>)> {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let drain = shutdown.subscribe();
+    let handle = std::thread::Builder::new()
+        .name(format!("worker-{}", opts.id))
+        .spawn(move || run(opts, loader, drain, ready_tx))?;
+    Ok((handle, ready_rx))
+}
+
+fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, ready: mpsc::Sender<Result<(), String>>) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot start worker runtime: {e}")));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let (program, host) = match loader() {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let mut bound = Vec::new();
+        for port in &program.ports {
+            match listener::bind(port.addr, opts.reuse_port) {
+                Ok(l) => bound.push(l),
+                Err(e) => {
+                    let _ = ready.send(Err(format!("cannot listen on {}: {e}", port.addr)));
+                    keep_until_exit(program, host);
+                    return;
+                }
+            }
+        }
+        let connections = Rc::new(Connections::default());
+        for (port, l) in program.ports.iter().zip(bound) {
+            if opts.id == 0 {
+                tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
+            }
+            tokio::task::spawn_local(listener::accept_loop(
+                l,
+                port.layout.clone(),
+                Rc::new(port.options.clone()),
+                connections.clone(),
+                drain.clone(),
+            ));
+        }
+        tracing::info!("[thread] Thread {} started", opts.id);
+        let _ = ready.send(Ok(()));
+        if program.ports.is_empty() {
+            keep_until_exit(program, host);
+            return;
+        }
+        while !*drain.borrow() {
+            if drain.changed().await.is_err() {
+                break;
+            }
+        }
+        if connections.open() > 0 {
+            tracing::info!("[thread] Thread {} draining {} connection(s)", opts.id, connections.open());
+        }
+        if tokio::time::timeout(opts.grace, connections.all_closed()).await.is_err() {
+            tracing::warn!("[thread] Thread {} gave up waiting for {} connection(s)", opts.id, connections.open());
+        }
+        tracing::info!("[thread] Thread {} stopped", opts.id);
+        keep_until_exit(program, host);
+    });
+}
+
+/// The script host must outlive every pipeline that holds its values, and some may
+/// still exist when the worker stops; the process is exiting, so leak them rather
+/// than tear the engine down under them.
+fn keep_until_exit(program: Program, host: Box<dyn Any>) {
+    std::mem::forget(program);
+    std::mem::forget(host);
+}
