@@ -15,7 +15,7 @@ use proxy_core::filters::FILTERS;
 use proxy_core::pipeline::OnStart;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
 use rquickjs::function::{Opt, Rest, This};
-use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, Value};
+use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -52,12 +52,21 @@ impl ModuleBuilder {
 pub struct ModuleShared {
     /// Layouts under construction.
     pub builder: RefCell<ModuleBuilder>,
-    proto: RefCell<Option<Persistent<Object<'static>>>>,
     engine: Weak<Engine>,
     index: usize,
 }
 
+/// Where the configurator prototype is kept: on the script side, so that no Rust
+/// value holds a script object across the engine's lifetime.
+const PROTO_KEY: &str = "__proxy_configurator";
+
 impl ModuleShared {
+    /// Drops everything built so far (script callbacks included), so that a failed
+    /// load leaves nothing holding script values when the engine goes away.
+    pub fn clear(&self) {
+        *self.builder.borrow_mut() = ModuleBuilder::default();
+    }
+
     /// The engine (alive as long as the host is).
     pub fn engine(&self) -> Rc<Engine> {
         self.engine.upgrade().expect("the engine outlives its modules")
@@ -82,8 +91,8 @@ fn draft_of(ctx: &Ctx<'_>, this: &Object<'_>, b: &ModuleBuilder, method: &str) -
     b.current.ok_or_else(|| throw(ctx, &format!("{method}(): call listen() or pipeline() first")))
 }
 
-fn configurator<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, draft: i32) -> Result<Object<'js>> {
-    let proto = shared.proto.borrow().clone().expect("prototype made at install").restore(ctx)?;
+fn configurator<'js>(ctx: &Ctx<'js>, draft: i32) -> Result<Object<'js>> {
+    let proto: Object = ctx.globals().get(PROTO_KEY)?;
     let o = Object::new(ctx.clone())?;
     o.set_prototype(Some(&proto))?;
     o.prop("__draft", rquickjs::object::Property::from(draft))?;
@@ -97,7 +106,7 @@ pub fn build_sub<'js>(ctx: &Ctx<'js>, shared: &Rc<ModuleShared>, f: Function<'js
         let d = b.add_draft("anonymous".into());
         (d, b.drafts[d].slot.clone())
     };
-    let conf = configurator(ctx, shared, draft as i32)?;
+    let conf = configurator(ctx, draft as i32)?;
     let _: Value = f.call((conf,))?;
     Ok(slot)
 }
@@ -145,7 +154,6 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
 pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result<Rc<ModuleShared>> {
     let shared = Rc::new(ModuleShared {
         builder: RefCell::new(ModuleBuilder::default()),
-        proto: RefCell::new(None),
         engine: Rc::downgrade(engine),
         index,
     });
@@ -240,7 +248,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         )?;
     }
 
-    *shared.proto.borrow_mut() = Some(Persistent::save(ctx, proto));
+    ctx.globals().prop(PROTO_KEY, rquickjs::object::Property::from(proto))?;
 
     let s = shared.clone();
     let pipy = Function::new(ctx.clone(), move |ctx: Ctx<'js>, vars: Opt<Value<'js>>| {
@@ -255,7 +263,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
             }
             crate::vars::declare(&ctx, s.index, o)?;
         }
-        configurator(&ctx, &s, -1)
+        configurator(&ctx, -1)
     })?;
     ctx.globals().set("pipy", pipy)?;
     Ok(shared)

@@ -16,10 +16,10 @@ thread_local! {
 
 /// The script engine of one worker.
 pub struct Engine {
+    /// The context scripts run in (declared first: it must go before the runtime).
+    pub context: Context,
     /// The QuickJS runtime (one per worker).
     pub runtime: Runtime,
-    /// The context scripts run in.
-    pub context: Context,
     /// How long one callback may run.
     pub callback_timeout: Duration,
 }
@@ -33,7 +33,7 @@ impl Engine {
         })));
         runtime.set_max_stack_size(4 << 20);
         let context = Context::full(&runtime)?;
-        Ok(Engine { runtime, context, callback_timeout })
+        Ok(Engine { context, runtime, callback_timeout })
     }
 
     /// Runs `f` in the engine with a deadline of `limit`, then its microtasks; then,

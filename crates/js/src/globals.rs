@@ -72,23 +72,23 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     t.set("concurrency", thread.1)?;
     g.set("__thread", t)?;
 
+    // The timer task holds the engine, so the resolve function it keeps never
+    // outlives the runtime.
     let weak: Weak<Engine> = Rc::downgrade(engine);
     g.set(
         "__sleep",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| -> Result<Value<'js>> {
             let (promise, resolve, _) = ctx.promise()?;
             let resolve = Persistent::save(&ctx, resolve);
-            let weak = weak.clone();
+            let Some(engine) = weak.upgrade() else { return Ok(promise.into_value()) };
             let delay = Duration::from_secs_f64((ms.max(0.0)) / 1000.0);
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(delay).await;
-                if let Some(engine) = weak.upgrade() {
-                    engine.enter(engine.callback_timeout, |ctx| {
-                        if let Ok(f) = resolve.restore(ctx) {
-                            let _ = f.call::<_, ()>(());
-                        }
-                    });
-                }
+                engine.enter(engine.callback_timeout, |ctx| {
+                    if let Ok(f) = resolve.restore(ctx) {
+                        let _ = f.call::<_, ()>(());
+                    }
+                });
             });
             Ok(promise.into_value())
         })?,

@@ -62,15 +62,16 @@ impl Host {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx).map_err(fail)?;
-            let module = config::install(ctx, &engine, 0).map_err(fail)?;
+            config::install(ctx, &engine, 0).map_err(fail)
+        })?;
+        let evaluated = engine.enter(LOAD_TIMEOUT, |ctx| {
             let mut eval = EvalOptions::default();
             eval.global = true;
             eval.strict = false;
             eval.filename = Some(name.clone());
-            ctx.eval_with_options::<Value, _>(text, eval).map_err(fail)?;
-            Ok(module)
-        })?;
-        let ports = config::finish(&module, &name)?;
+            ctx.eval_with_options::<Value, _>(text, eval).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
+        });
+        let ports = evaluated.and_then(|()| config::finish(&module, &name)).inspect_err(|_| module.clear())?;
         Ok((Program { ports }, Host { _engine: engine, _modules: vec![module] }))
     }
 }
