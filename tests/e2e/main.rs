@@ -1,1 +1,9 @@
+//! End-to-end tests: the real `proxy` binary on loopback, driven by curl and raw
+//! sockets, stopped by PID. Every wait is bounded.
 
+mod bad_input;
+mod lifecycle;
+mod scripts;
+mod serve;
+mod support;
+mod tutorials;

@@ -171,7 +171,7 @@ pub fn parse_size(s: &str) -> Option<usize> {
         _ => (s, 1),
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0 && n.is_finite()).then(|| (n * mul as f64) as usize)
+    (n >= 0.0 && n.is_finite()).then_some((n * mul as f64) as usize)
 }
 
 /// Parses `10`, `10s`, `5m`, `2h`, `1d`, and (unlike Pipy, where it means minutes) `100ms`.

@@ -67,12 +67,7 @@ pub struct RequestHead {
 
 impl Default for RequestHead {
     fn default() -> Self {
-        RequestHead {
-            method: "GET".into(),
-            path: "/".into(),
-            protocol: "HTTP/1.1".into(),
-            headers: Headers::new(),
-        }
+        RequestHead { method: "GET".into(), path: "/".into(), protocol: "HTTP/1.1".into(), headers: Headers::new() }
     }
 }
 

@@ -32,7 +32,7 @@ impl Callback for JsCallback {
         let limit = self.engine.callback_timeout;
         self.engine.enter(limit, |ctx| {
             let func = self.func.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
-            let (js_arg, mut write_back) = match arg {
+            let (js_arg, write_back) = match arg {
                 _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
                 Arg::None => (Value::new_undefined(ctx.clone()), None),
                 Arg::Event(ev) => {
@@ -43,7 +43,7 @@ impl Callback for JsCallback {
                 Arg::Message(m) => (message_to_js(ctx, m).map_err(|e| error::from_rquickjs(ctx, e))?, None),
             };
             let ret: Value = func.call((js_arg.clone(),)).map_err(|e| error::from_rquickjs(ctx, e))?;
-            if let Some(Event::MessageStart(head)) = write_back.as_deref_mut() {
+            if let Some(Event::MessageStart(head)) = write_back {
                 write_back_head(&js_arg, head).map_err(|e| error::from_rquickjs(ctx, e))?;
             }
             convert(ctx, ret, want)

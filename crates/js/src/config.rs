@@ -152,39 +152,40 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
 
 /// Installs `pipy()` and the configurator prototype for module `index`.
 pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result<Rc<ModuleShared>> {
-    let shared = Rc::new(ModuleShared {
-        builder: RefCell::new(ModuleBuilder::default()),
-        engine: Rc::downgrade(engine),
-        index,
-    });
+    let shared =
+        Rc::new(ModuleShared { builder: RefCell::new(ModuleBuilder::default()), engine: Rc::downgrade(engine), index });
     let proto = Object::new(ctx.clone())?;
 
     for (name, build) in FILTERS {
         let s = shared.clone();
         let build = *build;
         let name: &'static str = name;
-        let method = Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
-            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), name)?;
-            let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
-            let spec = build(&mut a).map_err(|e| throw(&ctx, &e.0))?;
-            s.builder.borrow_mut().drafts[draft].filters.push(spec);
-            Ok::<_, rquickjs::Error>(this.0)
-        })?;
+        let method =
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
+                let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), name)?;
+                let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
+                let spec = build(&mut a).map_err(|e| throw(&ctx, &e.0))?;
+                s.builder.borrow_mut().drafts[draft].filters.push(spec);
+                Ok::<_, rquickjs::Error>(this.0)
+            })?;
         proto.set(name, method)?;
     }
 
     let s = shared.clone();
     proto.set(
         "listen",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, port: Value<'js>, opts: Opt<Value<'js>>| {
-            let addr = parse_listen_addr(&ctx, &port)?;
-            let options = listen_options(&ctx, &s, opts.0)?;
-            let mut b = s.builder.borrow_mut();
-            let d = b.add_draft(addr.port().to_string());
-            b.current = Some(d);
-            b.ports.push((addr, options, d));
-            Ok::<_, rquickjs::Error>(this.0)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, this: This<Object<'js>>, port: Value<'js>, opts: Opt<Value<'js>>| {
+                let addr = parse_listen_addr(&ctx, &port)?;
+                let options = listen_options(&ctx, &s, opts.0)?;
+                let mut b = s.builder.borrow_mut();
+                let d = b.add_draft(addr.port().to_string());
+                b.current = Some(d);
+                b.ports.push((addr, options, d));
+                Ok::<_, rquickjs::Error>(this.0)
+            },
+        )?,
     )?;
 
     let s = shared.clone();

@@ -167,12 +167,7 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
             let err = err.map(|e| e.0).filter(|e| !e.is_empty());
             out.push(Event::StreamEnd(err.map(|e| StreamError::from_name(&e).unwrap_or(StreamError::RuntimeError))));
         }
-        _ => {
-            return Err(Exception::throw_type(
-                ctx,
-                "expected an Event, a Message, Data or an array of them",
-            ))
-        }
+        _ => return Err(Exception::throw_type(ctx, "expected an Event, a Message, Data or an array of them")),
     }
     Ok(())
 }

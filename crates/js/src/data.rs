@@ -34,7 +34,7 @@ fn decode_text(ctx: &Ctx<'_>, s: &str, encoding: Option<&str>) -> Result<Vec<u8>
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -45,7 +45,7 @@ pub fn to_data<'js>(ctx: &Ctx<'js>, v: &Value<'js>, encoding: Option<&str>) -> R
     if v.is_undefined() || v.is_null() {
         return Ok(Data::new());
     }
-    if let Some(cls) = Class::<JsData>::from_value(v).ok() {
+    if let Ok(cls) = Class::<JsData>::from_value(v) {
         return Ok(cls.borrow().data.clone());
     }
     if let Some(s) = v.as_string() {

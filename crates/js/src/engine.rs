@@ -28,9 +28,8 @@ impl Engine {
     /// A runtime and a full context, with the interrupt handler that enforces deadlines.
     pub fn new(callback_timeout: Duration) -> rquickjs::Result<Engine> {
         let runtime = Runtime::new()?;
-        runtime.set_interrupt_handler(Some(Box::new(|| {
-            DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t))
-        })));
+        runtime
+            .set_interrupt_handler(Some(Box::new(|| DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t)))));
         runtime.set_max_stack_size(4 << 20);
         let context = Context::full(&runtime)?;
         Ok(Engine { context, runtime, callback_timeout })

@@ -23,9 +23,9 @@ fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
         } else {
             None
         };
-        parts.push(json.unwrap_or_else(|| {
-            v.get::<rquickjs::Coerced<String>>().map(|s| s.0).unwrap_or_else(|_| "?".into())
-        }));
+        parts.push(
+            json.unwrap_or_else(|| v.get::<rquickjs::Coerced<String>>().map(|s| s.0).unwrap_or_else(|_| "?".into())),
+        );
     }
     parts.join(" ")
 }

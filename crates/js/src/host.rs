@@ -56,7 +56,8 @@ impl Host {
             Source::Eval(text) => ("<eval>".to_string(), text.clone()),
         };
         let engine = Rc::new(
-            Engine::new(opts.callback_timeout).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?,
+            Engine::new(opts.callback_timeout)
+                .map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?,
         );
         let module = engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);

@@ -12,4 +12,4 @@ pub mod inbound;
 pub mod listener;
 pub mod worker;
 
-pub use worker::{spawn_worker, Shutdown, WorkerOptions};
+pub use worker::{spawn_worker, Shutdown, Worker, WorkerOptions};

@@ -54,19 +54,33 @@ impl Default for Shutdown {
     }
 }
 
-/// Starts a worker thread. The receiver gets `Ok` once its ports are open (or its
-/// script had none), or the error that stopped it.
-pub fn spawn_worker(
-    opts: WorkerOptions,
-    loader: Loader,
-    shutdown: &Shutdown,
-) -> std::io::Result<(JoinHandle<()>, mpsc::Receiver<Result<(), String>>)> {
-    let (ready_tx, ready_rx) = mpsc::channel();
+/// A running worker thread.
+pub struct Worker {
+    thread: JoinHandle<()>,
+    ready: mpsc::Receiver<Result<(), String>>,
+}
+
+impl Worker {
+    /// Waits until the worker's ports are open (or its script had none), or returns
+    /// the error that stopped it.
+    pub fn wait_ready(&self) -> Result<(), String> {
+        self.ready.recv().unwrap_or_else(|_| Err("a worker stopped while starting".into()))
+    }
+
+    /// Waits for the thread to end.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts a worker thread.
+pub fn spawn_worker(opts: WorkerOptions, loader: Loader, shutdown: &Shutdown) -> std::io::Result<Worker> {
+    let (ready_tx, ready) = mpsc::channel();
     let drain = shutdown.subscribe();
-    let handle = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("worker-{}", opts.id))
         .spawn(move || run(opts, loader, drain, ready_tx))?;
-    Ok((handle, ready_rx))
+    Ok(Worker { thread, ready })
 }
 
 fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, ready: mpsc::Sender<Result<(), String>>) {

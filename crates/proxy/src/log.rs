@@ -62,11 +62,7 @@ pub fn parse_level(s: &str) -> Result<Level, String> {
 
 /// Installs the global logger.
 pub fn init(level: Level) {
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .event_format(PipyFormat)
-        .init();
+    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).event_format(PipyFormat).init();
 }
 
 #[cfg(test)]

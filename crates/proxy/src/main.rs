@@ -6,7 +6,7 @@ mod log;
 
 use clap::Parser;
 use proxy_js::{Host, HostOptions, Source};
-use proxy_net::{spawn_worker, Shutdown, WorkerOptions};
+use proxy_net::{spawn_worker, Shutdown, Worker, WorkerOptions};
 use std::any::Any;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,25 +107,19 @@ fn main() -> ExitCode {
             }
         }
     }
-    for (_, ready) in &workers {
-        match ready.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!("{e}");
-                std::process::exit(1);
-            }
-            Err(_) => {
-                tracing::error!("a worker stopped while starting");
-                std::process::exit(1);
-            }
+    for w in &workers {
+        if let Err(e) = w.wait_ready() {
+            tracing::error!("{e}");
+            // Other workers may be running; stop them with the process.
+            std::process::exit(1);
         }
     }
-    run_until_stopped(workers.into_iter().map(|(h, _)| h).collect(), shutdown)
+    run_until_stopped(workers, shutdown)
 }
 
 /// Waits for the workers to end, draining them on the first SIGINT/SIGTERM and
 /// exiting at once on the second.
-fn run_until_stopped(handles: Vec<std::thread::JoinHandle<()>>, shutdown: Shutdown) -> ExitCode {
+fn run_until_stopped(workers: Vec<Worker>, shutdown: Shutdown) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -140,9 +134,7 @@ fn run_until_stopped(handles: Vec<std::thread::JoinHandle<()>>, shutdown: Shutdo
             return ExitCode::FAILURE;
         };
         let mut done = tokio::task::spawn_blocking(move || {
-            for h in handles {
-                let _ = h.join();
-            }
+            workers.into_iter().for_each(Worker::join);
         });
         tokio::select! {
             _ = int.recv() => {}
@@ -152,11 +144,12 @@ fn run_until_stopped(handles: Vec<std::thread::JoinHandle<()>>, shutdown: Shutdo
         tracing::info!("Shutting down: finishing open connections (signal again to stop at once)");
         shutdown.drain();
         tokio::select! {
+            // Exit here: returning would wait for the workers' join task.
             _ = int.recv() => {
                 tracing::info!("Stopped at once");
-                ExitCode::from(130)
+                std::process::exit(130)
             }
-            _ = term.recv() => ExitCode::from(143),
+            _ = term.recv() => std::process::exit(143),
             _ = done => {
                 tracing::info!("Stopped");
                 ExitCode::SUCCESS

@@ -33,11 +33,9 @@ impl Filter for Dump {
             }
             (Event::MessageStart(h), false) => tracing::info!("[dump] {} MessageStart {:?}", self.tag, h),
             (Event::MessageEnd(t), false) => tracing::info!("[dump] {} MessageEnd {:?}", self.tag, t),
-            (Event::StreamEnd(e), false) => tracing::info!(
-                "[dump] {} StreamEnd {}",
-                self.tag,
-                e.map(|e| e.name()).unwrap_or("")
-            ),
+            (Event::StreamEnd(e), false) => {
+                tracing::info!("[dump] {} StreamEnd {}", self.tag, e.map(|e| e.name()).unwrap_or(""))
+            }
         }
         cx.output(ev);
     }

@@ -42,7 +42,8 @@ const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
 /// Builds a `replace*` filter of the given kind.
 pub fn build(args: &mut dyn Args, kind: ReplaceKind) -> ArgResult<FilterSpec> {
     let name = kind.filter_name();
-    let with: Rc<Param<Vec<Event>>> = Rc::new(if args.is_nullish(0) { Param::Static(Vec::new()) } else { args.events_param(0)? });
+    let with: Rc<Param<Vec<Event>>> =
+        Rc::new(if args.is_nullish(0) { Param::Static(Vec::new()) } else { args.events_param(0)? });
     let opts = args.options(1)?;
     let limit = OptionReader::new(name, opts.as_ref()).size("bufferLimit")?.unwrap_or(DEFAULT_BUFFER_LIMIT);
     Ok(FilterSpec::plain(name, move || Replace {

@@ -83,7 +83,8 @@ impl ServeHttp {
                 Decoded::Event(ev) => {
                     if let Event::MessageStart(h) = &ev {
                         if let Head::Request(r) = &**h {
-                            let expects = r.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+                            let expects =
+                                r.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
                             if expects {
                                 cx.output(Event::Data(Data::from("HTTP/1.1 100 Continue\r\n\r\n")));
                             }
@@ -162,7 +163,8 @@ impl ServeHttp {
     }
 
     fn reject(&mut self, status: u16, cx: &mut Cx<'_>) {
-        let wire = encode_all(&mut self.encoder, ResponseInfo { head_request: false, is_final: true }, error_response(status));
+        let wire =
+            encode_all(&mut self.encoder, ResponseInfo { head_request: false, is_final: true }, error_response(status));
         cx.output(Event::Data(wire));
         self.closed = true;
         cx.output(Event::end());
@@ -231,7 +233,6 @@ impl Filter for ServeHttp {
         self.pump(cx);
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -159,7 +159,8 @@ impl Decoder {
                     let part = b.split_to(n);
                     self.body_size += n;
                     out(Event::Data(part.into()));
-                    self.state = if left as usize == n { State::ChunkDataEnd } else { State::ChunkData(left - n as u64) };
+                    self.state =
+                        if left as usize == n { State::ChunkDataEnd } else { State::ChunkData(left - n as u64) };
                 }
             }
         }
@@ -419,7 +420,9 @@ mod tests {
         for p in parts {
             let mut out = |ev: Event| match ev {
                 Event::MessageStart(h) => match *h {
-                    Head::Request(r) => s.push_str(&format!("[{} {} {} {}]", r.method, r.path, r.protocol, r.headers.len())),
+                    Head::Request(r) => {
+                        s.push_str(&format!("[{} {} {} {}]", r.method, r.path, r.protocol, r.headers.len()))
+                    }
                     Head::Response(r) => s.push_str(&format!("[{} {}]", r.status, r.headers.len())),
                     Head::None => s.push_str("[?]"),
                 },
@@ -470,8 +473,16 @@ GET /old HTTP/1.0\r\n\r\n";
 
     #[test]
     fn malformed_requests_are_rejected() {
-        assert_all(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", false, Err(DecodeError::Malformed("bad request line or header")));
-        assert_all(b"GET / HTTP/1.1\r\nContent-Length: x1\r\n\r\n", false, Err(DecodeError::Malformed("bad content-length")));
+        assert_all(
+            b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+            false,
+            Err(DecodeError::Malformed("bad request line or header")),
+        );
+        assert_all(
+            b"GET / HTTP/1.1\r\nContent-Length: x1\r\n\r\n",
+            false,
+            Err(DecodeError::Malformed("bad content-length")),
+        );
         assert_all(
             b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
             false,
@@ -517,7 +528,11 @@ HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
     fn response_to_head_request_has_no_body() {
         let mut dec = Decoder::responses(1024);
         dec.expect_response(true);
-        let s = trace(&mut dec, &[b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nHTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"]).unwrap();
+        let s = trace(
+            &mut dec,
+            &[b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nHTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"],
+        )
+        .unwrap();
         assert_eq!(s, "[200 1]|[404 1]|");
     }
 }

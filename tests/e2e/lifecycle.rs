@@ -1,0 +1,90 @@
+//! Process and connection lifecycle: graceful and immediate shutdown, idle
+//! timeouts, `onStart`, and backpressure from a client that does not read.
+
+use crate::support::{curl, free_port, Proxy, Raw};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_lets_an_in_flight_response_finish_then_exits_zero() {
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!("pipy().listen({port}).serveHTTP(() => new Timeout(0.5).wait().then(() => new Message('finished')))"),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    // The request is in; stop the proxy while its response is pending.
+    std::thread::sleep(Duration::from_millis(100));
+    p.signal("INT");
+    assert!(c.read_responses(1).ends_with("finished"));
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0), "{}", p.log.text());
+    // The port is closed now.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn a_second_sigint_stops_at_once() {
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!("pipy().listen({port}).serveHTTP(() => new Timeout(30).wait().then(() => new Message('late')))"),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    p.signal("INT");
+    assert!(p.log.wait_for("Shutting down", Duration::from_secs(5)));
+    let t = Instant::now();
+    p.signal("INT");
+    assert!(p.wait_exit(Duration::from_secs(5)).is_some());
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn idle_connections_are_closed_after_idle_timeout() {
+    let port = free_port();
+    let _p = Proxy::script(&format!("pipy().listen({port}, {{ idleTimeout: 0.3 }}).serveHTTP(new Message('x'))"), &[]);
+    let mut c = Raw::connect(port);
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    let t = Instant::now();
+    let out = c.read_to_close();
+    assert!(out.ends_with('x'));
+    assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn on_start_stream_end_closes_the_connection_at_once() {
+    let port = free_port();
+    let _p = Proxy::script(&format!("pipy().listen({port}).onStart(new StreamEnd).serveHTTP(new Message('x'))"), &[]);
+    let mut c = Raw::connect(port);
+    assert_eq!(c.read_to_close(), "");
+    let _ = curl(&[&format!("http://127.0.0.1:{port}/")]);
+}
+
+#[test]
+fn a_client_that_does_not_read_makes_the_proxy_stop_reading_not_buffer() {
+    let port = free_port();
+    let body = "b".repeat(64 * 1024);
+    let p = Proxy::script(&format!("pipy().listen({port}).serveHTTP(new Message('{body}'))"), &[]);
+    let c = Raw::connect(port);
+    let mut s = c.0.try_clone().unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // Each 20-byte request asks for a 64 KiB answer. If the proxy kept reading while
+    // its answers pile up, 1 GiB of answers would be queued; it must stop reading
+    // instead, and then our writes stall.
+    let req = b"GET / HTTP/1.1\r\n\r\n";
+    let mut sent = 0usize;
+    let stalled = loop {
+        match s.write(&req.repeat(256)) {
+            Ok(n) => sent += n,
+            Err(_) => break true,
+        }
+        if sent > 20 * 64 * 1024 * 1024 / 64 {
+            break false;
+        }
+    };
+    assert!(stalled, "the proxy kept reading {sent} bytes of requests");
+    let rss_mib = p.rss_kib() / 1024;
+    assert!(rss_mib < 64, "proxy RSS {rss_mib} MiB while a client is not reading");
+}

@@ -1,0 +1,147 @@
+//! Script behaviour: load errors, exceptions and runaway callbacks in one stream
+//! only, Promises, and the filters of the configuration API.
+
+use crate::support::{binary, curl, free_port, Proxy, Raw, TempDir};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn run_to_exit(script: &str) -> (i32, String) {
+    let dir = TempDir::new();
+    let path = dir.0.join("main.js");
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new(binary()).arg(&path).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_script_that_fails_to_load_exits_non_zero_naming_file_line_and_column() {
+    let (code, err) = run_to_exit("pipy()\n.listen(8099)\n.serveHTTP(new Message(\n  'x' +\n))\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("main.js:5:1: SyntaxError"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one clear message: {err}");
+
+    let (code, err) = run_to_exit("pipy()\n.listen(8099)\n  .link('missing')\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("main.js:3:4: unknown pipeline 'missing'"), "{err}");
+
+    let (code, err) = run_to_exit("pipy()\n.listen(8099)\n.serveHTTP(new Message('x'), { maxHeaderSize: 'lots' })\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("main.js:3:") && err.contains("TypeError: serveHTTP: option 'maxHeaderSize' must be a size"),
+        "{err}"
+    );
+
+    let (code, err) = run_to_exit("pipy()\n.serveHTTP(new Message('x'))\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("main.js:2:") && err.contains("call listen() or pipeline() first"), "{err}");
+
+    let out = Command::new(binary()).arg("no-such-file.js").output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read no-such-file.js"));
+}
+
+#[test]
+fn an_exception_fails_one_request_with_500_and_is_logged_with_location() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy()\n.listen({port})\n.serveHTTP(msg =>\n  msg.head.path === '/bad' ? msg.no.such.thing : new Message('fine'))\n"
+        ),
+        &[],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let out = curl(&["-i", &format!("{base}/bad")]);
+    assert!(out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{out}");
+    assert!(p.log.wait_for("main.js:4:", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.text().contains("TypeError"), "{}", p.log.text());
+    assert!(p.log.text().contains("    at "), "the JS stack is logged: {}", p.log.text());
+    assert_eq!(curl(&[&format!("{base}/good")]), "fine");
+}
+
+#[test]
+fn a_runaway_callback_is_stopped_at_the_deadline_and_the_next_request_works() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!("pipy().listen({port}).serveHTTP(msg => msg.head.path === '/loop' ? (() => {{ for (;;) {{}} }})() : new Message('fine'))"),
+        &["--callback-timeout", "200ms"],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    let out = curl(&["-i", &format!("{base}/loop")]);
+    assert!(out.starts_with("HTTP/1.1 500"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(3), "stopped near the deadline, took {:?}", t.elapsed());
+    assert!(p.log.text().contains("time limit"), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("{base}/ok")]), "fine");
+}
+
+#[test]
+fn a_promise_pauses_its_stream_until_it_settles() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(msg => msg.head.path === '/slow' ? new Timeout(0.3).wait().then(() => new Message('slow')) : Promise.resolve(new Message('fast')))"
+        ),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    let t = Instant::now();
+    c.send(b"GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n");
+    let out = c.read_responses(2);
+    assert!(t.elapsed() >= Duration::from_millis(250));
+    let slow = out.find("slow").unwrap();
+    let fast = out.find("fast").unwrap();
+    assert!(slow < fast, "in request order: {out}");
+    // A rejected promise is a failed request, not a failed server.
+    let port2 = free_port();
+    let _q = Proxy::script(&format!("pipy().listen({port2}).serveHTTP(() => Promise.reject(new Error('nope')))"), &[]);
+    assert!(curl(&["-i", &format!("http://127.0.0.1:{port2}/")]).starts_with("HTTP/1.1 500"));
+}
+
+#[test]
+fn codec_handler_replacer_link_and_branch_filters_compose() {
+    let port = free_port();
+    let script = format!(
+        r#"pipy({{ _seen: '' }})
+
+.pipeline('answer')
+.replaceMessage(msg => new Message({{ status: 200, headers: {{ 'x-seen': _seen }} }}, 'R:' + msg.head.path + ':' + msg.body.toString()))
+
+.listen({port})
+.decodeHTTPRequest()
+.handleMessageStart(msg => {{ _seen = msg.head.headers['x-tag'] || 'none'; msg.head.path = msg.head.path.toUpperCase() }})
+.handleMessage(msg => console.log('saw', msg.head.method, msg.body.size))
+.branch(
+  () => _seen === 'teapot', $=>$.replaceMessage(new Message({{ status: 418 }}, 'short and stout')),
+  'answer'
+)
+.encodeHTTPResponse()
+.handleStreamEnd(() => console.log('stream ended'))
+"#
+    );
+    let p = Proxy::script(&script, &[]);
+    let url = format!("http://127.0.0.1:{port}/abc");
+    let out = curl(&["-i", "-H", "x-tag: blue", "-d", "xyz", &url]);
+    assert_eq!(
+        out,
+        "HTTP/1.1 200 OK\r\nx-seen: blue\r\ncontent-length: 10\r\nconnection: keep-alive\r\n\r\nR:/ABC:xyz"
+    );
+    let out = curl(&["-i", "-H", "x-tag: teapot", &url]);
+    assert!(out.starts_with("HTTP/1.1 418 \r\n") || out.starts_with("HTTP/1.1 418 OK\r\n"), "{out}");
+    assert!(out.ends_with("short and stout"));
+    assert!(p.log.wait_for("saw POST 3", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("stream ended", Duration::from_secs(5)), "{}", p.log.text());
+}
+
+#[test]
+fn eval_mode_and_dump_print_events() {
+    let port = free_port();
+    let dir = TempDir::new();
+    let mut p = Proxy::spawn(
+        std::path::Path::new("-e"),
+        &[&format!("pipy().listen({port}).dump('in').serveHTTP(new Message('hi'))")],
+        Some(&dir.0),
+    );
+    p.ready();
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "hi");
+    assert!(p.log.wait_for("[dump] in Data", Duration::from_secs(5)), "{}", p.log.text());
+}

@@ -1,0 +1,218 @@
+//! Starting the real `proxy` binary on loopback and talking to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_proxy")
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Everything the process wrote to stderr, shared with a reader thread.
+#[derive(Clone, Default)]
+pub struct Log(Arc<(Mutex<String>, Condvar)>);
+
+impl Log {
+    /// Waits up to `limit` for `needle` to appear; true if it did.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> bool {
+        let (text, cv) = &*self.0;
+        let deadline = Instant::now() + limit;
+        let mut guard = text.lock().unwrap();
+        while !guard.contains(needle) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+        true
+    }
+
+    /// The log so far.
+    pub fn text(&self) -> String {
+        self.0 .0.lock().unwrap().clone()
+    }
+}
+
+/// A running `proxy`, killed when dropped.
+pub struct Proxy {
+    pub child: Child,
+    pub log: Log,
+    _dir: Option<TempDir>,
+}
+
+/// A temporary folder removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("proxy-e2e-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Proxy {
+    /// Writes `script` to `main.js` in a temp folder and starts proxy on it.
+    pub fn script(script: &str, args: &[&str]) -> Proxy {
+        let dir = TempDir::new();
+        let path = dir.0.join("main.js");
+        std::fs::write(&path, script).unwrap();
+        let mut p = Proxy::spawn(&path, args, None);
+        p._dir = Some(dir);
+        p.ready();
+        p
+    }
+
+    /// Starts proxy on a script file with the given working folder.
+    pub fn spawn(path: &Path, args: &[&str], cwd: Option<&Path>) -> Proxy {
+        let mut cmd = Command::new(binary());
+        cmd.arg(path).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd.spawn().expect("start proxy");
+        let log = Log::default();
+        let stderr = child.stderr.take().unwrap();
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let (text, cv) = &*l.0;
+                let mut t = text.lock().unwrap();
+                t.push_str(&line);
+                t.push('\n');
+                cv.notify_all();
+            }
+        });
+        Proxy { child, log, _dir: None }
+    }
+
+    /// Waits until the proxy says it is serving.
+    pub fn ready(&mut self) {
+        if !self.log.wait_for("Thread 0 started", Duration::from_secs(10)) {
+            panic!("proxy did not start:\n{}", self.log.text());
+        }
+    }
+
+    /// Sends a signal by PID.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Resident memory of the process now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs curl with `args` (plus -s and a time limit) and returns its stdout.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").args(["-s", "--max-time", "10"]).args(args).output().expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A raw client connection.
+pub struct Raw(pub TcpStream);
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw(s)
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.0.write_all(bytes).unwrap();
+    }
+
+    /// Reads until the server closes the connection (bounded by the read timeout).
+    pub fn read_to_close(&mut self) -> String {
+        let mut buf = Vec::new();
+        let _ = self.0.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Reads until `n` complete responses with content-length bodies have arrived.
+    pub fn read_responses(&mut self, n: usize) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        while count_responses(&buf) < n {
+            match self.0.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// Counts complete HTTP responses (content-length framed) at the start of `buf`.
+pub fn count_responses(buf: &[u8]) -> usize {
+    let mut n = 0;
+    let mut rest = buf;
+    loop {
+        let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else { return n };
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap_or(0))
+            .unwrap_or(0);
+        if rest.len() < end + 4 + len {
+            return n;
+        }
+        rest = &rest[end + 4 + len..];
+        n += 1;
+    }
+}

@@ -1,0 +1,27 @@
+//! Every folder in `tutorial/` is checked: start proxy on its `main.js`, run its
+//! `test.sh` (curl commands) and compare the output with its `test.out`.
+
+use crate::support::{repo, Proxy};
+use std::process::Command;
+
+#[test]
+fn every_tutorial_does_what_its_readme_says() {
+    let root = repo().join("tutorial");
+    let mut dirs: Vec<_> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for f in ["main.js", "README.md", "test.sh", "test.out"] {
+            assert!(dir.join(f).is_file(), "tutorial {name} has no {f}");
+        }
+        let mut p = Proxy::spawn(&dir.join("main.js"), &[], Some(&dir));
+        p.ready();
+        let out = Command::new("bash").arg("test.sh").current_dir(&dir).output().unwrap();
+        let got = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        let want = std::fs::read_to_string(dir.join("test.out")).unwrap();
+        assert_eq!(got, want, "tutorial {name}: output differs\nlog:\n{}", p.log.text());
+        drop(p);
+    }
+}
