@@ -50,8 +50,8 @@ pub enum Arg<'a> {
     None,
     /// One event; changes the script makes to a head are written back.
     Event(&'a mut Event),
-    /// A whole message; changes to its head are written back.
-    Message(&'a mut Message),
+    /// A whole message.
+    Message(Message),
 }
 
 /// How the filter wants the callback's return value.

@@ -91,7 +91,8 @@ fn headers_from_js(o: &Object<'_>) -> Result<Headers> {
     Ok(headers)
 }
 
-fn tail_to_js<'js>(ctx: &Ctx<'js>, tail: &Tail) -> Result<Value<'js>> {
+/// A tail as a plain script object.
+pub fn tail_to_js<'js>(ctx: &Ctx<'js>, tail: &Tail) -> Result<Value<'js>> {
     let o = Object::new(ctx.clone())?;
     o.set("headSize", tail.head_size)?;
     o.set("bodySize", tail.body_size)?;
@@ -120,15 +121,13 @@ pub fn event_to_js<'js>(ctx: &Ctx<'js>, ev: &Event) -> Result<Value<'js>> {
     }
 }
 
-/// A message as a script `Message`.
-pub fn message_to_js<'js>(ctx: &Ctx<'js>, m: &Message) -> Result<Value<'js>> {
-    let head = head_to_js(ctx, &m.head)?;
-    let body = from_data(ctx, m.body.clone())?;
-    let tail = tail_to_js(ctx, &m.tail)?;
-    construct(ctx, "Message", vec![head, body, tail])
+/// A message as a script `Message` (its parts are converted when a script reads them).
+pub fn message_to_js<'js>(ctx: &Ctx<'js>, m: Message) -> Result<Value<'js>> {
+    Ok(rquickjs::Class::instance(ctx.clone(), crate::message::JsMessage::native(m))?.into_value())
 }
 
-fn kind_of(v: &Value<'_>) -> Option<String> {
+/// The `__kind` tag of an event, Message or Data object.
+pub fn kind_of(v: &Value<'_>) -> Option<String> {
     v.as_object()?.get::<_, Option<String>>("__kind").ok().flatten()
 }
 
@@ -144,18 +143,13 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
         }
         return Ok(());
     }
-    if rquickjs::Class::<crate::data::JsData>::from_value(v).is_ok() {
-        out.push(Event::Data(to_data(ctx, v, None)?));
-        return Ok(());
-    }
     let o = v.as_object();
     match kind_of(v).as_deref() {
+        Some("Data") => out.push(Event::Data(to_data(ctx, v, None)?)),
         Some("Message") => {
-            let o = o.expect("a Message is an object");
-            let head = head_from_js(&o.get::<_, Value>("head")?)?;
-            let body: Value = o.get("body")?;
-            let body = to_data(ctx, &body, None)?;
-            Message { head, body, tail: Tail::default() }.write_events(out);
+            let m = rquickjs::Class::<crate::message::JsMessage>::from_value(v)?;
+            let m = m.borrow().to_message(ctx)?;
+            m.write_events(out);
         }
         Some("MessageStart") => {
             let head = head_from_js(&o.expect("an object").get::<_, Value>("head")?)?;

@@ -45,11 +45,13 @@ pub fn to_data<'js>(ctx: &Ctx<'js>, v: &Value<'js>, encoding: Option<&str>) -> R
     if v.is_undefined() || v.is_null() {
         return Ok(Data::new());
     }
-    if let Ok(cls) = Class::<JsData>::from_value(v) {
-        return Ok(cls.borrow().data.clone());
-    }
     if let Some(s) = v.as_string() {
         return Ok(Data::from(decode_text(ctx, &s.to_string()?, encoding)?));
+    }
+    if crate::convert::kind_of(v).as_deref() == Some("Data") {
+        if let Ok(cls) = Class::<JsData>::from_value(v) {
+            return Ok(cls.borrow().data.clone());
+        }
     }
     if let Some(arr) = v.as_array() {
         let mut bytes = Vec::with_capacity(arr.len());

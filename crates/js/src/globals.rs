@@ -34,6 +34,7 @@ fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
 pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize)) -> Result<()> {
     let g = ctx.globals();
     rquickjs::Class::<crate::data::JsData>::define(&g)?;
+    rquickjs::Class::<crate::message::JsMessage>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
 
     let console = Object::new(ctx.clone())?;

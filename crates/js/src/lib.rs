@@ -11,6 +11,7 @@
 //! - `callback`: `JsCallback`, a script function as a `proxy_core::Callback`.
 //! - `convert`: script values to and from events, messages and heads.
 //! - `data`: the native `Data` class.
+//! - `message`: the native `Message` class, with heads converted only when read.
 //! - `vars`: context variables and `__inbound`.
 //! - `globals`: `console`, `print`, `__thread`, timers, and the event classes (`prelude.js`).
 //! - `error`: script errors with `file:line:col`.
@@ -24,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod globals;
 pub mod host;
+pub mod message;
 pub mod vars;
 
 pub use host::{Host, HostOptions, Source};

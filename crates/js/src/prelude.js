@@ -1,23 +1,11 @@
-// Script-side classes of the event model. They are plain JavaScript; the host reads
-// them back by the `__kind` each prototype carries. `Data` is native.
+// Script-side event classes. They are plain JavaScript; the host reads them back by
+// the `__kind` each prototype carries. `Data` and `Message` are native.
 (function (g) {
   var Data = g.Data;
-  function toBody(b) {
-    if (b === undefined || b === null) return null;
-    return b instanceof Data ? b : new Data(String(b));
-  }
-  function isBody(v) {
-    return typeof v === 'string' || v instanceof Data || v === undefined || v === null;
-  }
-  function Message(a, b, c) {
-    if (!(this instanceof Message)) return new Message(a, b, c);
-    if (arguments.length <= 1 && isBody(a)) {
-      this.head = undefined; this.body = toBody(a); this.tail = undefined;
-    } else {
-      this.head = a; this.body = toBody(b); this.tail = c;
-    }
-  }
-  Object.defineProperty(Message.prototype, '__kind', { value: 'Message' });
+  // Native classes get their tag here, so the host can tell values apart without
+  // a failing class check (which would build an exception).
+  Object.defineProperty(Data.prototype, '__kind', { value: 'Data' });
+  Object.defineProperty(g.Message.prototype, '__kind', { value: 'Message' });
   function MessageStart(head) {
     if (!(this instanceof MessageStart)) return new MessageStart(head);
     this.head = head;
@@ -41,7 +29,6 @@
     this.seconds = +seconds || 0;
   }
   Timeout.prototype.wait = function () { return g.__sleep(this.seconds * 1000); };
-  g.Message = Message;
   g.MessageStart = MessageStart;
   g.MessageEnd = MessageEnd;
   g.StreamEnd = StreamEnd;

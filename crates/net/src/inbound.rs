@@ -9,6 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
+use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -16,7 +17,7 @@ use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
 /// Counts a worker's open connections, so a drain knows when it is done.
 #[derive(Default)]
@@ -57,7 +58,7 @@ struct Outbox {
 }
 
 const READ_SIZE: usize = 16 * 1024;
-const MAX_SLICES: usize = 16;
+const MAX_SLICES: usize = 8;
 
 /// Runs the connection until both sides are done.
 pub async fn serve(
@@ -103,12 +104,16 @@ pub async fn serve(
     let mut awaiting_reply = false;
     let mut draining = *drain.borrow();
     let idle = options.idle_timeout;
-    let mut deadline = Instant::now() + idle;
+    // One timer for the connection: activity only records the time, and when the
+    // timer fires it is pushed back if there was activity since.
+    let mut last_activity = Instant::now();
+    let timer = tokio::time::sleep(idle);
+    tokio::pin!(timer);
 
     loop {
         let (slices, ended, pending_size) = {
             let o = outbox.borrow();
-            (o.chunks.iter().take(MAX_SLICES).cloned().collect::<Vec<_>>(), o.ended, o.size)
+            (o.chunks.iter().take(MAX_SLICES).cloned().collect::<SmallVec<[Bytes; MAX_SLICES]>>(), o.ended, o.size)
         };
         if slices.is_empty() {
             if ended {
@@ -123,11 +128,11 @@ pub async fn serve(
         if can_read && buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_SIZE);
         }
-        let io: Vec<IoSlice<'_>> = slices.iter().map(|b| IoSlice::new(b)).collect();
+        let io: SmallVec<[IoSlice<'_>; MAX_SLICES]> = slices.iter().map(|b| IoSlice::new(b)).collect();
         tokio::select! {
             r = wr.write_vectored(&io), if !io.is_empty() => match r {
                 Ok(n) => {
-                    deadline = Instant::now() + idle;
+                    last_activity = Instant::now();
                     let mut o = outbox.borrow_mut();
                     o.size -= n;
                     let mut n = n;
@@ -157,7 +162,7 @@ pub async fn serve(
                     pipeline.input(Event::end());
                 }
                 Ok(_) => {
-                    deadline = Instant::now() + idle;
+                    last_activity = Instant::now();
                     awaiting_reply = true;
                     let bytes = buf.split().freeze();
                     pipeline.input(Event::Data(bytes.into()));
@@ -170,7 +175,12 @@ pub async fn serve(
             },
             _ = wake.notified() => {}
             _ = drain.changed(), if !draining => draining = true,
-            _ = sleep_until(deadline) => {
+            _ = &mut timer => {
+                let due = last_activity + idle;
+                if Instant::now() < due {
+                    timer.as_mut().reset(due);
+                    continue;
+                }
                 tracing::debug!(%peer, "idle timeout");
                 pipeline.input(Event::error(StreamError::IdleTimeout));
                 break;

@@ -82,7 +82,7 @@ impl Handle {
         } else if let (HandleKind::Message, Event::MessageEnd(tail)) = (self.kind, &ev) {
             self.message.take().map(|mut m| {
                 m.tail = (**tail).clone();
-                self.cb.call(cx.context(), Arg::Message(&mut m), Want::Nothing)
+                self.cb.call(cx.context(), Arg::Message(m), Want::Nothing)
             })
         } else {
             None

@@ -86,7 +86,7 @@ impl Replace {
                     tracing::error!("{}: message body over bufferLimit", self.kind.filter_name());
                     return cx.output(Event::error(StreamError::BufferOverflow));
                 }
-                Collected::Message(mut m) => self.replacement(Arg::Message(&mut m), cx),
+                Collected::Message(m) => self.replacement(Arg::Message(m), cx),
             },
         };
         self.emit(result, cx);

@@ -105,7 +105,7 @@ impl ServeHttp {
         }
     }
 
-    fn respond(&mut self, mut req: Message, cx: &mut Cx<'_>) {
+    fn respond(&mut self, req: Message, cx: &mut Cx<'_>) {
         let info = match req.head.request() {
             Some(r) => ResponseInfo { head_request: r.method == "HEAD", is_final: r.is_final() },
             None => ResponseInfo::default(),
@@ -129,7 +129,7 @@ impl ServeHttp {
                 }
             }
             Param::Dynamic(cb) => {
-                let result = cb.call(cx.context(), Arg::Message(&mut req), Want::Events);
+                let result = cb.call(cx.context(), Arg::Message(req), Want::Events);
                 self.answer(result, info, cx);
             }
         }

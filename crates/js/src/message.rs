@@ -1,0 +1,153 @@
+//! The script's `Message` class, native so that a request handed to a callback is
+//! not converted up front: its head becomes a script object only when the callback
+//! reads `msg.head`, and its body a `Data` object only when it reads `msg.body`.
+//! A message a script builds keeps the values it was given until the host reads
+//! them back.
+
+#![allow(unsafe_code)] // rquickjs' class macros generate `unsafe impl`s of its own traits.
+
+use crate::convert::{head_from_js, head_to_js, tail_to_js};
+use crate::data::{from_data, to_data};
+use proxy_core::{Data, Head, Message, Tail};
+use rquickjs::class::{Trace, Tracer};
+use rquickjs::function::Rest;
+use rquickjs::{Ctx, JsLifetime, Result, Value};
+
+/// A field held natively until a script looks at it.
+pub enum Slot<'js, T: 'static> {
+    /// Not yet seen by the script.
+    Native(T),
+    /// What the script sees (or set).
+    Js(Value<'js>),
+}
+
+// SAFETY: the only thing in a `Slot` tied to `'js` is a `Value<'js>` (`T` is
+// 'static), so changing the lifetime only renames the lifetime of that `Value`,
+// which is the contract rquickjs itself implements `JsLifetime` for `Value` with.
+// The derive macro cannot express the `T: 'static` bound, hence this by hand.
+unsafe impl<'js, T: 'static> JsLifetime<'js> for Slot<'js, T> {
+    type Changed<'to> = Slot<'to, T>;
+}
+
+impl<'js, T: 'static> Trace<'js> for Slot<'js, T> {
+    fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
+        if let Slot::Js(v) = self {
+            tracer.mark(v);
+        }
+    }
+}
+
+/// `Message` as scripts see it.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "Message")]
+pub struct JsMessage<'js> {
+    head: Slot<'js, Head>,
+    body: Slot<'js, Data>,
+    tail: Slot<'js, Tail>,
+}
+
+fn is_body(v: &Value<'_>) -> bool {
+    v.is_string() || v.is_undefined() || v.is_null() || crate::convert::kind_of(v).as_deref() == Some("Data")
+}
+
+impl<'js> JsMessage<'js> {
+    /// Wraps a message from the pipeline; nothing is converted yet.
+    pub fn native(m: Message) -> Self {
+        JsMessage { head: Slot::Native(m.head), body: Slot::Native(m.body), tail: Slot::Native(m.tail) }
+    }
+
+    /// The message as the pipeline needs it (the object stays usable).
+    pub fn to_message(&self, ctx: &Ctx<'js>) -> Result<Message> {
+        let head = match &self.head {
+            Slot::Native(h) => h.clone(),
+            Slot::Js(v) => head_from_js(v)?,
+        };
+        let body = match &self.body {
+            Slot::Native(d) => d.clone(),
+            Slot::Js(v) => to_data(ctx, v, None)?,
+        };
+        Ok(Message { head, body, tail: Tail::default() })
+    }
+}
+
+#[rquickjs::methods]
+impl<'js> JsMessage<'js> {
+    /// `new Message()`, `new Message(body)`, `new Message(head, body?, tail?)`.
+    #[qjs(constructor)]
+    pub fn new(ctx: Ctx<'js>, args: Rest<Value<'js>>) -> Result<Self> {
+        let mut a = args.0.into_iter();
+        let (first, second, third) = (a.next(), a.next(), a.next());
+        let body_of = |v: Option<Value<'js>>| -> Result<Slot<'js, Data>> {
+            Ok(match v {
+                Some(v) if v.is_string() => Slot::Native(to_data(&ctx, &v, None)?),
+                Some(v) if !v.is_undefined() && !v.is_null() => Slot::Js(v),
+                _ => Slot::Native(Data::new()),
+            })
+        };
+        let undefined = || Slot::Js(Value::new_undefined(ctx.clone()));
+        Ok(match (first, second) {
+            (Some(f), None) if is_body(&f) => {
+                JsMessage { head: Slot::Native(Head::None), body: body_of(Some(f))?, tail: undefined() }
+            }
+            (first, second) => JsMessage {
+                head: first.map(Slot::Js).unwrap_or(Slot::Native(Head::None)),
+                body: body_of(second)?,
+                tail: third.map(Slot::Js).unwrap_or_else(undefined),
+            },
+        })
+    }
+
+    /// The head, as a plain object (made on first read).
+    #[qjs(get)]
+    pub fn head(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        if let Slot::Native(h) = &self.head {
+            self.head = Slot::Js(head_to_js(&ctx, h)?);
+        }
+        match &self.head {
+            Slot::Js(v) => Ok(v.clone()),
+            Slot::Native(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Replaces the head.
+    #[qjs(set, rename = "head")]
+    pub fn set_head(&mut self, v: Value<'js>) {
+        self.head = Slot::Js(v);
+    }
+
+    /// The body, as `Data` (made on first read; later reads see the same object).
+    #[qjs(get)]
+    pub fn body(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        if let Slot::Native(d) = &self.body {
+            self.body = Slot::Js(from_data(&ctx, d.clone())?);
+        }
+        match &self.body {
+            Slot::Js(v) => Ok(v.clone()),
+            Slot::Native(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Replaces the body.
+    #[qjs(set, rename = "body")]
+    pub fn set_body(&mut self, v: Value<'js>) {
+        self.body = Slot::Js(v);
+    }
+
+    /// The tail (`headSize`, `bodySize` of a decoded message).
+    #[qjs(get)]
+    pub fn tail(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        if let Slot::Native(t) = &self.tail {
+            self.tail = Slot::Js(tail_to_js(&ctx, t)?);
+        }
+        match &self.tail {
+            Slot::Js(v) => Ok(v.clone()),
+            Slot::Native(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Replaces the tail.
+    #[qjs(set, rename = "tail")]
+    pub fn set_tail(&mut self, v: Value<'js>) {
+        self.tail = Slot::Js(v);
+    }
+}
