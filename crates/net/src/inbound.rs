@@ -3,6 +3,11 @@
 //! closes the socket once everything is written; the client's FIN becomes a
 //! StreamEnd into the pipeline.
 //!
+//! Output is written as soon as the pipeline produces it (a non-blocking write
+//! right after the input that caused it), so a request and its answer take one
+//! turn of the loop. Output produced later (a Promise settling, a timer) wakes the
+//! connection through `Signal`.
+//!
 //! Backpressure: while more than `bufferLimit` bytes wait to be written to a slow
 //! client, the connection stops reading from it, so a pipelining or flooding
 //! client cannot grow the queue without bound.
@@ -11,42 +16,55 @@ use bytes::{Bytes, BytesMut};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
 use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::io::IoSlice;
-use std::rc::Rc;
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::io::{ErrorKind, IoSlice};
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Counts a worker's open connections, so a drain knows when it is done.
+/// Wakes one connection task; cheaper than `Notify` since it never leaves the thread.
 #[derive(Default)]
-pub struct Connections {
-    open: Cell<usize>,
-    changed: Notify,
+pub struct Signal {
+    raised: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
 }
 
-impl Connections {
-    /// Open connections now.
-    pub fn open(&self) -> usize {
-        self.open.get()
-    }
-
-    /// Waits until no connection is open.
-    pub async fn all_closed(&self) {
-        while self.open.get() > 0 {
-            self.changed.notified().await;
+impl Signal {
+    /// Wakes the task waiting in `raised`.
+    pub fn raise(&self) {
+        self.raised.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
         }
     }
+
+    /// Completes once `raise` has been called (at once if it was since the last time).
+    pub async fn raised(&self) {
+        poll_fn(|cx| {
+            if self.raised.replace(false) {
+                return Poll::Ready(());
+            }
+            let mut slot = self.waker.borrow_mut();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
 }
 
-struct Guard<'a>(&'a Connections);
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
-        self.0.changed.notify_waiters();
-    }
+/// What a connection shares with its pipeline's sink and with the worker.
+#[derive(Default)]
+struct Shared {
+    outbox: RefCell<Outbox>,
+    signal: Signal,
+    draining: Cell<bool>,
 }
 
 /// Bytes the pipeline output and the socket has not taken yet.
@@ -57,8 +75,82 @@ struct Outbox {
     ended: bool,
 }
 
+/// A worker's open connections, so a drain can reach them and knows when it is done.
+#[derive(Default)]
+pub struct Connections {
+    open: RefCell<HashMap<u64, Weak<Shared>>>,
+    closed: Notify,
+}
+
+impl Connections {
+    /// Open connections now.
+    pub fn open(&self) -> usize {
+        self.open.borrow().len()
+    }
+
+    /// Asks every open connection to close once its current exchange is done.
+    pub fn drain(&self) {
+        let all: Vec<_> = self.open.borrow().values().filter_map(Weak::upgrade).collect();
+        for c in all {
+            c.draining.set(true);
+            c.signal.raise();
+        }
+    }
+
+    /// Waits until no connection is open.
+    pub async fn all_closed(&self) {
+        while self.open() > 0 {
+            self.closed.notified().await;
+        }
+    }
+}
+
+struct Registration<'a> {
+    connections: &'a Connections,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.connections.open.borrow_mut().remove(&self.id);
+        self.connections.closed.notify_waiters();
+    }
+}
+
 const READ_SIZE: usize = 16 * 1024;
 const MAX_SLICES: usize = 8;
+
+/// Writes queued output until it is all written or the socket would block.
+fn write_now(wr: &OwnedWriteHalf, shared: &Shared) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let slices: SmallVec<[Bytes; MAX_SLICES]> =
+            shared.outbox.borrow().chunks.iter().take(MAX_SLICES).cloned().collect();
+        if slices.is_empty() {
+            return Ok(total);
+        }
+        let io: SmallVec<[IoSlice<'_>; MAX_SLICES]> = slices.iter().map(|b| IoSlice::new(b)).collect();
+        let n = match wr.try_write_vectored(&io) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(total),
+            Err(e) => return Err(e),
+        };
+        total += n;
+        let mut o = shared.outbox.borrow_mut();
+        o.size -= n;
+        let mut n = n;
+        while n > 0 {
+            let front = o.chunks.front_mut().expect("wrote no more than was queued");
+            if front.len() <= n {
+                n -= front.len();
+                o.chunks.pop_front();
+            } else {
+                let _ = front.split_to(n);
+                n = 0;
+            }
+        }
+    }
+}
 
 /// Runs the connection until both sides are done.
 pub async fn serve(
@@ -67,21 +159,18 @@ pub async fn serve(
     layout: Rc<PipelineLayout>,
     options: Rc<ListenOptions>,
     connections: Rc<Connections>,
-    mut drain: watch::Receiver<bool>,
 ) {
-    connections.open.set(connections.open.get() + 1);
-    let _guard = Guard(&connections);
+    let shared = Rc::new(Shared::default());
+    connections.open.borrow_mut().insert(inbound.id, Rc::downgrade(&shared));
+    let _registration = Registration { connections: &connections, id: inbound.id };
     let _ = stream.set_nodelay(true);
     let peer = inbound.remote;
     tracing::debug!(%peer, "accepted");
 
-    let outbox = Rc::new(RefCell::new(Outbox::default()));
-    let wake = Rc::new(Notify::new());
     let sink = {
-        let outbox = outbox.clone();
-        let wake = wake.clone();
+        let shared = shared.clone();
         Sink::Func(Box::new(move |ev| {
-            let mut o = outbox.borrow_mut();
+            let mut o = shared.outbox.borrow_mut();
             match ev {
                 Event::Data(d) => {
                     for c in d.into_chunks() {
@@ -93,16 +182,15 @@ pub async fn serve(
                 _ => return,
             }
             drop(o);
-            wake.notify_one();
+            shared.signal.raise();
         }))
     };
     let pipeline = Pipeline::new(&layout, Context::new(Some(Rc::new(inbound))), sink);
 
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut read_done = false;
     let mut awaiting_reply = false;
-    let mut draining = *drain.borrow();
     let idle = options.idle_timeout;
     // One timer for the connection: activity only records the time, and when the
     // timer fires it is pushed back if there was activity since.
@@ -111,51 +199,38 @@ pub async fn serve(
     tokio::pin!(timer);
 
     loop {
-        let (slices, ended, pending_size) = {
-            let o = outbox.borrow();
-            (o.chunks.iter().take(MAX_SLICES).cloned().collect::<SmallVec<[Bytes; MAX_SLICES]>>(), o.ended, o.size)
+        match write_now(&wr, &shared) {
+            Ok(0) => {}
+            Ok(_) => {
+                last_activity = Instant::now();
+                // Everything the client asked for so far has been answered.
+                awaiting_reply = shared.outbox.borrow().size > 0;
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "write failed");
+                pipeline.input(Event::error(StreamError::WriteError));
+                break;
+            }
+        }
+        let (pending, ended) = {
+            let o = shared.outbox.borrow();
+            (o.size, o.ended)
         };
-        if slices.is_empty() {
+        if pending == 0 {
             if ended {
                 break;
             }
-            if draining && !awaiting_reply {
+            if shared.draining.get() && !awaiting_reply {
                 tracing::debug!(%peer, "closed for shutdown");
                 break;
             }
         }
-        let can_read = !read_done && pending_size < options.buffer_limit;
+        let can_read = !read_done && pending < options.buffer_limit;
         if can_read && buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_SIZE);
         }
-        let io: SmallVec<[IoSlice<'_>; MAX_SLICES]> = slices.iter().map(|b| IoSlice::new(b)).collect();
         tokio::select! {
-            r = wr.write_vectored(&io), if !io.is_empty() => match r {
-                Ok(n) => {
-                    last_activity = Instant::now();
-                    let mut o = outbox.borrow_mut();
-                    o.size -= n;
-                    let mut n = n;
-                    while n > 0 {
-                        let front = o.chunks.front_mut().expect("wrote more than queued");
-                        if front.len() <= n {
-                            n -= front.len();
-                            o.chunks.pop_front();
-                        } else {
-                            let _ = front.split_to(n);
-                            n = 0;
-                        }
-                    }
-                    if o.chunks.is_empty() {
-                        awaiting_reply = false;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    pipeline.input(Event::error(StreamError::WriteError));
-                    break;
-                }
-            },
+            biased;
             r = rd.read_buf(&mut buf), if can_read => match r {
                 Ok(0) => {
                     read_done = true;
@@ -173,8 +248,14 @@ pub async fn serve(
                     pipeline.input(Event::error(StreamError::ReadError));
                 }
             },
-            _ = wake.notified() => {}
-            _ = drain.changed(), if !draining => draining = true,
+            r = wr.writable(), if pending > 0 => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    pipeline.input(Event::error(StreamError::WriteError));
+                    break;
+                }
+            }
+            _ = shared.signal.raised() => {}
             _ = &mut timer => {
                 let due = last_activity + idle;
                 if Instant::now() < due {
@@ -187,6 +268,7 @@ pub async fn serve(
             }
         }
     }
+    let mut wr = wr;
     let _ = wr.shutdown().await;
     drop(pipeline);
     tracing::debug!(%peer, "closed");

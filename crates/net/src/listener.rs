@@ -69,9 +69,8 @@ pub async fn accept_loop(
         let layout = layout.clone();
         let options = options.clone();
         let connections = connections.clone();
-        let drain = drain.clone();
         tokio::task::spawn_local(async move {
-            inbound::serve(stream, inbound, layout, options, connections, drain).await;
+            inbound::serve(stream, inbound, layout, options, connections).await;
             drop(permit);
         });
     }

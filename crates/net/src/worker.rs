@@ -135,6 +135,7 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
                 break;
             }
         }
+        connections.drain();
         if connections.open() > 0 {
             tracing::info!("[thread] Thread {} draining {} connection(s)", opts.id, connections.open());
         }
