@@ -126,9 +126,33 @@ pub fn message_to_js<'js>(ctx: &Ctx<'js>, m: Message) -> Result<Value<'js>> {
     Ok(rquickjs::Class::instance(ctx.clone(), crate::message::JsMessage::native(m))?.into_value())
 }
 
-/// The `__kind` tag of an event, Message or Data object.
-pub fn kind_of(v: &Value<'_>) -> Option<String> {
-    v.as_object()?.get::<_, Option<String>>("__kind").ok().flatten()
+/// What a script value is, from the `__kind` number its prototype carries
+/// (a number, so telling kinds apart allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A native `Data`.
+    Data = 1,
+    /// A native `Message`.
+    Message = 2,
+    /// A `MessageStart` event.
+    MessageStart = 3,
+    /// A `MessageEnd` event.
+    MessageEnd = 4,
+    /// A `StreamEnd` event.
+    StreamEnd = 5,
+}
+
+/// The kind of an event, Message or Data object.
+pub fn kind_of(v: &Value<'_>) -> Option<Kind> {
+    let n: i32 = v.as_object()?.get::<_, Option<i32>>("__kind").ok().flatten()?;
+    Some(match n {
+        1 => Kind::Data,
+        2 => Kind::Message,
+        3 => Kind::MessageStart,
+        4 => Kind::MessageEnd,
+        5 => Kind::StreamEnd,
+        _ => return None,
+    })
 }
 
 /// Events from a script value: an Event, a Message, Data, an array of them, or
@@ -144,19 +168,19 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
         return Ok(());
     }
     let o = v.as_object();
-    match kind_of(v).as_deref() {
-        Some("Data") => out.push(Event::Data(to_data(ctx, v, None)?)),
-        Some("Message") => {
+    match kind_of(v) {
+        Some(Kind::Data) => out.push(Event::Data(to_data(ctx, v, None)?)),
+        Some(Kind::Message) => {
             let m = rquickjs::Class::<crate::message::JsMessage>::from_value(v)?;
             let m = m.borrow().to_message(ctx)?;
             m.write_events(out);
         }
-        Some("MessageStart") => {
+        Some(Kind::MessageStart) => {
             let head = head_from_js(&o.expect("an object").get::<_, Value>("head")?)?;
             out.push(Event::start(head));
         }
-        Some("MessageEnd") => out.push(Event::message_end()),
-        Some("StreamEnd") => {
+        Some(Kind::MessageEnd) => out.push(Event::message_end()),
+        Some(Kind::StreamEnd) => {
             let err: Option<Coerced<String>> = o.expect("an object").get("error")?;
             let err = err.map(|e| e.0).filter(|e| !e.is_empty());
             out.push(Event::StreamEnd(err.map(|e| StreamError::from_name(&e).unwrap_or(StreamError::RuntimeError))));

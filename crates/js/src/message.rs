@@ -47,7 +47,7 @@ pub struct JsMessage<'js> {
 }
 
 fn is_body(v: &Value<'_>) -> bool {
-    v.is_string() || v.is_undefined() || v.is_null() || crate::convert::kind_of(v).as_deref() == Some("Data")
+    v.is_string() || v.is_undefined() || v.is_null() || crate::convert::kind_of(v) == Some(crate::convert::Kind::Data)
 }
 
 impl<'js> JsMessage<'js> {

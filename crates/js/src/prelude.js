@@ -1,28 +1,28 @@
 // Script-side event classes. They are plain JavaScript; the host reads them back by
-// the `__kind` each prototype carries. `Data` and `Message` are native.
+// the `__kind` number each prototype carries (see `Kind` in convert.rs). `Data` and `Message` are native.
 (function (g) {
   var Data = g.Data;
   // Native classes get their tag here, so the host can tell values apart without
   // a failing class check (which would build an exception).
-  Object.defineProperty(Data.prototype, '__kind', { value: 'Data' });
-  Object.defineProperty(g.Message.prototype, '__kind', { value: 'Message' });
+  Object.defineProperty(Data.prototype, '__kind', { value: 1 });
+  Object.defineProperty(g.Message.prototype, '__kind', { value: 2 });
   function MessageStart(head) {
     if (!(this instanceof MessageStart)) return new MessageStart(head);
     this.head = head;
   }
-  Object.defineProperty(MessageStart.prototype, '__kind', { value: 'MessageStart' });
+  Object.defineProperty(MessageStart.prototype, '__kind', { value: 3 });
   Object.defineProperty(MessageStart.prototype, 'type', { value: 'MessageStart' });
   function MessageEnd(tail, payload) {
     if (!(this instanceof MessageEnd)) return new MessageEnd(tail, payload);
     this.tail = tail; this.payload = payload;
   }
-  Object.defineProperty(MessageEnd.prototype, '__kind', { value: 'MessageEnd' });
+  Object.defineProperty(MessageEnd.prototype, '__kind', { value: 4 });
   Object.defineProperty(MessageEnd.prototype, 'type', { value: 'MessageEnd' });
   function StreamEnd(error) {
     if (!(this instanceof StreamEnd)) return new StreamEnd(error);
     this.error = error === undefined ? '' : error;
   }
-  Object.defineProperty(StreamEnd.prototype, '__kind', { value: 'StreamEnd' });
+  Object.defineProperty(StreamEnd.prototype, '__kind', { value: 5 });
   Object.defineProperty(StreamEnd.prototype, 'type', { value: 'StreamEnd' });
   function Timeout(seconds) {
     if (!(this instanceof Timeout)) return new Timeout(seconds);

@@ -192,9 +192,11 @@ pub async fn serve(
     let mut read_done = false;
     let mut awaiting_reply = false;
     let idle = options.idle_timeout;
-    // One timer for the connection: activity only records the time, and when the
-    // timer fires it is pushed back if there was activity since.
-    let mut last_activity = Instant::now();
+    // One timer for the connection. Activity only bumps a counter (no clock read per
+    // request); when the timer fires, it is pushed back a full period if the counter
+    // moved since it was set, so a connection closes between 1 and 2 periods idle.
+    let mut activity: u64 = 0;
+    let mut activity_at_arm: u64 = 0;
     let timer = tokio::time::sleep(idle);
     tokio::pin!(timer);
 
@@ -202,7 +204,7 @@ pub async fn serve(
         match write_now(&wr, &shared) {
             Ok(0) => {}
             Ok(_) => {
-                last_activity = Instant::now();
+                activity += 1;
                 // Everything the client asked for so far has been answered.
                 awaiting_reply = shared.outbox.borrow().size > 0;
             }
@@ -237,7 +239,7 @@ pub async fn serve(
                     pipeline.input(Event::end());
                 }
                 Ok(_) => {
-                    last_activity = Instant::now();
+                    activity += 1;
                     awaiting_reply = true;
                     let bytes = buf.split().freeze();
                     pipeline.input(Event::Data(bytes.into()));
@@ -257,9 +259,9 @@ pub async fn serve(
             }
             _ = shared.signal.raised() => {}
             _ = &mut timer => {
-                let due = last_activity + idle;
-                if Instant::now() < due {
-                    timer.as_mut().reset(due);
+                if activity != activity_at_arm {
+                    activity_at_arm = activity;
+                    timer.as_mut().reset(Instant::now() + idle);
                     continue;
                 }
                 tracing::debug!(%peer, "idle timeout");

@@ -84,7 +84,13 @@ pub fn spawn_worker(opts: WorkerOptions, loader: Loader, shutdown: &Shutdown) ->
 }
 
 fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, ready: mpsc::Sender<Result<(), String>>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // Poll many ready tasks between I/O polls, as an epoll loop handles a whole batch:
+        // fewer epoll_wait calls under load, measured no worse at p99.
+        .event_interval(200)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             let _ = ready.send(Err(format!("cannot start worker runtime: {e}")));
