@@ -102,3 +102,67 @@ impl Filter for Branch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::ScriptError;
+    use crate::filters::{dummy, replace};
+    use crate::head::Head;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Context, FilterSpec, Message, PipelineLayout};
+
+    fn layout(filters: Vec<FilterSpec>) -> LayoutSlot {
+        PipelineLayout::new("sub", filters).into_slot()
+    }
+
+    fn answer(text: &'static str) -> LayoutSlot {
+        layout(vec![spec(
+            |a| replace::build(a, replace::ReplaceKind::StreamStart),
+            vec![TestArg::Events(Message::new(Head::None, text).into_events())],
+        )])
+    }
+
+    fn cond(b: bool) -> TestArg {
+        TestArg::Callback(Rc::new(move |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            Ok(Returned::Bool(b))
+        }))
+    }
+
+    #[test]
+    fn the_first_true_condition_wins_and_the_fallback_catches_the_rest() {
+        for (conds, want) in [((false, true), "second"), ((true, true), "first"), ((false, false), "fallback")] {
+            let h = Harness::new(vec![spec(
+                build,
+                vec![
+                    cond(conds.0),
+                    TestArg::Layout(answer("first")),
+                    cond(conds.1),
+                    TestArg::Layout(answer("second")),
+                    TestArg::Layout(answer("fallback")),
+                ],
+            )]);
+            h.send("x");
+            assert_eq!(h.out.text(), want);
+            h.input(Event::end());
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn without_a_match_or_fallback_events_pass_and_static_conditions_work() {
+        let h = Harness::new(vec![spec(build, vec![cond(false), TestArg::Layout(answer("no"))])]);
+        h.send("through");
+        assert_eq!(h.out.text(), "through");
+        h.finish();
+        let h = Harness::new(vec![spec(
+            build,
+            vec![TestArg::Bool(true), TestArg::Layout(layout(vec![spec(dummy::build, vec![])]))],
+        )]);
+        h.send("swallowed");
+        h.input(Event::end());
+        assert_eq!(h.out.text(), "");
+        assert!(h.out.ended());
+        h.finish();
+    }
+}

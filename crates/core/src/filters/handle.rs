@@ -142,3 +142,108 @@ impl Filter for Handle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::{Pending, ScriptError};
+    use crate::head::{Head, RequestHead};
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::Context;
+    use std::cell::RefCell;
+
+    fn request(path: &str) -> Vec<Event> {
+        Message::new(Head::Request(RequestHead { path: path.into(), ..Default::default() }), "body").into_events()
+    }
+
+    #[test]
+    fn message_start_handler_can_change_the_head_and_sees_every_message() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let cb = move |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            if let Arg::Event(Event::MessageStart(h)) = arg {
+                if let Head::Request(r) = &mut **h {
+                    s.borrow_mut().push(r.path.clone());
+                    r.path = r.path.to_uppercase();
+                }
+            }
+            Ok(Returned::Nothing)
+        };
+        let h = Harness::new(vec![spec(
+            |a| build(a, HandleKind::Event(EventKind::MessageStart)),
+            vec![TestArg::Callback(Rc::new(cb))],
+        )]);
+        for ev in request("/a").into_iter().chain(request("/b")) {
+            h.input(ev);
+        }
+        h.input(Event::end());
+        let out = h.finish();
+        assert_eq!(*seen.borrow(), vec!["/a", "/b"]);
+        let paths: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::MessageStart(h) => h.request().map(|r| r.path.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(paths, vec!["/A", "/B"]);
+        assert_eq!(out.len(), 7);
+    }
+
+    #[test]
+    fn a_pending_handler_holds_later_events_and_replays_them_in_order() {
+        let pending = Pending::new();
+        let p = pending.clone();
+        let calls = Rc::new(RefCell::new(0));
+        let c = calls.clone();
+        let cb = move |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            *c.borrow_mut() += 1;
+            Ok(if *c.borrow() == 1 { Returned::Pending(p.clone()) } else { Returned::Nothing })
+        };
+        let h = Harness::new(vec![spec(
+            |a| build(a, HandleKind::Event(EventKind::Data)),
+            vec![TestArg::Callback(Rc::new(cb))],
+        )]);
+        h.send("one ");
+        h.send("two ");
+        h.input(Event::end());
+        assert_eq!(h.out.text(), "");
+        assert_eq!(*calls.borrow(), 1, "later events wait for the first callback");
+        pending.settle(Ok(Returned::Nothing));
+        pending.notify();
+        assert_eq!(h.out.text(), "one two ");
+        assert!(h.out.ended());
+        assert_eq!(*calls.borrow(), 2);
+        h.finish();
+    }
+
+    #[test]
+    fn a_throwing_handler_ends_the_stream_with_runtime_error() {
+        let cb = |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> { Err(ScriptError::new("boom")) };
+        let h = Harness::new(vec![spec(|a| build(a, HandleKind::StreamStart), vec![TestArg::Callback(Rc::new(cb))])]);
+        h.send("x");
+        h.send("y");
+        let out = h.finish();
+        assert_eq!(out, vec![Event::error(crate::StreamError::RuntimeError)]);
+    }
+
+    #[test]
+    fn whole_message_handler_gets_the_body() {
+        let got = Rc::new(RefCell::new(String::new()));
+        let g = got.clone();
+        let cb = move |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            if let Arg::Message(m) = arg {
+                g.borrow_mut().push_str(&String::from_utf8_lossy(&m.body.to_vec()));
+            }
+            Ok(Returned::Nothing)
+        };
+        let h = Harness::new(vec![spec(|a| build(a, HandleKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        h.input(Event::start(Head::None));
+        h.send("ab");
+        h.send("cd");
+        h.input(Event::message_end());
+        assert_eq!(*got.borrow(), "abcd");
+        assert_eq!(h.out.text(), "abcd");
+        h.finish();
+    }
+}

@@ -34,3 +34,27 @@ impl Filter for Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::serve_http;
+    use crate::head::Head;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Message, PipelineLayout};
+
+    #[test]
+    fn linked_pipeline_runs_inline_and_shares_the_stream() {
+        let sub = PipelineLayout::new(
+            "hello",
+            vec![spec(serve_http::build, vec![TestArg::Events(Message::new(Head::None, "hi").into_events())])],
+        )
+        .into_slot();
+        let h = Harness::new(vec![spec(build, vec![TestArg::Layout(sub)])]);
+        h.send("GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(h.out.text(), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nhi");
+        h.input(Event::end());
+        assert!(h.out.ended());
+        h.finish();
+    }
+}

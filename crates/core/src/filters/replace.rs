@@ -125,3 +125,67 @@ impl Filter for Replace {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::Pending;
+    use crate::head::Head;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Context, Message};
+
+    #[test]
+    fn replace_message_turns_each_message_into_the_callbacks_answer() {
+        let cb = |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Message(m) = arg else { panic!("replaceMessage passes the message") };
+            let text = format!("[{}]", String::from_utf8_lossy(&m.body.to_vec()));
+            Ok(Returned::Events(Message::new(Head::None, text).into_events()))
+        };
+        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        for body in ["a", "bc"] {
+            for ev in Message::new(Head::None, body).into_events() {
+                h.input(ev);
+            }
+        }
+        h.input(Event::end());
+        assert_eq!(h.out.text(), "[a][bc]");
+        h.finish();
+    }
+
+    #[test]
+    fn replace_stream_start_with_a_promise_holds_the_stream() {
+        let pending = Pending::new();
+        let p = pending.clone();
+        let cb = move |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            Ok(Returned::Pending(p.clone()))
+        };
+        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::StreamStart), vec![TestArg::Callback(Rc::new(cb))])]);
+        h.send("first");
+        h.send("second");
+        assert_eq!(h.out.text(), "");
+        pending.settle(Ok(Returned::Events(vec![Event::Data("start ".into())])));
+        pending.notify();
+        assert_eq!(h.out.text(), "start second");
+        h.finish();
+    }
+
+    #[test]
+    fn static_replacement_and_drop_by_omission() {
+        let h = Harness::new(vec![
+            spec(
+                |a| build(a, ReplaceKind::Event(EventKind::Data)),
+                vec![TestArg::Events(vec![Event::Data("*".into())])],
+            ),
+            spec(|a| build(a, ReplaceKind::Event(EventKind::MessageEnd)), vec![]),
+        ]);
+        h.input(Event::start(Head::None));
+        h.send("abc");
+        h.send("def");
+        h.input(Event::end());
+        assert_eq!(h.out.text(), "**");
+        let out = h.out.events();
+        assert!(!out.iter().any(|e| matches!(e, Event::MessageEnd(_))), "MessageEnd dropped");
+        assert!(h.out.ended());
+        h.finish();
+    }
+}
