@@ -3,7 +3,7 @@
 //! as the filter asked, and turns a returned Promise into a `Pending`.
 
 use crate::convert::{event_to_js, events_from_js, message_to_js, write_back_head};
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, EngineValue};
 use crate::error;
 use crate::vars::CurrentContext;
 use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, Want};
@@ -12,8 +12,7 @@ use std::rc::Rc;
 
 /// A script function that filters can call.
 pub struct JsCallback {
-    engine: Rc<Engine>,
-    func: Persistent<Function<'static>>,
+    func: EngineValue<Persistent<Function<'static>>>,
     /// The function declares no parameters, so its argument need not be built.
     takes_no_args: bool,
 }
@@ -22,16 +21,16 @@ impl JsCallback {
     /// Wraps `func`.
     pub fn new<'js>(engine: Rc<Engine>, ctx: &Ctx<'js>, func: Function<'js>) -> Self {
         let takes_no_args = func.get::<_, i32>("length").map(|n| n == 0).unwrap_or(false);
-        JsCallback { engine, func: Persistent::save(ctx, func), takes_no_args }
+        JsCallback { func: EngineValue { value: Persistent::save(ctx, func), engine }, takes_no_args }
     }
 }
 
 impl Callback for JsCallback {
     fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError> {
         let _current = CurrentContext::enter(cx);
-        let limit = self.engine.callback_timeout;
-        self.engine.enter(limit, |ctx| {
-            let func = self.func.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
+        let engine = &self.func.engine;
+        engine.enter(engine.callback_timeout, |ctx| {
+            let func = self.func.value.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
             let (js_arg, write_back) = match arg {
                 _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
                 Arg::None => (Value::new_undefined(ctx.clone()), None),

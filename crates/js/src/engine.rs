@@ -67,6 +67,16 @@ fn unreachable_nested<R>() -> R {
     panic!("the script engine was entered while already running; filters must not run inside JS")
 }
 
+/// A script value held from Rust together with the engine it lives in. The value
+/// is declared first so it is dropped first: dropping the last handle of an engine
+/// frees the runtime, which must not hold values any more by then.
+pub struct EngineValue<T> {
+    /// The value.
+    pub value: T,
+    /// Keeps the engine alive as long as the value.
+    pub engine: std::rc::Rc<Engine>,
+}
+
 /// Records a Promise result to wake its filter once the engine is left.
 pub fn settled(p: Pending) {
     SETTLED.with(|s| s.borrow_mut().push(p));

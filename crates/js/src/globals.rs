@@ -1,7 +1,7 @@
 //! Globals besides the configuration API: `console`, `print`/`println`, `__thread`,
 //! the native timer behind `Timeout`, and the prelude of event classes.
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineValue};
 use rquickjs::function::Rest;
 use rquickjs::{Ctx, Function, Object, Persistent, Result, Value};
 use std::io::Write;
@@ -73,23 +73,25 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     t.set("concurrency", thread.1)?;
     g.set("__thread", t)?;
 
-    // The timer task holds the engine, so the resolve function it keeps never
-    // outlives the runtime.
+    // The timer task holds the engine with the resolve function, so the function
+    // never outlives the runtime.
     let weak: Weak<Engine> = Rc::downgrade(engine);
     g.set(
         "__sleep",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| -> Result<Value<'js>> {
             let (promise, resolve, _) = ctx.promise()?;
-            let resolve = Persistent::save(&ctx, resolve);
             let Some(engine) = weak.upgrade() else { return Ok(promise.into_value()) };
+            let resolve = EngineValue { value: Persistent::save(&ctx, resolve), engine };
             let delay = Duration::from_secs_f64((ms.max(0.0)) / 1000.0);
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(delay).await;
+                let engine = resolve.engine.clone();
                 engine.enter(engine.callback_timeout, |ctx| {
-                    if let Ok(f) = resolve.restore(ctx) {
+                    if let Ok(f) = resolve.value.clone().restore(ctx) {
                         let _ = f.call::<_, ()>(());
                     }
                 });
+                drop(resolve);
             });
             Ok(promise.into_value())
         })?,

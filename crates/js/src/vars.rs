@@ -59,10 +59,17 @@ impl ContextVars for JsVars {
     }
 }
 
-/// The variables a module declared, with their initial values.
+/// The variables a module declared. Their initial values are kept on the script
+/// side (a `Persistent` holds its context, so one captured by a script function
+/// would be a cycle the engine's collector cannot see).
 pub struct ModuleVars {
     module: usize,
-    initial: Vec<Slot>,
+    init_key: String,
+}
+
+fn initial_values(ctx: &Ctx<'_>, vars: &ModuleVars) -> Result<Vec<Slot>> {
+    let init: rquickjs::Array = ctx.globals().get(vars.init_key.as_str())?;
+    init.iter::<Value>().map(|v| v.map(|v| Persistent::save(ctx, v))).collect()
 }
 
 fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Result<R> {
@@ -72,13 +79,18 @@ fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>
             "context variables can only be used while a pipeline runs (pass a function to compute values per stream)",
         ));
     };
+    let needs_init = cx.with_vars(|slot| {
+        let js = slot.as_ref().and_then(|b| b.as_any().downcast_ref::<JsVars>());
+        js.and_then(|js| js.modules.get(vars.module)).is_none_or(|m| m.is_none())
+    });
+    let initial = if needs_init { Some(initial_values(ctx, vars)?) } else { None };
     Ok(cx.with_vars(|slot| {
         let boxed = slot.get_or_insert_with(|| Box::new(JsVars::default()));
         let js = boxed.as_any_mut().downcast_mut::<JsVars>().expect("context vars belong to the script host");
         if js.modules.len() <= vars.module {
             js.modules.resize(vars.module + 1, None);
         }
-        let slots = js.modules[vars.module].get_or_insert_with(|| vars.initial.clone());
+        let slots = js.modules[vars.module].get_or_insert_with(|| initial.unwrap_or_default());
         f(slots)
     }))
 }
@@ -86,13 +98,15 @@ fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>
 /// Declares the properties of `init` as context variables of `module` on the global object.
 pub fn declare<'js>(ctx: &Ctx<'js>, module: usize, init: &Object<'js>) -> Result<()> {
     let mut names = Vec::new();
-    let mut initial = Vec::new();
-    for prop in init.props::<String, Value>() {
+    let values = rquickjs::Array::new(ctx.clone())?;
+    for (i, prop) in init.props::<String, Value>().enumerate() {
         let (name, value) = prop?;
         names.push(name);
-        initial.push(Persistent::save(ctx, value));
+        values.set(i, value)?;
     }
-    let vars = Rc::new(ModuleVars { module, initial });
+    let init_key = format!("__proxy_vars_{module}");
+    ctx.globals().prop(init_key.as_str(), rquickjs::object::Property::from(values))?;
+    let vars = Rc::new(ModuleVars { module, init_key });
     let globals = ctx.globals();
     for (i, name) in names.into_iter().enumerate() {
         let (gv, sv) = (vars.clone(), vars.clone());

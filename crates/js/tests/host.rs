@@ -1,0 +1,98 @@
+//! The script host without sockets: load a script, run its port's pipeline with
+//! the core test harness, and check what scripts see and produce.
+
+use proxy_core::{Context, Event, Pipeline, Sink};
+use proxy_js::{Host, HostOptions, Source};
+use std::rc::Rc;
+
+fn load(script: &str) -> (proxy_core::Program, Host) {
+    Host::load(&Source::Eval(script.into()), &HostOptions::default()).unwrap_or_else(|e| panic!("load: {e}"))
+}
+
+/// Sends raw requests on a fresh connection of the first port; returns the bodies.
+fn ask(program: &proxy_core::Program, requests: &str) -> Vec<String> {
+    let text = Rc::new(std::cell::RefCell::new(String::new()));
+    let t = text.clone();
+    let p = Pipeline::new(
+        &program.ports[0].layout,
+        Context::new(None),
+        Sink::Func(Box::new(move |ev| {
+            if let Event::Data(d) = ev {
+                t.borrow_mut().push_str(&String::from_utf8_lossy(&d.to_vec()));
+            }
+        })),
+    );
+    p.input(Event::Data(requests.to_string().into()));
+    let all = text.borrow().clone();
+    all.split("HTTP/1.1 ").skip(1).map(|r| r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()).collect()
+}
+
+fn get(program: &proxy_core::Program, path: &str) -> String {
+    ask(program, &format!("GET {path} HTTP/1.1\r\n\r\n")).remove(0)
+}
+
+#[test]
+fn data_encodings_and_editing() {
+    let (program, _host) = load(
+        r#"pipy().listen(1).serveHTTP(() => {
+  var d = new Data('hello');
+  var hex = d.toString('hex');
+  var b64 = new Data(hex, 'hex').toString('base64');
+  var back = new Data(b64, 'base64').toString();
+  var e = new Data([104, 105]);
+  e.push(' there');
+  e.push(new Data('!'));
+  var head = e.shift(2).toString();
+  var tail = e.pop(1).toString();
+  return new Message([hex, b64, back, head, e.toString(), tail, e.size, new Data().size,
+    Data.from('aGk', 'base64url').toString(), typeof e.toArray()[0]].join('|'));
+})"#,
+    );
+    assert_eq!(get(&program, "/"), "68656c6c6f|aGVsbG8=|hello|hi| there|!|6|0|hi|number");
+}
+
+#[test]
+fn messages_keep_what_scripts_give_them() {
+    let (program, _host) = load(
+        r#"pipy().listen(1).serveHTTP(msg => {
+  var a = new Message('body only');
+  var b = new Message({ status: 404 });
+  var c = new Message({ status: 201 }, new Data('data body'));
+  msg.head.headers['x-added'] = 'yes';
+  return new Message([
+    a.body.toString(), a.head === undefined, b.body.size, c.head.status, c.body.toString(),
+    msg.head.method, msg.head.path, msg.head.headers['x-added'], msg.body.toString(),
+    msg instanceof Message, typeof msg.tail.headSize,
+  ].join('|'));
+})"#,
+    );
+    assert_eq!(
+        ask(&program, "POST /p?q HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc")[0],
+        "body only|true|0|201|data body|POST|/p?q|yes|abc|true|number"
+    );
+}
+
+#[test]
+fn context_variables_are_per_stream_and_shared_objects_are_shared() {
+    let (program, _host) = load(
+        r#"pipy({ _n: 0, _shared: { hits: 0 } })
+.listen(1)
+.serveHTTP(() => new Message(`${++_n} ${++_shared.hits}`))"#,
+    );
+    // Each `ask` is a new connection: _n starts again, the object's count goes on.
+    assert_eq!(get(&program, "/"), "1 1");
+    assert_eq!(get(&program, "/"), "1 2");
+    assert_eq!(ask(&program, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), vec!["1 3", "2 4"]);
+}
+
+#[test]
+fn context_variables_outside_a_pipeline_are_a_clear_load_error() {
+    let err = Host::load(
+        &Source::Eval("pipy({ _x: 1 }).listen(1).serveHTTP(new Message(String(_x)))".into()),
+        &HostOptions::default(),
+    )
+    .err()
+    .expect("reading a context variable at load time fails");
+    assert!(err.message.contains("context variables can only be used while a pipeline runs"), "{}", err.message);
+    assert!(err.location.as_deref().unwrap_or("").starts_with("<eval>:1:"), "{:?}", err.location);
+}
