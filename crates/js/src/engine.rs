@@ -9,7 +9,12 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 thread_local! {
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Counts entries into the engine; 0 while outside it.
+    static ENTRY: Cell<u64> = const { Cell::new(0) };
+    static LIMIT: Cell<Duration> = const { Cell::new(Duration::from_secs(1)) };
+    /// The entry the interrupt handler last saw, and when it first saw it.
+    static WATCH: Cell<(u64, Option<Instant>)> = const { Cell::new((0, None)) };
+    static NEXT_ENTRY: Cell<u64> = const { Cell::new(0) };
     static SETTLED: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
@@ -28,8 +33,22 @@ impl Engine {
     /// A runtime and a full context, with the interrupt handler that enforces deadlines.
     pub fn new(callback_timeout: Duration) -> rquickjs::Result<Engine> {
         let runtime = Runtime::new()?;
-        runtime
-            .set_interrupt_handler(Some(Box::new(|| DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t)))));
+        // QuickJS calls this only every so many thousand operations, so the clock is
+        // read only while a callback runs long, never per call.
+        runtime.set_interrupt_handler(Some(Box::new(|| {
+            let entry = ENTRY.with(|e| e.get());
+            if entry == 0 {
+                return false;
+            }
+            let now = Instant::now();
+            WATCH.with(|w| match w.get() {
+                (seen, Some(since)) if seen == entry => now.duration_since(since) >= LIMIT.with(|l| l.get()),
+                _ => {
+                    w.set((entry, Some(now)));
+                    false
+                }
+            })
+        })));
         runtime.set_max_stack_size(4 << 20);
         let context = Context::full(&runtime)?;
         Ok(Engine { context, runtime, callback_timeout })
@@ -43,13 +62,19 @@ impl Engine {
             d.get() == 1
         });
         let r = if outermost {
-            DEADLINE.with(|d| d.set(Some(Instant::now() + limit)));
+            LIMIT.with(|l| l.set(limit));
+            ENTRY.with(|e| {
+                e.set(NEXT_ENTRY.with(|n| {
+                    n.set(n.get() + 1);
+                    n.get()
+                }))
+            });
             let r = self.context.with(|ctx| {
                 let r = f(&ctx);
                 while ctx.execute_pending_job() {}
                 r
             });
-            DEADLINE.with(|d| d.set(None));
+            ENTRY.with(|e| e.set(0));
             r
         } else {
             // Entered from Rust code that JS itself called: the engine is already held.

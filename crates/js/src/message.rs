@@ -10,7 +10,7 @@ use crate::convert::{head_from_js, head_to_js, tail_to_js};
 use crate::data::{from_data, to_data};
 use proxy_core::{Data, Head, Message, Tail};
 use rquickjs::class::{Trace, Tracer};
-use rquickjs::function::Rest;
+use rquickjs::function::Opt;
 use rquickjs::{Ctx, JsLifetime, Result, Value};
 
 /// A field held natively until a script looks at it.
@@ -74,9 +74,8 @@ impl<'js> JsMessage<'js> {
 impl<'js> JsMessage<'js> {
     /// `new Message()`, `new Message(body)`, `new Message(head, body?, tail?)`.
     #[qjs(constructor)]
-    pub fn new(ctx: Ctx<'js>, args: Rest<Value<'js>>) -> Result<Self> {
-        let mut a = args.0.into_iter();
-        let (first, second, third) = (a.next(), a.next(), a.next());
+    pub fn new(ctx: Ctx<'js>, first: Opt<Value<'js>>, second: Opt<Value<'js>>, third: Opt<Value<'js>>) -> Result<Self> {
+        let (first, second, third) = (first.0, second.0, third.0);
         let body_of = |v: Option<Value<'js>>| -> Result<Slot<'js, Data>> {
             Ok(match v {
                 Some(v) if v.is_string() => Slot::Native(to_data(&ctx, &v, None)?),
