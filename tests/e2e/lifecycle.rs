@@ -88,3 +88,33 @@ fn a_client_that_does_not_read_makes_the_proxy_stop_reading_not_buffer() {
     let rss_mib = p.rss_kib() / 1024;
     assert!(rss_mib < 64, "proxy RSS {rss_mib} MiB while a client is not reading");
 }
+
+#[test]
+fn read_timeout_closes_a_connection_that_sends_nothing_and_write_timeout_one_that_reads_nothing() {
+    let port = free_port();
+    let _p =
+        Proxy::script(&format!("pipy().listen({port}, {{ readTimeout: '300ms' }}).serveHTTP(new Message('x'))"), &[]);
+    let mut c = Raw::connect(port);
+    c.send(b"GET / HTTP/1.1\r\n");
+    let t = Instant::now();
+    assert_eq!(c.read_to_close(), "", "a half-sent request is dropped");
+    assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    // A client that asks for 64 KiB answers and never reads: once the socket buffers
+    // are full, nothing moves and the write timeout ends the connection.
+    let port = free_port();
+    let body = "b".repeat(64 * 1024);
+    let p = Proxy::script(
+        &format!("pipy().listen({port}, {{ writeTimeout: 0.3 }}).serveHTTP(new Message('{body}'))"),
+        &["--log-level", "debug"],
+    );
+    let c = Raw::connect(port);
+    let mut s = c.0.try_clone().unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    for _ in 0..2000 {
+        if s.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err() {
+            break;
+        }
+    }
+    assert!(p.log.wait_for("WriteTimeout", Duration::from_secs(10)), "{}", p.log.text());
+}

@@ -96,3 +96,28 @@ fn context_variables_outside_a_pipeline_are_a_clear_load_error() {
     assert!(err.message.contains("context variables can only be used while a pipeline runs"), "{}", err.message);
     assert!(err.location.as_deref().unwrap_or("").starts_with("<eval>:1:"), "{:?}", err.location);
 }
+
+#[test]
+fn pipyjs_idioms_work() {
+    // A module that is one expression; constants as default parameters of an IIFE;
+    // `?.`, `??`, template literals, arrow functions, destructuring and spread.
+    let (program, _host) = load(
+        r#"((
+  greeting = 'hi',
+  routes = { '/a': 'A', '/b': 'B' },
+  pick = ({ head: { path } }) => routes[path] ?? 'none',
+) => pipy({ _last: undefined })
+
+.listen(1)
+.serveHTTP(
+  msg => (
+    _last = pick(msg),
+    new Message(`${greeting} ${_last} ${msg.head.headers?.['x-missing']?.length ?? 0} ${[...'ab'].length}`)
+  )
+)
+
+)()"#,
+    );
+    assert_eq!(get(&program, "/a"), "hi A 0 2");
+    assert_eq!(get(&program, "/zzz"), "hi none 0 2");
+}

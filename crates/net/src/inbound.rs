@@ -21,6 +21,7 @@ use std::future::poll_fn;
 use std::io::{ErrorKind, IoSlice};
 use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -117,6 +118,55 @@ impl Drop for Registration<'_> {
     }
 }
 
+/// The connection's timeouts on one timer. Reads and writes only bump counters
+/// (no clock read per request); the timer ticks at half the shortest limit and a
+/// limit is reached when its counter has not moved for that long.
+struct Watchdog {
+    period: Duration,
+    idle: Limit,
+    read: Limit,
+    write: Limit,
+}
+
+struct Limit {
+    after: Option<Duration>,
+    seen: u64,
+    since: Instant,
+}
+
+impl Limit {
+    fn new(after: Option<Duration>, now: Instant) -> Self {
+        Limit { after, seen: 0, since: now }
+    }
+
+    /// True when `count` has not moved for the limit (`stalled` says whether it should have).
+    fn expired(&mut self, count: u64, stalled: bool, now: Instant) -> bool {
+        if count != self.seen || !stalled {
+            self.seen = count;
+            self.since = now;
+            return false;
+        }
+        self.after.is_some_and(|a| now.duration_since(self.since) >= a)
+    }
+}
+
+impl Watchdog {
+    fn new(options: &ListenOptions) -> Self {
+        let now = Instant::now();
+        let shortest = [Some(options.idle_timeout), options.read_timeout, options.write_timeout]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(options.idle_timeout);
+        Watchdog {
+            period: (shortest / 2).max(Duration::from_millis(10)),
+            idle: Limit::new(Some(options.idle_timeout), now),
+            read: Limit::new(options.read_timeout, now),
+            write: Limit::new(options.write_timeout, now),
+        }
+    }
+}
+
 const READ_SIZE: usize = 16 * 1024;
 const MAX_SLICES: usize = 8;
 
@@ -191,20 +241,16 @@ pub async fn serve(
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut read_done = false;
     let mut awaiting_reply = false;
-    let idle = options.idle_timeout;
-    // One timer for the connection. Activity only bumps a counter (no clock read per
-    // request); when the timer fires, it is pushed back a full period if the counter
-    // moved since it was set, so a connection closes between 1 and 2 periods idle.
-    let mut activity: u64 = 0;
-    let mut activity_at_arm: u64 = 0;
-    let timer = tokio::time::sleep(idle);
+    let mut watchdog = Watchdog::new(&options);
+    let (mut reads, mut writes) = (0u64, 0u64);
+    let timer = tokio::time::sleep(watchdog.period);
     tokio::pin!(timer);
 
     loop {
         match write_now(&wr, &shared) {
             Ok(0) => {}
             Ok(_) => {
-                activity += 1;
+                writes += 1;
                 // Everything the client asked for so far has been answered.
                 awaiting_reply = shared.outbox.borrow().size > 0;
             }
@@ -239,7 +285,7 @@ pub async fn serve(
                     pipeline.input(Event::end());
                 }
                 Ok(_) => {
-                    activity += 1;
+                    reads += 1;
                     awaiting_reply = true;
                     let bytes = buf.split().freeze();
                     pipeline.input(Event::Data(bytes.into()));
@@ -259,14 +305,22 @@ pub async fn serve(
             }
             _ = shared.signal.raised() => {}
             _ = &mut timer => {
-                if activity != activity_at_arm {
-                    activity_at_arm = activity;
-                    timer.as_mut().reset(Instant::now() + idle);
-                    continue;
+                let now = Instant::now();
+                let expired = if watchdog.write.expired(writes, pending > 0, now) {
+                    Some(StreamError::WriteTimeout)
+                } else if watchdog.read.expired(reads, !read_done, now) {
+                    Some(StreamError::ReadTimeout)
+                } else if watchdog.idle.expired(reads + writes, true, now) {
+                    Some(StreamError::IdleTimeout)
+                } else {
+                    None
+                };
+                if let Some(err) = expired {
+                    tracing::debug!(%peer, error = %err, "connection timed out");
+                    pipeline.input(Event::error(err));
+                    break;
                 }
-                tracing::debug!(%peer, "idle timeout");
-                pipeline.input(Event::error(StreamError::IdleTimeout));
-                break;
+                timer.as_mut().reset(now + watchdog.period);
             }
         }
     }
