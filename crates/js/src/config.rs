@@ -11,7 +11,6 @@ use crate::args::{options_of, JsArgs};
 use crate::engine::Engine;
 use crate::error;
 use proxy_core::args::OptionReader;
-use proxy_core::filters::FILTERS;
 use proxy_core::pipeline::OnStart;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
 use rquickjs::function::{Opt, Rest, This};
@@ -156,7 +155,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         Rc::new(ModuleShared { builder: RefCell::new(ModuleBuilder::default()), engine: Rc::downgrade(engine), index });
     let proto = Object::new(ctx.clone())?;
 
-    for (name, build) in FILTERS {
+    for (name, build) in proxy_net::filters::all() {
         let s = shared.clone();
         let build = *build;
         let name: &'static str = name;
@@ -240,7 +239,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
-    for unsupported in ["task", "export", "import", "use", "chain", "fork", "demuxHTTP", "muxHTTP", "connect"] {
+    for unsupported in ["task", "export", "import", "use", "chain", "fork", "demuxHTTP", "muxHTTP"] {
         proto.set(
             unsupported,
             Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {

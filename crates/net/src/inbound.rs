@@ -12,53 +12,17 @@
 //! client, the connection stops reading from it, so a pipelining or flooding
 //! client cannot grow the queue without bound.
 
+use crate::io::{write_queued, Signal, Watchdog};
 use bytes::{Bytes, BytesMut};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
-use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
-use std::io::{ErrorKind, IoSlice};
 use std::rc::{Rc, Weak};
-use std::task::{Poll, Waker};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-
-/// Wakes one connection task; cheaper than `Notify` since it never leaves the thread.
-#[derive(Default)]
-pub struct Signal {
-    raised: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl Signal {
-    /// Wakes the task waiting in `raised`.
-    pub fn raise(&self) {
-        self.raised.set(true);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-
-    /// Completes once `raise` has been called (at once if it was since the last time).
-    pub async fn raised(&self) {
-        poll_fn(|cx| {
-            if self.raised.replace(false) {
-                return Poll::Ready(());
-            }
-            let mut slot = self.waker.borrow_mut();
-            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *slot = Some(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
-    }
-}
 
 /// What a connection shares with its pipeline's sink and with the worker.
 #[derive(Default)]
@@ -118,88 +82,13 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// The connection's timeouts on one timer. Reads and writes only bump counters
-/// (no clock read per request); the timer ticks at half the shortest limit and a
-/// limit is reached when its counter has not moved for that long.
-struct Watchdog {
-    period: Duration,
-    idle: Limit,
-    read: Limit,
-    write: Limit,
-}
-
-struct Limit {
-    after: Option<Duration>,
-    seen: u64,
-    since: Instant,
-}
-
-impl Limit {
-    fn new(after: Option<Duration>, now: Instant) -> Self {
-        Limit { after, seen: 0, since: now }
-    }
-
-    /// True when `count` has not moved for the limit (`stalled` says whether it should have).
-    fn expired(&mut self, count: u64, stalled: bool, now: Instant) -> bool {
-        if count != self.seen || !stalled {
-            self.seen = count;
-            self.since = now;
-            return false;
-        }
-        self.after.is_some_and(|a| now.duration_since(self.since) >= a)
-    }
-}
-
-impl Watchdog {
-    fn new(options: &ListenOptions) -> Self {
-        let now = Instant::now();
-        let shortest = [Some(options.idle_timeout), options.read_timeout, options.write_timeout]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(options.idle_timeout);
-        Watchdog {
-            period: (shortest / 2).max(Duration::from_millis(10)),
-            idle: Limit::new(Some(options.idle_timeout), now),
-            read: Limit::new(options.read_timeout, now),
-            write: Limit::new(options.write_timeout, now),
-        }
-    }
-}
-
 const READ_SIZE: usize = 16 * 1024;
-const MAX_SLICES: usize = 8;
 
 /// Writes queued output until it is all written or the socket would block.
 fn write_now(wr: &OwnedWriteHalf, shared: &Shared) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let slices: SmallVec<[Bytes; MAX_SLICES]> =
-            shared.outbox.borrow().chunks.iter().take(MAX_SLICES).cloned().collect();
-        if slices.is_empty() {
-            return Ok(total);
-        }
-        let io: SmallVec<[IoSlice<'_>; MAX_SLICES]> = slices.iter().map(|b| IoSlice::new(b)).collect();
-        let n = match wr.try_write_vectored(&io) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(total),
-            Err(e) => return Err(e),
-        };
-        total += n;
-        let mut o = shared.outbox.borrow_mut();
-        o.size -= n;
-        let mut n = n;
-        while n > 0 {
-            let front = o.chunks.front_mut().expect("wrote no more than was queued");
-            if front.len() <= n {
-                n -= front.len();
-                o.chunks.pop_front();
-            } else {
-                let _ = front.split_to(n);
-                n = 0;
-            }
-        }
-    }
+    let mut o = shared.outbox.borrow_mut();
+    let Outbox { chunks, size, .. } = &mut *o;
+    write_queued(wr, chunks, size)
 }
 
 /// Runs the connection until both sides are done.
@@ -241,7 +130,7 @@ pub async fn serve(
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut read_done = false;
     let mut awaiting_reply = false;
-    let mut watchdog = Watchdog::new(&options);
+    let mut watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
     let (mut reads, mut writes) = (0u64, 0u64);
     let timer = tokio::time::sleep(watchdog.period);
     tokio::pin!(timer);
@@ -305,22 +194,12 @@ pub async fn serve(
             }
             _ = shared.signal.raised() => {}
             _ = &mut timer => {
-                let now = Instant::now();
-                let expired = if watchdog.write.expired(writes, pending > 0, now) {
-                    Some(StreamError::WriteTimeout)
-                } else if watchdog.read.expired(reads, !read_done, now) {
-                    Some(StreamError::ReadTimeout)
-                } else if watchdog.idle.expired(reads + writes, true, now) {
-                    Some(StreamError::IdleTimeout)
-                } else {
-                    None
-                };
-                if let Some(err) = expired {
+                if let Some(err) = watchdog.check(reads, writes, !read_done, pending > 0) {
                     tracing::debug!(%peer, error = %err, "connection timed out");
                     pipeline.input(Event::error(err));
                     break;
                 }
-                timer.as_mut().reset(now + watchdog.period);
+                timer.as_mut().reset(Instant::now() + watchdog.period);
             }
         }
     }

@@ -7,8 +7,12 @@
 //! - `worker`: `Worker`, a thread with its runtime, its ports and a drain on shutdown.
 //! - `listener`: binding ports and accepting connections (with `maxConnections`).
 //! - `inbound`: one client connection: socket ⇄ pipeline, timeouts, backpressure.
+//! - `filters`: filters that need sockets (`connect`), and their part of the filter table.
+//! - `io`: a single-task wake-up, one-timer timeouts, non-blocking queued writes.
 
+pub mod filters;
 pub mod inbound;
+pub mod io;
 pub mod listener;
 pub mod worker;
 

@@ -1,0 +1,267 @@
+//! `connect(target | fn, options?)`: an outbound TCP connection. Data in is written
+//! to the peer; bytes read from the peer are output as Data. StreamEnd in closes
+//! the write side once everything is written; the peer closing ends the output with
+//! StreamEnd. Message events are ignored. The target (`host:port`, `[v6]:port`) is
+//! resolved without blocking the worker. Failures end the output with the error:
+//! `CannotResolve`, `ConnectionRefused`, `ConnectionTimeout`, `ReadTimeout`,
+//! `WriteTimeout`, `IdleTimeout`, `ConnectionReset`.
+//!
+//! Options: `connectTimeout`, `readTimeout`, `writeTimeout`, `idleTimeout` (60 s),
+//! `retryCount` (-1: for ever), `retryDelay`, `bufferLimit` (bytes waiting to be
+//! written; more is dropped with an error in the log).
+
+use crate::io::{write_queued, Signal, Watchdog};
+use bytes::{Bytes, BytesMut};
+use proxy_core::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use proxy_core::pipeline::{report_script_error, FilterHandle};
+use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Options of `connect`.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    retry_count: i64,
+    retry_delay: Duration,
+    buffer_limit: Option<usize>,
+}
+
+/// Builds `connect(target, options?)`.
+pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let target: Param<String> = if args.is_function(0) {
+        Param::Dynamic(args.callback(0)?.expect("checked"))
+    } else {
+        match args.string(0)? {
+            Some(t) => Param::Static(t),
+            None => return Err(ArgError("connect: a target like 'host:port' is required".into())),
+        }
+    };
+    let opts = args.options(1)?;
+    let r = OptionReader::new("connect", opts.as_ref());
+    let options = Rc::new(ConnectOptions {
+        connect_timeout: r.duration("connectTimeout")?,
+        read_timeout: r.duration("readTimeout")?,
+        write_timeout: r.duration("writeTimeout")?,
+        idle_timeout: Some(r.duration("idleTimeout")?.unwrap_or(Duration::from_secs(60))),
+        retry_count: r.int("retryCount")?.unwrap_or(0),
+        retry_delay: r.duration("retryDelay")?.unwrap_or(Duration::ZERO),
+        buffer_limit: r.size("bufferLimit")?,
+    });
+    let target = Rc::new(target);
+    Ok(FilterSpec::plain("connect", move || Connect { target: target.clone(), options: options.clone(), conn: None }))
+}
+
+/// State shared by the filter and its socket task.
+#[derive(Default)]
+struct Conn {
+    /// Bytes waiting to be written to the peer.
+    outbox: RefCell<VecDeque<Bytes>>,
+    out_size: Cell<usize>,
+    /// No more input: close the write side once the outbox is empty.
+    out_ended: Cell<bool>,
+    /// Wakes the socket task.
+    signal: Signal,
+    /// Events for the filter to output.
+    inbox: RefCell<VecDeque<Event>>,
+}
+
+struct Running {
+    conn: Rc<Conn>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The `connect` filter.
+pub struct Connect {
+    target: Rc<Param<String>>,
+    options: Rc<ConnectOptions>,
+    conn: Option<Running>,
+}
+
+impl Connect {
+    fn start(&mut self, cx: &mut Cx<'_>) -> Option<Rc<Conn>> {
+        let target = match &*self.target {
+            Param::Static(t) => t.clone(),
+            Param::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Str) {
+                Ok(Returned::Str(Some(t))) => t,
+                Ok(_) => String::new(),
+                Err(err) => {
+                    report_script_error(&err, "connect");
+                    cx.output(Event::error(StreamError::RuntimeError));
+                    return None;
+                }
+            },
+        };
+        let conn = Rc::new(Conn::default());
+        let task = tokio::task::spawn_local(run(target, self.options.clone(), conn.clone(), cx.handle()));
+        self.conn = Some(Running { conn: conn.clone(), task });
+        Some(conn)
+    }
+}
+
+impl Filter for Connect {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        let conn = match &self.conn {
+            Some(r) => r.conn.clone(),
+            None => match ev {
+                // Nothing to send and nothing sent: end without connecting.
+                Event::StreamEnd(_) => return cx.output(ev),
+                _ => match self.start(cx) {
+                    Some(c) => c,
+                    None => return,
+                },
+            },
+        };
+        match ev {
+            Event::Data(d) => {
+                let size = conn.out_size.get() + d.len();
+                if self.options.buffer_limit.is_some_and(|l| size > l) {
+                    tracing::error!(size, "connect: outbound buffer over bufferLimit; data dropped");
+                    return;
+                }
+                conn.out_size.set(size);
+                conn.outbox.borrow_mut().extend(d.into_chunks());
+                conn.signal.raise();
+            }
+            Event::StreamEnd(_) => {
+                conn.out_ended.set(true);
+                conn.signal.raise();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let Some(r) = &self.conn else { return };
+        let conn = r.conn.clone();
+        loop {
+            let next = conn.inbox.borrow_mut().pop_front();
+            match next {
+                Some(ev) => cx.output(ev),
+                None => break,
+            }
+        }
+    }
+}
+
+fn classify(e: &std::io::Error) -> StreamError {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => StreamError::ConnectionRefused,
+        ConnectionReset => StreamError::ConnectionReset,
+        ConnectionAborted => StreamError::ConnectionAborted,
+        TimedOut => StreamError::ConnectionTimeout,
+        _ => StreamError::ReadError,
+    }
+}
+
+async fn open(target: &str, options: &ConnectOptions) -> Result<TcpStream, StreamError> {
+    let addrs: Vec<_> = match tokio::net::lookup_host(target).await {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            tracing::debug!(target, error = %e, "connect: cannot resolve");
+            return Err(StreamError::CannotResolve);
+        }
+    };
+    let Some(addr) = addrs.first().copied() else { return Err(StreamError::CannotResolve) };
+    let attempt = TcpStream::connect(addr);
+    let result = match options.connect_timeout {
+        Some(t) => match tokio::time::timeout(t, attempt).await {
+            Ok(r) => r,
+            Err(_) => return Err(StreamError::ConnectionTimeout),
+        },
+        None => attempt.await,
+    };
+    result.map_err(|e| {
+        tracing::debug!(target, error = %e, "connect: failed");
+        classify(&e)
+    })
+}
+
+async fn run(target: String, options: Rc<ConnectOptions>, conn: Rc<Conn>, handle: FilterHandle) {
+    let finish = |err: Option<StreamError>| {
+        conn.inbox.borrow_mut().push_back(Event::StreamEnd(err));
+        handle.wake();
+    };
+    let mut tries = 0i64;
+    let stream = loop {
+        match open(&target, &options).await {
+            Ok(s) => break s,
+            Err(e) => {
+                if options.retry_count >= 0 && tries >= options.retry_count {
+                    tracing::warn!(target, error = %e, "connect: giving up");
+                    return finish(Some(e));
+                }
+                tries += 1;
+                tokio::time::sleep(options.retry_delay).await;
+            }
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(target, "connect: connected");
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut watchdog = Watchdog::new(options.idle_timeout, options.read_timeout, options.write_timeout);
+    let timer = tokio::time::sleep(watchdog.period);
+    tokio::pin!(timer);
+    let (mut reads, mut writes) = (0u64, 0u64);
+    let mut write_closed = false;
+    loop {
+        let written = {
+            let mut outbox = conn.outbox.borrow_mut();
+            let mut size = conn.out_size.get();
+            let r = write_queued(&wr, &mut outbox, &mut size);
+            conn.out_size.set(size);
+            r
+        };
+        match written {
+            Ok(0) => {}
+            Ok(_) => writes += 1,
+            Err(e) => return finish(Some(classify(&e))),
+        }
+        let pending = conn.out_size.get();
+        if pending == 0 && conn.out_ended.get() && !write_closed {
+            write_closed = true;
+            let _ = wr.shutdown().await;
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            biased;
+            r = rd.read_buf(&mut buf) => match r {
+                Ok(0) => return finish(None),
+                Ok(_) => {
+                    reads += 1;
+                    conn.inbox.borrow_mut().push_back(Event::Data(buf.split().freeze().into()));
+                    handle.wake();
+                }
+                Err(e) => return finish(Some(classify(&e))),
+            },
+            r = wr.writable(), if pending > 0 => if let Err(e) = r { return finish(Some(classify(&e))) },
+            _ = conn.signal.raised() => {}
+            _ = &mut timer => {
+                if let Some(err) = watchdog.check(reads, writes, true, pending > 0) {
+                    tracing::debug!(target, error = %err, "connect: timed out");
+                    return finish(Some(err));
+                }
+                timer.as_mut().reset(Instant::now() + watchdog.period);
+            }
+        }
+    }
+}

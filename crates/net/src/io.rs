@@ -1,0 +1,141 @@
+//! Pieces both directions of a connection use: `Signal`, a single-task wake-up;
+//! `Watchdog`, read / write / idle timeouts on one timer; and `write_queued`, a
+//! non-blocking write of queued chunks.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::{ErrorKind, IoSlice};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::time::Instant;
+
+/// Wakes one task; cheaper than `Notify` since it never leaves the thread.
+#[derive(Default)]
+pub struct Signal {
+    raised: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Signal {
+    /// Wakes the task waiting in `raised`.
+    pub fn raise(&self) {
+        self.raised.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Completes once `raise` has been called (at once if it was since the last time).
+    pub async fn raised(&self) {
+        poll_fn(|cx| {
+            if self.raised.replace(false) {
+                return Poll::Ready(());
+            }
+            let mut slot = self.waker.borrow_mut();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A connection's timeouts on one timer. Reads and writes only bump counters
+/// (no clock read per request); the timer ticks at half the shortest limit and a
+/// limit is reached when its counter has not moved for that long.
+pub struct Watchdog {
+    /// How often to check.
+    pub period: Duration,
+    idle: Limit,
+    read: Limit,
+    write: Limit,
+}
+
+struct Limit {
+    after: Option<Duration>,
+    seen: u64,
+    since: Instant,
+}
+
+impl Limit {
+    fn new(after: Option<Duration>, now: Instant) -> Self {
+        Limit { after, seen: 0, since: now }
+    }
+
+    /// True when `count` has not moved for the limit (`stalled` says whether it should have).
+    fn expired(&mut self, count: u64, stalled: bool, now: Instant) -> bool {
+        if count != self.seen || !stalled {
+            self.seen = count;
+            self.since = now;
+            return false;
+        }
+        self.after.is_some_and(|a| now.duration_since(self.since) >= a)
+    }
+}
+
+impl Watchdog {
+    /// A watchdog for these limits (`None`: no limit).
+    pub fn new(idle: Option<Duration>, read: Option<Duration>, write: Option<Duration>) -> Self {
+        let now = Instant::now();
+        let shortest = [idle, read, write].into_iter().flatten().min().unwrap_or(Duration::from_secs(3600));
+        Watchdog {
+            period: (shortest / 2).max(Duration::from_millis(10)),
+            idle: Limit::new(idle, now),
+            read: Limit::new(read, now),
+            write: Limit::new(write, now),
+        }
+    }
+
+    /// Which limit, if any, is reached: `reads`/`writes` count progress, `reading`
+    /// says input is expected, `writing` that output is waiting.
+    pub fn check(&mut self, reads: u64, writes: u64, reading: bool, writing: bool) -> Option<proxy_core::StreamError> {
+        use proxy_core::StreamError;
+        let now = Instant::now();
+        if self.write.expired(writes, writing, now) {
+            Some(StreamError::WriteTimeout)
+        } else if self.read.expired(reads, reading, now) {
+            Some(StreamError::ReadTimeout)
+        } else if self.idle.expired(reads + writes, true, now) {
+            Some(StreamError::IdleTimeout)
+        } else {
+            None
+        }
+    }
+}
+
+/// Writes `chunks` until they are all written or the socket would block; returns
+/// how many bytes went out and keeps `size` in step.
+pub fn write_queued(wr: &OwnedWriteHalf, chunks: &mut VecDeque<Bytes>, size: &mut usize) -> std::io::Result<usize> {
+    const MAX_SLICES: usize = 8;
+    let mut total = 0;
+    while !chunks.is_empty() {
+        let n = {
+            let io: SmallVec<[IoSlice<'_>; MAX_SLICES]> =
+                chunks.iter().take(MAX_SLICES).map(|b| IoSlice::new(b)).collect();
+            match wr.try_write_vectored(&io) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(total),
+                Err(e) => return Err(e),
+            }
+        };
+        total += n;
+        *size -= n;
+        let mut n = n;
+        while n > 0 {
+            let front = chunks.front_mut().expect("wrote no more than was queued");
+            if front.len() <= n {
+                n -= front.len();
+                chunks.pop_front();
+            } else {
+                let _ = front.split_to(n);
+                n = 0;
+            }
+        }
+    }
+    Ok(total)
+}
