@@ -70,6 +70,8 @@ pub trait Args {
     fn is_nullish(&self, i: usize) -> bool;
     /// True if argument `i` is a function.
     fn is_function(&self, i: usize) -> bool;
+    /// True if argument `i` is a string.
+    fn is_string(&self, i: usize) -> bool;
     /// Argument `i` converted to a boolean as JavaScript would.
     fn truthy(&mut self, i: usize) -> bool;
     /// Argument `i` as a callback, if it is a function.

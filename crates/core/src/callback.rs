@@ -65,6 +65,9 @@ pub enum Want {
     Bool,
     /// A string, or nothing.
     Str,
+    /// A grouping key: equal primitives give equal keys, objects compare by
+    /// identity; nothing (null / undefined) gives `Str(None)`.
+    Key,
 }
 
 /// What a callback returned, converted as the filter asked.

@@ -15,6 +15,8 @@ pub struct Inbound {
     pub local: SocketAddr,
     /// The client's address.
     pub remote: SocketAddr,
+    /// Set when the connection has closed (state kept per client can go).
+    pub closed: Cell<bool>,
 }
 
 /// Script-owned values stored in a context; the script host defines what they are.

@@ -172,7 +172,10 @@ impl Drop for PipelineInner {
     }
 }
 
-/// A running pipeline; dropping it drops its filters and their sub-pipelines.
+/// A running pipeline; dropping its last handle drops its filters and their
+/// sub-pipelines. A clone is another handle to the same pipeline (taken to keep it
+/// alive while feeding it from state that may let go of it meanwhile).
+#[derive(Clone)]
 pub struct Pipeline(Rc<PipelineInner>);
 
 impl Pipeline {

@@ -48,6 +48,9 @@ impl Args for TestArgs {
     fn is_function(&self, i: usize) -> bool {
         matches!(self.0.get(i), Some(TestArg::Callback(_)))
     }
+    fn is_string(&self, i: usize) -> bool {
+        matches!(self.0.get(i), Some(TestArg::Str(_)))
+    }
     fn truthy(&mut self, i: usize) -> bool {
         matches!(self.0.get(i), Some(TestArg::Bool(true)))
     }

@@ -46,6 +46,10 @@ impl<'js> Args for JsArgs<'_, 'js> {
         self.get(i).is_some_and(|v| v.is_function())
     }
 
+    fn is_string(&self, i: usize) -> bool {
+        self.get(i).is_some_and(|v| v.is_string())
+    }
+
     fn truthy(&mut self, i: usize) -> bool {
         self.get(i).is_some_and(|v| v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))
     }

@@ -50,6 +50,27 @@ impl Callback for JsCallback {
     }
 }
 
+/// A grouping key: `o:` + identity for objects, a typed prefix for primitives.
+fn key_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<Option<String>> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    if v.is_object() {
+        let id_of: Function = ctx.globals().get("__proxy_key_of")?;
+        let id: f64 = id_of.call((v.clone(),))?;
+        return Ok(Some(format!("o:{id}")));
+    }
+    let s: Coerced<String> = v.get()?;
+    let tag = if v.is_string() {
+        's'
+    } else if v.is_number() {
+        'n'
+    } else {
+        'b'
+    };
+    Ok(Some(format!("{tag}:{}", s.0)))
+}
+
 /// Converts a returned value as the filter wants it.
 fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want) -> Result<Returned, ScriptError> {
     if let Some(promise) = v.as_promise() {
@@ -75,6 +96,7 @@ fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want) -> Result<Returned, S
     }
     match want {
         Want::Nothing => Ok(Returned::Nothing),
+        Want::Key => Ok(Returned::Str(key_of(ctx, &v).map_err(|e| error::from_rquickjs(ctx, e))?)),
         Want::Bool => Ok(Returned::Bool(v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))),
         Want::Str => {
             if v.is_undefined() || v.is_null() {

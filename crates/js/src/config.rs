@@ -239,7 +239,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
-    for unsupported in ["task", "export", "import", "use", "chain", "fork", "demuxHTTP", "muxHTTP"] {
+    for unsupported in ["task", "export", "import", "use", "chain", "fork"] {
         proto.set(
             unsupported,
             Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {

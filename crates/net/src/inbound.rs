@@ -124,7 +124,8 @@ pub async fn serve(
             shared.signal.raise();
         }))
     };
-    let pipeline = Pipeline::new(&layout, Context::new(Some(Rc::new(inbound))), sink);
+    let inbound = Rc::new(inbound);
+    let pipeline = Pipeline::new(&layout, Context::new(Some(inbound.clone())), sink);
 
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_SIZE);
@@ -205,6 +206,7 @@ pub async fn serve(
     }
     let mut wr = wr;
     let _ = wr.shutdown().await;
+    inbound.closed.set(true);
     drop(pipeline);
     tracing::debug!(%peer, "closed");
 }

@@ -65,7 +65,7 @@ pub async fn accept_loop(
             n.set(id + 1);
             id
         });
-        let inbound = Inbound { id, local, remote };
+        let inbound = Inbound { id, local, remote, closed: Default::default() };
         let layout = layout.clone();
         let options = options.clone();
         let connections = connections.clone();

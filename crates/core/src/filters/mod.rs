@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - `serve_http`: `serveHTTP`, an HTTP server in one filter.
+//! - `demux_http`: `demuxHTTP`, an HTTP server with a sub-pipeline per request.
+//! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
 //! - `handle`: the `handle*` family (look at events).
@@ -12,12 +14,14 @@
 
 pub mod branch;
 pub mod decode_http;
+pub mod demux_http;
 pub mod dummy;
 pub mod dump;
 pub mod encode_http;
 pub mod handle;
 pub mod hold;
 pub mod link;
+pub mod mux_http;
 pub mod replace;
 pub mod serve_http;
 
@@ -33,6 +37,8 @@ pub type BuildFn = fn(&mut dyn Args) -> ArgResult<FilterSpec>;
 /// Script name → builder, for every filter.
 pub const FILTERS: &[(&str, BuildFn)] = &[
     ("serveHTTP", serve_http::build),
+    ("demuxHTTP", demux_http::build),
+    ("muxHTTP", mux_http::build),
     ("decodeHTTPRequest", decode_http::build_request),
     ("decodeHTTPResponse", decode_http::build_response),
     ("encodeHTTPRequest", encode_http::build_request),

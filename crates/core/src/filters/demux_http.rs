@@ -1,0 +1,244 @@
+//! `demuxHTTP(options?).to(...)`: an HTTP/1.x server whose requests each run in a
+//! sub-pipeline of their own, with a forked context. Data in is decoded; each
+//! request's MessageStart, Data and MessageEnd go to its sub-pipeline as they
+//! arrive (bodies stream, nothing is buffered whole). Each sub-pipeline answers with
+//! a message; answers are encoded and written in request order, streaming as well
+//! (a later answer waits, buffered, until the ones before it are written).
+//!
+//! A sub-pipeline that ends before answering gets the client a synthesized
+//! response: `502` for refused, unresolved or failed upstreams, `504` for timeouts
+//! (`HTTP/1.1 502 Connection Refused`, empty body). One that fails half-way
+//! through its answer closes the client connection. Bad input is answered with
+//! `400` / `431` after the answers before it, then the connection closes.
+//!
+//! Options: `maxHeaderSize` (16k), `bufferSize` (16k: bodies up to this get a
+//! content-length, longer ones are sent chunked).
+
+use crate::args::{ArgResult, Args, OptionReader};
+use crate::data::Data;
+use crate::event::{Event, StreamError};
+use crate::head::{Head, ResponseHead};
+use crate::http::{self, Decoder, Encoder, ResponseInfo};
+use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+struct Options {
+    max_header_size: usize,
+    buffer_size: usize,
+}
+
+/// Builds `demuxHTTP(options?)` (its sub-pipeline comes from `.to(...)`).
+pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let (first_opts, subs) = if args.is_string(0) { (1, vec![args.layout(0)?]) } else { (0, Vec::new()) };
+    let opts = args.options(first_opts)?;
+    let r = OptionReader::new("demuxHTTP", opts.as_ref());
+    let options = Rc::new(Options {
+        max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
+        buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
+    });
+    let named = !subs.is_empty();
+    let mut spec = FilterSpec::with_subs("demuxHTTP", subs, move |subs| DemuxHttp {
+        slot: subs[0].clone(),
+        decoder: Decoder::requests(options.max_header_size),
+        encoder: Encoder::responses(options.buffer_size),
+        streams: VecDeque::new(),
+        next_tag: 0,
+        input_ended: false,
+        closed: false,
+    });
+    spec.joint = !named;
+    Ok(spec)
+}
+
+struct Stream {
+    tag: usize,
+    pipeline: Option<Pipeline>,
+    info: ResponseInfo,
+    request_done: bool,
+    started: bool,
+    done: bool,
+    /// Answer events waiting for the answers before this one.
+    held: Vec<Event>,
+    /// A decode error to answer with, instead of a sub-pipeline.
+    reject: Option<u16>,
+}
+
+/// The `demuxHTTP` filter.
+pub struct DemuxHttp {
+    slot: LayoutSlot,
+    decoder: Decoder,
+    encoder: Encoder,
+    streams: VecDeque<Stream>,
+    next_tag: usize,
+    input_ended: bool,
+    closed: bool,
+}
+
+fn synthesized(status: u16, text: &str) -> Vec<Event> {
+    let head = ResponseHead { status, status_text: Some(text.to_string()), ..ResponseHead::default() };
+    vec![Event::start(Head::Response(head)), Event::message_end()]
+}
+
+impl DemuxHttp {
+    fn request_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if let Event::MessageStart(h) = &ev {
+            let info = match h.request() {
+                Some(r) => ResponseInfo { head_request: r.method == "HEAD", is_final: r.is_final() },
+                None => ResponseInfo::default(),
+            };
+            let expects = h
+                .request()
+                .and_then(|r| r.headers.get("expect"))
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+            if expects && self.streams.is_empty() {
+                cx.output(Event::Data(Data::from("HTTP/1.1 100 Continue\r\n\r\n")));
+            }
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            let pipeline = cx.sub_pipeline(&self.slot, cx.context().fork(), tag);
+            self.streams.push_back(Stream {
+                tag,
+                pipeline,
+                info,
+                request_done: false,
+                started: false,
+                done: false,
+                held: Vec::new(),
+                reject: None,
+            });
+        }
+        let Some(stream) = self.streams.back_mut() else { return };
+        if stream.request_done {
+            return;
+        }
+        if matches!(ev, Event::MessageEnd(_)) {
+            stream.request_done = true;
+        }
+        // An answer the sub-pipeline gives at once is queued by the pipeline and
+        // handled when this call returns, so holding `stream` here is safe.
+        if let Some(p) = &stream.pipeline {
+            p.input(ev);
+        } else if stream.request_done && !stream.started {
+            // The layout was never resolved: nothing will answer.
+            stream.held.extend(synthesized(502, "Bad Gateway"));
+            stream.started = true;
+            stream.done = true;
+        }
+    }
+
+    fn reject(&mut self, status: u16) {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.streams.push_back(Stream {
+            tag,
+            pipeline: None,
+            info: ResponseInfo { head_request: false, is_final: true },
+            request_done: true,
+            started: true,
+            done: true,
+            held: vec![Event::start(Head::Response(ResponseHead::with_status(status))), Event::message_end()],
+            reject: Some(status),
+        });
+    }
+
+    /// Writes answers in order: the front one as it comes, later ones when their turn comes.
+    fn flush(&mut self, cx: &mut Cx<'_>) {
+        while !self.closed {
+            let Some(front) = self.streams.front_mut() else { break };
+            let held = std::mem::take(&mut front.held);
+            let info = front.info;
+            let rejected = front.reject.is_some();
+            for ev in held {
+                if let Event::MessageStart(_) = ev {
+                    self.encoder.set_response_info(info);
+                }
+                let mut ended = false;
+                self.encoder.encode(ev, &mut |out| {
+                    if out.is_stream_end() {
+                        ended = true;
+                    }
+                    cx.output(out)
+                });
+                if ended {
+                    self.closed = true;
+                }
+            }
+            // An answer given before its request ended stays until the request has
+            // been read (the next request cannot start before that anyway).
+            let front = self.streams.front().expect("still there");
+            if front.done && (front.request_done || rejected) {
+                self.streams.pop_front();
+                continue;
+            }
+            break;
+        }
+        if !self.closed && self.input_ended && self.streams.is_empty() {
+            self.closed = true;
+            cx.output(Event::end());
+        }
+    }
+}
+
+impl Filter for DemuxHttp {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.closed || self.input_ended {
+            return;
+        }
+        let mut decoded = Vec::new();
+        let result = match ev {
+            Event::Data(d) => self.decoder.input(d, &mut |e| decoded.push(e)),
+            Event::StreamEnd(_) => {
+                self.input_ended = true;
+                self.decoder.end(&mut |e| decoded.push(e))
+            }
+            _ => Ok(()),
+        };
+        for e in decoded {
+            self.request_event(e, cx);
+        }
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "bad request");
+            self.input_ended = true;
+            if let Some(s) = self.streams.back_mut() {
+                // A request cut off by the bad input will not complete.
+                s.request_done = true;
+            }
+            self.reject(e.status());
+        }
+        self.flush(cx);
+    }
+
+    fn on_sub_event(&mut self, tag: usize, ev: Event, cx: &mut Cx<'_>) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.tag == tag) else { return };
+        if stream.done {
+            return;
+        }
+        match ev {
+            Event::MessageStart(_) if stream.started => return,
+            Event::MessageStart(_) => stream.started = true,
+            Event::Data(_) if !stream.started => return,
+            Event::MessageEnd(_) if !stream.started => return,
+            Event::MessageEnd(_) => stream.done = true,
+            Event::StreamEnd(err) => {
+                if stream.started {
+                    // Cut off half-way: the client cannot get a whole answer.
+                    tracing::debug!(error = ?err, "answer cut off; closing the client connection");
+                    stream.done = true;
+                    stream.held.push(Event::error(err.unwrap_or(StreamError::ConnectionReset)));
+                } else {
+                    let (status, text) = err.unwrap_or(StreamError::ConnectionReset).http_status();
+                    stream.held.extend(synthesized(status, text));
+                    stream.started = true;
+                    stream.done = true;
+                }
+                stream.pipeline = None;
+                self.flush(cx);
+                return;
+            }
+            _ => {}
+        }
+        stream.held.push(ev);
+        self.flush(cx);
+    }
+}

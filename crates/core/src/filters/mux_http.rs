@@ -1,0 +1,417 @@
+//! `muxHTTP(key?, options?).to(...)` or `muxHTTP('pipeline', key?, options?)`: an
+//! HTTP/1.1 client. Request messages in are encoded and sent through a *session*:
+//! a sub-pipeline (usually ending in `connect`) shared by every stream whose key is
+//! the same; the session's output is decoded and each response goes back, as
+//! messages, to the stream that sent the request (HTTP/1.1 pipelining: responses
+//! come back in request order).
+//!
+//! Keys: the value `key` gives (a function is called per stream; equal strings and
+//! numbers share, objects share by identity). Without a key, each client
+//! connection has its own session, closed when the connection closes. Sessions are
+//! kept by the filter's place in the layout, per worker thread.
+//!
+//! Request bodies stream through while the session is free to write; a request
+//! that arrives while another is being written is held until that one is done, so
+//! requests never interleave. A session is not given new requests once the server
+//! says `connection: close` or `maxMessages` is reached. When a session ends, each
+//! request still waiting gets StreamEnd with the error (a `demuxHTTP` in front turns
+//! it into 502 / 504).
+//!
+//! Options: `maxQueue` (streams sharing one session; 0 = no limit), `maxMessages`,
+//! `bufferSize` (request bodies up to this get a content-length), `maxHeaderSize`.
+//! Idle sessions close when their `connect` times out (`idleTimeout`, 60 s).
+
+use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use crate::callback::{Arg, Returned, Want};
+use crate::context::Inbound;
+use crate::event::{Event, StreamError};
+use crate::head::Head;
+use crate::http::{self, Decoder, Encoder};
+use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, Sink};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+struct Options {
+    max_queue: usize,
+    max_messages: usize,
+    buffer_size: usize,
+    max_header_size: usize,
+}
+
+/// The sessions of one `muxHTTP` in a layout, by key.
+struct Pool {
+    options: Options,
+    sessions: RefCell<HashMap<String, Vec<Rc<Session>>>>,
+}
+
+/// Builds `muxHTTP(...)`.
+pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let (subs, first) = if args.is_string(0) { (vec![args.layout(0)?], 1) } else { (Vec::new(), 0) };
+    let key: Option<Param<String>> = if args.is_function(first) {
+        Some(Param::Dynamic(args.callback(first)?.expect("checked")))
+    } else if args.is_nullish(first) {
+        None
+    } else {
+        args.string(first)?.map(|s| Param::Static(format!("v:{s}")))
+    };
+    let opts = args.options(first + 1)?;
+    let r = OptionReader::new("muxHTTP", opts.as_ref());
+    if let Some(v) = r.int("version").ok().flatten() {
+        if v != 1 {
+            return Err(ArgError("muxHTTP: only HTTP/1.1 upstreams are supported so far (version: 1)".into()));
+        }
+    }
+    let pool = Rc::new(Pool {
+        options: Options {
+            max_queue: r.int("maxQueue")?.unwrap_or(0).max(0) as usize,
+            max_messages: r.int("maxMessages")?.unwrap_or(0).max(0) as usize,
+            buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
+            max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
+        },
+        sessions: RefCell::default(),
+    });
+    let key = Rc::new(key);
+    let named = !subs.is_empty();
+    let mut spec = FilterSpec::with_subs("muxHTTP", subs, move |subs| MuxHttp {
+        pool: pool.clone(),
+        key: key.clone(),
+        slot: subs[0].clone(),
+        attached: None,
+    });
+    spec.joint = !named;
+    Ok(spec)
+}
+
+/// One request stream's end of a session.
+struct Stream {
+    handle: FilterHandle,
+    /// Response events for the filter to output.
+    inbox: RefCell<VecDeque<Event>>,
+    /// Request events held while another stream writes.
+    held: RefCell<Vec<Event>>,
+}
+
+/// A shared upstream: one sub-pipeline, with the HTTP codec around it.
+struct Session {
+    key: String,
+    pool: Weak<Pool>,
+    pipeline: RefCell<Option<Pipeline>>,
+    encoder: RefCell<Encoder>,
+    decoder: RefCell<Decoder>,
+    /// Streams whose requests were sent, in order, one entry per request.
+    waiting: RefCell<VecDeque<Rc<Stream>>>,
+    /// The stream writing a request now, and those waiting to write.
+    writer: RefCell<Option<Rc<Stream>>>,
+    writers: RefCell<VecDeque<Rc<Stream>>>,
+    shares: Cell<usize>,
+    messages: Cell<usize>,
+    /// Takes no new requests.
+    closing: Cell<bool>,
+    /// For a per-connection session: the connection.
+    inbound: Option<Weak<Inbound>>,
+}
+
+impl Session {
+    fn usable(&self) -> bool {
+        !self.closing.get() && self.pipeline.borrow().is_some()
+    }
+
+    /// Encodes and sends `ev` of `stream`, or holds it while another stream writes.
+    fn write(&self, stream: &Rc<Stream>, ev: Event) {
+        {
+            let mut writer = self.writer.borrow_mut();
+            match &*writer {
+                Some(w) if !Rc::ptr_eq(w, stream) => {
+                    stream.held.borrow_mut().push(ev);
+                    let mut writers = self.writers.borrow_mut();
+                    if !writers.iter().any(|s| Rc::ptr_eq(s, stream)) {
+                        writers.push_back(stream.clone());
+                    }
+                    return;
+                }
+                Some(_) => {}
+                None => *writer = Some(stream.clone()),
+            }
+        }
+        self.send(stream, ev);
+    }
+
+    fn send(&self, stream: &Rc<Stream>, ev: Event) {
+        let end = matches!(ev, Event::MessageEnd(_));
+        if let Event::MessageStart(h) = &ev {
+            let head_request = h.request().is_some_and(|r| r.method == "HEAD");
+            self.decoder.borrow_mut().expect_response(head_request);
+            self.waiting.borrow_mut().push_back(stream.clone());
+        }
+        let mut wire = Vec::new();
+        self.encoder.borrow_mut().encode(ev, &mut |out| {
+            if let Event::Data(d) = out {
+                wire.push(d);
+            }
+        });
+        // A handle of our own: the sub-pipeline may answer at once and end the session.
+        let pipeline = self.pipeline.borrow().clone();
+        if let Some(p) = pipeline {
+            for d in wire {
+                p.input(Event::Data(d));
+            }
+        }
+        if end {
+            self.messages.set(self.messages.get() + 1);
+            let max = self.pool.upgrade().map(|p| p.options.max_messages).unwrap_or(0);
+            if max > 0 && self.messages.get() >= max {
+                self.closing.set(true);
+            }
+            self.next_writer();
+        }
+    }
+
+    /// Lets the next waiting stream write what it holds.
+    fn next_writer(&self) {
+        loop {
+            let next = self.writers.borrow_mut().pop_front();
+            *self.writer.borrow_mut() = next.clone();
+            let Some(next) = next else { return };
+            let held = std::mem::take(&mut *next.held.borrow_mut());
+            let mut finished = false;
+            for ev in held {
+                finished = matches!(ev, Event::MessageEnd(_));
+                self.send_held(&next, ev);
+            }
+            if !finished {
+                return;
+            }
+        }
+    }
+
+    fn send_held(&self, stream: &Rc<Stream>, ev: Event) {
+        // Like `send`, but the writer hand-over is driven by `next_writer`'s loop.
+        let end = matches!(ev, Event::MessageEnd(_));
+        if end {
+            let mut wire = Vec::new();
+            self.encoder.borrow_mut().encode(ev, &mut |out| {
+                if let Event::Data(d) = out {
+                    wire.push(d);
+                }
+            });
+            let pipeline = self.pipeline.borrow().clone();
+            if let Some(p) = pipeline {
+                for d in wire {
+                    p.input(Event::Data(d));
+                }
+            }
+            self.messages.set(self.messages.get() + 1);
+        } else {
+            self.send(stream, ev);
+        }
+    }
+
+    /// Output of the session's sub-pipeline: responses to route, or its end.
+    fn on_output(self: &Rc<Self>, ev: Event) {
+        let mut decoded = Vec::new();
+        let ended = match ev {
+            Event::Data(d) => {
+                if let Err(e) = self.decoder.borrow_mut().input(d, &mut |e| decoded.push(e)) {
+                    tracing::warn!(error = %e, "muxHTTP: bad response from upstream");
+                    Some(Some(StreamError::ProtocolError))
+                } else {
+                    None
+                }
+            }
+            Event::StreamEnd(err) => {
+                let _ = self.decoder.borrow_mut().end(&mut |e| decoded.push(e));
+                Some(err)
+            }
+            _ => None,
+        };
+        let mut wake: Vec<FilterHandle> = Vec::new();
+        for e in decoded {
+            let front = self.waiting.borrow().front().cloned();
+            let Some(stream) = front else { continue };
+            if let Event::MessageStart(h) = &e {
+                if let Head::Response(r) = &**h {
+                    let close = r.headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                        || (r.protocol == "HTTP/1.0"
+                            && !r.headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+                    if close {
+                        self.closing.set(true);
+                    }
+                }
+            }
+            let done = matches!(e, Event::MessageEnd(_));
+            stream.inbox.borrow_mut().push_back(e);
+            if done {
+                self.waiting.borrow_mut().pop_front();
+            }
+            wake.push(stream.handle.clone());
+        }
+        if let Some(err) = ended {
+            self.end(err.or(Some(StreamError::ConnectionReset)), &mut wake);
+        }
+        // Waking runs the streams' filters, which may drop them and release this
+        // session: nothing of the session is borrowed any more.
+        for h in wake {
+            h.wake();
+        }
+    }
+
+    /// The session is over: fail what waits, leave the pool.
+    fn end(self: &Rc<Self>, err: Option<StreamError>, wake: &mut Vec<FilterHandle>) {
+        self.closing.set(true);
+        let waiting: Vec<_> = self.waiting.borrow_mut().drain(..).collect();
+        let writers: Vec<_> = self.writers.borrow_mut().drain(..).collect();
+        let writer = self.writer.borrow_mut().take();
+        for s in waiting.iter().chain(writers.iter()).chain(writer.iter()) {
+            s.inbox.borrow_mut().push_back(Event::StreamEnd(err));
+            wake.push(s.handle.clone());
+        }
+        self.leave_pool();
+        // Keep the sub-pipeline alive until this call returns (we may be inside it).
+        let pipeline = self.pipeline.borrow_mut().take();
+        drop(pipeline);
+    }
+
+    fn leave_pool(self: &Rc<Self>) {
+        if let Some(pool) = self.pool.upgrade() {
+            let mut sessions = pool.sessions.borrow_mut();
+            if let Some(list) = sessions.get_mut(&self.key) {
+                list.retain(|s| !Rc::ptr_eq(s, self));
+                if list.is_empty() {
+                    sessions.remove(&self.key);
+                }
+            }
+        }
+    }
+
+    /// A stream stopped using the session.
+    fn release(self: &Rc<Self>, stream: &Rc<Stream>) {
+        self.shares.set(self.shares.get().saturating_sub(1));
+        self.writers.borrow_mut().retain(|s| !Rc::ptr_eq(s, stream));
+        let was_writing = self.writer.borrow().as_ref().is_some_and(|w| Rc::ptr_eq(w, stream));
+        let client_gone = self.inbound.as_ref().is_some_and(|i| i.upgrade().is_none_or(|i| i.closed.get()));
+        if was_writing || (self.shares.get() == 0 && (self.closing.get() || client_gone)) {
+            // A half-written request leaves the upstream connection unusable.
+            let mut wake = Vec::new();
+            self.end(None, &mut wake);
+            for h in wake {
+                h.wake();
+            }
+        }
+    }
+}
+
+/// The `muxHTTP` filter.
+pub struct MuxHttp {
+    pool: Rc<Pool>,
+    key: Rc<Option<Param<String>>>,
+    slot: LayoutSlot,
+    attached: Option<(Rc<Session>, Rc<Stream>)>,
+}
+
+impl MuxHttp {
+    fn attach(&mut self, cx: &mut Cx<'_>) -> Option<(Rc<Session>, Rc<Stream>)> {
+        let (key, inbound) = match &*self.key {
+            Some(Param::Static(k)) => (k.clone(), None),
+            Some(Param::Dynamic(cb)) => match cb.call(cx.context(), Arg::None, Want::Key) {
+                Ok(Returned::Str(Some(k))) => (k, None),
+                Ok(_) => (String::new(), None),
+                Err(err) => {
+                    report_script_error(&err, "muxHTTP");
+                    cx.output(Event::error(StreamError::RuntimeError));
+                    return None;
+                }
+            },
+            None => {
+                let inbound = cx.context().inbound().cloned();
+                (format!("inbound:{}", inbound.as_ref().map(|i| i.id).unwrap_or(0)), inbound)
+            }
+        };
+        let max_queue = self.pool.options.max_queue;
+        let existing = self.pool.sessions.borrow().get(&key).and_then(|list| {
+            list.iter().find(|s| s.usable() && (max_queue == 0 || s.shares.get() < max_queue)).cloned()
+        });
+        let session = match existing {
+            Some(s) => s,
+            None => {
+                let layout = self.slot.get()?.clone();
+                let session = Rc::new(Session {
+                    key: key.clone(),
+                    pool: Rc::downgrade(&self.pool),
+                    pipeline: RefCell::new(None),
+                    encoder: RefCell::new(Encoder::requests(self.pool.options.buffer_size)),
+                    decoder: RefCell::new(Decoder::responses(self.pool.options.max_header_size)),
+                    waiting: RefCell::default(),
+                    writer: RefCell::default(),
+                    writers: RefCell::default(),
+                    shares: Cell::new(0),
+                    messages: Cell::new(0),
+                    closing: Cell::new(false),
+                    inbound: inbound.as_ref().map(Rc::downgrade),
+                });
+                let weak = Rc::downgrade(&session);
+                let sink = Sink::Func(Box::new(move |ev| {
+                    if let Some(s) = weak.upgrade() {
+                        s.on_output(ev);
+                    }
+                }));
+                // The session runs in the context of the stream that opened it.
+                let pipeline = Pipeline::new(&layout, cx.context().clone(), sink);
+                *session.pipeline.borrow_mut() = Some(pipeline);
+                self.pool.sessions.borrow_mut().entry(key).or_default().push(session.clone());
+                session
+            }
+        };
+        session.shares.set(session.shares.get() + 1);
+        let stream = Rc::new(Stream { handle: cx.handle(), inbox: RefCell::default(), held: RefCell::default() });
+        self.attached = Some((session.clone(), stream.clone()));
+        Some((session, stream))
+    }
+}
+
+impl Filter for MuxHttp {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        let (session, stream) = match &self.attached {
+            Some((s, st)) if s.usable() || !matches!(ev, Event::MessageStart(_)) => (s.clone(), st.clone()),
+            _ => {
+                if !matches!(ev, Event::MessageStart(_)) {
+                    if ev.is_stream_end() {
+                        cx.output(ev);
+                    }
+                    return;
+                }
+                if let Some((s, st)) = self.attached.take() {
+                    s.release(&st);
+                }
+                match self.attach(cx) {
+                    Some(x) => x,
+                    None => return cx.output(Event::error(StreamError::RuntimeError)),
+                }
+            }
+        };
+        match ev {
+            Event::StreamEnd(_) => {}
+            ev => session.write(&stream, ev),
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let Some((_, stream)) = &self.attached else { return };
+        let stream = stream.clone();
+        loop {
+            let next = stream.inbox.borrow_mut().pop_front();
+            match next {
+                Some(ev) => cx.output(ev),
+                None => break,
+            }
+        }
+    }
+}
+
+impl Drop for MuxHttp {
+    fn drop(&mut self) {
+        if let Some((session, stream)) = self.attached.take() {
+            session.release(&stream);
+        }
+    }
+}
