@@ -58,3 +58,208 @@ fn layer4_upstream_down_or_unknown_ends_the_client_stream_after_retries() {
     assert_eq!(c.read_to_close(), "");
     assert!(p.log.wait_for("CannotResolve", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+/// An origin that streams each request body back, with `x-method` set.
+fn echo_origin(port: u16) -> String {
+    format!(
+        ".listen({port}).demuxHTTP().to($=>$.replaceMessageStart(evt => new MessageStart({{ status: 200, headers: {{ 'x-method': evt.head.method }} }})))\n"
+    )
+}
+
+fn curl_to_file(args: &[&str], out: &std::path::Path) -> String {
+    let o = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "30", "-o"])
+        .arg(out)
+        .args(["-w", "%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn layer7_proxy_carries_bodies_of_0_10k_and_20m_for_get_post_put() {
+    let (origin, front) = (free_port(), free_port());
+    let script = format!(
+        "pipy()\n{}.listen({front}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}')))\n",
+        echo_origin(origin)
+    );
+    let _p = Proxy::script(&script, &[]);
+    let dir = crate::support::TempDir::new();
+    for size in [0usize, 10 << 10, 20 << 20] {
+        let body = random_bytes(size);
+        let input = dir.0.join("in");
+        std::fs::write(&input, &body).unwrap();
+        for method in ["GET", "POST", "PUT"] {
+            let out = dir.0.join("out");
+            let code = curl_to_file(
+                &[
+                    "-X",
+                    method,
+                    "--data-binary",
+                    &format!("@{}", input.display()),
+                    &format!("http://127.0.0.1:{front}/x"),
+                ],
+                &out,
+            );
+            assert_eq!(code, "200", "{method} {size}");
+            let got = std::fs::read(&out).unwrap_or_default();
+            assert!(got == body, "{method} {size}: got {} bytes", got.len());
+        }
+    }
+}
+
+#[test]
+fn layer7_chunked_both_ways_and_pipelined_requests_in_order() {
+    let (origin, front) = (free_port(), free_port());
+    let script = format!(
+        "pipy()\n{}.listen({front}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}')))\n",
+        echo_origin(origin)
+    );
+    let _p = Proxy::script(&script, &[]);
+    let body = "c".repeat(40_000);
+    let mut c = Raw::connect(front);
+    let mut req =
+        format!("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n", body.len())
+            .into_bytes();
+    for i in 0..10 {
+        req.extend(format!("POST /{i} HTTP/1.1\r\ncontent-length: 2\r\n\r\n{i:02}").as_bytes());
+    }
+    c.send(&req);
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while !String::from_utf8_lossy(&got).ends_with("09") {
+        let n = c.0.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let first = text.split("HTTP/1.1 200 OK").nth(1).unwrap();
+    assert!(first.contains("transfer-encoding: chunked"), "a 40k answer is sent chunked: {}", &first[..120]);
+    assert_eq!(
+        first.matches('c').count(),
+        40_000 + "x-method: POST\r\ntransfer-encoding: chunked\r\nconnection: keep-alive".matches('c').count()
+    );
+    let order: Vec<&str> = text.split("keep-alive\r\n\r\n").skip(2).map(|r| &r[..2]).collect();
+    assert_eq!(
+        order,
+        (0..10).map(|i| format!("{i:02}")).collect::<Vec<_>>().iter().map(|s| s.as_str()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn many_clients_share_one_pooled_upstream_connection() {
+    let (origin, front) = (free_port(), free_port());
+    let script = format!(
+        "pipy()\n.listen({origin}).serveHTTP(msg => new Message(msg.head.path + ' via ' + __inbound.remotePort))\n\
+         .listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'everyone').to($=>$.connect('127.0.0.1:{origin}')))\n"
+    );
+    let _p = Proxy::script(&script, &[]);
+    let threads: Vec<_> = (0..10)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(front);
+                let mut out = Vec::new();
+                for i in 0..10 {
+                    c.send(format!("GET /{t}-{i} HTTP/1.1\r\n\r\n").as_bytes());
+                    let r = c.read_responses(1);
+                    out.push(r.split("\r\n\r\n").nth(1).unwrap().to_string());
+                }
+                out
+            })
+        })
+        .collect();
+    let mut ports = std::collections::HashSet::new();
+    for (t, h) in threads.into_iter().enumerate() {
+        for (i, body) in h.join().unwrap().into_iter().enumerate() {
+            let (path, port) = body.split_once(" via ").unwrap();
+            assert_eq!(path, format!("/{t}-{i}"));
+            ports.insert(port.to_string());
+        }
+    }
+    assert_eq!(ports.len(), 1, "all requests went through one upstream connection: {ports:?}");
+}
+
+/// A server that accepts, reads a request, then does `then` with the socket.
+fn raw_origin(then: impl FnOnce(std::net::TcpStream) + Send + 'static) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            then(s);
+        }
+    });
+    port
+}
+
+#[test]
+fn upstream_failures_become_502_504_or_a_closed_connection() {
+    let down = free_port();
+    let silent = raw_origin(|s| {
+        std::thread::sleep(Duration::from_secs(5));
+        drop(s)
+    });
+    let cut = raw_origin(|mut s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\npartial");
+    });
+    let (f1, f2, f3) = (free_port(), free_port(), free_port());
+    let script = format!(
+        "pipy()\n\
+         .listen({f1}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{down}')))\n\
+         .listen({f2}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{silent}', {{ readTimeout: 0.5 }})))\n\
+         .listen({f3}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{cut}')))\n"
+    );
+    let _p = Proxy::script(&script, &[]);
+    let out = crate::support::curl(&["-i", &format!("http://127.0.0.1:{f1}/")]);
+    assert_eq!(out, "HTTP/1.1 502 Connection Refused\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n");
+    let t = Instant::now();
+    let out = crate::support::curl(&["-i", &format!("http://127.0.0.1:{f2}/")]);
+    assert!(out.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"), "{out}");
+    assert!(t.elapsed() < Duration::from_secs(4), "answered after the read timeout, not the origin: {:?}", t.elapsed());
+    let mut c = Raw::connect(f3);
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    let t = Instant::now();
+    let got = c.read_to_close();
+    // The cut answer was shorter than the encoder's buffer, so nothing of it went
+    // out: the client sees its connection closed without a whole response.
+    assert!(!got.contains("content-length: 1000"), "{got}");
+    assert!(t.elapsed() < Duration::from_secs(5), "the client sees the cut, not a hang");
+}
+
+#[test]
+fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
+    const SIZE: usize = 256 << 20;
+    let origin = raw_origin(|mut s| {
+        let _ = s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
+        let block = vec![b'z'; 1 << 20];
+        for _ in 0..SIZE >> 20 {
+            if s.write_all(&block).is_err() {
+                return;
+            }
+        }
+    });
+    let front = free_port();
+    let p = Proxy::script(
+        &format!("pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}')))"),
+        &[],
+    );
+    let mut c = Raw::connect(front);
+    c.send(b"GET /big HTTP/1.1\r\n\r\n");
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut peak = 0;
+    let start = Instant::now();
+    while total < SIZE {
+        let n = c.0.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {total} bytes");
+        total += n;
+        // Read at about 128 MiB/s: far slower than loopback, so an unbounded proxy
+        // would pile the difference up in memory.
+        std::thread::sleep(Duration::from_micros(n as u64 / 128));
+        peak = peak.max(p.rss_kib());
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+    assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
+}

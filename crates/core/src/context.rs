@@ -1,6 +1,7 @@
 //! `Context`: the per-stream state a script sees (its context variables and the
 //! inbound connection). Sub-pipelines either share their parent's context or fork it.
 
+use crate::flow::Backpressure;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ pub trait ContextVars: Any {
 struct ContextInner {
     id: u64,
     inbound: Option<Rc<Inbound>>,
+    flow: Option<Rc<Backpressure>>,
     vars: RefCell<Option<Box<dyn ContextVars>>>,
 }
 
@@ -54,13 +56,33 @@ fn next_id() -> u64 {
 impl Context {
     /// A fresh context for a root pipeline.
     pub fn new(inbound: Option<Rc<Inbound>>) -> Self {
-        Context(Rc::new(ContextInner { id: next_id(), inbound, vars: RefCell::new(None) }))
+        Context(Rc::new(ContextInner { id: next_id(), inbound, flow: None, vars: RefCell::new(None) }))
+    }
+
+    /// A fresh context for a client connection's pipeline, with its backpressure.
+    pub fn with_flow(inbound: Rc<Inbound>, flow: Rc<Backpressure>) -> Self {
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            inbound: Some(inbound),
+            flow: Some(flow),
+            vars: RefCell::new(None),
+        }))
+    }
+
+    /// The backpressure of the client stream this context belongs to, if any.
+    pub fn flow(&self) -> Option<&Rc<Backpressure>> {
+        self.0.flow.as_ref()
     }
 
     /// A new context that starts as a copy of this one (for per-request sub-pipelines).
     pub fn fork(&self) -> Self {
         let vars = self.0.vars.borrow().as_ref().map(|v| v.fork());
-        Context(Rc::new(ContextInner { id: next_id(), inbound: self.0.inbound.clone(), vars: RefCell::new(vars) }))
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            inbound: self.0.inbound.clone(),
+            flow: self.0.flow.clone(),
+            vars: RefCell::new(vars),
+        }))
     }
 
     /// A number unique to this context on its worker.

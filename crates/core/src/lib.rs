@@ -9,6 +9,7 @@
 //! - `event`: `Event`, `StreamError`, `Message`.
 //! - `head`: HTTP heads, headers and tails.
 //! - `context`: per-stream `Context` and the `Inbound` connection.
+//! - `flow`: backpressure between a client connection and the servers it reaches.
 //! - `callback`: `Callback`, how filters call scripts, and `Pending` results.
 //! - `args`: `Args`, how filters read their script arguments and options.
 //! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
@@ -23,6 +24,7 @@ pub mod context;
 pub mod data;
 pub mod event;
 pub mod filters;
+pub mod flow;
 pub mod head;
 pub mod http;
 pub mod pipeline;

@@ -14,6 +14,7 @@
 
 use crate::io::{write_queued, Signal, Watchdog};
 use bytes::{Bytes, BytesMut};
+use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -125,7 +126,9 @@ pub async fn serve(
         }))
     };
     let inbound = Rc::new(inbound);
-    let pipeline = Pipeline::new(&layout, Context::new(Some(inbound.clone())), sink);
+    let flow = Rc::new(Backpressure::default());
+    let mut slow_client = Gauge::default();
+    let pipeline = Pipeline::new(&layout, Context::with_flow(inbound.clone(), flow.clone()), sink);
 
     let (mut rd, wr) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_SIZE);
@@ -163,7 +166,11 @@ pub async fn serve(
                 break;
             }
         }
-        let can_read = !read_done && pending < options.buffer_limit;
+        // Tell outbound connections to pause while the client is behind, and pause
+        // reading from the client while a server is behind.
+        slow_client.update(&flow.toward_client, pending, options.buffer_limit);
+        let server_behind = flow.toward_server.is_on();
+        let can_read = !read_done && pending < options.buffer_limit && !server_behind;
         if can_read && buf.capacity() - buf.len() < 1024 {
             buf.reserve(READ_SIZE);
         }
@@ -194,6 +201,7 @@ pub async fn serve(
                 }
             }
             _ = shared.signal.raised() => {}
+            _ = flow.toward_server.cleared(), if server_behind && !read_done => {}
             _ = &mut timer => {
                 if let Some(err) = watchdog.check(reads, writes, !read_done, pending > 0) {
                     tracing::debug!(%peer, error = %err, "connection timed out");
@@ -207,6 +215,7 @@ pub async fn serve(
     let mut wr = wr;
     let _ = wr.shutdown().await;
     inbound.closed.set(true);
+    slow_client.clear(&flow.toward_client);
     drop(pipeline);
     tracing::debug!(%peer, "closed");
 }

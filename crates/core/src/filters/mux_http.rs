@@ -110,6 +110,8 @@ struct Session {
     closing: Cell<bool>,
     /// For a per-connection session: the connection.
     inbound: Option<Weak<Inbound>>,
+    /// Inside an interim (1xx) response, which answers no request.
+    interim: Cell<bool>,
 }
 
 impl Session {
@@ -227,6 +229,18 @@ impl Session {
         };
         let mut wake: Vec<FilterHandle> = Vec::new();
         for e in decoded {
+            // `100 Continue` and other interim answers are not the response.
+            if let Event::MessageStart(h) = &e {
+                if let Head::Response(r) = &**h {
+                    self.interim.set((100..200).contains(&r.status) && r.status != 101);
+                }
+            }
+            if self.interim.get() {
+                if matches!(e, Event::MessageEnd(_)) {
+                    self.interim.set(false);
+                }
+                continue;
+            }
             let front = self.waiting.borrow().front().cloned();
             let Some(stream) = front else { continue };
             if let Event::MessageStart(h) = &e {
@@ -348,6 +362,7 @@ impl MuxHttp {
                     messages: Cell::new(0),
                     closing: Cell::new(false),
                     inbound: inbound.as_ref().map(Rc::downgrade),
+                    interim: Cell::new(false),
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {

@@ -13,6 +13,7 @@
 use crate::io::{write_queued, Signal, Watchdog};
 use bytes::{Bytes, BytesMut};
 use proxy_core::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::pipeline::{report_script_error, FilterHandle};
 use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
 use std::cell::{Cell, RefCell};
@@ -108,7 +109,8 @@ impl Connect {
             },
         };
         let conn = Rc::new(Conn::default());
-        let task = tokio::task::spawn_local(run(target, self.options.clone(), conn.clone(), cx.handle()));
+        let flow = cx.context().flow().cloned();
+        let task = tokio::task::spawn_local(run(target, self.options.clone(), conn.clone(), cx.handle(), flow));
         self.conn = Some(Running { conn: conn.clone(), task });
         Some(conn)
     }
@@ -193,19 +195,41 @@ async fn open(target: &str, options: &ConnectOptions) -> Result<TcpStream, Strea
     })
 }
 
-async fn run(target: String, options: Rc<ConnectOptions>, conn: Rc<Conn>, handle: FilterHandle) {
-    let finish = |err: Option<StreamError>| {
-        conn.inbox.borrow_mut().push_back(Event::StreamEnd(err));
-        handle.wake();
-    };
+/// Bytes waiting for a slow server beyond which the client side stops reading.
+const OUTBOX_HIGH: usize = 1 << 20;
+
+async fn run(
+    target: String,
+    options: Rc<ConnectOptions>,
+    conn: Rc<Conn>,
+    handle: FilterHandle,
+    flow: Option<Rc<Backpressure>>,
+) {
+    let mut slow_server = Gauge::default();
+    let result = pump(&target, &options, &conn, &handle, flow.as_deref(), &mut slow_server).await;
+    if let Some(f) = &flow {
+        slow_server.clear(&f.toward_server);
+    }
+    conn.inbox.borrow_mut().push_back(Event::StreamEnd(result.err()));
+    handle.wake();
+}
+
+async fn pump(
+    target: &str,
+    options: &ConnectOptions,
+    conn: &Conn,
+    handle: &FilterHandle,
+    flow: Option<&Backpressure>,
+    slow_server: &mut Gauge,
+) -> Result<(), StreamError> {
     let mut tries = 0i64;
     let stream = loop {
-        match open(&target, &options).await {
+        match open(target, options).await {
             Ok(s) => break s,
             Err(e) => {
                 if options.retry_count >= 0 && tries >= options.retry_count {
                     tracing::warn!(target, error = %e, "connect: giving up");
-                    return finish(Some(e));
+                    return Err(e);
                 }
                 tries += 1;
                 tokio::time::sleep(options.retry_delay).await;
@@ -232,9 +256,13 @@ async fn run(target: String, options: Rc<ConnectOptions>, conn: Rc<Conn>, handle
         match written {
             Ok(0) => {}
             Ok(_) => writes += 1,
-            Err(e) => return finish(Some(classify(&e))),
+            Err(e) => return Err(classify(&e)),
         }
         let pending = conn.out_size.get();
+        if let Some(f) = flow {
+            slow_server.update(&f.toward_server, pending, OUTBOX_HIGH);
+        }
+        let client_behind = flow.is_some_and(|f| f.toward_client.is_on());
         if pending == 0 && conn.out_ended.get() && !write_closed {
             write_closed = true;
             let _ = wr.shutdown().await;
@@ -244,21 +272,23 @@ async fn run(target: String, options: Rc<ConnectOptions>, conn: Rc<Conn>, handle
         }
         tokio::select! {
             biased;
-            r = rd.read_buf(&mut buf) => match r {
-                Ok(0) => return finish(None),
+            r = rd.read_buf(&mut buf), if !client_behind => match r {
+                Ok(0) => return Ok(()),
                 Ok(_) => {
                     reads += 1;
                     conn.inbox.borrow_mut().push_back(Event::Data(buf.split().freeze().into()));
                     handle.wake();
                 }
-                Err(e) => return finish(Some(classify(&e))),
+                Err(e) => return Err(classify(&e)),
             },
-            r = wr.writable(), if pending > 0 => if let Err(e) = r { return finish(Some(classify(&e))) },
+            r = wr.writable(), if pending > 0 => if let Err(e) = r { return Err(classify(&e)) },
             _ = conn.signal.raised() => {}
+            _ = async { if let Some(f) = flow { f.toward_client.cleared().await } }, if client_behind => {}
             _ = &mut timer => {
-                if let Some(err) = watchdog.check(reads, writes, true, pending > 0) {
+                // A server that is waiting for a slow client is not timing out.
+                if let Some(err) = watchdog.check(reads, writes, !client_behind, pending > 0) {
                     tracing::debug!(target, error = %err, "connect: timed out");
-                    return finish(Some(err));
+                    return Err(err);
                 }
                 timer.as_mut().reset(Instant::now() + watchdog.period);
             }
