@@ -12,14 +12,14 @@
 //! client, the connection stops reading from it, so a pipelining or flooding
 //! client cannot grow the queue without bound.
 
-use crate::io::{write_queued, Signal, Watchdog};
-use bytes::{Bytes, BytesMut};
+use crate::io::{read_some, write_queued, Signal, Watchdog};
+use bytes::Bytes;
 use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -83,8 +83,6 @@ impl Drop for Registration<'_> {
     }
 }
 
-const READ_SIZE: usize = 16 * 1024;
-
 /// Writes queued output until it is all written or the socket would block.
 fn write_now(wr: &OwnedWriteHalf, shared: &Shared) -> std::io::Result<usize> {
     let mut o = shared.outbox.borrow_mut();
@@ -131,7 +129,6 @@ pub async fn serve(
     let pipeline = Pipeline::new(&layout, Context::with_flow(inbound.clone(), flow.clone()), sink);
 
     let (mut rd, wr) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut read_done = false;
     let mut awaiting_reply = false;
     let mut watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
@@ -171,20 +168,16 @@ pub async fn serve(
         slow_client.update(&flow.toward_client, pending, options.buffer_limit);
         let server_behind = flow.toward_server.is_on();
         let can_read = !read_done && pending < options.buffer_limit && !server_behind;
-        if can_read && buf.capacity() - buf.len() < 1024 {
-            buf.reserve(READ_SIZE);
-        }
         tokio::select! {
             biased;
-            r = rd.read_buf(&mut buf), if can_read => match r {
-                Ok(0) => {
+            r = read_some(&mut rd), if can_read => match r {
+                Ok(None) => {
                     read_done = true;
                     pipeline.input(Event::end());
                 }
-                Ok(_) => {
+                Ok(Some(bytes)) => {
                     reads += 1;
                     awaiting_reply = true;
-                    let bytes = buf.split().freeze();
                     pipeline.input(Event::Data(bytes.into()));
                 }
                 Err(e) => {

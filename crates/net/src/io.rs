@@ -8,9 +8,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{ErrorKind, IoSlice};
+use std::pin::Pin;
 use std::task::{Poll, Waker};
 use std::time::Duration;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 /// Wakes one task; cheaper than `Notify` since it never leaves the thread.
@@ -106,6 +108,30 @@ impl Watchdog {
             None
         }
     }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; 64 * 1024].into_boxed_slice());
+}
+
+/// Waits for bytes and reads what is there into the worker's scratch buffer,
+/// copying out just those bytes, so an idle connection holds no read buffer of its
+/// own. `None` when the peer closed its side. (`poll_read` also tells tokio when
+/// a short read drained the socket, which saves a system call per read.)
+pub async fn read_some(rd: &mut OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+    poll_fn(|cx| {
+        SCRATCH.with(|s| {
+            let mut scratch = s.borrow_mut();
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *rd).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(None)),
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(Bytes::copy_from_slice(buf.filled())))),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
 }
 
 /// Writes `chunks` until they are all written or the socket would block; returns

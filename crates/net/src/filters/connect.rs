@@ -10,8 +10,8 @@
 //! `retryCount` (-1: for ever), `retryDelay`, `bufferLimit` (bytes waiting to be
 //! written; more is dropped with an error in the log).
 
-use crate::io::{write_queued, Signal, Watchdog};
-use bytes::{Bytes, BytesMut};
+use crate::io::{read_some, write_queued, Signal, Watchdog};
+use bytes::Bytes;
 use proxy_core::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::pipeline::{report_script_error, FilterHandle};
@@ -20,7 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -239,7 +239,6 @@ async fn pump(
     let _ = stream.set_nodelay(true);
     tracing::debug!(target, "connect: connected");
     let (mut rd, mut wr) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut watchdog = Watchdog::new(options.idle_timeout, options.read_timeout, options.write_timeout);
     let timer = tokio::time::sleep(watchdog.period);
     tokio::pin!(timer);
@@ -267,16 +266,13 @@ async fn pump(
             write_closed = true;
             let _ = wr.shutdown().await;
         }
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(16 * 1024);
-        }
         tokio::select! {
             biased;
-            r = rd.read_buf(&mut buf), if !client_behind => match r {
-                Ok(0) => return Ok(()),
-                Ok(_) => {
+            r = read_some(&mut rd), if !client_behind => match r {
+                Ok(None) => return Ok(()),
+                Ok(Some(bytes)) => {
                     reads += 1;
-                    conn.inbox.borrow_mut().push_back(Event::Data(buf.split().freeze().into()));
+                    conn.inbox.borrow_mut().push_back(Event::Data(bytes.into()));
                     handle.wake();
                 }
                 Err(e) => return Err(classify(&e)),
