@@ -45,6 +45,8 @@ impl fmt::Display for ScriptError {
 impl std::error::Error for ScriptError {}
 
 /// What a callback is given.
+// Lives on the stack for one call; boxing the message would cost an allocation per call.
+#[allow(clippy::large_enum_variant)]
 pub enum Arg<'a> {
     /// Nothing.
     None,

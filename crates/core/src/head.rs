@@ -1,9 +1,88 @@
 //! Message heads and tails. HTTP heads decoded from the wire stay these Rust structs;
 //! the script host shows them to scripts as objects only when a callback asks.
+//! Their text is `Text`: a decoded head's fields are slices of the bytes received,
+//! not copies.
+
+use bytes::Bytes;
+use std::fmt;
+use std::ops::Deref;
+
+/// Shared, immutable UTF-8 text: a slice of received bytes, a static string, or an
+/// owned string, all cheap to clone.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Text(Bytes);
+
+impl Text {
+    /// Static text, without copying.
+    pub const fn from_static(s: &'static str) -> Text {
+        Text(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Text of `b` if it is UTF-8.
+    pub fn from_utf8(b: Bytes) -> Option<Text> {
+        std::str::from_utf8(&b).ok()?;
+        Some(Text(b))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // The constructors only admit UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&'static str> for Text {
+    fn from(s: &'static str) -> Text {
+        Text::from_static(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Bytes::from(s))
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Header fields in arrival order; names are lowercase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(Text, Text)>);
 
 impl Headers {
     /// No headers.
@@ -17,23 +96,32 @@ impl Headers {
     }
 
     /// Replaces the value of `name` or appends it.
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let name = name.into().to_ascii_lowercase();
+    pub fn set(&mut self, name: &str, value: impl Into<Text>) {
         let value = value.into();
-        match self.0.iter_mut().find(|(n, _)| *n == name) {
+        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(slot) => slot.1 = value,
-            None => self.0.push((name, value)),
+            None => self.0.push((lowercase(name), value)),
         }
     }
 
     /// Appends a field even when the name is already present.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into().to_ascii_lowercase(), value.into()));
+    pub fn append(&mut self, name: &str, value: impl Into<Text>) {
+        self.0.push((lowercase(name), value.into()));
+    }
+
+    /// Appends a field whose name is known to be lowercase already.
+    pub fn append_lowercase(&mut self, name: Text, value: Text) {
+        self.0.push((name, value));
     }
 
     /// Removes every field called `name`.
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| n != name);
+    }
+
+    /// Room for `n` fields.
+    pub fn with_capacity(n: usize) -> Self {
+        Headers(Vec::with_capacity(n))
     }
 
     /// The fields, in order.
@@ -52,15 +140,57 @@ impl Headers {
     }
 }
 
+/// Header names that need no allocation when a client sends them capitalized.
+const COMMON_NAMES: &[&str] = &[
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "date",
+    "server",
+    "cache-control",
+    "cookie",
+    "set-cookie",
+    "expect",
+    "keep-alive",
+    "upgrade",
+    "authorization",
+    "referer",
+    "origin",
+    "last-modified",
+    "etag",
+    "location",
+    "x-forwarded-for",
+    "vary",
+    "content-encoding",
+    "accept-ranges",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+];
+
+/// `name` in lowercase, as static text when it is a common header name.
+pub fn lowercase(name: &str) -> Text {
+    if let Some(n) = COMMON_NAMES.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+        return Text::from_static(n);
+    }
+    Text::from(name.to_ascii_lowercase())
+}
+
 /// The head of an HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     /// `GET`, `POST`, ...
-    pub method: String,
+    pub method: Text,
     /// The request target as sent (`/a?b=c`).
-    pub path: String,
+    pub path: Text,
     /// `HTTP/1.1` or `HTTP/1.0`.
-    pub protocol: String,
+    pub protocol: Text,
     /// Header fields.
     pub headers: Headers,
 }
@@ -78,7 +208,7 @@ impl RequestHead {
         match conn.as_deref() {
             Some(v) if v.contains("close") => true,
             Some(v) if v.contains("keep-alive") => false,
-            _ => self.protocol == "HTTP/1.0",
+            _ => &*self.protocol == "HTTP/1.0",
         }
     }
 }
@@ -89,9 +219,9 @@ pub struct ResponseHead {
     /// Status code.
     pub status: u16,
     /// Reason phrase; `None` means the standard text for `status`.
-    pub status_text: Option<String>,
+    pub status_text: Option<Text>,
     /// `HTTP/1.1` unless the script said otherwise.
-    pub protocol: String,
+    pub protocol: Text,
     /// Header fields.
     pub headers: Headers,
 }

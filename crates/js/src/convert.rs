@@ -11,17 +11,17 @@ pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
     match head {
         Head::None => return Ok(Value::new_undefined(ctx.clone())),
         Head::Request(r) => {
-            o.set("method", r.method.as_str())?;
-            o.set("path", r.path.as_str())?;
-            o.set("protocol", r.protocol.as_str())?;
+            o.set("method", &*r.method)?;
+            o.set("path", &*r.path)?;
+            o.set("protocol", &*r.protocol)?;
             o.set("headers", headers_to_js(ctx, &r.headers)?)?;
         }
         Head::Response(r) => {
             o.set("status", r.status)?;
             if let Some(t) = &r.status_text {
-                o.set("statusText", t.as_str())?;
+                o.set("statusText", &**t)?;
             }
-            o.set("protocol", r.protocol.as_str())?;
+            o.set("protocol", &*r.protocol)?;
             o.set("headers", headers_to_js(ctx, &r.headers)?)?;
         }
     }
@@ -59,9 +59,9 @@ pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
     if method.is_some() || path.is_some() {
         let d = RequestHead::default();
         return Ok(Head::Request(RequestHead {
-            method: method.map(|m| m.0).unwrap_or(d.method),
-            path: path.map(|p| p.0).unwrap_or(d.path),
-            protocol: protocol.map(|p| p.0).unwrap_or(d.protocol),
+            method: method.map(|m| m.0.into()).unwrap_or(d.method),
+            path: path.map(|p| p.0.into()).unwrap_or(d.path),
+            protocol: protocol.map(|p| p.0.into()).unwrap_or(d.protocol),
             headers,
         }));
     }
@@ -69,8 +69,8 @@ pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
     let status_text: Option<Coerced<String>> = o.get("statusText")?;
     Ok(Head::Response(ResponseHead {
         status: status.map(|s| s.0.clamp(100, 999) as u16).unwrap_or(200),
-        status_text: status_text.map(|s| s.0),
-        protocol: protocol.map(|p| p.0).unwrap_or_else(|| "HTTP/1.1".into()),
+        status_text: status_text.map(|s| s.0.into()),
+        protocol: protocol.map(|p| p.0.into()).unwrap_or_else(|| "HTTP/1.1".into()),
         headers,
     }))
 }
@@ -81,11 +81,11 @@ fn headers_from_js(o: &Object<'_>) -> Result<Headers> {
         let (name, value) = prop?;
         if let Some(arr) = value.as_array() {
             for v in arr.iter::<Coerced<String>>() {
-                headers.append(name.as_str(), v?.0);
+                headers.append(&name, v?.0);
             }
         } else if !value.is_undefined() && !value.is_null() {
             let s: Coerced<String> = value.get()?;
-            headers.append(name, s.0);
+            headers.append(&name, s.0);
         }
     }
     Ok(headers)

@@ -75,8 +75,8 @@ pub struct DemuxHttp {
     closed: bool,
 }
 
-fn synthesized(status: u16, text: &str) -> Vec<Event> {
-    let head = ResponseHead { status, status_text: Some(text.to_string()), ..ResponseHead::default() };
+fn synthesized(status: u16, text: &'static str) -> Vec<Event> {
+    let head = ResponseHead { status, status_text: Some(text.into()), ..ResponseHead::default() };
     vec![Event::start(Head::Response(head)), Event::message_end()]
 }
 

@@ -152,7 +152,7 @@ mod tests {
     use crate::Context;
     use std::cell::RefCell;
 
-    fn request(path: &str) -> Vec<Event> {
+    fn request(path: &'static str) -> Vec<Event> {
         Message::new(Head::Request(RequestHead { path: path.into(), ..Default::default() }), "body").into_events()
     }
 
@@ -164,7 +164,7 @@ mod tests {
             if let Arg::Event(Event::MessageStart(h)) = arg {
                 if let Head::Request(r) = &mut **h {
                     s.borrow_mut().push(r.path.clone());
-                    r.path = r.path.to_uppercase();
+                    r.path = r.path.to_uppercase().into();
                 }
             }
             Ok(Returned::Nothing)

@@ -315,7 +315,7 @@ HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
                 p2.borrow_mut().push(p.clone());
                 Ok(Returned::Pending(p))
             } else {
-                Ok(Returned::Events(Message::new(Head::None, path).into_events()))
+                Ok(Returned::Events(Message::new(Head::None, path.to_string()).into_events()))
             }
         };
         let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);

@@ -4,7 +4,7 @@
 
 use crate::data::Data;
 use crate::event::Event;
-use crate::head::{Head, Headers, RequestHead, ResponseHead, Tail};
+use crate::head::{lowercase, Head, Headers, RequestHead, ResponseHead, Tail, Text};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -207,7 +207,7 @@ impl Decoder {
         if head_len > self.max_header_size {
             return Err(DecodeError::HeadTooLarge);
         }
-        let head_bytes = if from_buf {
+        let head_bytes: Bytes = if from_buf {
             self.buf.truncate(head_len);
             std::mem::take(&mut self.buf).freeze()
         } else {
@@ -231,7 +231,7 @@ impl Decoder {
         }
     }
 
-    fn request_head(&mut self, bytes: &[u8], out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
+    fn request_head(&mut self, bytes: &Bytes, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut raw);
         match req.parse(bytes) {
@@ -240,17 +240,23 @@ impl Decoder {
             Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::HeadTooLarge),
             Err(_) => return Err(DecodeError::Malformed("bad request line or header")),
         }
-        let method = req.method.unwrap_or("GET").to_string();
-        let path = req.path.unwrap_or("/").to_string();
-        let protocol = if req.version == Some(0) { "HTTP/1.0" } else { "HTTP/1.1" }.to_string();
-        let headers = collect_headers(req.headers)?;
+        let method = match req.method.unwrap_or("GET") {
+            "GET" => Text::from_static("GET"),
+            "POST" => Text::from_static("POST"),
+            "HEAD" => Text::from_static("HEAD"),
+            "PUT" => Text::from_static("PUT"),
+            m => text(bytes, m),
+        };
+        let path = text(bytes, req.path.unwrap_or("/"));
+        let protocol = Text::from_static(if req.version == Some(0) { "HTTP/1.0" } else { "HTTP/1.1" });
+        let headers = collect_headers(bytes, req.headers)?;
         let framing = body_framing(&headers, false)?;
         out(Event::start(Head::Request(RequestHead { method, path, protocol, headers })));
         self.begin_body(framing, out);
         Ok(())
     }
 
-    fn response_head(&mut self, bytes: &[u8], out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
+    fn response_head(&mut self, bytes: &Bytes, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut res = httparse::Response::new(&mut raw);
         match res.parse(bytes) {
@@ -260,9 +266,12 @@ impl Decoder {
             Err(_) => return Err(DecodeError::Malformed("bad status line or header")),
         }
         let status = res.code.unwrap_or(200);
-        let status_text = res.reason.map(str::to_string);
-        let protocol = if res.version == Some(0) { "HTTP/1.0" } else { "HTTP/1.1" }.to_string();
-        let headers = collect_headers(res.headers)?;
+        let status_text = res.reason.map(|r| match r {
+            "OK" => Text::from_static("OK"),
+            r => text(bytes, r),
+        });
+        let protocol = Text::from_static(if res.version == Some(0) { "HTTP/1.0" } else { "HTTP/1.1" });
+        let headers = collect_headers(bytes, res.headers)?;
         let informational = (100..200).contains(&status);
         let to_head = if informational { false } else { self.head_requests.pop_front().unwrap_or(false) };
         let bodiless = to_head || informational || status == 204 || status == 304;
@@ -335,11 +344,19 @@ enum Framing {
     UntilClose,
 }
 
-fn collect_headers(raw: &[httparse::Header<'_>]) -> Result<Headers, DecodeError> {
-    let mut headers = Headers::new();
+/// `part` (a slice of `head`) as text sharing `head`'s memory.
+fn text(head: &Bytes, part: &str) -> Text {
+    Text::from_utf8(head.slice_ref(part.as_bytes())).unwrap_or_default()
+}
+
+fn collect_headers(head: &Bytes, raw: &[httparse::Header<'_>]) -> Result<Headers, DecodeError> {
+    let mut headers = Headers::with_capacity(raw.len());
     for h in raw {
         let value = std::str::from_utf8(h.value).map_err(|_| DecodeError::Malformed("header value is not UTF-8"))?;
-        headers.append(h.name, value.trim());
+        let value = value.trim();
+        let value = if value.is_empty() { Text::default() } else { text(head, value) };
+        let name = if h.name.bytes().any(|c| c.is_ascii_uppercase()) { lowercase(h.name) } else { text(head, h.name) };
+        headers.append_lowercase(name, value);
     }
     Ok(headers)
 }
