@@ -8,7 +8,9 @@ use std::fmt;
 /// A sequence of bytes held as a list of shared chunks.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Data {
-    chunks: SmallVec<[Bytes; 2]>,
+    // One chunk inline: most Data is one read or one encoded piece, and a smaller
+    // Data makes every queued event smaller.
+    chunks: SmallVec<[Bytes; 1]>,
     len: usize,
 }
 
@@ -260,5 +262,14 @@ mod tests {
             out.push(r.get_u8());
         }
         assert_eq!(out, b"abcde");
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<super::Data>() <= 48, "{}", std::mem::size_of::<super::Data>());
+        assert!(std::mem::size_of::<crate::Event>() <= 56, "{}", std::mem::size_of::<crate::Event>());
     }
 }

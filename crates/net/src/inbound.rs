@@ -212,3 +212,21 @@ pub async fn serve(
     drop(pipeline);
     tracing::debug!(%peer, "closed");
 }
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_future_sizes() {
+        use proxy_core::{ListenOptions, PipelineLayout};
+        use std::rc::Rc;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let inbound = proxy_core::Inbound { id: 1, local: addr, remote: addr, closed: Default::default() };
+            let f = super::serve(s, inbound, Rc::new(PipelineLayout::new("x", vec![])), Rc::new(ListenOptions::default()), Rc::default());
+            eprintln!("serve future: {} bytes", std::mem::size_of_val(&f));
+        });
+    }
+}

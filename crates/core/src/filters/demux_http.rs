@@ -239,6 +239,9 @@ impl Filter for DemuxHttp {
             _ => {}
         }
         stream.held.push(ev);
-        self.flush(cx);
+        if self.streams.front().is_some_and(|s| s.tag == tag) {
+            // The answer being written: out it goes, without waiting in `held`.
+            self.flush(cx);
+        }
     }
 }
