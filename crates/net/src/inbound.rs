@@ -225,7 +225,13 @@ mod size_probe {
             let addr = l.local_addr().unwrap();
             let s = tokio::net::TcpStream::connect(addr).await.unwrap();
             let inbound = proxy_core::Inbound { id: 1, local: addr, remote: addr, closed: Default::default() };
-            let f = super::serve(s, inbound, Rc::new(PipelineLayout::new("x", vec![])), Rc::new(ListenOptions::default()), Rc::default());
+            let f = super::serve(
+                s,
+                inbound,
+                Rc::new(PipelineLayout::new("x", vec![])),
+                Rc::new(ListenOptions::default()),
+                Rc::default(),
+            );
             eprintln!("serve future: {} bytes", std::mem::size_of_val(&f));
         });
     }

@@ -39,10 +39,40 @@ struct Options {
     max_header_size: usize,
 }
 
+/// What groups streams into a session.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// The client connection with this id (no key given).
+    Inbound(u64),
+    /// A key the script gave.
+    Script(String),
+}
+
+/// A cheap hasher for session keys (FxHash's multiply-rotate); keys come from this
+/// process, so there is nothing to defend against.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(*b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type Sessions = HashMap<Key, Vec<Rc<Session>>, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// The sessions of one `muxHTTP` in a layout, by key.
 struct Pool {
     options: Options,
-    sessions: RefCell<HashMap<String, Vec<Rc<Session>>>>,
+    sessions: RefCell<Sessions>,
 }
 
 /// Builds `muxHTTP(...)`.
@@ -94,7 +124,7 @@ struct Stream {
 
 /// A shared upstream: one sub-pipeline, with the HTTP codec around it.
 struct Session {
-    key: String,
+    key: Key,
     pool: Weak<Pool>,
     pipeline: RefCell<Option<Pipeline>>,
     encoder: RefCell<Encoder>,
@@ -326,10 +356,10 @@ pub struct MuxHttp {
 impl MuxHttp {
     fn attach(&mut self, cx: &mut Cx<'_>) -> Option<(Rc<Session>, Rc<Stream>)> {
         let (key, inbound) = match &*self.key {
-            Some(Param::Static(k)) => (k.clone(), None),
+            Some(Param::Static(k)) => (Key::Script(k.clone()), None),
             Some(Param::Dynamic(cb)) => match cb.call(cx.context(), Arg::None, Want::Key) {
-                Ok(Returned::Str(Some(k))) => (k, None),
-                Ok(_) => (String::new(), None),
+                Ok(Returned::Str(Some(k))) => (Key::Script(k), None),
+                Ok(_) => (Key::Script(String::new()), None),
                 Err(err) => {
                     report_script_error(&err, "muxHTTP");
                     cx.output(Event::error(StreamError::RuntimeError));
@@ -338,7 +368,7 @@ impl MuxHttp {
             },
             None => {
                 let inbound = cx.context().inbound().cloned();
-                (format!("inbound:{}", inbound.as_ref().map(|i| i.id).unwrap_or(0)), inbound)
+                (Key::Inbound(inbound.as_ref().map(|i| i.id).unwrap_or(0)), inbound)
             }
         };
         let max_queue = self.pool.options.max_queue;
