@@ -92,11 +92,12 @@ impl Encoder {
                     out(Event::Data(Data::from("0\r\n\r\n")));
                 } else {
                     out(Event::start(cur.head.clone()));
-                    let head = write_head(&mut cur, self.response);
-                    out(Event::Data(head));
+                    // Head and body as one Data: one write, one segment on the wire.
+                    let mut wire = write_head(&mut cur, self.response);
                     if !cur.info.head_request && !cur.buffer.is_empty() && !bodiless(&cur.head) {
-                        out(Event::Data(std::mem::take(&mut cur.buffer)));
+                        wire.push(std::mem::take(&mut cur.buffer));
                     }
+                    out(Event::Data(wire));
                 }
                 if self.response && cur.info.is_final {
                     out(Event::end());
