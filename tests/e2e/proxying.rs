@@ -263,3 +263,22 @@ fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
     }
     assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
 }
+
+#[test]
+fn mux_sessions_close_after_max_idle_and_the_next_request_opens_a_new_one() {
+    let (origin, front) = (free_port(), free_port());
+    let script = format!(
+        "pipy()\n.listen({origin}).serveHTTP(() => new Message(String(__inbound.remotePort)))\n\
+         .listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'k', {{ maxIdle: 0.3 }}).to($=>$.connect('127.0.0.1:{origin}')))\n"
+    );
+    let p = Proxy::script(&script, &["--log-level", "debug"]);
+    let url = format!("http://127.0.0.1:{front}/");
+    let first = crate::support::curl(&[&url]);
+    let again = crate::support::curl(&[&url]);
+    assert_eq!(first, again, "back-to-back requests reuse the session");
+    let t = Instant::now();
+    assert!(p.log.wait_for("closing a session idle for maxIdle", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(t.elapsed() >= Duration::from_millis(200), "closed only after maxIdle: {:?}", t.elapsed());
+    let after = crate::support::curl(&[&url]);
+    assert_ne!(after, first, "a new upstream connection after the idle close");
+}

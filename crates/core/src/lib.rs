@@ -17,6 +17,7 @@
 //! - `filters`: one file per filter, and the `FILTERS` table.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `testing`: the filter contract checker used by tests.
+//! - `timer`: delayed callbacks through a driver the worker installs.
 
 pub mod args;
 pub mod callback;
@@ -30,6 +31,7 @@ pub mod http;
 pub mod pipeline;
 pub mod program;
 pub mod testing;
+pub mod timer;
 
 pub use callback::{Arg, Callback, Pending, Returned, ScriptError, Want};
 pub use context::{Context, Inbound};

@@ -99,6 +99,12 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        proxy_core::timer::set_driver(Box::new(|delay, f| {
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(delay).await;
+                f();
+            });
+        }));
         let (program, host) = match loader() {
             Ok(x) => x,
             Err(e) => {

@@ -17,9 +17,9 @@
 //! request still waiting gets StreamEnd with the error (a `demuxHTTP` in front turns
 //! it into 502 / 504).
 //!
-//! Options: `maxQueue` (streams sharing one session; 0 = no limit), `maxMessages`,
+//! Options: `maxIdle` (how long a session no stream uses stays open, 10 s),
+//! `maxQueue` (streams sharing one session; 0 = no limit), `maxMessages`,
 //! `bufferSize` (request bodies up to this get a content-length), `maxHeaderSize`.
-//! Idle sessions close when their `connect` times out (`idleTimeout`, 60 s).
 
 use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use crate::callback::{Arg, Returned, Want};
@@ -33,6 +33,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 struct Options {
+    max_idle: std::time::Duration,
     max_queue: usize,
     max_messages: usize,
     buffer_size: usize,
@@ -94,6 +95,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     }
     let pool = Rc::new(Pool {
         options: Options {
+            max_idle: r.duration("maxIdle")?.unwrap_or(std::time::Duration::from_secs(10)),
             max_queue: r.int("maxQueue")?.unwrap_or(0).max(0) as usize,
             max_messages: r.int("maxMessages")?.unwrap_or(0).max(0) as usize,
             buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
@@ -142,6 +144,8 @@ struct Session {
     inbound: Option<Weak<Inbound>>,
     /// Inside an interim (1xx) response, which answers no request.
     interim: Cell<bool>,
+    /// Counts the times the session became unused, to tell idle checks apart.
+    idle_epoch: Cell<u64>,
 }
 
 impl Session {
@@ -341,7 +345,29 @@ impl Session {
             for h in wake {
                 h.wake();
             }
+        } else if self.shares.get() == 0 {
+            self.close_when_idle();
         }
+    }
+
+    /// Closes the session if no stream uses it for `maxIdle`.
+    fn close_when_idle(self: &Rc<Self>) {
+        let epoch = self.idle_epoch.get() + 1;
+        self.idle_epoch.set(epoch);
+        let max_idle = self.pool.upgrade().map(|p| p.options.max_idle).unwrap_or_default();
+        let weak = Rc::downgrade(self);
+        crate::timer::after(max_idle, move || {
+            let Some(s) = weak.upgrade() else { return };
+            // Still unused since this check was set: close.
+            if s.shares.get() == 0 && s.idle_epoch.get() == epoch && s.waiting.borrow().is_empty() {
+                tracing::debug!("muxHTTP: closing a session idle for maxIdle");
+                let mut wake = Vec::new();
+                s.end(None, &mut wake);
+                for h in wake {
+                    h.wake();
+                }
+            }
+        });
     }
 }
 
@@ -393,6 +419,7 @@ impl MuxHttp {
                     closing: Cell::new(false),
                     inbound: inbound.as_ref().map(Rc::downgrade),
                     interim: Cell::new(false),
+                    idle_epoch: Cell::new(0),
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {
@@ -408,6 +435,7 @@ impl MuxHttp {
             }
         };
         session.shares.set(session.shares.get() + 1);
+        session.idle_epoch.set(session.idle_epoch.get() + 1);
         let stream = Rc::new(Stream { handle: cx.handle(), inbox: RefCell::default(), held: RefCell::default() });
         self.attached = Some((session.clone(), stream.clone()));
         Some((session, stream))
