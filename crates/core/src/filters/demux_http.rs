@@ -245,3 +245,89 @@ impl Filter for DemuxHttp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Message;
+    use crate::filters::replace;
+    use crate::pipeline::PipelineLayout;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::Context;
+
+    fn answering() -> LayoutSlot {
+        let cb = |_: &Context, arg: crate::callback::Arg<'_>, _: crate::callback::Want| {
+            let crate::callback::Arg::Message(m) = arg else { panic!("a message") };
+            let path = m.head.request().map(|r| r.path.to_string()).unwrap_or_default();
+            let events = if path.contains("fail") {
+                vec![Event::error(StreamError::ConnectionRefused)]
+            } else {
+                Message::new(Head::None, format!("ok {path}")).into_events()
+            };
+            Ok(crate::callback::Returned::Events(events))
+        };
+        PipelineLayout::new(
+            "answer",
+            vec![spec(|a| replace::build(a, replace::ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])],
+        )
+        .into_slot()
+    }
+
+    fn demux() -> FilterSpec {
+        let mut s = spec(build, vec![]);
+        s.subs.push(answering());
+        s
+    }
+
+    #[test]
+    fn answers_in_order_and_synthesizes_502_for_a_failed_sub_pipeline() {
+        let h = Harness::new(vec![demux()]);
+        h.send("GET /a HTTP/1.1\r\n\r\nGET /fail HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            h.out.text(),
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /a\
+HTTP/1.1 502 Connection Refused\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n\
+HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
+        );
+        h.input(Event::end());
+        assert!(h.out.ended());
+        h.finish();
+    }
+
+    #[test]
+    fn random_request_streams_keep_the_contract_and_release_everything() {
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut rnd = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        let parts: &[&str] = &[
+            "GET /a HTTP/1.1\r\n\r\n",
+            "POST /b HTTP/1.1\r\ncontent-length: 3\r\n\r\nxyz",
+            "GET /fail HTTP/1.1\r\n\r\n",
+            "PUT /c HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "GET /close HTTP/1.1\r\nconnection: close\r\n\r\n",
+            "BROKEN\r\n\r\n",
+        ];
+        for _ in 0..2_000 {
+            let mut input = String::new();
+            for _ in 0..1 + rnd(5) {
+                input.push_str(parts[rnd(parts.len())]);
+            }
+            let h = Harness::new(vec![demux()]);
+            let bytes = input.as_bytes();
+            let mut at = 0;
+            while at < bytes.len() {
+                let n = 1 + rnd(bytes.len() - at);
+                h.input(Event::Data(bytes[at..at + n].to_vec().into()));
+                at += n;
+            }
+            if rnd(2) == 0 {
+                h.input(Event::end());
+            }
+            h.finish();
+        }
+    }
+}

@@ -553,3 +553,77 @@ HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
         assert_eq!(s, "[200 1]|[404 1]|");
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// xorshift, so the test is the same on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    const SEEDS: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+        b"HTTP/1.0 204 No Content\r\n\r\n",
+    ];
+
+    #[test]
+    fn garbage_and_mutated_messages_never_panic() {
+        let mut rng = Rng(0x2545F4914F6CDD1D);
+        for round in 0..20_000 {
+            let mut input: Vec<u8> = if round % 4 == 0 {
+                (0..rng.below(300)).map(|_| rng.next() as u8).collect()
+            } else {
+                let mut v = Vec::new();
+                for _ in 0..1 + rng.below(3) {
+                    v.extend_from_slice(SEEDS[rng.below(SEEDS.len())]);
+                }
+                for _ in 0..rng.below(6) {
+                    let i = rng.below(v.len());
+                    match rng.below(3) {
+                        0 => v[i] = rng.next() as u8,
+                        1 => {
+                            v.remove(i);
+                        }
+                        _ => v.insert(i, b"\r\n:;0x9 F"[rng.below(9)]),
+                    }
+                }
+                v
+            };
+            input.truncate(4096);
+            for response in [false, true] {
+                let mut dec = if response { Decoder::responses(256) } else { Decoder::requests(256) };
+                let mut rest = &input[..];
+                let mut events = 0usize;
+                let mut failed = false;
+                while !rest.is_empty() {
+                    let n = 1 + rng.below(rest.len());
+                    let (part, tail) = rest.split_at(n);
+                    rest = tail;
+                    if dec.input(Bytes::copy_from_slice(part).into(), &mut |_| events += 1).is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if !failed {
+                    let _ = dec.end(&mut |_| events += 1);
+                }
+                assert!(events <= input.len() * 3 + 3, "events are bounded by the input");
+            }
+        }
+    }
+}
