@@ -144,8 +144,10 @@ struct Session {
     inbound: Option<Weak<Inbound>>,
     /// Inside an interim (1xx) response, which answers no request.
     interim: Cell<bool>,
-    /// Counts the times the session became unused, to tell idle checks apart.
+    /// Counts the streams that took the session, to tell whether it stayed idle.
     idle_epoch: Cell<u64>,
+    /// An idle check is scheduled (one at a time, not one per request).
+    idle_check: Cell<bool>,
 }
 
 impl Session {
@@ -345,29 +347,36 @@ impl Session {
             for h in wake {
                 h.wake();
             }
-        } else if self.shares.get() == 0 {
-            self.close_when_idle();
+        } else if self.shares.get() == 0 && !self.idle_check.get() {
+            self.check_idle_later();
         }
     }
 
-    /// Closes the session if no stream uses it for `maxIdle`.
-    fn close_when_idle(self: &Rc<Self>) {
-        let epoch = self.idle_epoch.get() + 1;
-        self.idle_epoch.set(epoch);
+    /// Closes the session once no stream has taken it for a whole `maxIdle`; one
+    /// check is pending at a time, so an idle session closes after 1 to 2 × maxIdle.
+    fn check_idle_later(self: &Rc<Self>) {
+        let epoch = self.idle_epoch.get();
         let max_idle = self.pool.upgrade().map(|p| p.options.max_idle).unwrap_or_default();
         let weak = Rc::downgrade(self);
-        crate::timer::after(max_idle, move || {
+        let scheduled = crate::timer::after(max_idle, move || {
             let Some(s) = weak.upgrade() else { return };
-            // Still unused since this check was set: close.
-            if s.shares.get() == 0 && s.idle_epoch.get() == epoch && s.waiting.borrow().is_empty() {
-                tracing::debug!("muxHTTP: closing a session idle for maxIdle");
-                let mut wake = Vec::new();
-                s.end(None, &mut wake);
-                for h in wake {
-                    h.wake();
-                }
+            s.idle_check.set(false);
+            if s.shares.get() > 0 || s.pipeline.borrow().is_none() {
+                return;
+            }
+            if s.idle_epoch.get() != epoch || !s.waiting.borrow().is_empty() {
+                // Used meanwhile, idle again now: look again after another period.
+                s.check_idle_later();
+                return;
+            }
+            tracing::debug!("muxHTTP: closing a session idle for maxIdle");
+            let mut wake = Vec::new();
+            s.end(None, &mut wake);
+            for h in wake {
+                h.wake();
             }
         });
+        self.idle_check.set(scheduled);
     }
 }
 
@@ -420,6 +429,7 @@ impl MuxHttp {
                     inbound: inbound.as_ref().map(Rc::downgrade),
                     interim: Cell::new(false),
                     idle_epoch: Cell::new(0),
+                    idle_check: Cell::new(false),
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {
