@@ -12,7 +12,7 @@
 //! client, the connection stops reading from it, so a pipelining or flooding
 //! client cannot grow the queue without bound.
 
-use crate::io::{read_some, write_queued, Signal, Watchdog};
+use crate::io::{write_queued, Reader, Signal, Watchdog};
 use bytes::Bytes;
 use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
@@ -129,6 +129,7 @@ pub async fn serve(
     let pipeline = Pipeline::new(&layout, Context::with_flow(inbound.clone(), flow.clone()), sink);
 
     let (mut rd, wr) = stream.into_split();
+    let mut reader = Reader::default();
     let mut read_done = false;
     let mut awaiting_reply = false;
     let mut watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
@@ -170,7 +171,7 @@ pub async fn serve(
         let can_read = !read_done && pending < options.buffer_limit && !server_behind;
         tokio::select! {
             biased;
-            r = read_some(&mut rd), if can_read => match r {
+            r = reader.read(&mut rd), if can_read => match r {
                 Ok(None) => {
                     read_done = true;
                     pipeline.input(Event::end());

@@ -111,27 +111,81 @@ impl Watchdog {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; 64 * 1024].into_boxed_slice());
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
 }
 
-/// Waits for bytes and reads what is there into the worker's scratch buffer,
-/// copying out just those bytes, so an idle connection holds no read buffer of its
-/// own. `None` when the peer closed its side. (`poll_read` also tells tokio when
-/// a short read drained the socket, which saves a system call per read.)
-pub async fn read_some(rd: &mut OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
-    poll_fn(|cx| {
-        SCRATCH.with(|s| {
-            let mut scratch = s.borrow_mut();
-            let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut *rd).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(None)),
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(Bytes::copy_from_slice(buf.filled())))),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
+/// Marks `n` more bytes of `buf` as filled after a read into its spare capacity.
+#[allow(unsafe_code)]
+fn owned_advance(buf: &mut bytes::BytesMut, n: usize) {
+    assert!(n <= buf.capacity() - buf.len(), "read more than the spare capacity");
+    // SAFETY: `n` bytes of the spare capacity were just written by `poll_read`
+    // through a `ReadBuf` over exactly that capacity (and the assert keeps `n`
+    // within it), so they are initialized.
+    unsafe { buf.set_len(buf.len() + n) }
+}
+
+/// Reads from a socket without each connection holding a buffer while idle.
+///
+/// Small reads go into the worker's shared scratch buffer and just the bytes read
+/// are copied out. Once a read fills most of it (a large transfer), reads go
+/// straight into a buffer of their own that is passed on without a copy, until a
+/// small read switches back. (`poll_read` also tells tokio when a short read
+/// drained the socket, which saves a system call per read.)
+#[derive(Default)]
+pub struct Reader {
+    bulk: bool,
+    /// The buffer of bulk reads (empty otherwise); read parts are split off it.
+    owned: bytes::BytesMut,
+}
+
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+impl Reader {
+    /// Waits for bytes; `None` when the peer closed its side.
+    pub async fn read(&mut self, rd: &mut OwnedReadHalf) -> std::io::Result<Option<Bytes>> {
+        let got = if self.bulk {
+            if self.owned.capacity() - self.owned.len() < SCRATCH_SIZE / 4 {
+                self.owned.reserve(SCRATCH_SIZE);
             }
-        })
-    })
-    .await
+            let owned = &mut self.owned;
+            poll_fn(|cx| {
+                let mut buf = ReadBuf::uninit(owned.spare_capacity_mut());
+                match Pin::new(&mut *rd).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) => {
+                        let n = buf.filled().len();
+                        // The first `n` bytes of the spare capacity are now initialized.
+                        owned_advance(owned, n);
+                        Poll::Ready(Ok(()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await?;
+            self.owned.split().freeze()
+        } else {
+            poll_fn(|cx| {
+                SCRATCH.with(|s| {
+                    let mut scratch = s.borrow_mut();
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut *rd).poll_read(cx, &mut buf) {
+                        Poll::Ready(Ok(())) => Poll::Ready(Ok(Bytes::copy_from_slice(buf.filled()))),
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        Poll::Pending => Poll::Pending,
+                    }
+                })
+            })
+            .await?
+        };
+        if got.is_empty() {
+            return Ok(None);
+        }
+        self.bulk = got.len() >= SCRATCH_SIZE / 4;
+        if !self.bulk {
+            self.owned = bytes::BytesMut::new();
+        }
+        Ok(Some(got))
+    }
 }
 
 /// Writes `chunks` until they are all written or the socket would block; returns

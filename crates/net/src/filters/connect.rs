@@ -10,7 +10,7 @@
 //! `retryCount` (-1: for ever), `retryDelay`, `bufferLimit` (bytes waiting to be
 //! written; more is dropped with an error in the log).
 
-use crate::io::{read_some, write_queued, Signal, Watchdog};
+use crate::io::{write_queued, Reader, Signal, Watchdog};
 use bytes::Bytes;
 use proxy_core::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use proxy_core::flow::{Backpressure, Gauge};
@@ -239,6 +239,7 @@ async fn pump(
     let _ = stream.set_nodelay(true);
     tracing::debug!(target, "connect: connected");
     let (mut rd, mut wr) = stream.into_split();
+    let mut reader = Reader::default();
     let mut watchdog = Watchdog::new(options.idle_timeout, options.read_timeout, options.write_timeout);
     let timer = tokio::time::sleep(watchdog.period);
     tokio::pin!(timer);
@@ -268,7 +269,7 @@ async fn pump(
         }
         tokio::select! {
             biased;
-            r = read_some(&mut rd), if !client_behind => match r {
+            r = reader.read(&mut rd), if !client_behind => match r {
                 Ok(None) => return Ok(()),
                 Ok(Some(bytes)) => {
                     reads += 1;
