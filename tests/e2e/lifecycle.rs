@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 fn sigint_lets_an_in_flight_response_finish_then_exits_zero() {
     let port = free_port();
     let mut p = Proxy::script(
-        &format!("pipy().listen({port}).serveHTTP(() => new Timeout(0.5).wait().then(() => new Message('finished')))"),
+        &format!(
+            "pipy().listen({port}).serveHTTP(() => (console.log('request in'), new Timeout(0.5).wait().then(() => new Message('finished'))))"
+        ),
         &[],
     );
     let mut c = Raw::connect(port);
     c.send(b"GET / HTTP/1.1\r\n\r\n");
-    // The request is in; stop the proxy while its response is pending.
-    std::thread::sleep(Duration::from_millis(100));
+    // Stop the proxy once the request is in and its response pending.
+    assert!(p.log.wait_for("request in", Duration::from_secs(5)));
     p.signal("INT");
     assert!(c.read_responses(1).ends_with("finished"));
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0), "{}", p.log.text());
@@ -27,12 +29,14 @@ fn sigint_lets_an_in_flight_response_finish_then_exits_zero() {
 fn a_second_sigint_stops_at_once() {
     let port = free_port();
     let mut p = Proxy::script(
-        &format!("pipy().listen({port}).serveHTTP(() => new Timeout(30).wait().then(() => new Message('late')))"),
+        &format!(
+            "pipy().listen({port}).serveHTTP(() => (console.log('request in'), new Timeout(30).wait().then(() => new Message('late'))))"
+        ),
         &[],
     );
     let mut c = Raw::connect(port);
     c.send(b"GET / HTTP/1.1\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(p.log.wait_for("request in", Duration::from_secs(5)));
     p.signal("INT");
     assert!(p.log.wait_for("Shutting down", Duration::from_secs(5)));
     let t = Instant::now();

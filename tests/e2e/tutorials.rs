@@ -1,5 +1,6 @@
 //! Every folder in `tutorial/` is checked: start proxy on its `main.js`, run its
-//! `test.sh` (curl commands) and compare the output with its `test.out`.
+//! `test.sh` (curl commands) and compare the output with its `test.out`
+//! (01-hello, 02-echo, 03-proxy, and any added later: the folder is listed).
 
 use crate::support::{repo, Proxy};
 use std::process::Command;

@@ -175,7 +175,15 @@ impl Session {
         self.send(stream, ev);
     }
 
+    /// Sends one event of the writing stream; at its request's end, hands over.
     fn send(&self, stream: &Rc<Stream>, ev: Event) {
+        if self.encode_and_pipe(stream, ev) {
+            self.next_writer();
+        }
+    }
+
+    /// Encodes `ev` into the session's sub-pipeline; true if it ended a request.
+    fn encode_and_pipe(&self, stream: &Rc<Stream>, ev: Event) -> bool {
         let end = matches!(ev, Event::MessageEnd(_));
         if let Event::MessageStart(h) = &ev {
             let head_request = h.request().is_some_and(|r| r.method == "HEAD");
@@ -201,8 +209,8 @@ impl Session {
             if max > 0 && self.messages.get() >= max {
                 self.closing.set(true);
             }
-            self.next_writer();
         }
+        end
     }
 
     /// Lets the next waiting stream write what it holds.
@@ -214,34 +222,11 @@ impl Session {
             let held = std::mem::take(&mut *next.held.borrow_mut());
             let mut finished = false;
             for ev in held {
-                finished = matches!(ev, Event::MessageEnd(_));
-                self.send_held(&next, ev);
+                finished = self.encode_and_pipe(&next, ev);
             }
             if !finished {
                 return;
             }
-        }
-    }
-
-    fn send_held(&self, stream: &Rc<Stream>, ev: Event) {
-        // Like `send`, but the writer hand-over is driven by `next_writer`'s loop.
-        let end = matches!(ev, Event::MessageEnd(_));
-        if end {
-            let mut wire = Vec::new();
-            self.encoder.borrow_mut().encode(ev, &mut |out| {
-                if let Event::Data(d) = out {
-                    wire.push(d);
-                }
-            });
-            let pipeline = self.pipeline.borrow().clone();
-            if let Some(p) = pipeline {
-                for d in wire {
-                    p.input(Event::Data(d));
-                }
-            }
-            self.messages.set(self.messages.get() + 1);
-        } else {
-            self.send(stream, ev);
         }
     }
 
