@@ -29,6 +29,19 @@ unsafe impl<'js, T: 'static> JsLifetime<'js> for Slot<'js, T> {
     type Changed<'to> = Slot<'to, T>;
 }
 
+impl<'js, T: 'static> Slot<'js, T> {
+    /// What the script sees: made by `convert` on first read, the same value after.
+    fn value(&mut self, convert: impl FnOnce(&T) -> Result<Value<'js>>) -> Result<Value<'js>> {
+        if let Slot::Native(t) = self {
+            *self = Slot::Js(convert(t)?);
+        }
+        match self {
+            Slot::Js(v) => Ok(v.clone()),
+            Slot::Native(_) => unreachable!("converted above"),
+        }
+    }
+}
+
 impl<'js, T: 'static> Trace<'js> for Slot<'js, T> {
     fn trace<'a>(&self, tracer: Tracer<'a, 'js>) {
         if let Slot::Js(v) = self {
@@ -99,13 +112,7 @@ impl<'js> JsMessage<'js> {
     /// The head, as a plain object (made on first read).
     #[qjs(get)]
     pub fn head(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
-        if let Slot::Native(h) = &self.head {
-            self.head = Slot::Js(head_to_js(&ctx, h)?);
-        }
-        match &self.head {
-            Slot::Js(v) => Ok(v.clone()),
-            Slot::Native(_) => unreachable!("converted above"),
-        }
+        self.head.value(|h| head_to_js(&ctx, h))
     }
 
     /// Replaces the head.
@@ -117,13 +124,7 @@ impl<'js> JsMessage<'js> {
     /// The body, as `Data` (made on first read; later reads see the same object).
     #[qjs(get)]
     pub fn body(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
-        if let Slot::Native(d) = &self.body {
-            self.body = Slot::Js(from_data(&ctx, d.clone())?);
-        }
-        match &self.body {
-            Slot::Js(v) => Ok(v.clone()),
-            Slot::Native(_) => unreachable!("converted above"),
-        }
+        self.body.value(|d| from_data(&ctx, d.clone()))
     }
 
     /// Replaces the body.
@@ -135,13 +136,7 @@ impl<'js> JsMessage<'js> {
     /// The tail (`headSize`, `bodySize` of a decoded message).
     #[qjs(get)]
     pub fn tail(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
-        if let Slot::Native(t) = &self.tail {
-            self.tail = Slot::Js(tail_to_js(&ctx, t)?);
-        }
-        match &self.tail {
-            Slot::Js(v) => Ok(v.clone()),
-            Slot::Native(_) => unreachable!("converted above"),
-        }
+        self.tail.value(|t| tail_to_js(&ctx, t))
     }
 
     /// Replaces the tail.
