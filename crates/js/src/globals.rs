@@ -9,6 +9,44 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 const PRELUDE: &str = include_str!("prelude.js");
+const CODEBASE: &str = include_str!("codebase.js");
+
+/// Installs `pipy.load`, `pipy.solve`, `JSON.decode` / `JSON.encode` and `os`, for a
+/// codebase rooted at `base` (after `pipy` itself exists).
+pub fn install_codebase<'js>(ctx: &Ctx<'js>, base: std::path::PathBuf) -> Result<()> {
+    let g = ctx.globals();
+    let root = base.clone();
+    g.set(
+        "__proxy_load",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
+            let file = root.join(path.trim_start_matches('/'));
+            match std::fs::read(&file) {
+                Ok(bytes) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
+                Err(_) => Ok(Value::new_null(ctx)),
+            }
+        })?,
+    )?;
+    g.set(
+        "__proxy_eval",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, source: String, name: String| -> Result<Value<'js>> {
+            let mut opts = rquickjs::context::EvalOptions::default();
+            opts.global = true;
+            opts.strict = false;
+            opts.filename = Some(name);
+            ctx.eval_with_options(source, opts)
+        })?,
+    )?;
+    ctx.eval::<(), _>(CODEBASE)?;
+    let os = Object::new(ctx.clone())?;
+    let env = Object::new(ctx.clone())?;
+    for (k, v) in std::env::vars() {
+        env.set(k, v)?;
+    }
+    os.set("env", env)?;
+    os.set("platform", std::env::consts::OS)?;
+    g.set("os", os)?;
+    Ok(())
+}
 
 /// Formats console arguments: strings as they are, other values as JSON when possible.
 fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
@@ -36,6 +74,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     rquickjs::Class::<crate::data::JsData>::define(&g)?;
     rquickjs::Class::<crate::message::JsMessage>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
+    crate::algo::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;
     type Log = fn(&str);

@@ -47,13 +47,14 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 impl Host {
     /// Loads `source` and returns what it asks to run.
     pub fn load(source: &Source, opts: &HostOptions) -> Result<(Program, Host), ScriptError> {
-        let (name, text) = match source {
+        let (name, text, base) = match source {
             Source::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
-                (path.display().to_string(), text)
+                let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                (path.display().to_string(), text, base)
             }
-            Source::Eval(text) => ("<eval>".to_string(), text.clone()),
+            Source::Eval(text) => ("<eval>".to_string(), text.clone(), std::path::PathBuf::from(".")),
         };
         let engine = Rc::new(
             Engine::new(opts.callback_timeout)
@@ -63,7 +64,9 @@ impl Host {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx).map_err(fail)?;
-            config::install(ctx, &engine, 0).map_err(fail)
+            let module = config::install(ctx, &engine, 0).map_err(fail)?;
+            globals::install_codebase(ctx, base).map_err(fail)?;
+            Ok(module)
         })?;
         let evaluated = engine.enter(LOAD_TIMEOUT, |ctx| {
             let mut eval = EvalOptions::default();

@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - `host`: `Host::load`, a codebase to a `Program`.
+//! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `engine`: the runtime, deadlines, microtasks, waking filters after Promises.
 //! - `config`: `pipy()` and the configurator methods, generated from the filter table.
 //! - `args`: `JsArgs`, script arguments as `proxy_core::args::Args`.
@@ -16,6 +17,7 @@
 //! - `globals`: `console`, `print`, `__thread`, timers, and the event classes (`prelude.js`).
 //! - `error`: script errors with `file:line:col`.
 
+pub mod algo;
 pub mod args;
 pub mod callback;
 pub mod config;

@@ -121,3 +121,34 @@ fn pipyjs_idioms_work() {
     assert_eq!(get(&program, "/a"), "hi A 0 2");
     assert_eq!(get(&program, "/zzz"), "hi none 0 2");
 }
+
+#[test]
+fn routers_config_files_json_and_env() {
+    let dir = std::env::temp_dir().join(format!("proxy-host-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{ "routes": { "/api/*": "api", "/": "home" } }"#).unwrap();
+    std::fs::write(dir.join("config.js"), "JSON.decode(pipy.load('config.json'))").unwrap();
+    std::fs::write(dir.join("loop.js"), "pipy.solve('loop.js')").unwrap();
+    std::fs::write(
+        dir.join("main.js"),
+        r#"((config = pipy.solve('config.js'), router = new algo.URLRouter(config.routes)) =>
+pipy().listen(1).serveHTTP(msg => new Message([
+  router.find('a.com:80', msg.head.path) ?? 'none',
+  pipy.solve('config.js') === config,
+  pipy.load('missing') === null,
+  JSON.encode({ a: [1] }).toString(),
+  typeof os.env.PATH,
+].join(' ')))
+)()"#,
+    )
+    .unwrap();
+    let (program, _host) = Host::load(&Source::File(dir.join("main.js")), &HostOptions::default()).unwrap();
+    assert_eq!(get(&program, "/api/users"), "api true true {\"a\":[1]} string");
+    assert_eq!(get(&program, "/"), "home true true {\"a\":[1]} string");
+    assert_eq!(get(&program, "/other"), "none true true {\"a\":[1]} string");
+
+    std::fs::write(dir.join("main.js"), "pipy.solve('loop.js'); pipy()").unwrap();
+    let err = Host::load(&Source::File(dir.join("main.js")), &HostOptions::default()).err().expect("a cycle fails");
+    assert!(err.message.contains("loop.js depends on itself"), "{}", err.message);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,23 @@
+// pipy.load / pipy.solve and Data-based JSON, on top of two native helpers.
+(function (g) {
+  var load = g.__proxy_load, evaluate = g.__proxy_eval;
+  var solved = new Map(), solving = new Set();
+  g.pipy.load = function (path) { return load(String(path)); };
+  g.pipy.solve = function (path) {
+    path = String(path);
+    if (solved.has(path)) return solved.get(path);
+    if (solving.has(path)) throw new Error('pipy.solve: ' + path + ' depends on itself');
+    var data = load(path);
+    if (data === null) throw new Error('pipy.solve: cannot read ' + path);
+    solving.add(path);
+    try {
+      var value = evaluate(data.toString(), path);
+      solved.set(path, value);
+      return value;
+    } finally {
+      solving.delete(path);
+    }
+  };
+  JSON.decode = function (data, reviver) { return JSON.parse(data.toString(), reviver); };
+  JSON.encode = function (value, replacer, space) { return new g.Data(JSON.stringify(value, replacer, space)); };
+})(globalThis);
