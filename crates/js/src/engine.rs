@@ -19,9 +19,45 @@ thread_local! {
     static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The `__inbound` object of each client connection, so that scripts see one
+/// object per connection (load balancers key sessions by it). Entries of closed
+/// connections are swept now and then, which frees their objects.
+#[derive(Default)]
+pub struct InboundObjects {
+    map: std::collections::HashMap<
+        u64,
+        (std::rc::Weak<proxy_core::Inbound>, rquickjs::Persistent<rquickjs::Object<'static>>),
+    >,
+    sweep_at: usize,
+}
+
+impl InboundObjects {
+    /// The object of `inbound`, made by `make` the first time.
+    pub fn get<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        inbound: &std::rc::Rc<proxy_core::Inbound>,
+        make: impl FnOnce() -> rquickjs::Result<rquickjs::Object<'js>>,
+    ) -> rquickjs::Result<rquickjs::Object<'js>> {
+        if let Some((_, obj)) = self.map.get(&inbound.id) {
+            return obj.clone().restore(ctx);
+        }
+        if self.map.len() >= self.sweep_at {
+            self.map.retain(|_, (weak, _)| weak.upgrade().is_some_and(|i| !i.closed.get()));
+            self.sweep_at = (self.map.len() * 2).max(64);
+        }
+        let obj = make()?;
+        self.map.insert(inbound.id, (std::rc::Rc::downgrade(inbound), rquickjs::Persistent::save(ctx, obj.clone())));
+        Ok(obj)
+    }
+}
+
 /// The script engine of one worker.
 pub struct Engine {
-    /// The context scripts run in (declared first: it must go before the runtime).
+    /// Script objects held for client connections (declared first: dropped before
+    /// the context and the runtime).
+    pub inbounds: RefCell<InboundObjects>,
+    /// The context scripts run in (declared before the runtime: it must go first).
     pub context: Context,
     /// The QuickJS runtime (one per worker).
     pub runtime: Runtime,
@@ -51,7 +87,7 @@ impl Engine {
         })));
         runtime.set_max_stack_size(4 << 20);
         let context = Context::full(&runtime)?;
-        Ok(Engine { context, runtime, callback_timeout })
+        Ok(Engine { inbounds: RefCell::default(), context, runtime, callback_timeout })
     }
 
     /// Runs `f` in the engine with a deadline of `limit`, then its microtasks; then,

@@ -63,7 +63,7 @@ impl Host {
         let module = engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
-            vars::declare_inbound(ctx).map_err(fail)?;
+            vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             let module = config::install(ctx, &engine, 0).map_err(fail)?;
             globals::install_codebase(ctx, base).map_err(fail)?;
             Ok(module)

@@ -123,19 +123,24 @@ pub fn declare<'js>(ctx: &Ctx<'js>, module: usize, init: &Object<'js>) -> Result
     Ok(())
 }
 
-/// Defines `__inbound`: the current stream's client connection.
-pub fn declare_inbound<'js>(ctx: &Ctx<'js>) -> Result<()> {
-    let get = |ctx: Ctx<'js>| -> Result<Value<'js>> {
-        let Some(inbound) = current().and_then(|c| c.inbound().cloned()) else {
+/// Defines `__inbound`: the current stream's client connection, one object per
+/// connection.
+pub fn declare_inbound<'js>(ctx: &Ctx<'js>, engine: std::rc::Weak<crate::engine::Engine>) -> Result<()> {
+    let get = move |ctx: Ctx<'js>| -> Result<Value<'js>> {
+        let (Some(inbound), Some(engine)) = (current().and_then(|c| c.inbound().cloned()), engine.upgrade()) else {
             return Ok(Value::new_undefined(ctx));
         };
-        let o = Object::new(ctx.clone())?;
-        o.set("id", inbound.id as f64)?;
-        o.set("remoteAddress", inbound.remote.ip().to_string())?;
-        o.set("remotePort", inbound.remote.port())?;
-        o.set("localAddress", inbound.local.ip().to_string())?;
-        o.set("localPort", inbound.local.port())?;
-        Ok(o.into_value())
+        let make = || {
+            let o = Object::new(ctx.clone())?;
+            o.set("id", inbound.id as f64)?;
+            o.set("remoteAddress", inbound.remote.ip().to_string())?;
+            o.set("remotePort", inbound.remote.port())?;
+            o.set("localAddress", inbound.local.ip().to_string())?;
+            o.set("localPort", inbound.local.port())?;
+            Ok(o)
+        };
+        let obj = engine.inbounds.borrow_mut().get(&ctx, &inbound, make)?;
+        Ok(obj.into_value())
     };
     ctx.globals().prop("__inbound", Accessor::new_get(get).configurable())
 }

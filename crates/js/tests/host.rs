@@ -13,9 +13,14 @@ fn load(script: &str) -> (proxy_core::Program, Host) {
 fn ask(program: &proxy_core::Program, requests: &str) -> Vec<String> {
     let text = Rc::new(std::cell::RefCell::new(String::new()));
     let t = text.clone();
+    // Each call is a new client connection.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let inbound = Rc::new(proxy_core::Inbound { id, local: addr, remote: addr, closed: Default::default() });
     let p = Pipeline::new(
         &program.ports[0].layout,
-        Context::new(None),
+        Context::new(Some(inbound)),
         Sink::Func(Box::new(move |ev| {
             if let Event::Data(d) = ev {
                 t.borrow_mut().push_str(&String::from_utf8_lossy(&d.to_vec()));
@@ -151,4 +156,32 @@ pipy().listen(1).serveHTTP(msg => new Message([
     let err = Host::load(&Source::File(dir.join("main.js")), &HostOptions::default()).err().expect("a cycle fails");
     assert!(err.message.contains("loop.js depends on itself"), "{}", err.message);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn round_robin_order_weights_and_stickiness() {
+    let (program, _host) = load(
+        r#"((
+  rr = new algo.RoundRobinLoadBalancer(['a', 'b', 'c']),
+  weighted = new algo.RoundRobinLoadBalancer({ x: 2, y: 1 }),
+  sticky = new algo.RoundRobinLoadBalancer(['p', 'q']),
+  seen = [],
+) => pipy().listen(1).serveHTTP(msg => {
+  if (msg.head.path === '/order') {
+    var picks = [];
+    for (var i = 0; i < 7; i++) picks.push(rr.next({}).id);
+    for (var i = 0; i < 6; i++) picks.push(weighted.select());
+    return new Message(picks.join(''));
+  }
+  // The default borrower is the client connection: one target per connection.
+  var r = sticky.next();
+  seen.push(r);
+  return new Message(r.id + ' ' + (seen.length > 1 && seen[seen.length - 2] === r));
+}))()"#,
+    );
+    assert_eq!(get(&program, "/order"), "abcabcaxyxxyx");
+    // Two requests on one connection: the same resource object.
+    assert_eq!(ask(&program, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), vec!["p false", "p true"]);
+    // The next connection goes to the next target.
+    assert_eq!(get(&program, "/"), "q false");
 }

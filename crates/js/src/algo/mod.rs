@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - `url_router`: `algo.URLRouter`.
+//! - `load_balancer.js`: `algo.RoundRobinLoadBalancer` (script code: it keeps script
+//!   objects as borrowers and resources, which the engine's weak maps handle).
 
 pub mod url_router;
 
@@ -11,5 +13,6 @@ use rquickjs::{Class, Ctx, Object, Result};
 pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     let algo = Object::new(ctx.clone())?;
     Class::<url_router::JsUrlRouter>::define(&algo)?;
-    ctx.globals().set("algo", algo)
+    ctx.globals().set("algo", algo)?;
+    ctx.eval::<(), _>(include_str!("load_balancer.js"))
 }
