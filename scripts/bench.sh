@@ -9,7 +9,8 @@
 # medians and each figure as a ratio to the best peer. Only 127.0.0.1 is used;
 # every process started is stopped by PID.
 #
-# Scenarios: hello, hello-js (proxy answers itself); http-proxy, http-proxy-64k,
+# Scenarios: hello, hello-js (proxy answers itself); routed (a script routes and
+# balances each request, proxy only, compared with http-proxy); http-proxy, http-proxy-64k,
 # http-proxy-1k-conns (1000 clients), tcp-proxy (in front of an nginx origin on
 # LOAD_CPU; "direct" is wrk straight to the origin, the ceiling). For 1000
 # connections the table also gives memory per connection pair:
@@ -22,7 +23,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-SCENARIOS=${SCENARIOS:-"hello hello-js http-proxy tcp-proxy http-proxy-64k http-proxy-1k-conns"}
+SCENARIOS=${SCENARIOS:-"hello hello-js http-proxy routed tcp-proxy http-proxy-64k http-proxy-1k-conns"}
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -140,7 +141,7 @@ echo "# $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v 2>&1 | head -1 | awk '{p
 for sc in $SCENARIOS; do
   case "$sc" in
     hello) servers="proxy nginx haproxy";;
-    hello-js) servers="proxy";;
+    hello-js|routed) servers="proxy";;
     *) servers="proxy nginx haproxy direct";;
   esac
   for n in $(seq "$REPEAT"); do
@@ -162,8 +163,9 @@ print("| scenario | server | req/s | p50 ms | p99 ms | CPU | req per CPU-s | vs 
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for sc in dict.fromkeys(k[0] for k in m):
     peers = [m[k]["rpc"] for k in m if k[0] == sc and k[1] in ("nginx", "haproxy")]
-    base = max(peers) if peers else (m.get(("hello", "proxy"), {}).get("rpc") if sc != "hello" else None)
-    label = "best peer" if peers else "proxy hello"
+    own = "http-proxy" if sc == "routed" else "hello"
+    base = max(peers) if peers else (m.get((own, "proxy"), {}).get("rpc") if sc != own else None)
+    label = "best peer" if peers else f"proxy {own}"
     for (s, server), v in m.items():
         if s != sc:
             continue
