@@ -2,7 +2,7 @@
 //! timeouts, `onStart`, and backpressure from a client that does not read.
 
 use crate::support::{curl, free_port, Proxy, Raw};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -121,4 +121,24 @@ fn read_timeout_closes_a_connection_that_sends_nothing_and_write_timeout_one_tha
         }
     }
     assert!(p.log.wait_for("WriteTimeout", Duration::from_secs(10)), "{}", p.log.text());
+}
+
+#[test]
+fn max_connections_holds_further_clients_until_a_slot_frees() {
+    let port = free_port();
+    let _p = Proxy::script(&format!("pipy().listen({port}, {{ maxConnections: 1 }}).serveHTTP(new Message('x'))"), &[]);
+    let mut first = Raw::connect(port);
+    first.send(b"GET / HTTP/1.1\r\n\r\n");
+    assert!(first.read_responses(1).ends_with('x'));
+    // The second client is accepted by the kernel but not served while the first
+    // connection stays open.
+    let mut second = Raw::connect(port);
+    second.send(b"GET / HTTP/1.1\r\n\r\n");
+    second.0.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 64];
+    let held = matches!(second.0.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
+    assert!(held, "the second client must wait");
+    drop(first);
+    second.0.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(second.read_responses(1).ends_with('x'), "served once the first client left");
 }
