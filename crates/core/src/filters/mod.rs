@@ -7,12 +7,14 @@
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
+//! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
 //! - `replace`: the `replace*` family (replace events).
 //! - `dummy`, `dump`: swallow events; log events.
 //! - `hold`: the shared state of a filter waiting for a Promise.
 
 pub mod branch;
+pub mod branch_message;
 pub mod decode_http;
 pub mod demux_http;
 pub mod dummy;
@@ -45,6 +47,8 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("encodeHTTPResponse", encode_http::build_response),
     ("link", link::build),
     ("branch", branch::build),
+    ("branchMessageStart", branch_message::build_start),
+    ("branchMessage", branch_message::build_message),
     ("dummy", dummy::build),
     ("dump", dump::build_dump),
     ("print", dump::build_print),
