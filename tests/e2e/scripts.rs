@@ -145,3 +145,34 @@ fn eval_mode_and_dump_print_events() {
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "hi");
     assert!(p.log.wait_for("[dump] in Data", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+#[test]
+fn task_runs_once_and_the_process_exits_when_nothing_is_left() {
+    let dir = TempDir::new();
+    let path = dir.0.join("main.js");
+    std::fs::write(&path, "pipy().task().onStart(new StreamEnd).handleStreamEnd(() => console.log('task ran once'))")
+        .unwrap();
+    let out = Command::new(binary()).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("task ran once"));
+}
+
+#[test]
+fn periodic_task_probes_a_server_like_a_health_check() {
+    let port = free_port();
+    let script = format!(
+        r#"pipy({{ _runs: {{ n: 0 }} }})
+.listen({port}).serveHTTP(new Message({{ status: 204 }}))
+.task('0.2s')
+.onStart(() => new Message({{ method: 'GET', path: '/health' }}))
+.encodeHTTPRequest()
+.connect('127.0.0.1:{port}')
+.decodeHTTPResponse()
+.handleMessageStart(msg => console.log(`probe ${{++_runs.n}}: ${{msg.head.status}}`))
+.replaceMessageEnd(() => new StreamEnd)
+"#
+    );
+    let p = Proxy::script(&script, &[]);
+    assert!(p.log.wait_for("probe 1: 204", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("probe 3: 204", Duration::from_secs(5)), "{}", p.log.text());
+}

@@ -39,4 +39,4 @@ pub use data::Data;
 pub use event::{Event, EventKind, Message, StreamError};
 pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
 pub use pipeline::{live_pipelines, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink};
-pub use program::{ListenOptions, Port, Program};
+pub use program::{ListenOptions, Port, Program, Task, TaskSchedule};

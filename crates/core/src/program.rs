@@ -42,9 +42,28 @@ pub struct Port {
     pub layout: Rc<PipelineLayout>,
 }
 
+/// When a task pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSchedule {
+    /// Once, at start.
+    Once,
+    /// At start and then every period (a run starts only when the previous ended).
+    Every(Duration),
+}
+
+/// A pipeline that runs on its own, not for a connection (`task()`).
+pub struct Task {
+    /// When it runs.
+    pub schedule: TaskSchedule,
+    /// Its layout; its input is its `onStart` events.
+    pub layout: Rc<PipelineLayout>,
+}
+
 /// Everything a script set up.
 #[derive(Default)]
 pub struct Program {
     /// Listening ports, in script order.
     pub ports: Vec<Port>,
+    /// Task pipelines, in script order.
+    pub tasks: Vec<Task>,
 }

@@ -37,6 +37,7 @@ pub struct ModuleBuilder {
     /// References to named pipelines, resolved when loading ends: name, slot, call site.
     pub(crate) refs: Vec<(String, LayoutSlot, Option<String>)>,
     ports: Vec<(SocketAddr, ListenOptions, usize)>,
+    tasks: Vec<(proxy_core::TaskSchedule, usize)>,
     declared_vars: bool,
 }
 
@@ -189,6 +190,38 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
 
     let s = shared.clone();
     proto.set(
+        "task",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, when: Opt<Value<'js>>| {
+            let schedule = match when.0.filter(|v| !v.is_undefined() && !v.is_null()) {
+                None => proxy_core::TaskSchedule::Once,
+                Some(v) => {
+                    let text: String = if let Some(n) = v.as_number() {
+                        n.to_string()
+                    } else {
+                        v.get::<rquickjs::Coerced<String>>()?.0
+                    };
+                    match proxy_core::args::parse_duration(&text) {
+                        Some(d) if !d.is_zero() => proxy_core::TaskSchedule::Every(d),
+                        _ if text.starts_with("SIG") => {
+                            return Err(throw(
+                                &ctx,
+                                &format!("task('{text}'): signal tasks are not supported by this version of proxy yet"),
+                            ))
+                        }
+                        _ => return Err(throw(&ctx, &format!("task(): '{text}' is not an interval like '5s'"))),
+                    }
+                }
+            };
+            let mut b = s.builder.borrow_mut();
+            let d = b.add_draft("task".into());
+            b.current = Some(d);
+            b.tasks.push((schedule, d));
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    proto.set(
         "pipeline",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, name: Opt<String>| {
             let mut b = s.builder.borrow_mut();
@@ -239,7 +272,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
-    for unsupported in ["task", "export", "import", "use", "chain", "fork"] {
+    for unsupported in ["exit", "export", "import", "use", "chain", "fork"] {
         proto.set(
             unsupported,
             Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {
@@ -269,8 +302,8 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
     Ok(shared)
 }
 
-/// Turns what the module built into layouts and ports; resolves pipeline names.
-pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<Vec<Port>, ScriptError> {
+/// Turns what the module built into layouts, ports and tasks; resolves pipeline names.
+pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<proxy_core::Program, ScriptError> {
     let mut b = shared.builder.borrow_mut();
     let at_file = |message: String, location: Option<String>| ScriptError {
         message,
@@ -292,8 +325,15 @@ pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<Vec<Port
         };
         let _ = slot.set(layouts[i].clone());
     }
-    Ok(b.ports
+    let ports = b
+        .ports
         .iter()
         .map(|(addr, options, d)| Port { addr: *addr, options: options.clone(), layout: layouts[*d].clone() })
-        .collect())
+        .collect();
+    let tasks = b
+        .tasks
+        .iter()
+        .map(|(schedule, d)| proxy_core::Task { schedule: *schedule, layout: layouts[*d].clone() })
+        .collect();
+    Ok(proxy_core::Program { ports, tasks })
 }

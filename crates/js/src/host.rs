@@ -5,6 +5,7 @@
 
 use crate::{config, engine::Engine, error, globals, vars};
 use proxy_core::{Program, ScriptError};
+
 use rquickjs::context::EvalOptions;
 use rquickjs::Value;
 use std::path::PathBuf;
@@ -75,7 +76,7 @@ impl Host {
             eval.filename = Some(name.clone());
             ctx.eval_with_options::<Value, _>(text, eval).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
         });
-        let ports = evaluated.and_then(|()| config::finish(&module, &name)).inspect_err(|_| module.clear())?;
-        Ok((Program { ports }, Host { _engine: engine, _modules: vec![module] }))
+        let program = evaluated.and_then(|()| config::finish(&module, &name)).inspect_err(|_| module.clear())?;
+        Ok((program, Host { _engine: engine, _modules: vec![module] }))
     }
 }

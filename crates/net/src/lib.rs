@@ -7,6 +7,7 @@
 //! - `worker`: `Worker`, a thread with its runtime, its ports and a drain on shutdown.
 //! - `listener`: binding ports and accepting connections (with `maxConnections`).
 //! - `inbound`: one client connection: socket ⇄ pipeline, timeouts, backpressure.
+//! - `task`: task pipelines, run once or every period.
 //! - `filters`: filters that need sockets (`connect`), and their part of the filter table.
 //! - `io`: a single-task wake-up, one-timer timeouts, non-blocking queued writes.
 
@@ -14,6 +15,7 @@ pub mod filters;
 pub mod inbound;
 pub mod io;
 pub mod listener;
+pub mod task;
 pub mod worker;
 
 pub use worker::{spawn_worker, Shutdown, Worker, WorkerOptions};

@@ -136,9 +136,19 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
                 drain.clone(),
             ));
         }
+        let tasks: Vec<_> = program
+            .tasks
+            .iter()
+            .map(|t| tokio::task::spawn_local(crate::task::run(t.schedule, t.layout.clone(), drain.clone())))
+            .collect();
         tracing::info!("[thread] Thread {} started", opts.id);
         let _ = ready.send(Ok(()));
         if program.ports.is_empty() {
+            // Nothing listens: the worker is done when its tasks are (periodic ones
+            // run until shutdown).
+            for t in tasks {
+                let _ = t.await;
+            }
             keep_until_exit(program, host);
             return;
         }
