@@ -176,3 +176,24 @@ fn periodic_task_probes_a_server_like_a_health_check() {
     assert!(p.log.wait_for("probe 1: 204", Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.log.wait_for("probe 3: 204", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+#[test]
+fn fork_copies_events_to_sub_pipelines_and_passes_them_on() {
+    let port = free_port();
+    let script = format!(
+        r#"pipy({{ _who: 'main' }})
+.listen({port})
+.decodeHTTPRequest()
+.fork(['a', 'b']).to($=>$.handleMessageStart(() => console.log('forked copy ' + (_who = _who + '+'))))
+.fork().to($=>$.handleMessageStart(() => _who = 'shared'))
+.replaceMessage(() => new Message(_who))
+.encodeHTTPResponse()
+"#
+    );
+    let p = Proxy::script(&script, &[]);
+    let out = crate::support::curl(&[&format!("http://127.0.0.1:{port}/")]);
+    // Array forks clone the context (their writes stay theirs); a plain fork shares it.
+    assert_eq!(out, "shared");
+    assert!(p.log.wait_for("forked copy main+", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(!p.log.text().contains("main++"), "each array branch has its own copy: {}", p.log.text());
+}

@@ -72,6 +72,8 @@ pub trait Args {
     fn is_function(&self, i: usize) -> bool;
     /// True if argument `i` is a string.
     fn is_string(&self, i: usize) -> bool;
+    /// The length of argument `i` if it is an array.
+    fn array_len(&self, i: usize) -> Option<usize>;
     /// Argument `i` converted to a boolean as JavaScript would.
     fn truthy(&mut self, i: usize) -> bool;
     /// Argument `i` as a callback, if it is a function.

@@ -70,6 +70,8 @@ pub enum Want {
     /// A grouping key: equal primitives give equal keys, objects compare by
     /// identity; nothing (null / undefined) gives `Str(None)`.
     Key,
+    /// The length of an array (`Count(None)` for anything else).
+    Count,
 }
 
 /// What a callback returned, converted as the filter asked.
@@ -83,6 +85,8 @@ pub enum Returned {
     Bool(bool),
     /// A string (`None` for null/undefined).
     Str(Option<String>),
+    /// The length of an array, if the value was one.
+    Count(Option<usize>),
     /// A Promise: the result comes later through `Pending`.
     Pending(Pending),
 }

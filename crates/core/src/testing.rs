@@ -51,6 +51,12 @@ impl Args for TestArgs {
     fn is_string(&self, i: usize) -> bool {
         matches!(self.0.get(i), Some(TestArg::Str(_)))
     }
+    fn array_len(&self, i: usize) -> Option<usize> {
+        match self.0.get(i) {
+            Some(TestArg::Events(e)) => Some(e.len()),
+            _ => None,
+        }
+    }
     fn truthy(&mut self, i: usize) -> bool {
         matches!(self.0.get(i), Some(TestArg::Bool(true)))
     }

@@ -50,6 +50,10 @@ impl<'js> Args for JsArgs<'_, 'js> {
         self.get(i).is_some_and(|v| v.is_string())
     }
 
+    fn array_len(&self, i: usize) -> Option<usize> {
+        self.get(i).and_then(|v| v.as_array()).map(|a| a.len())
+    }
+
     fn truthy(&mut self, i: usize) -> bool {
         self.get(i).is_some_and(|v| v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))
     }

@@ -97,6 +97,7 @@ fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want) -> Result<Returned, S
     match want {
         Want::Nothing => Ok(Returned::Nothing),
         Want::Key => Ok(Returned::Str(key_of(ctx, &v).map_err(|e| error::from_rquickjs(ctx, e))?)),
+        Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
         Want::Bool => Ok(Returned::Bool(v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))),
         Want::Str => {
             if v.is_undefined() || v.is_null() {

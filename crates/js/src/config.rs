@@ -272,7 +272,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
-    for unsupported in ["exit", "export", "import", "use", "chain", "fork"] {
+    for unsupported in ["exit", "export", "import", "use", "chain"] {
         proto.set(
             unsupported,
             Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {

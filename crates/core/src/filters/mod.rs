@@ -7,6 +7,7 @@
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
+//! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
 //! - `replace`: the `replace*` family (replace events).
@@ -20,6 +21,7 @@ pub mod demux_http;
 pub mod dummy;
 pub mod dump;
 pub mod encode_http;
+pub mod fork;
 pub mod handle;
 pub mod hold;
 pub mod link;
@@ -46,6 +48,7 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("encodeHTTPRequest", encode_http::build_request),
     ("encodeHTTPResponse", encode_http::build_response),
     ("link", link::build),
+    ("fork", fork::build),
     ("branch", branch::build),
     ("branchMessageStart", branch_message::build_start),
     ("branchMessage", branch_message::build_message),
