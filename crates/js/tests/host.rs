@@ -185,3 +185,27 @@ fn round_robin_order_weights_and_stickiness() {
     // The next connection goes to the next target.
     assert_eq!(get(&program, "/"), "q false");
 }
+
+#[test]
+fn cache_allocates_evicts_least_recently_used_and_frees() {
+    let (program, _host) = load(
+        r#"((
+  freed = [],
+  cache = new algo.Cache(k => k.toUpperCase(), (k, v) => freed.push(k), { size: 2 }),
+  plain = new algo.Cache(),
+) => pipy().listen(1).serveHTTP(() => {
+  var a = cache.get('a');           // allocated
+  cache.get('b');                   // allocated
+  cache.get('a');                   // hit: 'a' is now the most recent
+  cache.get('c');                   // allocated: evicts 'b', the least recent
+  plain.set('x', 1);
+  return new Message([
+    a, cache.has('a'), cache.has('b'), cache.find('c'), cache.size, freed.join(','),
+    cache.remove('a'), freed.join(','), plain.find('x'), plain.get('nope'),
+    typeof algo.hash({ q: 1 }), algo.hash('same') === algo.hash('same'),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(algo.uuid()),
+  ].join(' '));
+}))()"#,
+    );
+    assert_eq!(get(&program, "/"), "A true false C 2 b true b,a 1  number true true");
+}

@@ -4,6 +4,7 @@
 //! - `url_router`: `algo.URLRouter`.
 //! - `load_balancer.js`: `algo.RoundRobinLoadBalancer` (script code: it keeps script
 //!   objects as borrowers and resources, which the engine's weak maps handle).
+//! - `cache.js`: `algo.Cache`, `algo.hash`, `algo.uuid` (script code).
 
 pub mod url_router;
 
@@ -14,5 +15,6 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     let algo = Object::new(ctx.clone())?;
     Class::<url_router::JsUrlRouter>::define(&algo)?;
     ctx.globals().set("algo", algo)?;
-    ctx.eval::<(), _>(include_str!("load_balancer.js"))
+    ctx.eval::<(), _>(include_str!("load_balancer.js"))?;
+    ctx.eval::<(), _>(include_str!("cache.js"))
 }
