@@ -1,7 +1,7 @@
 //! Every folder in `tutorial/` is checked: start proxy on its `main.js`, run its
 //! `test.sh` (curl commands) and compare the output with its `test.out`
-//! (01-hello, 02-echo, 03-proxy, 04-routing, 05-load-balancing, and any added
-//! later: the folder is listed).
+//! (01-hello, 02-echo, 03-proxy, 04-routing, 05-load-balancing,
+//! 06-configuration, and any added later: the folder is listed).
 
 use crate::support::{repo, Proxy};
 use std::process::Command;
