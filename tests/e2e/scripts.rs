@@ -197,3 +197,25 @@ fn fork_copies_events_to_sub_pipelines_and_passes_them_on() {
     assert!(p.log.wait_for("forked copy main+", Duration::from_secs(5)), "{}", p.log.text());
     assert!(!p.log.text().contains("main++"), "each array branch has its own copy: {}", p.log.text());
 }
+
+#[test]
+fn replace_message_body_and_the_repeat_helper() {
+    let ports = [free_port(), free_port()];
+    let script = format!(
+        r#"pipy()
+.repeat([{}, {}], ($, port) => $
+  .listen(port)
+  .decodeHTTPRequest()
+  .replaceMessageBody(body => body.toString().toUpperCase() + ' via ' + port)
+  .replaceMessageStart(() => new MessageStart({{ status: 200 }}))
+  .encodeHTTPResponse()
+)
+"#,
+        ports[0], ports[1]
+    );
+    let _p = Proxy::script(&script, &[]);
+    for port in ports {
+        let out = crate::support::curl(&["-d", "shout", &format!("http://127.0.0.1:{port}/")]);
+        assert_eq!(out, format!("SHOUT via {port}"));
+    }
+}

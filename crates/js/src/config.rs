@@ -220,6 +220,29 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
+    // repeat(n, ($, i) => ...) / repeat([values], ($, value, i) => ...): a load-time
+    // loop that calls the builder with this configurator.
+    proto.set(
+        "repeat",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, this: This<Object<'js>>, what: Value<'js>, f: Function<'js>| {
+                if let Some(arr) = what.as_array() {
+                    for (i, v) in arr.iter::<Value>().enumerate() {
+                        let _: Value = f.call((this.0.clone(), v?, i))?;
+                    }
+                } else if let Some(n) = what.as_number() {
+                    for i in 0..n.max(0.0) as usize {
+                        let _: Value = f.call((this.0.clone(), i))?;
+                    }
+                } else {
+                    return Err(throw(&ctx, "repeat(): expects a count or an array, then a function"));
+                }
+                Ok(this.0)
+            },
+        )?,
+    )?;
+
     let s = shared.clone();
     proto.set(
         "pipeline",

@@ -155,8 +155,8 @@ pub fn kind_of(v: &Value<'_>) -> Option<Kind> {
     })
 }
 
-/// Events from a script value: an Event, a Message, Data, an array of them, or
-/// nothing (null / undefined).
+/// Events from a script value: an Event, a Message, Data, a string (its bytes),
+/// an array of them, or nothing (null / undefined).
 pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>) -> Result<()> {
     if v.is_undefined() || v.is_null() {
         return Ok(());
@@ -165,6 +165,11 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
         for item in arr.iter::<Value>() {
             events_from_js(ctx, &item?, out)?;
         }
+        return Ok(());
+    }
+    if v.is_string() {
+        // Text stands for its bytes (a new body from replaceMessageBody, say).
+        out.push(Event::Data(to_data(ctx, v, None)?));
         return Ok(());
     }
     let o = v.as_object();

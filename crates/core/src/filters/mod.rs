@@ -67,6 +67,7 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("replaceMessageEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::MessageEnd))),
     ("replaceStreamEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::StreamEnd))),
     ("replaceMessage", |a| replace::build(a, ReplaceKind::Message)),
+    ("replaceMessageBody", |a| replace::build(a, ReplaceKind::MessageBody)),
 ];
 
 /// The builder of the filter called `name` in scripts.

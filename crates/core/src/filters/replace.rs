@@ -3,7 +3,9 @@
 //! event passes on. `replaceStreamStart` replaces the first event,
 //! `replaceMessageStart`, `replaceData`, `replaceMessageEnd` and `replaceStreamEnd`
 //! every event of their kind, `replaceMessage` each whole message (buffered up to
-//! `bufferLimit`; a bigger one ends the stream with `BufferOverflow`). A callback that
+//! `bufferLimit`; a bigger one ends the stream with `BufferOverflow`), and
+//! `replaceMessageBody` each message's body (the callback gets the body as Data
+//! and returns the new body: Data or a string; head and tail stay). A callback that
 //! returns a Promise holds the stream until it settles.
 
 use super::hold::Hold;
@@ -22,6 +24,8 @@ pub enum ReplaceKind {
     Event(EventKind),
     /// Each whole message.
     Message,
+    /// Each message's body (the head and tail stay).
+    MessageBody,
 }
 
 impl ReplaceKind {
@@ -29,6 +33,7 @@ impl ReplaceKind {
         match self {
             ReplaceKind::StreamStart => "replaceStreamStart",
             ReplaceKind::Message => "replaceMessage",
+            ReplaceKind::MessageBody => "replaceMessageBody",
             ReplaceKind::Event(EventKind::Data) => "replaceData",
             ReplaceKind::Event(EventKind::MessageStart) => "replaceMessageStart",
             ReplaceKind::Event(EventKind::MessageEnd) => "replaceMessageEnd",
@@ -79,6 +84,45 @@ impl Replace {
                 }
                 self.replacement(Arg::Event(&mut ev), cx)
             }
+            ReplaceKind::MessageBody => match self.collector.feed(ev) {
+                Collected::Taken => return,
+                Collected::Other(ev) => return cx.output(ev),
+                Collected::Overflow => {
+                    tracing::error!("replaceMessageBody: message body over bufferLimit");
+                    return cx.output(Event::error(StreamError::BufferOverflow));
+                }
+                Collected::Message(m) => {
+                    let head = m.head.clone();
+                    let tail = m.tail.clone();
+                    let mut body_arg = Event::Data(m.body);
+                    let result = match &*self.with {
+                        Param::Static(evs) => Ok(Returned::Events(evs.clone())),
+                        Param::Dynamic(cb) => cb.call(cx.context(), Arg::Event(&mut body_arg), Want::Events),
+                    };
+                    match result {
+                        Ok(Returned::Events(evs)) => {
+                            cx.output(Event::start(head));
+                            for e in evs {
+                                if let Event::Data(_) = e {
+                                    cx.output(e);
+                                }
+                            }
+                            cx.output(Event::MessageEnd(Box::new(tail)));
+                            return;
+                        }
+                        Ok(Returned::Pending(_)) => {
+                            tracing::error!("replaceMessageBody: a Promise is not supported as the new body");
+                            return cx.output(Event::error(StreamError::RuntimeError));
+                        }
+                        Ok(_) => {
+                            cx.output(Event::start(head));
+                            cx.output(Event::MessageEnd(Box::new(tail)));
+                            return;
+                        }
+                        Err(err) => Err(err),
+                    }
+                }
+            },
             ReplaceKind::Message => match self.collector.feed(ev) {
                 Collected::Taken => return,
                 Collected::Other(ev) => return cx.output(ev),
@@ -186,6 +230,32 @@ mod tests {
         let out = h.out.events();
         assert!(!out.iter().any(|e| matches!(e, Event::MessageEnd(_))), "MessageEnd dropped");
         assert!(h.out.ended());
+        h.finish();
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+    use crate::head::Head;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Context, Data, Message};
+
+    #[test]
+    fn replace_message_body_keeps_the_head() {
+        let upper = |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Event(Event::Data(d)) = arg else { panic!("the body as Data") };
+            let text = String::from_utf8_lossy(&d.to_vec()).to_uppercase();
+            Ok(Returned::Events(vec![Event::Data(Data::from(text))]))
+        };
+        let h =
+            Harness::new(vec![spec(|a| build(a, ReplaceKind::MessageBody), vec![TestArg::Callback(Rc::new(upper))])]);
+        for ev in Message::new(Head::Request(Default::default()), "abc").into_events() {
+            h.input(ev);
+        }
+        let out = h.out.events();
+        assert!(matches!(&out[0], Event::MessageStart(h) if h.request().is_some()));
+        assert_eq!(h.out.text(), "ABC");
         h.finish();
     }
 }
