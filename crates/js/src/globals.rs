@@ -1,5 +1,6 @@
 //! Globals besides the configuration API: `console`, `print`/`println`, `__thread`,
-//! the native timer behind `Timeout`, and the prelude of event classes.
+//! the native timer behind `Timeout`, the prelude of event classes, and `URL` /
+//! `URLSearchParams` (`url.js`).
 
 use crate::engine::{Engine, EngineValue};
 use rquickjs::function::Rest;
@@ -74,6 +75,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     rquickjs::Class::<crate::data::JsData>::define(&g)?;
     rquickjs::Class::<crate::message::JsMessage>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
+    ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::algo::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;

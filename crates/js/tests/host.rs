@@ -209,3 +209,26 @@ fn cache_allocates_evicts_least_recently_used_and_frees() {
     );
     assert_eq!(get(&program, "/"), "A true false C 2 b true b,a 1  number true true");
 }
+
+#[test]
+fn url_and_search_params() {
+    let (program, _host) = load(
+        r#"pipy().listen(1).serveHTTP(msg => {
+  var u = new URL('HTTP://user:pw@Example.com:8080/a/b?x=1&y=two%20words&x=3#frag');
+  var rel = new URL(msg.head.path, 'http://h.test/base/');
+  var q = new URLSearchParams({ k: 'v w', n: [1, 2] });
+  return new Message([
+    u.protocol, u.username, u.password, u.hostname, u.port, u.pathname, u.query, u.hash,
+    u.searchParams.get('y'), u.searchParams.getAll('x').join('+'), u.origin,
+    new URL('https://s.test/').port, rel.href, rel.searchParams.get('q'),
+    q.toString(), JSON.stringify(new URLSearchParams('a=1&a=2&b=').toObject()),
+    URL.encodeComponent('a b&'),
+  ].join(' | '));
+})"#,
+    );
+    assert_eq!(
+        get(&program, "/p/q?q=z"),
+        "http: | user | pw | example.com | 8080 | /a/b | x=1&y=two%20words&x=3 | #frag | two words | 1+3 | \
+http://Example.com:8080 | 443 | http://h.test/p/q?q=z | z | k=v%20w&n=1&n=2 | {\"a\":[\"1\",\"2\"],\"b\":\"\"} | a%20b%26"
+    );
+}
