@@ -6,40 +6,94 @@
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};
-use crate::event::{Event, StreamError};
+use crate::event::{Event, Message, StreamError};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
 /// A branch condition.
 #[derive(Clone)]
-enum Cond {
+pub(crate) enum Cond {
+    /// Decided at load time.
     Static(bool),
+    /// Called when the branch is chosen.
     Dynamic(Rc<dyn Callback>),
+}
+
+/// Reads `cond, pipeline, ..., [fallback]` as every branch filter takes them:
+/// the conditions, the pipelines (the fallback last) and whether there is one.
+pub(crate) fn parse_pairs(args: &mut dyn Args, name: &str) -> ArgResult<(Rc<[Cond]>, Vec<LayoutSlot>, bool)> {
+    let n = args.len();
+    if n < 2 {
+        return Err(ArgError(format!("{name}: expects condition, pipeline pairs")));
+    }
+    let (mut conds, mut slots) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i + 1 < n {
+        conds.push(match args.callback(i)? {
+            Some(cb) => Cond::Dynamic(cb),
+            None => Cond::Static(args.truthy(i)),
+        });
+        slots.push(args.layout(i + 1)?);
+        i += 2;
+    }
+    let fallback = i < n;
+    if fallback {
+        slots.push(args.layout(i)?);
+    }
+    Ok((conds.into(), slots, fallback))
+}
+
+/// What each condition is called with.
+pub(crate) enum CondArg<'a> {
+    /// Nothing.
+    None,
+    /// A MessageStart with this message's head.
+    Start(&'a Message),
+    /// The whole message.
+    Message(&'a Message),
+}
+
+/// The index of the pipeline to run: the first true condition's, else the
+/// fallback's, else `None`. `Err` when a condition threw (already logged).
+pub(crate) fn choose(
+    conds: &[Cond],
+    fallback: bool,
+    arg: CondArg<'_>,
+    cx: &mut Cx<'_>,
+    name: &str,
+) -> Result<Option<usize>, ()> {
+    for (i, cond) in conds.iter().enumerate() {
+        let yes = match cond {
+            Cond::Static(b) => *b,
+            Cond::Dynamic(cb) => {
+                let result = match &arg {
+                    CondArg::None => cb.call(cx.context(), Arg::None, Want::Bool),
+                    CondArg::Start(m) => {
+                        let mut start = Event::start(m.head.clone());
+                        cb.call(cx.context(), Arg::Event(&mut start), Want::Bool)
+                    }
+                    CondArg::Message(m) => cb.call(cx.context(), Arg::Message((*m).clone()), Want::Bool),
+                };
+                match result {
+                    Ok(Returned::Bool(b)) => b,
+                    Ok(_) => false,
+                    Err(err) => {
+                        report_script_error(&err, name);
+                        return Err(());
+                    }
+                }
+            }
+        };
+        if yes {
+            return Ok(Some(i));
+        }
+    }
+    Ok(fallback.then_some(conds.len()))
 }
 
 /// Builds `branch(...)`.
 pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let n = args.len();
-    if n < 2 {
-        return Err(ArgError("branch: expects condition, pipeline pairs".into()));
-    }
-    let mut conds = Vec::new();
-    let mut slots = Vec::new();
-    let mut i = 0;
-    while i + 1 < n {
-        let cond = match args.callback(i)? {
-            Some(cb) => Cond::Dynamic(cb),
-            None => Cond::Static(args.truthy(i)),
-        };
-        conds.push(cond);
-        slots.push(args.layout(i + 1)?);
-        i += 2;
-    }
-    let has_fallback = i < n;
-    if has_fallback {
-        slots.push(args.layout(i)?);
-    }
-    let conds: Rc<[Cond]> = conds.into();
+    let (conds, slots, has_fallback) = parse_pairs(args, "branch")?;
     Ok(FilterSpec::with_subs("branch", slots, move |subs| Branch {
         conds: conds.clone(),
         slots: subs.to_vec(),
@@ -61,32 +115,10 @@ pub struct Branch {
     chosen: Option<Chosen>,
 }
 
-impl Branch {
-    fn choose(&self, cx: &mut Cx<'_>) -> Result<Option<usize>, ()> {
-        for (i, cond) in self.conds.iter().enumerate() {
-            let yes = match cond {
-                Cond::Static(b) => *b,
-                Cond::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Bool) {
-                    Ok(Returned::Bool(b)) => b,
-                    Ok(_) => false,
-                    Err(err) => {
-                        report_script_error(&err, "branch");
-                        return Err(());
-                    }
-                },
-            };
-            if yes {
-                return Ok(Some(i));
-            }
-        }
-        Ok(self.has_fallback.then_some(self.conds.len()))
-    }
-}
-
 impl Filter for Branch {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if self.chosen.is_none() {
-            let chosen = match self.choose(cx) {
+            let chosen = match choose(&self.conds, self.has_fallback, CondArg::None, cx, "branch") {
                 Err(()) => return cx.output(Event::error(StreamError::RuntimeError)),
                 Ok(None) => Chosen::PassThrough,
                 Ok(Some(i)) => match cx.sub_pipeline(&self.slots[i], cx.context().clone(), 0) {

@@ -5,10 +5,10 @@
 //! replayed into the chosen pipeline, which gets every later event too (sharing the
 //! context). With no match and no fallback, events pass through unchanged.
 
-use crate::args::{ArgError, ArgResult, Args};
-use crate::callback::{Arg, Callback, Returned, Want};
+use super::branch::{choose, parse_pairs, Cond, CondArg};
+use crate::args::{ArgResult, Args};
 use crate::event::{Collected, Event, Message, MessageCollector, StreamError};
-use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
+use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
 /// Builds `branchMessageStart(...)`.
@@ -21,33 +21,8 @@ pub fn build_message(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     build(args, "branchMessage", true)
 }
 
-/// A condition: a function of the message, or decided at load time.
-#[derive(Clone)]
-enum Cond {
-    Static(bool),
-    Dynamic(Rc<dyn Callback>),
-}
-
 fn build(args: &mut dyn Args, name: &'static str, whole: bool) -> ArgResult<FilterSpec> {
-    let n = args.len();
-    if n < 2 {
-        return Err(ArgError(format!("{name}: expects condition, pipeline pairs")));
-    }
-    let (mut conds, mut slots) = (Vec::new(), Vec::new());
-    let mut i = 0;
-    while i + 1 < n {
-        conds.push(match args.callback(i)? {
-            Some(cb) => Cond::Dynamic(cb),
-            None => Cond::Static(args.truthy(i)),
-        });
-        slots.push(args.layout(i + 1)?);
-        i += 2;
-    }
-    let fallback = i < n;
-    if fallback {
-        slots.push(args.layout(i)?);
-    }
-    let conds: Rc<[Cond]> = conds.into();
+    let (conds, slots, fallback) = parse_pairs(args, name)?;
     Ok(FilterSpec::with_subs(name, slots, move |subs| BranchMessage {
         name,
         whole,
@@ -79,30 +54,9 @@ pub struct BranchMessage {
 }
 
 impl BranchMessage {
-    /// Evaluates the conditions against `msg`; the index of the pipeline to run.
-    fn choose(&self, msg: &Message, cx: &mut Cx<'_>) -> Result<Option<usize>, ()> {
-        for (i, cond) in self.conds.iter().enumerate() {
-            let yes = match cond {
-                Cond::Static(b) => *b,
-                Cond::Dynamic(cb) => {
-                    let r = if self.whole {
-                        cb.call(cx.context(), Arg::Message(msg.clone()), Want::Bool)
-                    } else {
-                        let mut start = Event::start(msg.head.clone());
-                        cb.call(cx.context(), Arg::Event(&mut start), Want::Bool)
-                    };
-                    return_bool(r, self.name)?
-                }
-            };
-            if yes {
-                return Ok(Some(i));
-            }
-        }
-        Ok(self.fallback.then_some(self.conds.len()))
-    }
-
     fn decide(&mut self, msg: &Message, cx: &mut Cx<'_>) {
-        let chosen = match self.choose(msg, cx) {
+        let arg = if self.whole { CondArg::Message(msg) } else { CondArg::Start(msg) };
+        let chosen = match choose(&self.conds, self.fallback, arg, cx, self.name) {
             Err(()) => {
                 self.chosen = Some(Chosen::PassThrough);
                 self.held.clear();
@@ -124,17 +78,6 @@ impl BranchMessage {
         match &self.chosen {
             Some(Chosen::Sub(p)) => p.input(ev),
             _ => cx.output(ev),
-        }
-    }
-}
-
-fn return_bool(r: Result<Returned, crate::callback::ScriptError>, name: &str) -> Result<bool, ()> {
-    match r {
-        Ok(Returned::Bool(b)) => Ok(b),
-        Ok(_) => Ok(false),
-        Err(err) => {
-            report_script_error(&err, name);
-            Err(())
         }
     }
 }
@@ -168,6 +111,7 @@ impl Filter for BranchMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::callback::{Arg, Returned, Want};
     use crate::filters::replace;
     use crate::head::{Head, RequestHead};
     use crate::testing::{spec, Harness, TestArg};
