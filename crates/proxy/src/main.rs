@@ -80,6 +80,15 @@ fn main() -> ExitCode {
         }
     };
 
+    // Install the signal handlers before any worker binds a port: a signal that
+    // arrives while the workers start must drain them, not kill the process.
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = Shutdown::new();
     let mut workers = Vec::new();
     for id in 0..threads {
@@ -114,25 +123,33 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    run_until_stopped(workers, shutdown)
+    run_until_stopped(workers, shutdown, signals)
+}
+
+/// The runtime that waits for SIGINT/SIGTERM, with both handlers installed.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let _in_rt = rt.enter();
+        let int = signal(SignalKind::interrupt())?;
+        let term = signal(SignalKind::terminate())?;
+        drop(_in_rt);
+        Ok(Signals { rt, int, term })
+    }
 }
 
 /// Waits for the workers to end, draining them on the first SIGINT/SIGTERM and
 /// exiting at once on the second.
-fn run_until_stopped(workers: Vec<Worker>, shutdown: Shutdown) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the signal handler: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+fn run_until_stopped(workers: Vec<Worker>, shutdown: Shutdown, signals: Signals) -> ExitCode {
+    let Signals { rt, mut int, mut term } = signals;
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-            tracing::error!("cannot install signal handlers");
-            return ExitCode::FAILURE;
-        };
         let mut done = tokio::task::spawn_blocking(move || {
             workers.into_iter().for_each(Worker::join);
         });
