@@ -142,3 +142,38 @@ fn max_connections_holds_further_clients_until_a_slot_frees() {
     second.0.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(second.read_responses(1).ends_with('x'), "served once the first client left");
 }
+
+#[test]
+fn exit_pipelines_run_on_shutdown_and_shutdown_waits_for_them() {
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(new Message('x'))\n\
+             .exit().onStart(() => new Timeout(0.3).wait().then(() => (console.log('exit pipeline done'), new StreamEnd)))\n"
+        ),
+        &[],
+    );
+    p.signal("INT");
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0), "{}", p.log.text());
+    let log = p.log.text();
+    let done = log.find("exit pipeline done").expect("the exit pipeline ran");
+    assert!(done < log.find("Thread 0 stopped").unwrap(), "{log}");
+}
+
+#[test]
+fn signal_tasks_run_on_each_signal() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy({{ _n: {{ runs: 0 }} }}).listen({port}).serveHTTP(new Message('x'))\n\
+             .task('SIGUSR1').onStart(() => (console.log(`usr1 run ${{++_n.runs}}`), new StreamEnd))\n"
+        ),
+        &[],
+    );
+    p.signal("USR1");
+    assert!(p.log.wait_for("usr1 run 1", Duration::from_secs(5)), "{}", p.log.text());
+    p.signal("USR1");
+    assert!(p.log.wait_for("usr1 run 2", Duration::from_secs(5)), "{}", p.log.text());
+    // Still serving.
+    assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{port}/")]), "x");
+}

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod lifecycle;
+mod modules;
 mod proxying;
 mod scripts;
 mod serve;

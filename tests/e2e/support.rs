@@ -66,6 +66,17 @@ impl TempDir {
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
+
+    /// A temporary folder holding these files (name, text).
+    pub fn with_files(files: &[(&str, &str)]) -> Self {
+        let dir = TempDir::new();
+        for (name, text) in files {
+            let path = dir.0.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
 }
 
 impl Drop for TempDir {
@@ -81,6 +92,16 @@ impl Proxy {
         let path = dir.0.join("main.js");
         std::fs::write(&path, script).unwrap();
         let mut p = Proxy::spawn(&path, args, None);
+        p._dir = Some(dir);
+        p.ready();
+        p
+    }
+
+    /// Writes a codebase (file name, text; the first is the main script) to a temp
+    /// folder and starts proxy on it.
+    pub fn files(files: &[(&str, &str)], args: &[&str]) -> Proxy {
+        let dir = TempDir::with_files(files);
+        let mut p = Proxy::spawn(&dir.0.join(files[0].0), args, None);
         p._dir = Some(dir);
         p.ready();
         p

@@ -86,6 +86,13 @@ pub trait Args {
     fn layout(&mut self, i: usize) -> ArgResult<LayoutSlot>;
     /// Argument `i` as an options object (empty when missing).
     fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>>;
+    /// Argument `i` as a list of strings: one string, or an array of strings.
+    fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>>;
+    /// A pipeline of the module in codebase file `file`: the one called `name`, or
+    /// the module's entrance (`pipeline()` without a name) when `name` is `None`.
+    /// The host loads the module if it has not yet. When `required`, a module
+    /// without that pipeline fails the load; otherwise the slot stays empty.
+    fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot>;
 }
 
 impl<'a> dyn Args + 'a {

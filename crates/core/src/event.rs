@@ -172,6 +172,8 @@ impl StreamError {
             | StreamError::WriteTimeout
             | StreamError::IdleTimeout => (504, "Gateway Timeout"),
             StreamError::Unauthorized => (401, "Unauthorized"),
+            // The script failed, not the upstream.
+            StreamError::RuntimeError => (500, "Internal Server Error"),
             _ => (502, "Bad Gateway"),
         }
     }

@@ -38,5 +38,7 @@ pub use context::{Context, Inbound};
 pub use data::Data;
 pub use event::{Event, EventKind, Message, StreamError};
 pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
-pub use pipeline::{live_pipelines, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink};
+pub use pipeline::{
+    live_pipelines, ChainLink, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink,
+};
 pub use program::{ListenOptions, Port, Program, Task, TaskSchedule};

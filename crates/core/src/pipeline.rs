@@ -134,6 +134,15 @@ pub fn live_pipelines() -> usize {
     LIVE.with(|c| c.get())
 }
 
+/// Where a pipeline stands in a plugin chain: the module entrance a `chain()` with
+/// no arguments runs next, and what follows it. Sub-pipelines inherit it.
+pub struct ChainLink {
+    /// The next module's entrance pipeline.
+    pub layout: Rc<PipelineLayout>,
+    /// What comes after it.
+    pub next: Option<Rc<ChainLink>>,
+}
+
 /// Where a pipeline's output goes.
 pub enum Sink {
     /// Nowhere.
@@ -162,6 +171,9 @@ pub struct PipelineInner {
     nodes: Vec<Node>,
     context: Context,
     sink: Sink,
+    chain: Option<Rc<ChainLink>>,
+    /// The Promise an `onStart` callback returned, until it settles.
+    start_pending: RefCell<Option<crate::callback::Pending>>,
     input_ended: Cell<bool>,
     output_ended: Cell<bool>,
 }
@@ -182,6 +194,16 @@ impl Pipeline {
     /// Instantiates `layout` with `context`, sending output to `sink`, and feeds it
     /// the layout's `onStart` input.
     pub fn new(layout: &Rc<PipelineLayout>, context: Context, sink: Sink) -> Pipeline {
+        Pipeline::in_chain(layout, context, sink, None)
+    }
+
+    /// Like `new`, for a pipeline standing at `chain` in a plugin chain.
+    pub fn in_chain(
+        layout: &Rc<PipelineLayout>,
+        context: Context,
+        sink: Sink,
+        chain: Option<Rc<ChainLink>>,
+    ) -> Pipeline {
         let nodes = layout
             .filters
             .iter()
@@ -197,6 +219,8 @@ impl Pipeline {
             nodes,
             context,
             sink,
+            chain,
+            start_pending: RefCell::new(None),
             input_ended: Cell::new(false),
             output_ended: Cell::new(false),
         }));
@@ -209,14 +233,14 @@ impl Pipeline {
         let events = match on_start {
             OnStart::Events(evs) => evs.clone(),
             OnStart::Callback(cb) => {
-                match cb.call(&self.0.context, crate::callback::Arg::None, crate::callback::Want::Events) {
-                    Ok(crate::callback::Returned::Events(evs)) => evs,
-                    Ok(_) => Vec::new(),
-                    Err(err) => {
-                        report_script_error(&err, "onStart");
-                        vec![Event::error(StreamError::RuntimeError)]
-                    }
+                let result = cb.call(&self.0.context, crate::callback::Arg::None, crate::callback::Want::Events);
+                if let Ok(crate::callback::Returned::Pending(pending)) = &result {
+                    // The events come when the Promise settles (see `resume_start`).
+                    *self.0.start_pending.borrow_mut() = Some(pending.clone());
+                    pending.wake_on_settle(FilterHandle { pipeline: Rc::downgrade(&self.0), index: START });
+                    return;
                 }
+                start_events(result)
             }
         };
         for ev in events {
@@ -247,12 +271,43 @@ impl Pipeline {
     }
 }
 
+/// The node index that stands for the pipeline's start, when `onStart` waits for a Promise.
+const START: usize = usize::MAX;
+
+/// The input an `onStart` callback's result gives.
+fn start_events(result: Result<crate::callback::Returned, ScriptError>) -> Vec<Event> {
+    match result {
+        Ok(crate::callback::Returned::Events(evs)) => evs,
+        Ok(_) => Vec::new(),
+        Err(err) => {
+            report_script_error(&err, "onStart");
+            vec![Event::error(StreamError::RuntimeError)]
+        }
+    }
+}
+
+/// Feeds the pipeline what its `onStart` Promise resolved to.
+fn resume_start(p: &Rc<PipelineInner>) {
+    let Some(result) = p.start_pending.borrow().as_ref().and_then(|pending| pending.take()) else { return };
+    p.start_pending.borrow_mut().take();
+    let pipeline = Pipeline(p.clone());
+    for ev in start_events(result) {
+        pipeline.input(ev);
+    }
+}
+
 /// Logs a script error the way every filter does.
 pub fn report_script_error(err: &ScriptError, filter: &str) {
     tracing::error!("script error in {filter}: {err}");
 }
 
 fn deliver(p: &Rc<PipelineInner>, index: usize, input: Input) {
+    if index == START {
+        if let Input::Wake = input {
+            resume_start(p);
+        }
+        return;
+    }
     let Some(node) = p.nodes.get(index) else {
         if let Input::Event(ev) | Input::Sub(_, ev) = input {
             emit(p, ev);
@@ -321,11 +376,28 @@ impl Cx<'_> {
     }
 
     /// Starts a sub-pipeline whose output comes back to this filter's
-    /// `on_sub_event(tag, ...)`. Returns `None` if the slot was never resolved.
+    /// `on_sub_event(tag, ...)`. It stands where this pipeline stands in a plugin
+    /// chain. Returns `None` if the slot was never resolved.
     pub fn sub_pipeline(&self, slot: &LayoutSlot, context: Context, tag: usize) -> Option<Pipeline> {
         let layout = slot.get()?;
+        Some(self.sub_pipeline_in_chain(layout, context, tag, self.pipeline.chain.clone()))
+    }
+
+    /// Like `sub_pipeline`, for a layout at hand and a given place in a plugin chain.
+    pub fn sub_pipeline_in_chain(
+        &self,
+        layout: &Rc<PipelineLayout>,
+        context: Context,
+        tag: usize,
+        chain: Option<Rc<ChainLink>>,
+    ) -> Pipeline {
         let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
-        Some(Pipeline::new(layout, context, sink))
+        Pipeline::in_chain(layout, context, sink, chain)
+    }
+
+    /// Where this pipeline stands in a plugin chain, if it is in one.
+    pub fn chain(&self) -> Option<&Rc<ChainLink>> {
+        self.pipeline.chain.as_ref()
     }
 
     /// A handle asynchronous work uses to wake this filter later.

@@ -49,7 +49,15 @@ pub enum TaskSchedule {
     Once,
     /// At start and then every period (a run starts only when the previous ended).
     Every(Duration),
+    /// Each time the process gets this signal (one of `SIGNALS`), unless the
+    /// previous run is still going.
+    Signal(&'static str),
+    /// Once, when the worker stops; stopping waits for it (up to a grace period).
+    Exit,
 }
+
+/// The signals a task can run on. SIGINT and SIGTERM stop the process (see `Exit`).
+pub const SIGNALS: &[&str] = &["SIGHUP", "SIGUSR1", "SIGUSR2"];
 
 /// A pipeline that runs on its own, not for a connection (`task()`).
 pub struct Task {

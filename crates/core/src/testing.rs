@@ -25,6 +25,18 @@ pub enum TestArg {
     Options(HashMap<String, String>),
     /// A boolean.
     Bool(bool),
+    /// An array of strings.
+    Strings(Vec<String>),
+}
+
+thread_local! {
+    static MODULES: RefCell<HashMap<(String, Option<String>), LayoutSlot>> = RefCell::default();
+}
+
+/// Makes `slot` the pipeline `name` (or the entrance, for `None`) of module `file`
+/// for filters built with `TestArgs` on this thread.
+pub fn define_module_pipeline(file: &str, name: Option<&str>, slot: LayoutSlot) {
+    MODULES.with(|m| m.borrow_mut().insert((file.to_string(), name.map(String::from)), slot));
 }
 
 /// Filter arguments made of Rust values.
@@ -54,6 +66,7 @@ impl Args for TestArgs {
     fn array_len(&self, i: usize) -> Option<usize> {
         match self.0.get(i) {
             Some(TestArg::Events(e)) => Some(e.len()),
+            Some(TestArg::Strings(v)) => Some(v.len()),
             _ => None,
         }
     }
@@ -90,6 +103,21 @@ impl Args for TestArgs {
             Some(TestArg::Options(m)) => Box::new(MapOptions(m.clone())),
             _ => Box::new(NoOptions),
         })
+    }
+    fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {
+        Ok(match self.0.get(i) {
+            Some(TestArg::Str(s)) => Some(vec![s.clone()]),
+            Some(TestArg::Strings(v)) => Some(v.clone()),
+            _ => None,
+        })
+    }
+    fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot> {
+        let found = MODULES.with(|m| m.borrow().get(&(file.to_string(), name.map(String::from))).cloned());
+        match found {
+            Some(slot) => Ok(slot),
+            None if required => Err(ArgError(format!("module {file} has no pipeline {name:?}"))),
+            None => Ok(Rc::new(std::cell::OnceCell::new())),
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub struct JsArgs<'a, 'js> {
     pub(crate) ctx: Ctx<'js>,
     pub(crate) args: Vec<Value<'js>>,
     pub(crate) shared: &'a Rc<ModuleShared>,
+    /// What script code run while reading the arguments threw (a `$=>$` builder,
+    /// another module), to be thrown on as it is rather than as a new error.
+    pub(crate) thrown: Option<Value<'js>>,
 }
 
 impl<'js> JsArgs<'_, 'js> {
@@ -25,6 +28,25 @@ impl<'js> JsArgs<'_, 'js> {
 
     fn js_err(&self, e: rquickjs::Error) -> ArgError {
         ArgError(crate::error::from_rquickjs(&self.ctx, e).message)
+    }
+
+    /// Keeps the exception script code threw, to throw it on unchanged.
+    fn keep_thrown(&mut self, e: rquickjs::Error) -> ArgError {
+        if !e.is_exception() {
+            return ArgError(e.to_string());
+        }
+        let thrown = self.ctx.catch();
+        let message = crate::error::from_value(thrown.clone()).message;
+        self.thrown = Some(thrown);
+        ArgError(message)
+    }
+
+    /// The error to throw for `e`: the kept exception, or a TypeError saying `e`.
+    pub(crate) fn into_throw(self, e: ArgError) -> rquickjs::Error {
+        match self.thrown {
+            Some(v) => self.ctx.throw(v),
+            None => rquickjs::Exception::throw_type(&self.ctx, &e.0),
+        }
     }
 }
 
@@ -84,7 +106,7 @@ impl<'js> Args for JsArgs<'_, 'js> {
         match self.get(i).cloned() {
             Some(v) if v.is_function() => {
                 let f = v.as_function().expect("checked").clone();
-                config::build_sub(&self.ctx, self.shared, f).map_err(|e| self.js_err(e))
+                config::build_sub(&self.ctx, self.shared, f).map_err(|e| self.keep_thrown(e))
             }
             Some(v) if v.is_string() => {
                 let name: String = v.get().map_err(|e| self.js_err(e))?;
@@ -95,6 +117,20 @@ impl<'js> Args for JsArgs<'_, 'js> {
             }
             _ => Err(ArgError(format!("argument {} must be a pipeline name or a $=>$ builder function", i + 1))),
         }
+    }
+
+    fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {
+        let Some(v) = self.get(i).cloned() else { return Ok(None) };
+        if let Some(a) = v.as_array() {
+            let items = a.iter::<Coerced<String>>().map(|s| s.map(|s| s.0)).collect::<rquickjs::Result<Vec<_>>>();
+            return items.map(Some).map_err(|e| self.js_err(e));
+        }
+        Ok(self.string(i)?.map(|s| vec![s]))
+    }
+
+    fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot> {
+        let codebase = self.shared.codebase();
+        codebase.pipeline_of(&self.ctx, file, name, required).map_err(|e| self.keep_thrown(e))
     }
 
     fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>> {

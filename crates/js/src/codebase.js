@@ -1,9 +1,12 @@
-// pipy.load / pipy.solve and Data-based JSON, on top of two native helpers.
+// pipy.load / pipy.solve (copied onto every module's `pipy` from
+// __proxy_pipy_api) and Data-based JSON, on top of two native helpers.
 (function (g) {
   var load = g.__proxy_load, evaluate = g.__proxy_eval;
   var solved = new Map(), solving = new Set();
-  g.pipy.load = function (path) { return load(String(path)); };
-  g.pipy.solve = function (path) {
+  var api = {};
+  Object.defineProperty(g, '__proxy_pipy_api', { value: api });
+  api.load = function (path) { return load(String(path)); };
+  api.solve = function (path) {
     path = String(path);
     if (solved.has(path)) return solved.get(path);
     if (solving.has(path)) throw new Error('pipy.solve: ' + path + ' depends on itself');

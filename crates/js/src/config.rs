@@ -10,6 +10,8 @@
 use crate::args::{options_of, JsArgs};
 use crate::engine::Engine;
 use crate::error;
+use crate::module::Codebase;
+use crate::vars::ModuleVars;
 use proxy_core::args::OptionReader;
 use proxy_core::pipeline::OnStart;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
@@ -26,6 +28,8 @@ pub struct Draft {
     filters: Vec<FilterSpec>,
     on_start: Option<OnStart>,
     slot: LayoutSlot,
+    /// Where each filter was added, for errors found when loading ends.
+    sites: Vec<Option<String>>,
 }
 
 /// What a module's configuration calls have built so far.
@@ -38,12 +42,19 @@ pub struct ModuleBuilder {
     pub(crate) refs: Vec<(String, LayoutSlot, Option<String>)>,
     ports: Vec<(SocketAddr, ListenOptions, usize)>,
     tasks: Vec<(proxy_core::TaskSchedule, usize)>,
+    entrance: Option<usize>,
     declared_vars: bool,
 }
 
 impl ModuleBuilder {
     fn add_draft(&mut self, name: String) -> usize {
-        self.drafts.push(Draft { name, filters: Vec::new(), on_start: None, slot: Rc::new(OnceCell::new()) });
+        self.drafts.push(Draft {
+            name,
+            filters: Vec::new(),
+            on_start: None,
+            slot: Rc::new(OnceCell::new()),
+            sites: Vec::new(),
+        });
         self.drafts.len() - 1
     }
 }
@@ -53,12 +64,20 @@ pub struct ModuleShared {
     /// Layouts under construction.
     pub builder: RefCell<ModuleBuilder>,
     engine: Weak<Engine>,
-    index: usize,
+    codebase: Weak<Codebase>,
+    /// The module's number in its codebase.
+    pub index: usize,
+    /// The module's context variables.
+    pub vars: Rc<ModuleVars>,
+    /// The module's file in its codebase (`plugins/router.js`).
+    pub name: String,
 }
 
-/// Where the configurator prototype is kept: on the script side, so that no Rust
-/// value holds a script object across the engine's lifetime.
-const PROTO_KEY: &str = "__proxy_configurator";
+/// Where module `index`'s configurator prototype is kept: on the script side, so
+/// that no Rust value holds a script object across the engine's lifetime.
+fn proto_key(index: usize) -> String {
+    format!("__proxy_configurator_{index}")
+}
 
 impl ModuleShared {
     /// Drops everything built so far (script callbacks included), so that a failed
@@ -71,12 +90,17 @@ impl ModuleShared {
     pub fn engine(&self) -> Rc<Engine> {
         self.engine.upgrade().expect("the engine outlives its modules")
     }
+
+    /// The codebase the module belongs to (alive as long as the host is).
+    pub fn codebase(&self) -> Rc<Codebase> {
+        self.codebase.upgrade().expect("the codebase outlives its modules")
+    }
 }
 
 /// `file:line:col` of the script code calling into Rust right now.
 pub fn call_site(ctx: &Ctx<'_>) -> Option<String> {
     let e = Exception::from_message(ctx.clone(), "").ok()?;
-    error::first_location(&e.stack().unwrap_or_default())
+    error::stack_location(&e.stack().unwrap_or_default())
 }
 
 fn throw(ctx: &Ctx<'_>, msg: &str) -> rquickjs::Error {
@@ -91,8 +115,8 @@ fn draft_of(ctx: &Ctx<'_>, this: &Object<'_>, b: &ModuleBuilder, method: &str) -
     b.current.ok_or_else(|| throw(ctx, &format!("{method}(): call listen() or pipeline() first")))
 }
 
-fn configurator<'js>(ctx: &Ctx<'js>, draft: i32) -> Result<Object<'js>> {
-    let proto: Object = ctx.globals().get(PROTO_KEY)?;
+fn configurator<'js>(ctx: &Ctx<'js>, module: usize, draft: i32) -> Result<Object<'js>> {
+    let proto: Object = ctx.globals().get(proto_key(module).as_str())?;
     let o = Object::new(ctx.clone())?;
     o.set_prototype(Some(&proto))?;
     o.prop("__draft", rquickjs::object::Property::from(draft))?;
@@ -106,7 +130,7 @@ pub fn build_sub<'js>(ctx: &Ctx<'js>, shared: &Rc<ModuleShared>, f: Function<'js
         let d = b.add_draft("anonymous".into());
         (d, b.drafts[d].slot.clone())
     };
-    let conf = configurator(ctx, draft as i32)?;
+    let conf = configurator(ctx, shared.index, draft as i32)?;
     let _: Value = f.call((conf,))?;
     Ok(slot)
 }
@@ -150,10 +174,23 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
     Ok(opts)
 }
 
-/// Installs `pipy()` and the configurator prototype for module `index`.
-pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result<Rc<ModuleShared>> {
-    let shared =
-        Rc::new(ModuleShared { builder: RefCell::new(ModuleBuilder::default()), engine: Rc::downgrade(engine), index });
+/// Makes module `index`'s configurator prototype and returns the module's state
+/// and its `pipy()` function.
+pub fn install<'js>(
+    ctx: &Ctx<'js>,
+    engine: &Rc<Engine>,
+    codebase: Weak<Codebase>,
+    index: usize,
+    name: &str,
+) -> Result<(Rc<ModuleShared>, Function<'js>)> {
+    let shared = Rc::new(ModuleShared {
+        builder: RefCell::new(ModuleBuilder::default()),
+        engine: Rc::downgrade(engine),
+        codebase,
+        index,
+        vars: ModuleVars::new(ctx, index)?,
+        name: name.to_string(),
+    });
     let proto = Object::new(ctx.clone())?;
 
     for (name, build) in proxy_net::filters::all() {
@@ -163,9 +200,15 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         let method =
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
                 let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), name)?;
-                let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
-                let spec = build(&mut a).map_err(|e| throw(&ctx, &e.0))?;
-                s.builder.borrow_mut().drafts[draft].filters.push(spec);
+                let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
+                let spec = match build(&mut a) {
+                    Ok(spec) => spec,
+                    Err(e) => return Err(a.into_throw(e)),
+                };
+                let site = if spec.joint { call_site(&ctx) } else { None };
+                let mut b = s.builder.borrow_mut();
+                b.drafts[draft].filters.push(spec);
+                b.drafts[draft].sites.push(site);
                 Ok::<_, rquickjs::Error>(this.0)
             })?;
         proto.set(name, method)?;
@@ -202,13 +245,25 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
                     };
                     match proxy_core::args::parse_duration(&text) {
                         Some(d) if !d.is_zero() => proxy_core::TaskSchedule::Every(d),
-                        _ if text.starts_with("SIG") => {
+                        _ if text.starts_with("SIG") => match proxy_core::program::SIGNALS.iter().find(|s| **s == text)
+                        {
+                            Some(name) => proxy_core::TaskSchedule::Signal(name),
+                            None => {
+                                return Err(throw(
+                                    &ctx,
+                                    &format!(
+                                        "task('{text}'): tasks can run on {} (use exit() to run on shutdown)",
+                                        proxy_core::program::SIGNALS.join(", ")
+                                    ),
+                                ))
+                            }
+                        },
+                        _ => {
                             return Err(throw(
                                 &ctx,
-                                &format!("task('{text}'): signal tasks are not supported by this version of proxy yet"),
+                                &format!("task(): '{text}' is not an interval like '5s' or a signal like 'SIGHUP'"),
                             ))
                         }
-                        _ => return Err(throw(&ctx, &format!("task(): '{text}' is not an interval like '5s'"))),
                     }
                 }
             };
@@ -248,7 +303,16 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         "pipeline",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, name: Opt<String>| {
             let mut b = s.builder.borrow_mut();
-            let name = name.0.ok_or_else(|| throw(&ctx, "pipeline(): a name is required"))?;
+            let Some(name) = name.0 else {
+                // The module's entrance, run by chain() and use() from other modules.
+                if b.entrance.is_some() {
+                    return Err(throw(&ctx, "pipeline(): a module has one pipeline without a name"));
+                }
+                let d = b.add_draft(s.name.clone());
+                b.entrance = Some(d);
+                b.current = Some(d);
+                return Ok(this.0);
+            };
             if b.named.contains_key(&name) {
                 return Err(throw(&ctx, &format!("pipeline(): '{name}' is defined twice")));
             }
@@ -264,13 +328,14 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         "onStart",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
             let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "onStart")?;
-            let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s };
+            let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
             let start = {
                 use proxy_core::args::{Args, Param};
-                let a: &mut dyn Args = &mut a;
-                match a.events_param(0).map_err(|e| throw(&ctx, &e.0))? {
-                    Param::Static(evs) => OnStart::Events(evs),
-                    Param::Dynamic(cb) => OnStart::Callback(cb),
+                let param = (&mut a as &mut dyn Args).events_param(0);
+                match param {
+                    Ok(Param::Static(evs)) => OnStart::Events(evs),
+                    Ok(Param::Dynamic(cb)) => OnStart::Callback(cb),
+                    Err(e) => return Err(a.into_throw(e)),
                 }
             };
             s.builder.borrow_mut().drafts[draft].on_start = Some(start);
@@ -283,8 +348,11 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         "to",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, target: Value<'js>| {
             let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "to")?;
-            let mut a = JsArgs { ctx: ctx.clone(), args: vec![target], shared: &s };
-            let slot = proxy_core::args::Args::layout(&mut a, 0).map_err(|e| throw(&ctx, &e.0))?;
+            let mut a = JsArgs { ctx: ctx.clone(), args: vec![target], shared: &s, thrown: None };
+            let slot = match proxy_core::args::Args::layout(&mut a, 0) {
+                Ok(slot) => slot,
+                Err(e) => return Err(a.into_throw(e)),
+            };
             let mut b = s.builder.borrow_mut();
             match b.drafts[draft].filters.last_mut() {
                 Some(f) if f.joint => f.subs.push(slot),
@@ -295,16 +363,49 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
         })?,
     )?;
 
-    for unsupported in ["exit", "export", "import", "use", "chain"] {
-        proto.set(
-            unsupported,
-            Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> Result<()> {
-                Err(throw(&ctx, &format!("{unsupported}() is not supported by this version of proxy yet")))
-            })?,
-        )?;
-    }
+    let s = shared.clone();
+    proto.set(
+        "export",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, this: This<Object<'js>>, namespace: String, vars: Object<'js>| {
+                let scope = crate::module::scope(&ctx, s.index)?;
+                let declared = crate::vars::declare(&ctx, &scope, &s.vars, &vars)?;
+                s.codebase().export(&namespace, declared);
+                Ok::<_, rquickjs::Error>(this.0)
+            },
+        )?,
+    )?;
 
-    ctx.globals().prop(PROTO_KEY, rquickjs::object::Property::from(proto))?;
+    let s = shared.clone();
+    proto.set(
+        "import",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, map: Object<'js>| {
+            let scope = crate::module::scope(&ctx, s.index)?;
+            let codebase = s.codebase();
+            for prop in map.props::<String, String>() {
+                let (name, namespace) = prop?;
+                let target = codebase.import(&ctx, &namespace, &name);
+                crate::vars::alias(&ctx, &scope, &name, target)?;
+            }
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
+    // exit(): a root pipeline run once when the worker stops.
+    let s = shared.clone();
+    proto.set(
+        "exit",
+        Function::new(ctx.clone(), move |this: This<Object<'js>>| {
+            let mut b = s.builder.borrow_mut();
+            let d = b.add_draft("exit".into());
+            b.current = Some(d);
+            b.tasks.push((proxy_core::TaskSchedule::Exit, d));
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
+    ctx.globals().prop(proto_key(index).as_str(), rquickjs::object::Property::from(proto))?;
 
     let s = shared.clone();
     let pipy = Function::new(ctx.clone(), move |ctx: Ctx<'js>, vars: Opt<Value<'js>>| {
@@ -317,26 +418,36 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, index: usize) -> Result
             if std::mem::replace(&mut s.builder.borrow_mut().declared_vars, true) {
                 return Err(throw(&ctx, "pipy(): context variables are declared twice in one module"));
             }
-            crate::vars::declare(&ctx, s.index, o)?;
+            let scope = crate::module::scope(&ctx, s.index)?;
+            crate::vars::declare(&ctx, &scope, &s.vars, o)?;
         }
-        configurator(&ctx, -1)
+        configurator(&ctx, s.index, -1)
     })?;
-    ctx.globals().set("pipy", pipy)?;
-    Ok(shared)
+    Ok((shared, pipy))
 }
 
-/// Turns what the module built into layouts, ports and tasks; resolves pipeline names.
-pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<proxy_core::Program, ScriptError> {
+/// What one module built, ready to be joined with the other modules'.
+pub struct Built {
+    /// Layouts by pipeline name.
+    pub named: HashMap<String, Rc<PipelineLayout>>,
+    /// The pipeline without a name.
+    pub entrance: Option<Rc<PipelineLayout>>,
+    /// Its listening ports.
+    pub ports: Vec<Port>,
+    /// Its tasks.
+    pub tasks: Vec<proxy_core::Task>,
+}
+
+/// Turns what the module built into layouts, ports and tasks; resolves the names
+/// of its own pipelines.
+pub fn finish(shared: &ModuleShared) -> std::result::Result<Built, ScriptError> {
     let mut b = shared.builder.borrow_mut();
-    let at_file = |message: String, location: Option<String>| ScriptError {
-        message,
-        location: location.or_else(|| Some(file.to_string())),
-        stack: None,
-    };
+    let at = |message: String, location: Option<String>| ScriptError { message, location, stack: None };
     let mut layouts: Vec<Rc<PipelineLayout>> = Vec::new();
     for d in std::mem::take(&mut b.drafts) {
-        if let Some(f) = d.filters.iter().find(|f| f.joint && f.subs.is_empty()) {
-            return Err(at_file(format!("{}() in pipeline '{}' is missing .to(...)", f.name, d.name), None));
+        if let Some(i) = d.filters.iter().position(|f| f.joint && f.subs.is_empty()) {
+            let message = format!("{}() in pipeline '{}' is missing .to(...)", d.filters[i].name, d.name);
+            return Err(at(message, d.sites[i].clone()));
         }
         let layout = Rc::new(PipelineLayout { name: d.name, filters: d.filters, on_start: d.on_start });
         let _ = d.slot.set(layout.clone());
@@ -344,7 +455,7 @@ pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<proxy_co
     }
     for (name, slot, location) in std::mem::take(&mut b.refs) {
         let Some(&i) = b.named.get(&name) else {
-            return Err(at_file(format!("unknown pipeline '{name}'"), location));
+            return Err(at(format!("unknown pipeline '{name}'"), location));
         };
         let _ = slot.set(layouts[i].clone());
     }
@@ -358,5 +469,10 @@ pub fn finish(shared: &ModuleShared, file: &str) -> std::result::Result<proxy_co
         .iter()
         .map(|(schedule, d)| proxy_core::Task { schedule: *schedule, layout: layouts[*d].clone() })
         .collect();
-    Ok(proxy_core::Program { ports, tasks })
+    Ok(Built {
+        named: b.named.iter().map(|(n, &i)| (n.clone(), layouts[i].clone())).collect(),
+        entrance: b.entrance.map(|i| layouts[i].clone()),
+        ports,
+        tasks,
+    })
 }

@@ -3,6 +3,43 @@
 
 use proxy_core::ScriptError;
 use rquickjs::{Ctx, Error, Exception, Value};
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+thread_local! {
+    /// Files evaluated as modules, whose line 1 starts with `module::PREFIX_LEN`
+    /// characters the user did not write.
+    static WRAPPED: RefCell<HashSet<String>> = RefCell::default();
+}
+
+/// Notes that `file` runs as a module (see `module`).
+pub fn note_wrapped(file: &str) {
+    WRAPPED.with(|w| w.borrow_mut().insert(file.to_string()));
+}
+
+/// Takes the module prefix off the columns of line 1 in `file:1:col` locations.
+fn unwrap_columns(text: &str) -> String {
+    WRAPPED.with(|w| {
+        let w = w.borrow();
+        let mut out = text.to_string();
+        for file in w.iter() {
+            let needle = format!("{file}:1:");
+            let mut from = 0;
+            while let Some(at) = out[from..].find(&needle).map(|i| i + from) {
+                let digits_at = at + needle.len();
+                let digits: String = out[digits_at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                let Ok(col) = digits.parse::<usize>() else {
+                    from = digits_at;
+                    continue;
+                };
+                let fixed = col.saturating_sub(crate::module::PREFIX_LEN).max(1).to_string();
+                out.replace_range(digits_at..digits_at + digits.len(), &fixed);
+                from = digits_at + fixed.len();
+            }
+        }
+        out
+    })
+}
 
 /// Turns a failed call into a `ScriptError`, taking the pending exception if any.
 pub fn from_rquickjs(ctx: &Ctx<'_>, err: Error) -> ScriptError {
@@ -17,7 +54,7 @@ pub fn from_value(thrown: Value<'_>) -> ScriptError {
     if let Some(ex) = thrown.as_object().and_then(|o| Exception::from_object(o.clone())) {
         let name: String = ex.get("name").unwrap_or_else(|_| "Error".into());
         let message = ex.message().unwrap_or_default();
-        let stack = ex.stack().unwrap_or_default();
+        let stack = unwrap_columns(&ex.stack().unwrap_or_default());
         let mut location = first_location(&stack);
         if location.is_none() {
             // Syntax errors carry the position in fileName/lineNumber.
@@ -26,7 +63,7 @@ pub fn from_value(thrown: Value<'_>) -> ScriptError {
             let col: Option<i32> = ex.get("columnNumber").ok();
             if let (Some(f), Some(l)) = (file, line) {
                 location = Some(match col {
-                    Some(c) => format!("{f}:{l}:{c}"),
+                    Some(c) => unwrap_columns(&format!("{f}:{l}:{c}")),
                     None => format!("{f}:{l}"),
                 });
             }
@@ -45,6 +82,11 @@ pub fn from_value(thrown: Value<'_>) -> ScriptError {
         None => format!("{thrown:?}"),
     };
     ScriptError::new(format!("uncaught {text}"))
+}
+
+/// The user's `file:line:col` a QuickJS stack trace starts at.
+pub fn stack_location(stack: &str) -> Option<String> {
+    first_location(&unwrap_columns(stack))
 }
 
 /// The first `file:line[:col]` in a QuickJS stack trace that is not native code.
@@ -71,6 +113,15 @@ pub fn first_location(stack: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::first_location;
+
+    #[test]
+    fn columns_of_line_1_of_modules_lose_the_prefix() {
+        super::note_wrapped("m.js");
+        let n = crate::module::PREFIX_LEN;
+        let stack = format!("    at f (m.js:1:{})\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5, n + 5);
+        let fixed = super::unwrap_columns(&stack);
+        assert_eq!(fixed, format!("    at f (m.js:1:5)\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5));
+    }
 
     #[test]
     fn finds_the_first_script_frame() {

@@ -12,18 +12,16 @@ use std::time::Duration;
 const PRELUDE: &str = include_str!("prelude.js");
 const CODEBASE: &str = include_str!("codebase.js");
 
-/// Installs `pipy.load`, `pipy.solve`, `JSON.decode` / `JSON.encode` and `os`, for a
-/// codebase rooted at `base` (after `pipy` itself exists).
-pub fn install_codebase<'js>(ctx: &Ctx<'js>, base: std::path::PathBuf) -> Result<()> {
+/// Installs what every module's `pipy` gets (`pipy.load`, `pipy.solve`), and
+/// `JSON.decode` / `JSON.encode` and `os`, for the files of `codebase`.
+pub fn install_codebase<'js>(ctx: &Ctx<'js>, codebase: Weak<crate::module::Codebase>) -> Result<()> {
     let g = ctx.globals();
-    let root = base.clone();
     g.set(
         "__proxy_load",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
-            let file = root.join(path.trim_start_matches('/'));
-            match std::fs::read(&file) {
-                Ok(bytes) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
-                Err(_) => Ok(Value::new_null(ctx)),
+            match codebase.upgrade().and_then(|c| c.read(&path)) {
+                Some(bytes) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
+                None => Ok(Value::new_null(ctx)),
             }
         })?,
     )?;

@@ -3,11 +3,10 @@
 //! mode code) and turns its configuration calls into layouts. Any failure comes back
 //! as one `ScriptError` with the script's `file:line:col`.
 
-use crate::{config, engine::Engine, error, globals, vars};
+use crate::module::Codebase;
+use crate::{engine::Engine, error, globals, vars};
 use proxy_core::{Program, ScriptError};
 
-use rquickjs::context::EvalOptions;
-use rquickjs::Value;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -39,7 +38,7 @@ impl Default for HostOptions {
 /// A loaded codebase: owns the engine the program's callbacks run in.
 pub struct Host {
     _engine: Rc<Engine>,
-    _modules: Vec<Rc<config::ModuleShared>>,
+    _codebase: Rc<Codebase>,
 }
 
 /// How long evaluating the main script may take.
@@ -48,35 +47,32 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 impl Host {
     /// Loads `source` and returns what it asks to run.
     pub fn load(source: &Source, opts: &HostOptions) -> Result<(Program, Host), ScriptError> {
-        let (name, text, base) = match source {
+        let (key, file, text, base) = match source {
             Source::File(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
                 let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                (path.display().to_string(), text, base)
+                let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                (key, path.display().to_string(), text, base)
             }
-            Source::Eval(text) => ("<eval>".to_string(), text.clone(), std::path::PathBuf::from(".")),
+            Source::Eval(text) => ("<eval>".to_string(), "<eval>".to_string(), text.clone(), PathBuf::from(".")),
         };
         let engine = Rc::new(
             Engine::new(opts.callback_timeout)
                 .map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?,
         );
-        let module = engine.enter(LOAD_TIMEOUT, |ctx| {
+        let codebase = Codebase::new(base, &engine);
+        engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
-            let module = config::install(ctx, &engine, 0).map_err(fail)?;
-            globals::install_codebase(ctx, base).map_err(fail)?;
-            Ok(module)
+            globals::install_codebase(ctx, Rc::downgrade(&codebase)).map_err(fail)?;
+            Ok(())
         })?;
-        let evaluated = engine.enter(LOAD_TIMEOUT, |ctx| {
-            let mut eval = EvalOptions::default();
-            eval.global = true;
-            eval.strict = false;
-            eval.filename = Some(name.clone());
-            ctx.eval_with_options::<Value, _>(text, eval).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
+        let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {
+            codebase.load_text(ctx, &key, &file, &text).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
         });
-        let program = evaluated.and_then(|()| config::finish(&module, &name)).inspect_err(|_| module.clear())?;
-        Ok((program, Host { _engine: engine, _modules: vec![module] }))
+        let program = loaded.and_then(|()| codebase.finish()).inspect_err(|_| codebase.clear())?;
+        Ok((program, Host { _engine: engine, _codebase: codebase }))
     }
 }

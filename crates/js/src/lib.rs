@@ -7,6 +7,7 @@
 //! - `host`: `Host::load`, a codebase to a `Program`.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `engine`: the runtime, deadlines, microtasks, waking filters after Promises.
+//! - `module`: modules, each evaluated in its own scope; the codebase they come from.
 //! - `config`: `pipy()` and the configurator methods, generated from the filter table.
 //! - `args`: `JsArgs`, script arguments as `proxy_core::args::Args`.
 //! - `callback`: `JsCallback`, a script function as a `proxy_core::Callback`.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod globals;
 pub mod host;
 pub mod message;
+pub mod module;
 pub mod vars;
 
 pub use host::{Host, HostOptions, Source};

@@ -1,7 +1,9 @@
 //! Context variables. `pipy({_n: 0})` declares `_n`; inside callbacks it is read and
 //! assigned as a bare identifier, but every root pipeline has its own value. Each
-//! name is an accessor property of the global object that reads and writes the slot
-//! of the *current* context, which `JsCallback` sets around every call. Initial
+//! name is an accessor property of the module's scope object (see `module`) that
+//! reads and writes the slot of the *current* context, which `JsCallback` sets
+//! around every call. Imported variables are accessors to the exporting module's
+//! slots, so one context holds one value for every module that sees the name. Initial
 //! values are evaluated once at load, so an object given as initial value is shared
 //! by reference by every pipeline of the worker, as in Pipy.
 
@@ -10,7 +12,7 @@ use proxy_core::Context;
 use rquickjs::object::Accessor;
 use rquickjs::{Ctx, Exception, Object, Persistent, Result, Value};
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 type Slot = Persistent<Value<'static>>;
@@ -59,12 +61,30 @@ impl ContextVars for JsVars {
     }
 }
 
-/// The variables a module declared. Their initial values are kept on the script
-/// side (a `Persistent` holds its context, so one captured by a script function
-/// would be a cycle the engine's collector cannot see).
+/// The variables a module declared (with `pipy({...})` and `.export()`). Their
+/// initial values are kept on the script side (a `Persistent` holds its context, so
+/// one captured by a script function would be a cycle the engine's collector
+/// cannot see).
 pub struct ModuleVars {
     module: usize,
     init_key: String,
+    count: std::cell::Cell<usize>,
+}
+
+impl ModuleVars {
+    /// The (still empty) variables of module `module`.
+    pub fn new(ctx: &Ctx<'_>, module: usize) -> Result<Rc<ModuleVars>> {
+        let init_key = format!("__proxy_vars_{module}");
+        ctx.globals().prop(init_key.as_str(), rquickjs::object::Property::from(rquickjs::Array::new(ctx.clone())?))?;
+        Ok(Rc::new(ModuleVars { module, init_key, count: std::cell::Cell::new(0) }))
+    }
+}
+
+/// One variable: which module declared it, and its place there.
+#[derive(Clone)]
+pub struct VarRef {
+    vars: Rc<ModuleVars>,
+    index: usize,
 }
 
 fn initial_values(ctx: &Ctx<'_>, vars: &ModuleVars) -> Result<Vec<Slot>> {
@@ -95,32 +115,56 @@ fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>
     }))
 }
 
-/// Declares the properties of `init` as context variables of `module` on the global object.
-pub fn declare<'js>(ctx: &Ctx<'js>, module: usize, init: &Object<'js>) -> Result<()> {
-    let mut names = Vec::new();
-    let values = rquickjs::Array::new(ctx.clone())?;
-    for (i, prop) in init.props::<String, Value>().enumerate() {
+fn read<'js>(ctx: &Ctx<'js>, var: &VarRef) -> Result<Value<'js>> {
+    with_slots(ctx, &var.vars, |s| s[var.index].clone())?.restore(ctx)
+}
+
+fn write<'js>(ctx: &Ctx<'js>, var: &VarRef, v: Value<'js>) -> Result<()> {
+    let p = Persistent::save(ctx, v);
+    with_slots(ctx, &var.vars, |s| s[var.index] = p)
+}
+
+/// Declares the properties of `init` as variables of `vars`, each an accessor of
+/// the same name on `scope`, and returns them by name.
+pub fn declare<'js>(
+    ctx: &Ctx<'js>,
+    scope: &Object<'js>,
+    vars: &Rc<ModuleVars>,
+    init: &Object<'js>,
+) -> Result<Vec<(String, VarRef)>> {
+    let values: rquickjs::Array = ctx.globals().get(vars.init_key.as_str())?;
+    let mut declared = Vec::new();
+    for prop in init.props::<String, Value>() {
         let (name, value) = prop?;
-        names.push(name);
-        values.set(i, value)?;
+        let index = vars.count.get();
+        values.set(index, value)?;
+        vars.count.set(index + 1);
+        let var = VarRef { vars: vars.clone(), index };
+        let (gv, sv) = (var.clone(), var.clone());
+        let get = move |ctx: Ctx<'js>| read(&ctx, &gv);
+        let set = move |ctx: Ctx<'js>, v: Value<'js>| write(&ctx, &sv, v);
+        scope.prop(name.as_str(), Accessor::new(get, set).configurable())?;
+        declared.push((name, var));
     }
-    let init_key = format!("__proxy_vars_{module}");
-    ctx.globals().prop(init_key.as_str(), rquickjs::object::Property::from(values))?;
-    let vars = Rc::new(ModuleVars { module, init_key });
-    let globals = ctx.globals();
-    for (i, name) in names.into_iter().enumerate() {
-        let (gv, sv) = (vars.clone(), vars.clone());
-        let get = move |ctx: Ctx<'js>| -> Result<Value<'js>> {
-            let slot = with_slots(&ctx, &gv, |s| s[i].clone())?;
-            slot.restore(&ctx)
-        };
-        let set = move |ctx: Ctx<'js>, v: Value<'js>| -> Result<()> {
-            let p = Persistent::save(&ctx, v);
-            with_slots(&ctx, &sv, |s| s[i] = p)
-        };
-        globals.prop(name.as_str(), Accessor::new(get, set).configurable())?;
-    }
-    Ok(())
+    Ok(declared)
+}
+
+/// Makes `name` on `scope` stand for a variable of another module, which `target`
+/// holds once every module is loaded.
+pub fn alias<'js>(ctx: &Ctx<'js>, scope: &Object<'js>, name: &str, target: Rc<OnceCell<VarRef>>) -> Result<()> {
+    let missing =
+        |ctx: &Ctx<'_>| Exception::throw_reference(ctx, "an imported variable is used before every module is loaded");
+    let (gt, st) = (target.clone(), target);
+    let get = move |ctx: Ctx<'js>| match gt.get() {
+        Some(var) => read(&ctx, var),
+        None => Err(missing(&ctx)),
+    };
+    let set = move |ctx: Ctx<'js>, v: Value<'js>| match st.get() {
+        Some(var) => write(&ctx, var, v),
+        None => Err(missing(&ctx)),
+    };
+    let _ = ctx;
+    scope.prop(name, Accessor::new(get, set).configurable())
 }
 
 /// Defines `__inbound`: the current stream's client connection, one object per

@@ -1,7 +1,8 @@
-//! Task pipelines (`task()`, `task('5s')`): pipelines that run on their own, with
-//! no connection. Each run is a fresh pipeline fed its layout's `onStart` events;
-//! a run is over when the pipeline outputs StreamEnd. A periodic task starts a run
-//! each period unless the previous one is still going.
+//! Task pipelines (`task()`, `task('5s')`, `task('SIGHUP')`, `exit()`): pipelines
+//! that run on their own, with no connection. Each run is a fresh pipeline fed its
+//! layout's `onStart` events; a run is over when the pipeline outputs StreamEnd. A
+//! periodic or signal task starts a run each period or signal unless the previous
+//! one is still going. Exit tasks run when the worker stops (`run_to_end`).
 
 use proxy_core::{Context, Event, Pipeline, PipelineLayout, Sink, TaskSchedule};
 use std::cell::Cell;
@@ -31,8 +32,40 @@ fn start(layout: &Rc<PipelineLayout>) -> (Pipeline, Rc<Ended>) {
     (Pipeline::new(layout, Context::new(None), sink), ended)
 }
 
-/// Runs a task until `drain` turns true (a one-off task: until its run ends too).
-pub async fn run(schedule: TaskSchedule, layout: Rc<PipelineLayout>, mut drain: watch::Receiver<bool>) {
+/// Starts a task on this thread; it runs until `drain` turns true (a one-off task:
+/// until its run ends too). A signal task listens from now on.
+pub fn spawn(
+    schedule: TaskSchedule,
+    layout: Rc<PipelineLayout>,
+    drain: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let signals = match schedule {
+        TaskSchedule::Signal(name) => {
+            use tokio::signal::unix::{signal, SignalKind};
+            let kind = match name {
+                "SIGHUP" => SignalKind::hangup(),
+                "SIGUSR1" => SignalKind::user_defined1(),
+                _ => SignalKind::user_defined2(),
+            };
+            match signal(kind) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!("task('{name}'): cannot listen for the signal: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    tokio::task::spawn_local(run(schedule, layout, drain, signals))
+}
+
+async fn run(
+    schedule: TaskSchedule,
+    layout: Rc<PipelineLayout>,
+    mut drain: watch::Receiver<bool>,
+    signals: Option<tokio::signal::unix::Signal>,
+) {
     match schedule {
         TaskSchedule::Once => {
             let (pipeline, ended) = start(&layout);
@@ -45,6 +78,22 @@ pub async fn run(schedule: TaskSchedule, layout: Rc<PipelineLayout>, mut drain: 
                 }
             }
             drop(pipeline);
+        }
+        TaskSchedule::Exit => {}
+        TaskSchedule::Signal(_) => {
+            let Some(mut signals) = signals else { return };
+            let mut current: Option<(Pipeline, Rc<Ended>)> = None;
+            loop {
+                tokio::select! {
+                    got = signals.recv() => {
+                        if got.is_none() { break }
+                        if current.as_ref().is_none_or(|(_, ended)| ended.flag.get()) {
+                            current = Some(start(&layout));
+                        }
+                    }
+                    r = drain.changed() => if r.is_err() || *drain.borrow() { break },
+                }
+            }
         }
         TaskSchedule::Every(period) => {
             let mut ticks = tokio::time::interval(period);
@@ -62,4 +111,13 @@ pub async fn run(schedule: TaskSchedule, layout: Rc<PipelineLayout>, mut drain: 
             }
         }
     }
+}
+
+/// Runs a task once and waits for the run to end (exit tasks).
+pub async fn run_to_end(layout: Rc<PipelineLayout>) {
+    let (pipeline, ended) = start(&layout);
+    while !ended.flag.get() {
+        ended.notify.notified().await;
+    }
+    drop(pipeline);
 }

@@ -136,11 +136,11 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
                 drain.clone(),
             ));
         }
-        let tasks: Vec<_> = program
-            .tasks
-            .iter()
-            .map(|t| tokio::task::spawn_local(crate::task::run(t.schedule, t.layout.clone(), drain.clone())))
-            .collect();
+        let (exits, tasks): (Vec<_>, Vec<_>) =
+            program.tasks.iter().partition(|t| t.schedule == proxy_core::TaskSchedule::Exit);
+        let exits: Vec<_> = exits.into_iter().map(|t| t.layout.clone()).collect();
+        let tasks: Vec<_> =
+            tasks.into_iter().map(|t| crate::task::spawn(t.schedule, t.layout.clone(), drain.clone())).collect();
         tracing::info!("[thread] Thread {} started", opts.id);
         let _ = ready.send(Ok(()));
         if program.ports.is_empty() {
@@ -149,6 +149,7 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
             for t in tasks {
                 let _ = t.await;
             }
+            run_exit_tasks(exits, opts.grace).await;
             keep_until_exit(program, host);
             return;
         }
@@ -164,9 +165,29 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
         if tokio::time::timeout(opts.grace, connections.all_closed()).await.is_err() {
             tracing::warn!("[thread] Thread {} gave up waiting for {} connection(s)", opts.id, connections.open());
         }
+        run_exit_tasks(exits, opts.grace).await;
         tracing::info!("[thread] Thread {} stopped", opts.id);
         keep_until_exit(program, host);
     });
+}
+
+/// Runs the `exit()` pipelines and waits for them, up to `grace`.
+async fn run_exit_tasks(exits: Vec<Rc<proxy_core::PipelineLayout>>, grace: std::time::Duration) {
+    if exits.is_empty() {
+        return;
+    }
+    let all = futures_join_all(exits.into_iter().map(crate::task::run_to_end));
+    if tokio::time::timeout(grace, all).await.is_err() {
+        tracing::warn!("exit() pipelines did not end within {grace:?}; stopping anyway");
+    }
+}
+
+/// Waits for every future (they run concurrently on this thread).
+async fn futures_join_all<F: std::future::Future<Output = ()> + 'static>(futures: impl Iterator<Item = F>) {
+    let handles: Vec<_> = futures.map(tokio::task::spawn_local).collect();
+    for h in handles {
+        let _ = h.await;
+    }
 }
 
 /// The script host must outlive every pipeline that holds its values, and some may

@@ -7,6 +7,7 @@
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
+//! - `chain`, `use_module`: plugin chains and pipelines of other modules.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -16,6 +17,7 @@
 
 pub mod branch;
 pub mod branch_message;
+pub mod chain;
 pub mod decode_http;
 pub mod demux_http;
 pub mod dummy;
@@ -28,6 +30,7 @@ pub mod link;
 pub mod mux_http;
 pub mod replace;
 pub mod serve_http;
+pub mod use_module;
 
 use crate::args::{ArgResult, Args};
 use crate::event::EventKind;
@@ -48,6 +51,8 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("encodeHTTPRequest", encode_http::build_request),
     ("encodeHTTPResponse", encode_http::build_response),
     ("link", link::build),
+    ("chain", chain::build),
+    ("use", use_module::build),
     ("fork", fork::build),
     ("branch", branch::build),
     ("branchMessageStart", branch_message::build_start),

@@ -423,7 +423,7 @@ impl MuxHttp {
                     }
                 }));
                 // The session runs in the context of the stream that opened it.
-                let pipeline = Pipeline::new(&layout, cx.context().clone(), sink);
+                let pipeline = Pipeline::in_chain(&layout, cx.context().clone(), sink, cx.chain().cloned());
                 *session.pipeline.borrow_mut() = Some(pipeline);
                 self.pool.sessions.borrow_mut().entry(key).or_default().push(session.clone());
                 session

@@ -1,0 +1,285 @@
+//! Modules: every script file of a codebase is a module, evaluated once per worker
+//! in a scope of its own, so two modules may declare the same variable names. A
+//! module's code runs inside `with (scope) { ... }` (sloppy mode, as PipyJS modules
+//! are), where `scope` holds its `pipy`, `__filename`, context variables, and the
+//! variables it imports. Modules are loaded when the main module starts, or when a
+//! configuration call (`chain`, `use`) names them; what refers to their pipelines
+//! is resolved when every module is loaded.
+
+use crate::config::{self, ModuleShared};
+use crate::engine::Engine;
+use crate::error;
+use crate::vars::VarRef;
+use proxy_core::{LayoutSlot, PipelineLayout, Program, ScriptError};
+use rquickjs::context::EvalOptions;
+use rquickjs::{Ctx, Exception, Object, Result, Value};
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+
+/// The code put before a module's text. Its length does not depend on the index,
+/// so that `error` can take it off the columns of line 1.
+fn prefix(index: usize) -> String {
+    format!("with({}){{", scope_key(index))
+}
+
+/// Length of `prefix(_)`.
+pub const PREFIX_LEN: usize = "with(__proxy_scope_0000){".len();
+
+/// The global property holding module `index`'s scope object.
+pub fn scope_key(index: usize) -> String {
+    format!("__proxy_scope_{index:04}")
+}
+
+/// The scope object of module `index`.
+pub fn scope<'js>(ctx: &Ctx<'js>, index: usize) -> Result<Object<'js>> {
+    ctx.globals().get(scope_key(index).as_str())
+}
+
+/// Parses `text` as sloppy-mode global code without running it.
+#[allow(unsafe_code)]
+fn check_syntax(ctx: &Ctx<'_>, text: &str, file: &str) -> Result<()> {
+    use rquickjs::qjs;
+    let source = std::ffi::CString::new(text)?;
+    let name = std::ffi::CString::new(file)?;
+    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
+    // SAFETY: `ctx` is a live context entered on this thread; `source` ends with
+    // the NUL that JS_Eval requires after `text.len()` bytes, and `name` is a C
+    // string; both outlive the call. The result is an owned value that
+    // `Value::from_raw` takes over and frees when dropped (an exception value
+    // owns nothing).
+    let compiled = unsafe {
+        let v = qjs::JS_Eval(ctx.as_raw().as_ptr(), source.as_ptr(), text.len() as _, name.as_ptr(), flags);
+        Value::from_raw(ctx.clone(), v)
+    };
+    if compiled.is_exception() {
+        return Err(rquickjs::Error::Exception);
+    }
+    Ok(())
+}
+
+/// A reference from one module to a pipeline of another, resolved at the end.
+struct PipelineRef {
+    module: usize,
+    name: Option<String>,
+    slot: LayoutSlot,
+    required: bool,
+    location: Option<String>,
+}
+
+/// A variable a module imports, resolved at the end.
+struct Import {
+    namespace: String,
+    name: String,
+    target: Rc<OnceCell<VarRef>>,
+    location: Option<String>,
+}
+
+/// The files of one codebase and the modules loaded from them on this worker.
+pub struct Codebase {
+    root: PathBuf,
+    engine: Weak<Engine>,
+    modules: RefCell<Vec<Rc<ModuleShared>>>,
+    /// Each module's file, as errors name it.
+    files: RefCell<Vec<String>>,
+    by_key: RefCell<HashMap<String, usize>>,
+    exports: RefCell<HashMap<String, HashMap<String, VarRef>>>,
+    imports: RefCell<Vec<Import>>,
+    refs: RefCell<Vec<PipelineRef>>,
+}
+
+/// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module.
+fn normalize(path: &str) -> String {
+    let mut p = path.trim();
+    loop {
+        if let Some(rest) = p.strip_prefix("./") {
+            p = rest;
+        } else if let Some(rest) = p.strip_prefix('/') {
+            p = rest;
+        } else {
+            return p.to_string();
+        }
+    }
+}
+
+impl Codebase {
+    /// A codebase whose files are under `root`.
+    pub fn new(root: PathBuf, engine: &Rc<Engine>) -> Rc<Codebase> {
+        Rc::new(Codebase {
+            root,
+            engine: Rc::downgrade(engine),
+            modules: RefCell::default(),
+            files: RefCell::default(),
+            by_key: RefCell::default(),
+            exports: RefCell::default(),
+            imports: RefCell::default(),
+            refs: RefCell::default(),
+        })
+    }
+
+    /// The bytes of codebase file `path`, if it can be read.
+    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(normalize(path))).ok()
+    }
+
+    /// The module loaded as number `index`.
+    pub fn module(&self, index: usize) -> Option<Rc<ModuleShared>> {
+        self.modules.borrow().get(index).cloned()
+    }
+
+    /// Drops every module's configuration (script callbacks included), so that a
+    /// failed load leaves nothing holding script values when the engine goes away.
+    pub fn clear(&self) {
+        for m in self.modules.borrow().iter() {
+            m.clear();
+        }
+        self.imports.borrow_mut().clear();
+        self.refs.borrow_mut().clear();
+        self.exports.borrow_mut().clear();
+    }
+
+    /// Loads codebase file `path` as a module, unless it is loaded already (or
+    /// being loaded: modules may refer to each other), and returns its number.
+    pub fn load_file(self: &Rc<Self>, ctx: &Ctx<'_>, path: &str) -> Result<usize> {
+        let key = normalize(path);
+        if let Some(&i) = self.by_key.borrow().get(&key) {
+            return Ok(i);
+        }
+        let Some(bytes) = self.read(&key) else {
+            return Err(Exception::throw_message(ctx, &format!("cannot read module {key}")));
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Exception::throw_message(ctx, &format!("module {key} is not UTF-8 text")))?;
+        let file = self.root.join(&key).display().to_string();
+        self.load_text(ctx, &key, &file, &text)
+    }
+
+    /// Evaluates `text` as the module `key`, shown in errors as `file`.
+    pub fn load_text(self: &Rc<Self>, ctx: &Ctx<'_>, key: &str, file: &str, text: &str) -> Result<usize> {
+        let engine = self.engine.upgrade().expect("the engine outlives the codebase");
+        let index = self.modules.borrow().len();
+        let scope = Object::new(ctx.clone())?;
+        let (shared, pipy) = config::install(ctx, &engine, Rc::downgrade(self), index, key)?;
+        let api: Object = ctx.globals().get("__proxy_pipy_api")?;
+        for prop in api.props::<String, Value>() {
+            let (name, value) = prop?;
+            pipy.set(name, value)?;
+        }
+        scope.set("pipy", pipy.clone())?;
+        scope.set("__filename", format!("/{key}"))?;
+        ctx.globals().prop(scope_key(index).as_str(), rquickjs::object::Property::from(scope))?;
+        if index == 0 {
+            // Files evaluated by pipy.solve() run in the global scope and see the
+            // main module's `pipy`.
+            ctx.globals().set("pipy", pipy)?;
+        }
+        self.modules.borrow_mut().push(shared);
+        self.files.borrow_mut().push(file.to_string());
+        self.by_key.borrow_mut().insert(key.to_string(), index);
+        // Syntax errors are found in the user's text as written: the wrapper would
+        // move an unclosed bracket's error to the wrapper's own closing brace.
+        check_syntax(ctx, text, file)?;
+        error::note_wrapped(file);
+        let mut opts = EvalOptions::default();
+        opts.global = true;
+        opts.strict = false;
+        opts.filename = Some(file.to_string());
+        let source = format!("{}{text}\n}}", prefix(index));
+        ctx.eval_with_options::<Value, _>(source, opts)?;
+        Ok(index)
+    }
+
+    /// A pipeline of module `path` (loading it now if needed), found at the end.
+    pub fn pipeline_of(
+        self: &Rc<Self>,
+        ctx: &Ctx<'_>,
+        path: &str,
+        name: Option<&str>,
+        required: bool,
+    ) -> Result<LayoutSlot> {
+        let location = config::call_site(ctx);
+        let module = self.load_file(ctx, path)?;
+        let slot: LayoutSlot = Rc::new(OnceCell::new());
+        let name = name.map(String::from);
+        self.refs.borrow_mut().push(PipelineRef { module, name, slot: slot.clone(), required, location });
+        Ok(slot)
+    }
+
+    /// Adds variables that `namespace` exports.
+    pub fn export(&self, namespace: &str, vars: Vec<(String, VarRef)>) {
+        self.exports.borrow_mut().entry(namespace.to_string()).or_default().extend(vars);
+    }
+
+    /// A variable `namespace` exports as `name`, found at the end.
+    pub fn import(&self, ctx: &Ctx<'_>, namespace: &str, name: &str) -> Rc<OnceCell<VarRef>> {
+        let target = Rc::new(OnceCell::new());
+        self.imports.borrow_mut().push(Import {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            target: target.clone(),
+            location: config::call_site(ctx),
+        });
+        target
+    }
+
+    /// Turns what every module built into one program: layouts made, names,
+    /// module references and imports resolved, ports and tasks of every module.
+    pub fn finish(&self) -> std::result::Result<Program, ScriptError> {
+        let mut program = Program::default();
+        let mut built = Vec::new();
+        for m in self.modules.borrow().iter() {
+            let mut b = config::finish(m)?;
+            program.ports.append(&mut b.ports);
+            program.tasks.append(&mut b.tasks);
+            built.push(b);
+        }
+        let fail = |message: String, location: Option<String>| ScriptError { message, location, stack: None };
+        for r in self.refs.borrow_mut().drain(..) {
+            let b = &built[r.module];
+            let found: Option<&Rc<PipelineLayout>> = match &r.name {
+                Some(n) => b.named.get(n),
+                None => b.entrance.as_ref(),
+            };
+            match found {
+                Some(layout) => {
+                    let _ = r.slot.set(layout.clone());
+                }
+                None if r.required => {
+                    let file = &self.files.borrow()[r.module];
+                    let what = match &r.name {
+                        Some(n) => format!("no pipeline '{n}'"),
+                        None => "no entrance pipeline (pipeline() without a name)".to_string(),
+                    };
+                    return Err(fail(format!("module {file} has {what}"), r.location));
+                }
+                None => {}
+            }
+        }
+        let exports = self.exports.borrow();
+        for i in self.imports.borrow_mut().drain(..) {
+            let Some(var) = exports.get(&i.namespace).and_then(|ns| ns.get(&i.name)) else {
+                return Err(fail(
+                    format!("import: no module exports '{}' in namespace '{}'", i.name, i.namespace),
+                    i.location,
+                ));
+            };
+            let _ = i.target.set(var.clone());
+        }
+        Ok(program)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_paths_name_one_module_however_written() {
+        assert_eq!(normalize("plugins/a.js"), "plugins/a.js");
+        assert_eq!(normalize("/plugins/a.js"), "plugins/a.js");
+        assert_eq!(normalize("./plugins/a.js"), "plugins/a.js");
+        assert_eq!(prefix(7).len(), PREFIX_LEN);
+        assert_eq!(prefix(9999).len(), PREFIX_LEN);
+    }
+}
