@@ -111,6 +111,8 @@ where
 struct PendingState {
     result: Option<Result<Returned, ScriptError>>,
     waiter: Option<FilterHandle>,
+    /// Touched when the result is delivered: script state changed (see `Context::touched`).
+    context: Option<Context>,
 }
 
 /// The result of a callback that returned a Promise, delivered later.
@@ -121,6 +123,13 @@ impl Pending {
     /// A result not yet known.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A result not yet known, of script code running in `cx`.
+    pub fn in_context(cx: &Context) -> Self {
+        let p = Self::default();
+        p.0.borrow_mut().context = Some(cx.clone());
+        p
     }
 
     /// Asks for `waiter` to be woken when the result is known.
@@ -140,11 +149,17 @@ impl Pending {
         self.0.borrow_mut().result = Some(result);
     }
 
-    /// Wakes the waiting filter, if any.
+    /// Wakes the waiting filter, if any, and says script state changed.
     pub fn notify(&self) {
-        let waiter = self.0.borrow().waiter.clone();
+        let (waiter, context) = {
+            let s = self.0.borrow();
+            (s.waiter.clone(), s.context.clone())
+        };
         if let Some(w) = waiter {
             w.wake();
+        }
+        if let Some(c) = context {
+            c.touched();
         }
     }
 

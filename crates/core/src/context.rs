@@ -30,8 +30,37 @@ pub trait ContextVars: Any {
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
+/// The contexts that come from one root pipeline (its own, and those of the
+/// sub-pipelines made from it, forked or shared), with the filters that wait
+/// for script state to change (`wait`).
+#[derive(Default)]
+struct Group {
+    waiters: RefCell<Vec<crate::pipeline::FilterHandle>>,
+    scheduled: Cell<bool>,
+    quiet: Cell<bool>,
+}
+
+impl Group {
+    fn touched(self: &Rc<Self>) {
+        if self.quiet.get() || self.scheduled.get() || self.waiters.borrow().is_empty() {
+            return;
+        }
+        // Later, from the event loop: the caller is in the middle of a filter.
+        let group = Rc::downgrade(self);
+        self.scheduled.set(crate::timer::after(std::time::Duration::ZERO, move || {
+            let Some(group) = group.upgrade() else { return };
+            group.scheduled.set(false);
+            let waiters = std::mem::take(&mut *group.waiters.borrow_mut());
+            for w in waiters {
+                w.wake();
+            }
+        }));
+    }
+}
+
 struct ContextInner {
     id: u64,
+    group: Rc<Group>,
     inbound: Option<Rc<Inbound>>,
     flow: Option<Rc<Backpressure>>,
     vars: RefCell<Option<Box<dyn ContextVars>>>,
@@ -56,13 +85,20 @@ fn next_id() -> u64 {
 impl Context {
     /// A fresh context for a root pipeline.
     pub fn new(inbound: Option<Rc<Inbound>>) -> Self {
-        Context(Rc::new(ContextInner { id: next_id(), inbound, flow: None, vars: RefCell::new(None) }))
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            group: Rc::default(),
+            inbound,
+            flow: None,
+            vars: RefCell::new(None),
+        }))
     }
 
     /// A fresh context for a client connection's pipeline, with its backpressure.
     pub fn with_flow(inbound: Rc<Inbound>, flow: Rc<Backpressure>) -> Self {
         Context(Rc::new(ContextInner {
             id: next_id(),
+            group: Rc::default(),
             inbound: Some(inbound),
             flow: Some(flow),
             vars: RefCell::new(None),
@@ -79,6 +115,7 @@ impl Context {
         let vars = self.0.vars.borrow().as_ref().map(|v| v.fork());
         Context(Rc::new(ContextInner {
             id: next_id(),
+            group: self.0.group.clone(),
             inbound: self.0.inbound.clone(),
             flow: self.0.flow.clone(),
             vars: RefCell::new(vars),
@@ -98,6 +135,47 @@ impl Context {
     /// Runs `f` on the script values (created by the host on first use).
     pub fn with_vars<R>(&self, f: impl FnOnce(&mut Option<Box<dyn ContextVars>>) -> R) -> R {
         f(&mut self.0.vars.borrow_mut())
+    }
+}
+
+impl Context {
+    /// Says that script code ran in this context, so script state may have
+    /// changed: the filters of the group waiting on it are woken (soon, from the
+    /// event loop, once however many touches came before).
+    pub fn touched(&self) {
+        self.0.group.touched();
+    }
+
+    /// Wakes `waiter` once, the next time the group is touched.
+    pub fn wake_on_touch(&self, waiter: crate::pipeline::FilterHandle) {
+        self.0.group.waiters.borrow_mut().push(waiter);
+    }
+
+    /// Runs `f` without its script calls counting as touches (a `wait`
+    /// condition must not wake itself).
+    pub fn quietly<R>(&self, f: impl FnOnce() -> R) -> R {
+        let was = self.0.group.quiet.replace(true);
+        let r = f();
+        self.0.group.quiet.set(was);
+        r
+    }
+}
+
+/// A context that does not keep it alive.
+#[derive(Clone)]
+pub struct WeakContext(std::rc::Weak<ContextInner>);
+
+impl WeakContext {
+    /// The context, if it still exists.
+    pub fn upgrade(&self) -> Option<Context> {
+        self.0.upgrade().map(Context)
+    }
+}
+
+impl Context {
+    /// A handle that does not keep the context alive.
+    pub fn downgrade(&self) -> WeakContext {
+        WeakContext(Rc::downgrade(&self.0))
     }
 }
 

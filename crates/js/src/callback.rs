@@ -29,7 +29,7 @@ impl Callback for JsCallback {
     fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError> {
         let _current = CurrentContext::enter(cx);
         let engine = &self.func.engine;
-        engine.enter(engine.callback_timeout, |ctx| {
+        let result = engine.enter(engine.callback_timeout, |ctx| {
             let func = self.func.value.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
             let (js_arg, write_back) = match arg {
                 _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
@@ -45,8 +45,10 @@ impl Callback for JsCallback {
             if let Some(Event::MessageStart(head)) = write_back {
                 write_back_head(&js_arg, head).map_err(|e| error::from_rquickjs(ctx, e))?;
             }
-            convert(ctx, ret, want)
-        })
+            convert(ctx, ret, want, Some(cx))
+        });
+        cx.touched();
+        result
     }
 }
 
@@ -72,12 +74,12 @@ fn key_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<Option<String
 }
 
 /// Converts a returned value as the filter wants it.
-fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want) -> Result<Returned, ScriptError> {
+fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want, cx: Option<&Context>) -> Result<Returned, ScriptError> {
     if let Some(promise) = v.as_promise() {
-        let pending = Pending::new();
+        let pending = cx.map(Pending::in_context).unwrap_or_default();
         let (ok, fail) = (pending.clone(), pending.clone());
         let on_ok = Function::new(ctx.clone(), move |ctx: Ctx<'js>, v: Value<'js>| {
-            ok.settle(convert(&ctx, v, want));
+            ok.settle(convert(&ctx, v, want, None));
             engine::settled(ok.clone());
         });
         let on_err = Function::new(ctx.clone(), move |v: Value<'js>| {

@@ -66,6 +66,7 @@ impl Host {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
+            vars::bind_promises(ctx).map_err(fail)?;
             globals::install_codebase(ctx, Rc::downgrade(&codebase)).map_err(fail)?;
             Ok(())
         })?;

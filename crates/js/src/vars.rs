@@ -38,6 +38,63 @@ impl Drop for CurrentContext {
     }
 }
 
+thread_local! {
+    /// Contexts that Promise callbacks were bound to, by id (see `bind_promises`).
+    static BOUND: RefCell<(std::collections::HashMap<u64, proxy_core::context::WeakContext>, usize)> =
+        RefCell::new((std::collections::HashMap::new(), 64));
+}
+
+/// Makes Promise callbacks run in the context that was current when `then` was
+/// called, so that `new Timeout(1).wait().then(() => _done = true)` inside a
+/// filter's callback sets that stream's `_done`; and says the context was touched
+/// afterwards, so that a `wait()` on it checks again.
+pub fn bind_promises<'js>(ctx: &Ctx<'js>) -> Result<()> {
+    let g = ctx.globals();
+    g.prop(
+        "__proxy_context_token",
+        rquickjs::object::Property::from(rquickjs::Function::new(ctx.clone(), || -> f64 {
+            let Some(cx) = current() else { return 0.0 };
+            BOUND.with(|b| {
+                let (map, sweep_at) = &mut *b.borrow_mut();
+                if map.len() >= *sweep_at {
+                    map.retain(|_, w| w.upgrade().is_some());
+                    *sweep_at = (map.len() * 2).max(64);
+                }
+                map.insert(cx.id(), cx.downgrade());
+            });
+            cx.id() as f64
+        })?),
+    )?;
+    g.prop(
+        "__proxy_in_context",
+        rquickjs::object::Property::from(rquickjs::Function::new(
+            ctx.clone(),
+            |id: f64, f: rquickjs::Function<'js>, v: Value<'js>| -> Result<Value<'js>> {
+                let cx = BOUND.with(|b| b.borrow().0.get(&(id as u64)).and_then(|w| w.upgrade()));
+                let _current = cx.as_ref().map(CurrentContext::enter);
+                let r = f.call((v,));
+                if let Some(cx) = &cx {
+                    cx.touched();
+                }
+                r
+            },
+        )?),
+    )?;
+    ctx.eval::<(), _>(
+        r#"(function () {
+  var then = Promise.prototype.then, token = __proxy_context_token, run = __proxy_in_context;
+  function bind(f, id) { return typeof f === 'function' ? function (v) { return run(id, f, v); } : f; }
+  Object.defineProperty(Promise.prototype, 'then', {
+    value: function then_in_context(onFulfilled, onRejected) {
+      var id = token();
+      return id === 0 ? then.call(this, onFulfilled, onRejected) : then.call(this, bind(onFulfilled, id), bind(onRejected, id));
+    },
+    writable: true, configurable: true,
+  });
+})();"#,
+    )
+}
+
 /// The current context, if a callback is running.
 pub fn current() -> Option<Context> {
     CURRENT.with(|c| c.borrow().clone())

@@ -13,6 +13,7 @@
 //! - `handle`: the `handle*` family (look at events).
 //! - `replace`: the `replace*` family (replace events).
 //! - `dummy`, `dump`: swallow events; log events.
+//! - `wait`: hold events until a condition holds.
 //! - `hold`: the shared state of a filter waiting for a Promise.
 
 pub mod branch;
@@ -31,6 +32,7 @@ pub mod mux_http;
 pub mod replace;
 pub mod serve_http;
 pub mod use_module;
+pub mod wait;
 
 use crate::args::{ArgResult, Args};
 use crate::event::EventKind;
@@ -53,6 +55,7 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("link", link::build),
     ("chain", chain::build),
     ("use", use_module::build),
+    ("wait", wait::build),
     ("fork", fork::build),
     ("branch", branch::build),
     ("branchMessageStart", branch_message::build_start),
