@@ -247,3 +247,24 @@ fn wait_holds_a_stream_until_script_state_lets_it_go_or_the_timeout_passes() {
     assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{}/", port + 1)]), "timed out");
     assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
 }
+
+#[test]
+fn fork_values_reach_the_sub_pipelines_on_start() {
+    let port = free_port();
+    let script = format!(
+        r#"pipy()
+.listen({port})
+.decodeHTTPRequest()
+.fork([{{ n: 1 }}, {{ n: 2 }}]).to($=>$.onStart(v => void console.log('array value ' + v.n)).dummy())
+.fork('one').to($=>$.onStart(v => void console.log('single value ' + v)).dummy())
+.fork(() => ['x', 'y']).to($=>$.onStart(v => void console.log('computed value ' + v)).dummy())
+.replaceMessage(new Message('done'))
+.encodeHTTPResponse()
+"#
+    );
+    let p = Proxy::script(&script, &[]);
+    assert_eq!(crate::support::curl(&[&format!("http://127.0.0.1:{port}/")]), "done");
+    for line in ["array value 1", "array value 2", "single value one", "computed value x", "computed value y"] {
+        assert!(p.log.wait_for(line, Duration::from_secs(5)), "{line}: {}", p.log.text());
+    }
+}

@@ -86,6 +86,9 @@ pub trait Args {
     fn layout(&mut self, i: usize) -> ArgResult<LayoutSlot>;
     /// Argument `i` as an options object (empty when missing).
     fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>>;
+    /// Argument `i` as script values: an array's elements, any other value as the
+    /// one element, `None` when missing, null or undefined.
+    fn values(&mut self, i: usize) -> ArgResult<Option<Vec<crate::callback::ScriptValue>>>;
     /// Argument `i` as a list of strings: one string, or an array of strings.
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>>;
     /// A pipeline of the module in codebase file `file`: the one called `name`, or

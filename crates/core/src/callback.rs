@@ -44,6 +44,10 @@ impl fmt::Display for ScriptError {
 
 impl std::error::Error for ScriptError {}
 
+/// A script value kept for later (a `fork` value handed to a sub-pipeline's
+/// `onStart`). Opaque here: only the script host knows what is inside.
+pub type ScriptValue = Rc<dyn std::any::Any>;
+
 /// What a callback is given.
 // Lives on the stack for one call; boxing the message would cost an allocation per call.
 #[allow(clippy::large_enum_variant)]
@@ -54,6 +58,8 @@ pub enum Arg<'a> {
     Event(&'a mut Event),
     /// A whole message.
     Message(Message),
+    /// A script value.
+    Value(&'a ScriptValue),
 }
 
 /// How the filter wants the callback's return value.
@@ -72,6 +78,9 @@ pub enum Want {
     Key,
     /// The length of an array (`Count(None)` for anything else).
     Count,
+    /// Script values: an array's elements (`Values`), or any other value as it
+    /// is (`Value`, `None` for null / undefined).
+    Values,
 }
 
 /// What a callback returned, converted as the filter asked.
@@ -87,6 +96,10 @@ pub enum Returned {
     Str(Option<String>),
     /// The length of an array, if the value was one.
     Count(Option<usize>),
+    /// The elements of a returned array.
+    Values(Vec<ScriptValue>),
+    /// A returned value that is not an array (`None`: null or undefined).
+    Value(Option<ScriptValue>),
     /// A Promise: the result comes later through `Pending`.
     Pending(Pending),
 }

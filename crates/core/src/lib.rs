@@ -33,7 +33,7 @@ pub mod program;
 pub mod testing;
 pub mod timer;
 
-pub use callback::{Arg, Callback, Pending, Returned, ScriptError, Want};
+pub use callback::{Arg, Callback, Pending, Returned, ScriptError, ScriptValue, Want};
 pub use context::{Context, Inbound};
 pub use data::Data;
 pub use event::{Event, EventKind, Message, StreamError};

@@ -172,6 +172,8 @@ pub struct PipelineInner {
     context: Context,
     sink: Sink,
     chain: Option<Rc<ChainLink>>,
+    /// What `onStart` is called with (a `fork` value).
+    start_arg: Option<crate::callback::ScriptValue>,
     /// The Promise an `onStart` callback returned, until it settles.
     start_pending: RefCell<Option<crate::callback::Pending>>,
     input_ended: Cell<bool>,
@@ -204,6 +206,16 @@ impl Pipeline {
         sink: Sink,
         chain: Option<Rc<ChainLink>>,
     ) -> Pipeline {
+        Pipeline::make(layout, context, sink, chain, None)
+    }
+
+    fn make(
+        layout: &Rc<PipelineLayout>,
+        context: Context,
+        sink: Sink,
+        chain: Option<Rc<ChainLink>>,
+        start_arg: Option<crate::callback::ScriptValue>,
+    ) -> Pipeline {
         let nodes = layout
             .filters
             .iter()
@@ -220,6 +232,7 @@ impl Pipeline {
             context,
             sink,
             chain,
+            start_arg,
             start_pending: RefCell::new(None),
             input_ended: Cell::new(false),
             output_ended: Cell::new(false),
@@ -233,7 +246,11 @@ impl Pipeline {
         let events = match on_start {
             OnStart::Events(evs) => evs.clone(),
             OnStart::Callback(cb) => {
-                let result = cb.call(&self.0.context, crate::callback::Arg::None, crate::callback::Want::Events);
+                let arg = match &self.0.start_arg {
+                    Some(v) => crate::callback::Arg::Value(v),
+                    None => crate::callback::Arg::None,
+                };
+                let result = cb.call(&self.0.context, arg, crate::callback::Want::Events);
                 if let Ok(crate::callback::Returned::Pending(pending)) = &result {
                     // The events come when the Promise settles (see `resume_start`).
                     *self.0.start_pending.borrow_mut() = Some(pending.clone());
@@ -393,6 +410,19 @@ impl Cx<'_> {
     ) -> Pipeline {
         let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
         Pipeline::in_chain(layout, context, sink, chain)
+    }
+
+    /// Like `sub_pipeline`, handing `value` to the layout's `onStart` callback.
+    pub fn sub_pipeline_with_value(
+        &self,
+        slot: &LayoutSlot,
+        context: Context,
+        tag: usize,
+        value: crate::callback::ScriptValue,
+    ) -> Option<Pipeline> {
+        let layout = slot.get()?;
+        let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
+        Some(Pipeline::make(layout, context, sink, self.pipeline.chain.clone(), Some(value)))
     }
 
     /// Where this pipeline stands in a plugin chain, if it is in one.

@@ -27,6 +27,8 @@ pub enum TestArg {
     Bool(bool),
     /// An array of strings.
     Strings(Vec<String>),
+    /// Script values (an array of them).
+    Values(Vec<crate::callback::ScriptValue>),
 }
 
 thread_local! {
@@ -67,6 +69,7 @@ impl Args for TestArgs {
         match self.0.get(i) {
             Some(TestArg::Events(e)) => Some(e.len()),
             Some(TestArg::Strings(v)) => Some(v.len()),
+            Some(TestArg::Values(v)) => Some(v.len()),
             _ => None,
         }
     }
@@ -102,6 +105,13 @@ impl Args for TestArgs {
         Ok(match self.0.get(i) {
             Some(TestArg::Options(m)) => Box::new(MapOptions(m.clone())),
             _ => Box::new(NoOptions),
+        })
+    }
+    fn values(&mut self, i: usize) -> ArgResult<Option<Vec<crate::callback::ScriptValue>>> {
+        Ok(match self.0.get(i) {
+            Some(TestArg::Values(v)) => Some(v.clone()),
+            Some(TestArg::Str(s)) => Some(vec![Rc::new(s.clone()) as crate::callback::ScriptValue]),
+            _ => None,
         })
     }
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {

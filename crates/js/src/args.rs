@@ -119,6 +119,19 @@ impl<'js> Args for JsArgs<'_, 'js> {
         }
     }
 
+    fn values(&mut self, i: usize) -> ArgResult<Option<Vec<proxy_core::ScriptValue>>> {
+        let Some(v) = self.get(i).cloned() else { return Ok(None) };
+        let engine = self.shared.engine();
+        let keep = |v: Value<'js>| crate::callback::script_value(&engine, &self.ctx, v);
+        match v.as_array() {
+            Some(a) => {
+                let items = a.iter::<Value>().collect::<rquickjs::Result<Vec<_>>>().map_err(|e| self.js_err(e))?;
+                Ok(Some(items.into_iter().map(keep).collect()))
+            }
+            None => Ok(Some(vec![keep(v)])),
+        }
+    }
+
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {
         let Some(v) = self.get(i).cloned() else { return Ok(None) };
         if let Some(a) = v.as_array() {

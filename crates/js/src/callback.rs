@@ -6,9 +6,25 @@ use crate::convert::{event_to_js, events_from_js, message_to_js, write_back_head
 use crate::engine::{self, Engine, EngineValue};
 use crate::error;
 use crate::vars::CurrentContext;
-use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, Want};
+use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, ScriptValue, Want};
 use rquickjs::{Coerced, Ctx, Function, Persistent, Value};
 use std::rc::Rc;
+
+/// A script value kept from Rust, as `proxy_core::ScriptValue` carries it.
+type Kept = EngineValue<Persistent<Value<'static>>>;
+
+/// Keeps `v` as a `ScriptValue`.
+pub fn script_value<'js>(engine: &Rc<Engine>, ctx: &Ctx<'js>, v: Value<'js>) -> ScriptValue {
+    Rc::new(EngineValue { value: Persistent::save(ctx, v), engine: engine.clone() })
+}
+
+/// The script value inside `v` (undefined if it was not made by this host).
+fn restore_value<'js>(ctx: &Ctx<'js>, v: &ScriptValue) -> rquickjs::Result<Value<'js>> {
+    match v.downcast_ref::<Kept>() {
+        Some(kept) => kept.value.clone().restore(ctx),
+        None => Ok(Value::new_undefined(ctx.clone())),
+    }
+}
 
 /// A script function that filters can call.
 pub struct JsCallback {
@@ -40,12 +56,13 @@ impl Callback for JsCallback {
                     (v, wb)
                 }
                 Arg::Message(m) => (message_to_js(ctx, m).map_err(|e| error::from_rquickjs(ctx, e))?, None),
+                Arg::Value(v) => (restore_value(ctx, v).map_err(|e| error::from_rquickjs(ctx, e))?, None),
             };
             let ret: Value = func.call((js_arg.clone(),)).map_err(|e| error::from_rquickjs(ctx, e))?;
             if let Some(Event::MessageStart(head)) = write_back {
                 write_back_head(&js_arg, head).map_err(|e| error::from_rquickjs(ctx, e))?;
             }
-            convert(ctx, ret, want, Some(cx))
+            convert(ctx, ret, want, Some(cx), engine)
         });
         cx.touched();
         result
@@ -74,12 +91,21 @@ fn key_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<Option<String
 }
 
 /// Converts a returned value as the filter wants it.
-fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want, cx: Option<&Context>) -> Result<Returned, ScriptError> {
+fn convert<'js>(
+    ctx: &Ctx<'js>,
+    v: Value<'js>,
+    want: Want,
+    cx: Option<&Context>,
+    engine: &Rc<Engine>,
+) -> Result<Returned, ScriptError> {
     if let Some(promise) = v.as_promise() {
         let pending = cx.map(Pending::in_context).unwrap_or_default();
         let (ok, fail) = (pending.clone(), pending.clone());
+        // Weak: the function lives in the engine, and must not keep it alive.
+        let engine = Rc::downgrade(engine);
         let on_ok = Function::new(ctx.clone(), move |ctx: Ctx<'js>, v: Value<'js>| {
-            ok.settle(convert(&ctx, v, want, None));
+            let Some(engine) = engine.upgrade() else { return };
+            ok.settle(convert(&ctx, v, want, None, &engine));
             engine::settled(ok.clone());
         });
         let on_err = Function::new(ctx.clone(), move |v: Value<'js>| {
@@ -100,6 +126,17 @@ fn convert<'js>(ctx: &Ctx<'js>, v: Value<'js>, want: Want, cx: Option<&Context>)
         Want::Nothing => Ok(Returned::Nothing),
         Want::Key => Ok(Returned::Str(key_of(ctx, &v).map_err(|e| error::from_rquickjs(ctx, e))?)),
         Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
+        Want::Values => match v.as_array() {
+            Some(a) => {
+                let items = a
+                    .iter::<Value>()
+                    .collect::<rquickjs::Result<Vec<_>>>()
+                    .map_err(|e| error::from_rquickjs(ctx, e))?;
+                Ok(Returned::Values(items.into_iter().map(|v| script_value(engine, ctx, v)).collect()))
+            }
+            None if v.is_undefined() || v.is_null() => Ok(Returned::Value(None)),
+            None => Ok(Returned::Value(Some(script_value(engine, ctx, v)))),
+        },
         Want::Bool => Ok(Returned::Bool(v.get::<Coerced<bool>>().map(|b| b.0).unwrap_or(false))),
         Want::Str => {
             if v.is_undefined() || v.is_null() {

@@ -2,36 +2,38 @@
 //! passes it on unchanged; what the sub-pipelines output is discarded. With no
 //! value or a single value there is one sub-pipeline, sharing the context; with an
 //! array (or a function returning one) there is one per element, each with a
-//! cloned context. The sub-pipelines start at the first event.
+//! cloned context. The value (or element) is what the sub-pipeline's `onStart`
+//! callback is called with. The sub-pipelines start at the first event.
 
 use crate::args::{ArgResult, Args};
-use crate::callback::{Arg, Callback, Returned, Want};
+use crate::callback::{Arg, Callback, Returned, ScriptValue, Want};
 use crate::event::{Event, StreamError};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
-/// How many sub-pipelines, decided once or per stream.
-enum Count {
-    /// One, sharing the context.
-    One,
-    /// This many, each with a cloned context.
-    Many(usize),
-    /// As many as the callback's array has elements (one if it gives no array).
+/// Which sub-pipelines, decided once or per stream.
+enum Values {
+    /// One, sharing the context, with this value if any.
+    One(Option<ScriptValue>),
+    /// One per value, each with a cloned context.
+    Many(Vec<ScriptValue>),
+    /// What the callback returns: an array gives one per element (cloned
+    /// contexts), anything else one sharing the context.
     Dynamic(Rc<dyn Callback>),
 }
 
 /// Builds `fork(...)` (its sub-pipeline comes from `.to(...)`).
 pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let count = if args.is_function(0) {
-        Count::Dynamic(args.callback(0)?.expect("checked"))
-    } else if let Some(n) = args.array_len(0) {
-        Count::Many(n)
+    let values = if args.is_function(0) {
+        Values::Dynamic(args.callback(0)?.expect("checked"))
+    } else if args.array_len(0).is_some() {
+        Values::Many(args.values(0)?.unwrap_or_default())
     } else {
-        Count::One
+        Values::One(args.values(0)?.and_then(|mut v| v.pop()))
     };
-    let count = Rc::new(count);
+    let values = Rc::new(values);
     let mut spec = FilterSpec::with_subs("fork", Vec::new(), move |subs| Fork {
-        count: count.clone(),
+        values: values.clone(),
         slot: subs.first().cloned(),
         subs: None,
     });
@@ -41,7 +43,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
 
 /// The `fork` filter.
 pub struct Fork {
-    count: Rc<Count>,
+    values: Rc<Values>,
     slot: Option<LayoutSlot>,
     subs: Option<Vec<Pipeline>>,
 }
@@ -49,21 +51,29 @@ pub struct Fork {
 impl Fork {
     fn start(&mut self, cx: &mut Cx<'_>) -> Result<(), ()> {
         let Some(slot) = &self.slot else { return Ok(()) };
-        let many = match &*self.count {
-            Count::One => None,
-            Count::Many(n) => Some(*n),
-            Count::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Count) {
-                Ok(Returned::Count(n)) => n,
-                Ok(_) => None,
+        let one = |value: Option<ScriptValue>, cx: &Cx<'_>| match value {
+            Some(v) => cx.sub_pipeline_with_value(slot, cx.context().clone(), 0, v),
+            None => cx.sub_pipeline(slot, cx.context().clone(), 0),
+        };
+        let many = |values: &[ScriptValue], cx: &Cx<'_>| -> Vec<Pipeline> {
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| cx.sub_pipeline_with_value(slot, cx.context().fork(), i, v.clone()))
+                .collect()
+        };
+        let subs = match &*self.values {
+            Values::One(v) => one(v.clone(), cx).into_iter().collect(),
+            Values::Many(vs) => many(vs, cx),
+            Values::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Values) {
+                Ok(Returned::Values(vs)) => many(&vs, cx),
+                Ok(Returned::Value(v)) => one(v, cx).into_iter().collect(),
+                Ok(_) => one(None, cx).into_iter().collect(),
                 Err(err) => {
                     report_script_error(&err, "fork");
                     return Err(());
                 }
             },
-        };
-        let subs = match many {
-            None => cx.sub_pipeline(slot, cx.context().clone(), 0).into_iter().collect(),
-            Some(n) => (0..n).filter_map(|i| cx.sub_pipeline(slot, cx.context().fork(), i)).collect(),
         };
         self.subs = Some(subs);
         Ok(())
