@@ -268,3 +268,43 @@ fn fork_values_reach_the_sub_pipelines_on_start() {
         assert!(p.log.wait_for(line, Duration::from_secs(5)), "{line}: {}", p.log.text());
     }
 }
+
+#[test]
+fn throttle_filters_pace_messages_and_bytes_by_a_quota() {
+    let ports = [free_port(), free_port()];
+    let body = "z".repeat(200 * 1024);
+    let script = format!(
+        r#"((
+  q = new algo.Quota(10),
+  messages = new algo.Quota(2, {{ per: '0.3s' }}),
+  bytes = new algo.Quota(64 * 1024, {{ per: '0.1s' }}),
+) => (
+  console.log(`quota consume ${{q.consume(4)}} ${{q.consume(10)}} current ${{q.current}} initial ${{q.initial}}`),
+  q.produce(3), console.log(`after produce ${{q.current}}`),
+  q.reset(), console.log(`after reset ${{q.current}}`),
+  pipy()
+  .listen({})
+  .demuxHTTP().to($=>$.throttleMessageRate(messages).replaceMessage(new Message('ok')))
+  .listen({})
+  .serveHTTP(new Message('{body}'))
+  .throttleDataRate(() => bytes)
+))()
+"#,
+        ports[0], ports[1]
+    );
+    let p = Proxy::script(&script, &[]);
+    assert!(p.log.wait_for("quota consume 4 6 current 0 initial 10", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("after produce 3", Duration::from_secs(5)));
+    assert!(p.log.wait_for("after reset 10", Duration::from_secs(5)));
+    // 2 messages per 0.3 s: the 5th request on one connection waits two refills.
+    let t = Instant::now();
+    let url = format!("http://127.0.0.1:{}/", ports[0]);
+    let out = curl(&["-s", &url, &url, &url, &url, &url]);
+    assert_eq!(out, "okokokokok");
+    assert!(t.elapsed() >= Duration::from_millis(500), "{:?}", t.elapsed());
+    // 64 KiB per 0.1 s: 200 KiB takes at least three refills.
+    let t = Instant::now();
+    let out = curl(&["-s", &format!("http://127.0.0.1:{}/", ports[1])]);
+    assert_eq!(out.len(), body.len());
+    assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+}

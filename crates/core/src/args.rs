@@ -89,6 +89,9 @@ pub trait Args {
     /// Argument `i` as script values: an array's elements, any other value as the
     /// one element, `None` when missing, null or undefined.
     fn values(&mut self, i: usize) -> ArgResult<Option<Vec<crate::callback::ScriptValue>>>;
+    /// The native object behind argument `i` (an `algo.Quota` gives a
+    /// `crate::quota::Quota`), if it has one.
+    fn native(&mut self, i: usize) -> ArgResult<Option<crate::callback::ScriptValue>>;
     /// Argument `i` as a list of strings: one string, or an array of strings.
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>>;
     /// A pipeline of the module in codebase file `file`: the one called `name`, or

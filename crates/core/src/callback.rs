@@ -81,6 +81,8 @@ pub enum Want {
     /// Script values: an array's elements (`Values`), or any other value as it
     /// is (`Value`, `None` for null / undefined).
     Values,
+    /// The native object behind a script object (a `Quota`), as `Native`.
+    Native,
 }
 
 /// What a callback returned, converted as the filter asked.
@@ -100,6 +102,8 @@ pub enum Returned {
     Values(Vec<ScriptValue>),
     /// A returned value that is not an array (`None`: null or undefined).
     Value(Option<ScriptValue>),
+    /// The native object behind the returned value, if it has one.
+    Native(Option<ScriptValue>),
     /// A Promise: the result comes later through `Pending`.
     Pending(Pending),
 }

@@ -16,6 +16,7 @@
 //! - `http`: the sans-IO HTTP/1 codec.
 //! - `filters`: one file per filter, and the `FILTERS` table.
 //! - `program`: `Program`, the ports a script listens on.
+//! - `quota`: `Quota`, what throttling filters consume.
 //! - `testing`: the filter contract checker used by tests.
 //! - `timer`: delayed callbacks through a driver the worker installs.
 
@@ -30,6 +31,7 @@ pub mod head;
 pub mod http;
 pub mod pipeline;
 pub mod program;
+pub mod quota;
 pub mod testing;
 pub mod timer;
 

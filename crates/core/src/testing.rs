@@ -29,6 +29,8 @@ pub enum TestArg {
     Strings(Vec<String>),
     /// Script values (an array of them).
     Values(Vec<crate::callback::ScriptValue>),
+    /// A native object (a `Quota`).
+    Native(crate::callback::ScriptValue),
 }
 
 thread_local! {
@@ -111,6 +113,12 @@ impl Args for TestArgs {
         Ok(match self.0.get(i) {
             Some(TestArg::Values(v)) => Some(v.clone()),
             Some(TestArg::Str(s)) => Some(vec![Rc::new(s.clone()) as crate::callback::ScriptValue]),
+            _ => None,
+        })
+    }
+    fn native(&mut self, i: usize) -> ArgResult<Option<crate::callback::ScriptValue>> {
+        Ok(match self.0.get(i) {
+            Some(TestArg::Native(v)) => Some(v.clone()),
             _ => None,
         })
     }

@@ -132,6 +132,10 @@ impl<'js> Args for JsArgs<'_, 'js> {
         }
     }
 
+    fn native(&mut self, i: usize) -> ArgResult<Option<proxy_core::ScriptValue>> {
+        Ok(self.get(i).and_then(crate::callback::native_of))
+    }
+
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {
         let Some(v) = self.get(i).cloned() else { return Ok(None) };
         if let Some(a) = v.as_array() {

@@ -26,6 +26,14 @@ fn restore_value<'js>(ctx: &Ctx<'js>, v: &ScriptValue) -> rquickjs::Result<Value
     }
 }
 
+/// The native object behind `v`, for filters that take one (`algo.Quota`).
+pub fn native_of(v: &Value<'_>) -> Option<ScriptValue> {
+    let obj = v.as_object()?;
+    let quota = rquickjs::Class::<crate::algo::quota::JsQuota>::from_object(obj)?;
+    let q = quota.borrow().quota.clone();
+    Some(Rc::new(q))
+}
+
 /// A script function that filters can call.
 pub struct JsCallback {
     func: EngineValue<Persistent<Function<'static>>>,
@@ -126,6 +134,7 @@ fn convert<'js>(
         Want::Nothing => Ok(Returned::Nothing),
         Want::Key => Ok(Returned::Str(key_of(ctx, &v).map_err(|e| error::from_rquickjs(ctx, e))?)),
         Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
+        Want::Native => Ok(Returned::Native(native_of(&v))),
         Want::Values => match v.as_array() {
             Some(a) => {
                 let items = a

@@ -13,6 +13,7 @@
 //! - `handle`: the `handle*` family (look at events).
 //! - `replace`: the `replace*` family (replace events).
 //! - `dummy`, `dump`: swallow events; log events.
+//! - `throttle`: `throttleMessageRate` / `throttleDataRate`, paced by a `Quota`.
 //! - `wait`: hold events until a condition holds.
 //! - `hold`: the shared state of a filter waiting for a Promise.
 
@@ -31,6 +32,7 @@ pub mod link;
 pub mod mux_http;
 pub mod replace;
 pub mod serve_http;
+pub mod throttle;
 pub mod use_module;
 pub mod wait;
 
@@ -56,6 +58,8 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("chain", chain::build),
     ("use", use_module::build),
     ("wait", wait::build),
+    ("throttleMessageRate", |a| throttle::build(a, throttle::Unit::Message)),
+    ("throttleDataRate", |a| throttle::build(a, throttle::Unit::Byte)),
     ("fork", fork::build),
     ("branch", branch::build),
     ("branchMessageStart", branch_message::build_start),

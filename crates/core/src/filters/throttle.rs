@@ -1,0 +1,206 @@
+//! `throttleMessageRate(quota | fn)` and `throttleDataRate(quota | fn)`: let
+//! events through only as fast as a `Quota` allows: one unit per message (taken
+//! at its MessageStart), or one per byte of Data (a chunk larger than what is
+//! left is split). When the quota is short, events wait, in order, until it
+//! refills; meanwhile the stream's connections stop reading, so a throttled
+//! stream holds little memory. The quota may be given per stream by a function.
+
+use crate::args::{ArgError, ArgResult, Args};
+use crate::callback::{Arg, Callback, Returned, Want};
+use crate::event::{Event, StreamError};
+use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
+use crate::quota::Quota;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// What a unit of the quota pays for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A message.
+    Message,
+    /// A byte.
+    Byte,
+}
+
+enum Source {
+    Static(Quota),
+    Dynamic(Rc<dyn Callback>),
+}
+
+/// Builds a throttle filter.
+pub fn build(args: &mut dyn Args, unit: Unit) -> ArgResult<FilterSpec> {
+    let name = match unit {
+        Unit::Message => "throttleMessageRate",
+        Unit::Byte => "throttleDataRate",
+    };
+    let source = if let Some(cb) = args.callback(0)? {
+        Source::Dynamic(cb)
+    } else {
+        match args.native(0)?.and_then(|n| n.downcast_ref::<Quota>().cloned()) {
+            Some(q) => Source::Static(q),
+            None => return Err(ArgError(format!("{name}: expects an algo.Quota or a function returning one"))),
+        }
+    };
+    let source = Rc::new(source);
+    Ok(FilterSpec::plain(name, move || Throttle {
+        name,
+        unit,
+        source: source.clone(),
+        quota: None,
+        held: VecDeque::new(),
+        holding_flow: false,
+        failed: false,
+    }))
+}
+
+/// The throttle filters.
+pub struct Throttle {
+    name: &'static str,
+    unit: Unit,
+    source: Rc<Source>,
+    quota: Option<Quota>,
+    held: VecDeque<Event>,
+    holding_flow: bool,
+    failed: bool,
+}
+
+impl Throttle {
+    /// The quota of this stream; `None` (stream failed) if the callback threw.
+    fn quota(&mut self, cx: &mut Cx<'_>) -> Option<Quota> {
+        if let Some(q) = &self.quota {
+            return Some(q.clone());
+        }
+        let q = match &*self.source {
+            Source::Static(q) => q.clone(),
+            Source::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Native) {
+                Ok(Returned::Native(Some(n))) if n.is::<Quota>() => {
+                    n.downcast_ref::<Quota>().cloned().expect("checked")
+                }
+                Ok(_) => {
+                    let err =
+                        crate::ScriptError::new(format!("{}: the function did not return an algo.Quota", self.name));
+                    self.fail(&err, cx);
+                    return None;
+                }
+                Err(err) => {
+                    self.fail(&err, cx);
+                    return None;
+                }
+            },
+        };
+        self.quota = Some(q.clone());
+        Some(q)
+    }
+
+    fn fail(&mut self, err: &crate::ScriptError, cx: &mut Cx<'_>) {
+        report_script_error(err, self.name);
+        self.failed = true;
+        self.held.clear();
+        self.set_flow(cx, false);
+        cx.output(Event::error(StreamError::RuntimeError));
+    }
+
+    /// Lets held events through while the quota lasts.
+    fn drain(&mut self, cx: &mut Cx<'_>) {
+        let Some(quota) = self.quota(cx) else { return };
+        while let Some(ev) = self.held.pop_front() {
+            match (&ev, self.unit) {
+                (Event::MessageStart(_), Unit::Message) if !quota.take(1.0) => {
+                    self.held.push_front(ev);
+                    break;
+                }
+                (Event::Data(d), Unit::Byte) if !d.is_empty() => {
+                    let size = d.len();
+                    let paid = quota.consume(size as f64) as usize;
+                    if paid < size {
+                        let Event::Data(mut rest) = ev else { unreachable!() };
+                        let first = rest.shift(paid);
+                        if paid > 0 {
+                            cx.output(Event::Data(first));
+                        }
+                        self.held.push_front(Event::Data(rest));
+                        break;
+                    }
+                    cx.output(ev);
+                }
+                _ => cx.output(ev),
+            }
+        }
+        let waiting = !self.held.is_empty();
+        if waiting {
+            quota.wait(cx.handle());
+        }
+        self.set_flow(cx, waiting);
+    }
+
+    /// Pauses (or resumes) reading on both sides of the stream while events wait.
+    fn set_flow(&mut self, cx: &mut Cx<'_>, hold: bool) {
+        if hold == self.holding_flow {
+            return;
+        }
+        self.holding_flow = hold;
+        if let Some(flow) = cx.context().flow() {
+            if hold {
+                flow.toward_client.hold();
+                flow.toward_server.hold();
+            } else {
+                flow.toward_client.release();
+                flow.toward_server.release();
+            }
+        }
+    }
+}
+
+impl Filter for Throttle {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.failed {
+            return;
+        }
+        self.held.push_back(ev);
+        if self.held.len() == 1 {
+            self.drain(cx);
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        if !self.failed && !self.held.is_empty() {
+            self.drain(cx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::QuotaOptions;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Head, Message};
+
+    #[test]
+    fn messages_wait_for_the_quota_and_go_on_when_it_is_produced() {
+        let q = Quota::new(1.0, QuotaOptions::default());
+        let h = Harness::new(vec![spec(|a| build(a, Unit::Message), vec![TestArg::Native(Rc::new(q.clone()))])]);
+        for body in ["a", "b"] {
+            for ev in Message::new(Head::None, body).into_events() {
+                h.input(ev);
+            }
+        }
+        assert_eq!(h.out.text(), "a");
+        q.produce(1.0);
+        assert_eq!(h.out.text(), "ab");
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
+    fn data_is_split_at_what_the_quota_allows() {
+        let q = Quota::new(3.0, QuotaOptions::default());
+        let h = Harness::new(vec![spec(|a| build(a, Unit::Byte), vec![TestArg::Native(Rc::new(q.clone()))])]);
+        h.input(Event::Data("hello".into()));
+        assert_eq!(h.out.text(), "hel");
+        q.produce(10.0);
+        assert_eq!(h.out.text(), "hello");
+        h.input(Event::end());
+        h.finish();
+    }
+}
