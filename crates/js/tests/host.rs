@@ -232,3 +232,34 @@ fn url_and_search_params() {
 http://Example.com:8080 | 443 | http://h.test/p/q?q=z | z | k=v%20w&n=1&n=2 | {\"a\":[\"1\",\"2\"],\"b\":\"\"} | a%20b%26"
     );
 }
+
+#[test]
+fn load_balancer_weights_validators_keys_capacity_and_least_load() {
+    let (program, _host) = load(
+        r#"((
+  rr = new algo.LoadBalancer(['a', 'b', 'c']),
+  weighted = new algo.LoadBalancer([{ id: 'x', w: 2 }, { id: 'y', w: 1 }], { key: t => t.id, weight: t => t.w }),
+  least = new algo.LoadBalancer(['p', 'q'], { algorithm: 'least-load' }),
+  capped = new algo.LoadBalancer(['only'], { capacity: 2 }),
+) => pipy().listen(1).serveHTTP(() => {
+  var out = [];
+  out.push(rr.schedule(7).join(''));
+  out.push(rr.schedule(3, t => t !== 'b').join(''));
+  out.push(weighted.schedule(6).map(t => t.id).join(''));
+  // By key: that target, without a turn; an unknown key: the next in turn (b, skipped above).
+  out.push(rr.allocate('c').target + rr.allocate('nope').target);
+  // least-load: a freed resource makes its target the least loaded again.
+  var r1 = least.allocate(), r2 = least.allocate();
+  r1.free();
+  out.push(r1.target + r2.target + least.allocate().target);
+  // capacity 2: a third concurrent allocation shares one of the two resources.
+  var c1 = capped.allocate(), c2 = capped.allocate(), c3 = capped.allocate();
+  out.push([c1 !== c2, c3 === c1 || c3 === c2].join(','));
+  rr.provision(['c', 'd']);
+  out.push(rr.schedule(4).join(''));
+  out.push(String(new algo.LoadBalancer([]).allocate()));
+  return new Message(out.join(' '));
+}))()"#,
+    );
+    assert_eq!(get(&program, "/"), "abcabca cac xyxxyx cb pqp true,true cdcd null");
+}

@@ -5,6 +5,7 @@
 //! - `quota`: `algo.Quota`.
 //! - `load_balancer.js`: `algo.RoundRobinLoadBalancer` (script code: it keeps script
 //!   objects as borrowers and resources, which the engine's weak maps handle).
+//! - `balancer.js`: `algo.LoadBalancer` (script code, for the same reason).
 //! - `cache.js`: `algo.Cache`, `algo.hash`, `algo.uuid` (script code).
 
 pub mod quota;
@@ -19,5 +20,6 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<quota::JsQuota>::define(&algo)?;
     ctx.globals().set("algo", algo)?;
     ctx.eval::<(), _>(include_str!("load_balancer.js"))?;
+    ctx.eval::<(), _>(include_str!("balancer.js"))?;
     ctx.eval::<(), _>(include_str!("cache.js"))
 }
