@@ -41,6 +41,32 @@ fn a_script_that_fails_to_load_exits_non_zero_naming_file_line_and_column() {
 }
 
 #[test]
+fn check_prints_the_layouts_or_the_error_and_binds_nothing() {
+    let port = free_port();
+    let dir = TempDir::new();
+    let path = dir.0.join("main.js");
+    std::fs::write(
+        &path,
+        format!("pipy()\n.listen({port})\n.demuxHTTP().to($=>$.link('x'))\n.pipeline('x').dummy()\n"),
+    )
+    .unwrap();
+    let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "module /main.js\n  listen 0.0.0.0:{port}\n    -> demuxHTTP\n       => anonymous\n        -> link\n           => x\n            -> dummy\n  pipeline('x')\n    -> dummy\n"
+        )
+    );
+    // Nothing was bound.
+    assert!(std::net::TcpListener::bind(("0.0.0.0", port)).is_ok());
+    std::fs::write(&path, "pipy()\n.listen(8099)\n.link('missing')\n").unwrap();
+    let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("main.js:3:2: unknown pipeline 'missing'"));
+}
+
+#[test]
 fn an_exception_fails_one_request_with_500_and_is_logged_with_location() {
     let port = free_port();
     let p = Proxy::script(

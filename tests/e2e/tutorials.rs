@@ -1,4 +1,5 @@
-//! Every folder in `tutorial/` is checked: start proxy on its `main.js`, run its
+//! Every folder in `tutorial/` is checked: `proxy --check` loads it, then start
+//! proxy on its `main.js`, run its
 //! `test.sh` (curl commands) and compare the output with its `test.out`
 //! (01-hello, 02-echo, 03-proxy, 04-routing, 05-load-balancing,
 //! 06-configuration, and any added later: the folder is listed).
@@ -18,6 +19,10 @@ fn every_tutorial_does_what_its_readme_says() {
         for f in ["main.js", "README.md", "test.sh", "test.out"] {
             assert!(dir.join(f).is_file(), "tutorial {name} has no {f}");
         }
+        // `--check` loads it and prints its layouts without serving.
+        let check = Command::new(crate::support::binary()).arg("--check").arg(dir.join("main.js")).output().unwrap();
+        let graph = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success() && graph.starts_with("module /main.js\n"), "tutorial {name}: --check: {graph}");
         let mut p = Proxy::spawn(&dir.join("main.js"), &[], Some(&dir));
         p.ready();
         let out = Command::new("bash").arg("test.sh").current_dir(&dir).output().unwrap();

@@ -43,4 +43,4 @@ pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
 pub use pipeline::{
     live_pipelines, ChainLink, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink,
 };
-pub use program::{ListenOptions, Port, Program, Task, TaskSchedule};
+pub use program::{ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule};

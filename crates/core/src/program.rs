@@ -67,6 +67,14 @@ pub struct Task {
     pub layout: Rc<PipelineLayout>,
 }
 
+/// A module's root pipelines (ports, tasks, named ones), for showing the layout.
+pub struct ModuleLayouts {
+    /// The module's file in its codebase.
+    pub name: String,
+    /// Each root pipeline with what it is (`listen 0.0.0.0:8080`, `pipeline 'x'`).
+    pub pipelines: Vec<(String, Rc<PipelineLayout>)>,
+}
+
 /// Everything a script set up.
 #[derive(Default)]
 pub struct Program {
@@ -74,4 +82,23 @@ pub struct Program {
     pub ports: Vec<Port>,
     /// Task pipelines, in script order.
     pub tasks: Vec<Task>,
+    /// Every module's root pipelines, in load order.
+    pub modules: Vec<ModuleLayouts>,
+}
+
+impl Program {
+    /// Every module's pipelines as a small text graph.
+    pub fn graph(&self) -> String {
+        let mut out = String::new();
+        for m in &self.modules {
+            out.push_str(&format!("module /{}\n", m.name));
+            for (what, layout) in &m.pipelines {
+                out.push_str(&format!("  {what}\n"));
+                for line in layout.graph().lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        out
+    }
 }

@@ -436,6 +436,8 @@ pub struct Built {
     pub ports: Vec<Port>,
     /// Its tasks.
     pub tasks: Vec<proxy_core::Task>,
+    /// Its root pipelines, for showing the layout.
+    pub roots: Vec<(String, Rc<PipelineLayout>)>,
 }
 
 /// Turns what the module built into layouts, ports and tasks; resolves the names
@@ -469,7 +471,22 @@ pub fn finish(shared: &ModuleShared) -> std::result::Result<Built, ScriptError> 
         .iter()
         .map(|(schedule, d)| proxy_core::Task { schedule: *schedule, layout: layouts[*d].clone() })
         .collect();
+    let mut roots: Vec<(usize, String)> = Vec::new();
+    roots.extend(b.ports.iter().map(|(addr, _, d)| (*d, format!("listen {addr}"))));
+    roots.extend(b.tasks.iter().map(|(schedule, d)| {
+        let what = match schedule {
+            proxy_core::TaskSchedule::Once => "task()".to_string(),
+            proxy_core::TaskSchedule::Every(p) => format!("task('{}s')", p.as_secs_f64()),
+            proxy_core::TaskSchedule::Signal(name) => format!("task('{name}')"),
+            proxy_core::TaskSchedule::Exit => "exit()".to_string(),
+        };
+        (*d, what)
+    }));
+    roots.extend(b.entrance.map(|d| (d, "pipeline()".to_string())));
+    roots.extend(b.named.iter().map(|(n, &d)| (d, format!("pipeline('{n}')"))));
+    roots.sort_by_key(|(d, _)| *d);
     Ok(Built {
+        roots: roots.into_iter().map(|(d, what)| (what, layouts[d].clone())).collect(),
         named: b.named.iter().map(|(n, &i)| (n.clone(), layouts[i].clone())).collect(),
         entrance: b.entrance.map(|i| layouts[i].clone()),
         ports,

@@ -232,6 +232,8 @@ impl Codebase {
             let mut b = config::finish(m)?;
             program.ports.append(&mut b.ports);
             program.tasks.append(&mut b.tasks);
+            let pipelines = std::mem::take(&mut b.roots);
+            program.modules.push(proxy_core::ModuleLayouts { name: m.name.clone(), pipelines });
             built.push(b);
         }
         let fail = |message: String, location: Option<String>| ScriptError { message, location, stack: None };

@@ -39,6 +39,9 @@ struct Cli {
     /// Do not log the pipeline layouts at start.
     #[arg(long = "no-graph")]
     no_graph: bool,
+    /// Load the script, print its pipeline layouts and exit: 0 if it loads, 1 if not.
+    #[arg(long)]
+    check: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -89,6 +92,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.check {
+        return check(&source, &cli);
+    }
     let shutdown = Shutdown::new();
     let mut workers = Vec::new();
     for id in 0..threads {
@@ -101,9 +107,7 @@ fn main() -> ExitCode {
                 None => e.message.clone(),
             })?;
             if graph {
-                for port in &program.ports {
-                    tracing::info!("[config] Port {}:\n{}", port.addr, port.layout.graph().trim_end());
-                }
+                tracing::info!("[config] Pipelines:\n{}", program.graph().trim_end());
             }
             Ok((program, Box::new(host) as Box<dyn Any>))
         });
@@ -124,6 +128,27 @@ fn main() -> ExitCode {
         }
     }
     run_until_stopped(workers, shutdown, signals)
+}
+
+/// `--check`: loads the script once, prints its layouts, binds nothing.
+fn check(source: &Source, cli: &Cli) -> ExitCode {
+    let opts = HostOptions { callback_timeout: cli.callback_timeout, thread: (0, 1) };
+    match Host::load(source, &opts) {
+        Ok((program, host)) => {
+            print!("{}", program.graph());
+            // Tear down in order: the program holds script values of the host.
+            drop(program);
+            drop(host);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            match &e.location {
+                Some(loc) => tracing::error!("{loc}: {}", e.message),
+                None => tracing::error!("{}", e.message),
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The runtime that waits for SIGINT/SIGTERM, with both handlers installed.
