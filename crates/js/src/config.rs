@@ -188,7 +188,7 @@ pub fn install<'js>(
         engine: Rc::downgrade(engine),
         codebase,
         index,
-        vars: ModuleVars::new(ctx, index)?,
+        vars: ModuleVars::new(ctx, index, Rc::downgrade(engine))?,
         name: name.to_string(),
     });
     let proto = Object::new(ctx.clone())?;

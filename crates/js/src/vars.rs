@@ -104,6 +104,10 @@ pub fn current() -> Option<Context> {
 #[derive(Default, Clone)]
 struct JsVars {
     modules: Vec<Option<Vec<Slot>>>,
+    /// The engine the values live in (declared after them: dropped after them).
+    /// A context can outlive every pipeline that holds script callbacks (an idle
+    /// upstream session after a reload), and its values must not outlive the engine.
+    engine: Option<Rc<crate::engine::Engine>>,
 }
 
 impl ContextVars for JsVars {
@@ -126,14 +130,15 @@ pub struct ModuleVars {
     module: usize,
     init_key: String,
     count: std::cell::Cell<usize>,
+    engine: std::rc::Weak<crate::engine::Engine>,
 }
 
 impl ModuleVars {
     /// The (still empty) variables of module `module`.
-    pub fn new(ctx: &Ctx<'_>, module: usize) -> Result<Rc<ModuleVars>> {
+    pub fn new(ctx: &Ctx<'_>, module: usize, engine: std::rc::Weak<crate::engine::Engine>) -> Result<Rc<ModuleVars>> {
         let init_key = format!("__proxy_vars_{module}");
         ctx.globals().prop(init_key.as_str(), rquickjs::object::Property::from(rquickjs::Array::new(ctx.clone())?))?;
-        Ok(Rc::new(ModuleVars { module, init_key, count: std::cell::Cell::new(0) }))
+        Ok(Rc::new(ModuleVars { module, init_key, count: std::cell::Cell::new(0), engine }))
     }
 }
 
@@ -164,6 +169,9 @@ fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>
     Ok(cx.with_vars(|slot| {
         let boxed = slot.get_or_insert_with(|| Box::new(JsVars::default()));
         let js = boxed.as_any_mut().downcast_mut::<JsVars>().expect("context vars belong to the script host");
+        if js.engine.is_none() {
+            js.engine = vars.engine.upgrade();
+        }
         if js.modules.len() <= vars.module {
             js.modules.resize(vars.module + 1, None);
         }
