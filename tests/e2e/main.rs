@@ -5,6 +5,7 @@ mod bad_input;
 mod lifecycle;
 mod modules;
 mod proxying;
+mod reload;
 mod scripts;
 mod serve;
 mod support;

@@ -42,6 +42,21 @@ impl Log {
         true
     }
 
+    /// Waits up to `limit` for `needle` to appear `n` times; true if it did.
+    pub fn wait_count(&self, needle: &str, n: usize, limit: Duration) -> bool {
+        let (text, cv) = &*self.0;
+        let deadline = Instant::now() + limit;
+        let mut guard = text.lock().unwrap();
+        while guard.matches(needle).count() < n {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+        true
+    }
+
     /// The log so far.
     pub fn text(&self) -> String {
         self.0 .0.lock().unwrap().clone()

@@ -49,6 +49,7 @@ impl Host {
     pub fn load(source: &Source, opts: &HostOptions) -> Result<(Program, Host), ScriptError> {
         let (key, file, text, base) = match source {
             Source::File(path) => {
+                crate::module::note_read(path);
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
                 let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();

@@ -33,3 +33,4 @@ pub mod module;
 pub mod vars;
 
 pub use host::{Host, HostOptions, Source};
+pub use module::is_codebase_file;

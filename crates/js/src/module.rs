@@ -59,6 +59,25 @@ fn check_syntax(ctx: &Ctx<'_>, text: &str, file: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every codebase file any load on any worker has read (or tried to), so that a
+/// watcher reloads for those and not for, say, a log file in the same folder.
+static READ: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Notes that the codebase uses `path`.
+pub fn note_read(path: &std::path::Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(mut read) = READ.lock() {
+        read.insert(path);
+    }
+}
+
+/// True if a load has read (or tried to read) `path`.
+pub fn is_codebase_file(path: &std::path::Path) -> bool {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    READ.lock().map(|r| r.contains(&path)).unwrap_or(true)
+}
+
 /// A reference from one module to a pipeline of another, resolved at the end.
 struct PipelineRef {
     module: usize,
@@ -120,7 +139,9 @@ impl Codebase {
 
     /// The bytes of codebase file `path`, if it can be read.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.root.join(normalize(path))).ok()
+        let file = self.root.join(normalize(path));
+        note_read(&file);
+        std::fs::read(file).ok()
     }
 
     /// The module loaded as number `index`.

@@ -1,10 +1,11 @@
 //! Binding a port and accepting its connections. `maxConnections` pauses accepting
-//! (clients wait in the backlog) instead of refusing them.
+//! (clients wait in the backlog) instead of refusing them. A port's layout and
+//! options can be swapped by a reload while its socket stays open.
 
 use crate::inbound::{self, Connections};
 use proxy_core::{Inbound, ListenOptions, PipelineLayout};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,26 +32,69 @@ thread_local! {
     static NEXT_INBOUND: Cell<u64> = const { Cell::new(1) };
 }
 
-/// Accepts connections until `drain` turns true, starting a pipeline for each.
+/// A listening port's configuration: the layout and options new connections get.
+/// A reload swaps them in place, so the socket stays open across reloads.
+pub struct PortConfig {
+    layout: RefCell<Rc<PipelineLayout>>,
+    options: RefCell<Rc<ListenOptions>>,
+    limit: RefCell<Option<Arc<Semaphore>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl PortConfig {
+    /// A port serving `layout` with `options`.
+    pub fn new(layout: Rc<PipelineLayout>, options: ListenOptions) -> Rc<PortConfig> {
+        let limit = limit_of(&options);
+        Rc::new(PortConfig {
+            layout: RefCell::new(layout),
+            options: RefCell::new(Rc::new(options)),
+            limit: RefCell::new(limit),
+            stop: watch::channel(false).0,
+        })
+    }
+
+    /// Serves new connections with `layout` and `options` from now on.
+    pub fn update(&self, layout: Rc<PipelineLayout>, options: ListenOptions) {
+        if options.max_connections != self.options.borrow().max_connections {
+            *self.limit.borrow_mut() = limit_of(&options);
+        }
+        *self.layout.borrow_mut() = layout;
+        *self.options.borrow_mut() = Rc::new(options);
+    }
+
+    /// Closes the listening socket; open connections go on.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn limit_of(options: &ListenOptions) -> Option<Arc<Semaphore>> {
+    options.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1))))
+}
+
+/// Accepts connections until `drain` turns true or the port is stopped, starting
+/// a pipeline of the port's current layout for each.
 pub async fn accept_loop(
     listener: TcpListener,
-    layout: Rc<PipelineLayout>,
-    options: Rc<ListenOptions>,
+    port: Rc<PortConfig>,
     connections: Rc<Connections>,
     mut drain: watch::Receiver<bool>,
 ) {
-    let limit = options.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    let mut stop = port.stop.subscribe();
     loop {
-        let permit = match &limit {
+        let limit = port.limit.borrow().clone();
+        let permit = match limit {
             Some(sem) => tokio::select! {
-                p = sem.clone().acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
+                p = sem.acquire_owned() => match p { Ok(p) => Some(p), Err(_) => return },
                 _ = drain.changed() => return,
+                _ = stop.changed() => return,
             },
             None => None,
         };
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = drain.changed() => return,
+            _ = stop.changed() => return,
         };
         let (stream, remote) = match accepted {
             Ok(x) => x,
@@ -66,8 +110,8 @@ pub async fn accept_loop(
             id
         });
         let inbound = Inbound { id, local, remote, closed: Default::default() };
-        let layout = layout.clone();
-        let options = options.clone();
+        let layout = port.layout.borrow().clone();
+        let options = port.options.borrow().clone();
         let connections = connections.clone();
         tokio::task::spawn_local(async move {
             inbound::serve(stream, inbound, layout, options, connections).await;

@@ -1,21 +1,33 @@
 //! A worker: one thread with a current-thread tokio runtime and a `LocalSet`, its own
 //! copy of the script (loaded on the thread, since a JS runtime cannot move between
 //! threads) and its own listening sockets. On shutdown it stops accepting, lets open
-//! connections finish their current exchange (up to a grace period) and ends.
+//! connections finish their current exchange (up to a grace period), runs the
+//! script's `exit()` pipelines and ends.
+//!
+//! Reloads come in two steps so that every worker changes or none does: `prepare`
+//! loads the script again and binds ports it did not have; `commit` then swaps the
+//! new layouts into the open ports (the sockets stay open, so no client is refused),
+//! closes ports the new script dropped, opens the new ones and restarts the tasks.
+//! Connections already open keep the pipelines they started with; the old script's
+//! engine goes away with the last of them. `abort` drops what was prepared.
 
 use crate::inbound::Connections;
-use crate::listener;
-use proxy_core::Program;
+use crate::listener::{self, PortConfig};
+use proxy_core::{PipelineLayout, Program, TaskSchedule};
 use std::any::Any;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
 
 /// Loads the script on the worker's thread: the program, and the host that owns the
-/// script's state (kept alive as long as the program runs).
-pub type Loader = Box<dyn FnOnce() -> Result<(Program, Box<dyn Any>), String> + Send>;
+/// script's state (kept alive as long as the program runs). Called again for each
+/// reload.
+pub type Loader = Box<dyn Fn() -> Result<(Program, Box<dyn Any>), String> + Send>;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -54,10 +66,21 @@ impl Default for Shutdown {
     }
 }
 
+/// What the controlling thread asks of a worker.
+enum Control {
+    /// Load the script again and get ready to switch; say whether that worked.
+    Prepare(oneshot::Sender<Result<(), String>>),
+    /// Switch to what was prepared.
+    Commit,
+    /// Forget what was prepared.
+    Abort,
+}
+
 /// A running worker thread.
 pub struct Worker {
     thread: JoinHandle<()>,
     ready: mpsc::Receiver<Result<(), String>>,
+    control: tokio::sync::mpsc::UnboundedSender<Control>,
 }
 
 impl Worker {
@@ -71,19 +94,183 @@ impl Worker {
     pub fn join(self) {
         let _ = self.thread.join();
     }
+
+    /// A handle that asks this worker to reload.
+    pub fn controller(&self) -> Controller {
+        Controller(self.control.clone())
+    }
+}
+
+/// Asks a worker to reload (see `reload`).
+#[derive(Clone)]
+pub struct Controller(tokio::sync::mpsc::UnboundedSender<Control>);
+
+impl Controller {
+    fn send(&self, c: Control) {
+        let _ = self.0.send(c);
+    }
+}
+
+/// How long a worker may take to load the script again.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Reloads the script on every worker, or on none: each loads it and opens its new
+/// ports; only if all of them succeed do they switch. The error is the first
+/// worker's (they load the same files).
+pub async fn reload(workers: &[Controller]) -> Result<(), String> {
+    let mut replies = Vec::new();
+    for w in workers {
+        let (tx, rx) = oneshot::channel();
+        w.send(Control::Prepare(tx));
+        replies.push(rx);
+    }
+    let mut result = Ok(());
+    for rx in replies {
+        let r = match tokio::time::timeout(PREPARE_TIMEOUT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err("a worker has stopped".to_string()),
+            Err(_) => Err(format!("a worker took longer than {PREPARE_TIMEOUT:?} to load the script")),
+        };
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    let next = if result.is_ok() { Control::Commit } else { Control::Abort };
+    for w in workers {
+        w.send(match next {
+            Control::Commit => Control::Commit,
+            _ => Control::Abort,
+        });
+    }
+    result
 }
 
 /// Starts a worker thread.
 pub fn spawn_worker(opts: WorkerOptions, loader: Loader, shutdown: &Shutdown) -> std::io::Result<Worker> {
     let (ready_tx, ready) = mpsc::channel();
+    let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = shutdown.subscribe();
     let thread = std::thread::Builder::new()
         .name(format!("worker-{}", opts.id))
-        .spawn(move || run(opts, loader, drain, ready_tx))?;
-    Ok(Worker { thread, ready })
+        .spawn(move || run(opts, loader, drain, control_rx, ready_tx))?;
+    Ok(Worker { thread, ready, control })
 }
 
-fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, ready: mpsc::Sender<Result<(), String>>) {
+/// A loaded script, with the ports it needs that are not open yet.
+struct Prepared {
+    program: Program,
+    host: Box<dyn Any>,
+    listeners: HashMap<SocketAddr, TcpListener>,
+}
+
+/// What a worker runs now.
+struct Running {
+    opts: WorkerOptions,
+    loader: Loader,
+    drain: watch::Receiver<bool>,
+    connections: Rc<Connections>,
+    ports: HashMap<SocketAddr, Rc<PortConfig>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    exits: Vec<Rc<PipelineLayout>>,
+    program: Option<Program>,
+    host: Option<Box<dyn Any>>,
+    prepared: Option<Prepared>,
+}
+
+impl Running {
+    /// Loads the script and binds the ports it has that are not open.
+    fn prepare(&mut self) -> Result<(), String> {
+        self.prepared = None;
+        let (program, host) = (self.loader)()?;
+        let mut listeners = HashMap::new();
+        let mut failed = None;
+        for port in &program.ports {
+            if self.ports.contains_key(&port.addr) || listeners.contains_key(&port.addr) {
+                continue;
+            }
+            match listener::bind(port.addr, self.opts.reuse_port) {
+                Ok(l) => {
+                    listeners.insert(port.addr, l);
+                }
+                Err(e) => {
+                    failed = Some(format!("cannot listen on {}: {e}", port.addr));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            // The program holds script values: it must go before its host.
+            drop(program);
+            drop(host);
+            return Err(e);
+        }
+        self.prepared = Some(Prepared { program, host, listeners });
+        Ok(())
+    }
+
+    /// Switches to what `prepare` made.
+    fn commit(&mut self) {
+        let Some(Prepared { program, host, mut listeners }) = self.prepared.take() else { return };
+        let mut ports = HashMap::new();
+        for port in &program.ports {
+            if ports.contains_key(&port.addr) {
+                tracing::warn!("[listener] Port {} is listened on twice; the first one is used", port.addr);
+                continue;
+            }
+            let config = match self.ports.remove(&port.addr) {
+                Some(config) => {
+                    config.update(port.layout.clone(), port.options.clone());
+                    config
+                }
+                None => {
+                    let Some(l) = listeners.remove(&port.addr) else { continue };
+                    let config = PortConfig::new(port.layout.clone(), port.options.clone());
+                    if self.opts.id == 0 {
+                        tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
+                    }
+                    tokio::task::spawn_local(listener::accept_loop(
+                        l,
+                        config.clone(),
+                        self.connections.clone(),
+                        self.drain.clone(),
+                    ));
+                    config
+                }
+            };
+            ports.insert(port.addr, config);
+        }
+        for (addr, gone) in std::mem::replace(&mut self.ports, ports) {
+            gone.stop();
+            if self.opts.id == 0 {
+                tracing::info!("[listener] Stopped listening on TCP port {} at {}", addr.port(), addr.ip());
+            }
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let (exits, tasks): (Vec<_>, Vec<_>) = program.tasks.iter().partition(|t| t.schedule == TaskSchedule::Exit);
+        self.exits = exits.into_iter().map(|t| t.layout.clone()).collect();
+        self.tasks =
+            tasks.into_iter().map(|t| crate::task::spawn(t.schedule, t.layout.clone(), self.drain.clone())).collect();
+        // The old program's pipelines that are still running keep what they use.
+        let (old_program, old_host) = (self.program.replace(program), self.host.replace(host));
+        drop(old_program);
+        drop(old_host);
+    }
+
+    /// Nothing listens and no task will start again: the worker can end.
+    fn idle(&self) -> bool {
+        self.ports.is_empty()
+    }
+}
+
+fn run(
+    opts: WorkerOptions,
+    loader: Loader,
+    mut drain: watch::Receiver<bool>,
+    mut control: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Poll many ready tasks between I/O polls, as an epoll loop handles a whole batch:
@@ -105,95 +292,83 @@ fn run(opts: WorkerOptions, loader: Loader, mut drain: watch::Receiver<bool>, re
                 f();
             });
         }));
-        let (program, host) = match loader() {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
+        let id = opts.id;
+        let grace = opts.grace;
+        let mut running = Running {
+            opts,
+            loader,
+            drain: drain.clone(),
+            connections: Rc::new(Connections::default()),
+            ports: HashMap::new(),
+            tasks: Vec::new(),
+            exits: Vec::new(),
+            program: None,
+            host: None,
+            prepared: None,
         };
-        let mut bound = Vec::new();
-        for port in &program.ports {
-            match listener::bind(port.addr, opts.reuse_port) {
-                Ok(l) => bound.push(l),
-                Err(e) => {
-                    let _ = ready.send(Err(format!("cannot listen on {}: {e}", port.addr)));
-                    keep_until_exit(program, host);
-                    return;
-                }
-            }
-        }
-        let connections = Rc::new(Connections::default());
-        for (port, l) in program.ports.iter().zip(bound) {
-            if opts.id == 0 {
-                tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
-            }
-            tokio::task::spawn_local(listener::accept_loop(
-                l,
-                port.layout.clone(),
-                Rc::new(port.options.clone()),
-                connections.clone(),
-                drain.clone(),
-            ));
-        }
-        let (exits, tasks): (Vec<_>, Vec<_>) =
-            program.tasks.iter().partition(|t| t.schedule == proxy_core::TaskSchedule::Exit);
-        let exits: Vec<_> = exits.into_iter().map(|t| t.layout.clone()).collect();
-        let tasks: Vec<_> =
-            tasks.into_iter().map(|t| crate::task::spawn(t.schedule, t.layout.clone(), drain.clone())).collect();
-        tracing::info!("[thread] Thread {} started", opts.id);
-        let _ = ready.send(Ok(()));
-        if program.ports.is_empty() {
-            // Nothing listens: the worker is done when its tasks are (periodic ones
-            // run until shutdown).
-            for t in tasks {
-                let _ = t.await;
-            }
-            run_exit_tasks(exits, opts.grace).await;
-            keep_until_exit(program, host);
+        if let Err(e) = running.prepare() {
+            let _ = ready.send(Err(e));
             return;
         }
-        while !*drain.borrow() {
-            if drain.changed().await.is_err() {
-                break;
+        running.commit();
+        tracing::info!("[thread] Thread {id} started");
+        let _ = ready.send(Ok(()));
+        if running.idle() {
+            // Nothing listens: the worker is done when its tasks are (periodic ones
+            // run until shutdown).
+            for t in running.tasks.drain(..) {
+                let _ = t.await;
+            }
+            run_exit_tasks(std::mem::take(&mut running.exits), grace).await;
+            keep_until_exit(running);
+            return;
+        }
+        loop {
+            tokio::select! {
+                changed = drain.changed() => if changed.is_err() || *drain.borrow() { break },
+                c = control.recv() => match c {
+                    Some(Control::Prepare(reply)) => {
+                        let _ = reply.send(running.prepare());
+                    }
+                    Some(Control::Commit) => running.commit(),
+                    Some(Control::Abort) => running.prepared = None,
+                    None => {}
+                },
             }
         }
+        let connections = running.connections.clone();
         connections.drain();
         if connections.open() > 0 {
-            tracing::info!("[thread] Thread {} draining {} connection(s)", opts.id, connections.open());
+            tracing::info!("[thread] Thread {id} draining {} connection(s)", connections.open());
         }
-        if tokio::time::timeout(opts.grace, connections.all_closed()).await.is_err() {
-            tracing::warn!("[thread] Thread {} gave up waiting for {} connection(s)", opts.id, connections.open());
+        if tokio::time::timeout(grace, connections.all_closed()).await.is_err() {
+            tracing::warn!("[thread] Thread {id} gave up waiting for {} connection(s)", connections.open());
         }
-        run_exit_tasks(exits, opts.grace).await;
-        tracing::info!("[thread] Thread {} stopped", opts.id);
-        keep_until_exit(program, host);
+        run_exit_tasks(std::mem::take(&mut running.exits), grace).await;
+        tracing::info!("[thread] Thread {id} stopped");
+        keep_until_exit(running);
     });
 }
 
 /// Runs the `exit()` pipelines and waits for them, up to `grace`.
-async fn run_exit_tasks(exits: Vec<Rc<proxy_core::PipelineLayout>>, grace: std::time::Duration) {
+async fn run_exit_tasks(exits: Vec<Rc<PipelineLayout>>, grace: Duration) {
     if exits.is_empty() {
         return;
     }
-    let all = futures_join_all(exits.into_iter().map(crate::task::run_to_end));
+    let handles: Vec<_> = exits.into_iter().map(|l| tokio::task::spawn_local(crate::task::run_to_end(l))).collect();
+    let all = async {
+        for h in handles {
+            let _ = h.await;
+        }
+    };
     if tokio::time::timeout(grace, all).await.is_err() {
         tracing::warn!("exit() pipelines did not end within {grace:?}; stopping anyway");
-    }
-}
-
-/// Waits for every future (they run concurrently on this thread).
-async fn futures_join_all<F: std::future::Future<Output = ()> + 'static>(futures: impl Iterator<Item = F>) {
-    let handles: Vec<_> = futures.map(tokio::task::spawn_local).collect();
-    for h in handles {
-        let _ = h.await;
     }
 }
 
 /// The script host must outlive every pipeline that holds its values, and some may
 /// still exist when the worker stops; the process is exiting, so leak them rather
 /// than tear the engine down under them.
-fn keep_until_exit(program: Program, host: Box<dyn Any>) {
-    std::mem::forget(program);
-    std::mem::forget(host);
+fn keep_until_exit(running: Running) {
+    std::mem::forget(running);
 }

@@ -3,10 +3,11 @@
 //! (drain: in-flight exchanges finish; a second signal stops at once).
 
 mod log;
+mod watch;
 
 use clap::Parser;
 use proxy_js::{Host, HostOptions, Source};
-use proxy_net::{spawn_worker, Shutdown, Worker, WorkerOptions};
+use proxy_net::{spawn_worker, Controller, Shutdown, Worker, WorkerOptions};
 use std::any::Any;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ struct Cli {
     /// Load the script, print its pipeline layouts and exit: 0 if it loads, 1 if not.
     #[arg(long)]
     check: bool,
+    /// Do not reload when a file of the codebase changes (SIGHUP still reloads).
+    #[arg(long = "no-reload")]
+    no_reload: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -95,6 +99,21 @@ fn main() -> ExitCode {
     if cli.check {
         return check(&source, &cli);
     }
+    // Watch before loading: an edit made while the workers start is not missed.
+    let (changed_tx, changed) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let watching = match &source {
+        Source::File(path) if !cli.no_reload => {
+            let root = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+            match watch::watch(&root, changed_tx) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("cannot watch {} ({e}): edits will not reload, SIGHUP will", root.display());
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let shutdown = Shutdown::new();
     let mut workers = Vec::new();
     for id in 0..threads {
@@ -127,7 +146,9 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    run_until_stopped(workers, shutdown, signals)
+    let code = run_until_stopped(workers, shutdown, signals, changed);
+    drop(watching);
+    code
 }
 
 /// `--check`: loads the script once, prints its layouts, binds nothing.
@@ -151,37 +172,65 @@ fn check(source: &Source, cli: &Cli) -> ExitCode {
     }
 }
 
-/// The runtime that waits for SIGINT/SIGTERM, with both handlers installed.
+/// The runtime that waits for signals, with every handler installed.
 struct Signals {
     rt: tokio::runtime::Runtime,
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn install() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let _in_rt = rt.enter();
+        let in_rt = rt.enter();
         let int = signal(SignalKind::interrupt())?;
         let term = signal(SignalKind::terminate())?;
-        drop(_in_rt);
-        Ok(Signals { rt, int, term })
+        let hup = signal(SignalKind::hangup())?;
+        drop(in_rt);
+        Ok(Signals { rt, int, term, hup })
     }
 }
 
-/// Waits for the workers to end, draining them on the first SIGINT/SIGTERM and
-/// exiting at once on the second.
-fn run_until_stopped(workers: Vec<Worker>, shutdown: Shutdown, signals: Signals) -> ExitCode {
-    let Signals { rt, mut int, mut term } = signals;
+/// How long codebase changes must settle before a reload starts (an editor's
+/// save is often several events).
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Reloads every worker, saying what happened.
+async fn reload(controllers: &[Controller], why: &str) {
+    tracing::info!("[reload] {why}: reloading");
+    match proxy_net::reload(controllers).await {
+        Ok(()) => tracing::info!("[reload] Reloaded; connections already open keep their pipelines"),
+        Err(e) => tracing::error!("[reload] Not reloaded, the running version stays: {e}"),
+    }
+}
+
+/// Waits for the workers to end: reloads on SIGHUP and codebase changes, drains
+/// them on the first SIGINT/SIGTERM and exits at once on the second.
+fn run_until_stopped(
+    workers: Vec<Worker>,
+    shutdown: Shutdown,
+    signals: Signals,
+    mut changed: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> ExitCode {
+    let Signals { rt, mut int, mut term, mut hup } = signals;
     rt.block_on(async move {
+        let controllers: Vec<Controller> = workers.iter().map(Worker::controller).collect();
         let mut done = tokio::task::spawn_blocking(move || {
             workers.into_iter().for_each(Worker::join);
         });
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-            _ = &mut done => return ExitCode::SUCCESS,
+        loop {
+            tokio::select! {
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => reload(&controllers, "SIGHUP").await,
+                Some(first) = changed.recv() => {
+                    while let Ok(Some(_)) = tokio::time::timeout(SETTLE, changed.recv()).await {}
+                    reload(&controllers, &format!("{first} changed")).await;
+                }
+                _ = &mut done => return ExitCode::SUCCESS,
+            }
         }
         tracing::info!("Shutting down: finishing open connections (signal again to stop at once)");
         shutdown.drain();

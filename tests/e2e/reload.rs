@@ -1,0 +1,124 @@
+//! Reloading: an edited codebase is loaded again without dropping a connection;
+//! open connections keep the version they started with; a broken edit changes
+//! nothing and says where it is broken; ports come and go with the script.
+
+use crate::support::{curl, free_port, Proxy, Raw, TempDir};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn hello(port: u16, text: &str) -> String {
+    format!("pipy().listen({port}).serveHTTP(new Message('{text}'))\n")
+}
+
+/// Asks with new connections until the answer is `want` (up to `limit`).
+fn answers_within(port: u16, want: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if curl(&[&format!("http://127.0.0.1:{port}/")]) == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn start(dir: &TempDir, args: &[&str]) -> Proxy {
+    let mut p = Proxy::spawn(&dir.0.join("main.js"), args, None);
+    p.ready();
+    p
+}
+
+#[test]
+fn an_edit_is_served_within_2_s_while_open_connections_keep_the_old_version() {
+    let port = free_port();
+    let dir = TempDir::with_files(&[("main.js", &hello(port, "v1"))]);
+    let p = start(&dir, &[]);
+    let mut old = Raw::connect(port);
+    old.send(b"GET / HTTP/1.1\r\n\r\n");
+    assert!(old.read_responses(1).ends_with("v1"));
+
+    let t = Instant::now();
+    std::fs::write(dir.0.join("main.js"), hello(port, "v2")).unwrap();
+    assert!(answers_within(port, "v2", Duration::from_secs(2)), "{}", p.log.text());
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The connection opened before the edit still runs the first version.
+    old.send(b"GET / HTTP/1.1\r\n\r\n");
+    assert!(old.read_responses(1).ends_with("v1"));
+}
+
+#[test]
+fn a_broken_edit_keeps_the_running_version_and_names_the_line() {
+    let port = free_port();
+    let dir = TempDir::with_files(&[("main.js", &hello(port, "good"))]);
+    let p = start(&dir, &[]);
+    std::fs::write(dir.0.join("main.js"), format!("pipy()\n.listen({port})\n.serveHTTP(new Message('bad')\n")).unwrap();
+    assert!(p.log.wait_for("Not reloaded, the running version stays", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.text().contains("main.js:4:1: SyntaxError"), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "good");
+    // A module that fails at load time (not a syntax error) is refused the same way.
+    std::fs::write(dir.0.join("main.js"), format!("pipy().listen({port}).link('nowhere')\n")).unwrap();
+    assert!(p.log.wait_count("Not reloaded", 2, Duration::from_secs(5)), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "good");
+    std::fs::write(dir.0.join("main.js"), hello(port, "fixed")).unwrap();
+    assert!(answers_within(port, "fixed", Duration::from_secs(2)), "{}", p.log.text());
+}
+
+#[test]
+fn sighup_reloads_new_ports_open_and_dropped_ports_close() {
+    let (a, b) = (free_port(), free_port());
+    let dir = TempDir::with_files(&[("main.js", &hello(a, "on a"))]);
+    let p = start(&dir, &["--no-reload"]);
+    std::fs::write(dir.0.join("main.js"), hello(b, "on b")).unwrap();
+    // --no-reload: the edit alone changes nothing.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{a}/")]), "on a");
+    p.signal("HUP");
+    assert!(p.log.wait_for("Reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{b}/")]), "on b");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", a)).is_err(), "port {a} is closed");
+    // A file next to the script that the script does not read changes nothing.
+    std::fs::write(dir.0.join("notes.txt"), "x").unwrap();
+    assert!(!p.log.wait_count("reloading", 2, Duration::from_millis(600)), "{}", p.log.text());
+}
+
+#[test]
+fn clients_see_no_failure_across_five_reloads() {
+    let port = free_port();
+    let dir = TempDir::with_files(&[("main.js", &hello(port, "r0"))]);
+    let p = start(&dir, &["--no-reload"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    // A new connection per request: the listening socket must never close.
+                    let good = (|| -> std::io::Result<bool> {
+                        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+                        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                        s.write_all(b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n")?;
+                        let mut out = String::new();
+                        s.read_to_string(&mut out)?;
+                        Ok(out.starts_with("HTTP/1.1 200 OK") && out.contains("\r\n\r\nr"))
+                    })()
+                    .unwrap_or(false);
+                    if good { &ok } else { &failed }.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for i in 1..=5 {
+        std::fs::write(dir.0.join("main.js"), hello(port, &format!("r{i}"))).unwrap();
+        p.signal("HUP");
+        assert!(p.log.wait_count("Reloaded", i, Duration::from_secs(5)), "{}", p.log.text());
+        assert!(answers_within(port, &format!("r{i}"), Duration::from_secs(2)));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {} requests", ok.load(Ordering::SeqCst));
+    assert!(ok.load(Ordering::SeqCst) > 20, "the clients ran: {}", ok.load(Ordering::SeqCst));
+}
