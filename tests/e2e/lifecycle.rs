@@ -177,3 +177,27 @@ fn signal_tasks_run_on_each_signal() {
     // Still serving.
     assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{port}/")]), "x");
 }
+
+#[test]
+fn two_threads_both_serve_and_their_log_lines_say_which() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(() => (console.log(`served by ${{__thread.id}}`), new Message(`${{__thread.id}}/${{__thread.concurrency}}`)))"
+        ),
+        &["--threads", "2"],
+    );
+    assert!(p.log.wait_for("Thread 1 started", Duration::from_secs(5)), "{}", p.log.text());
+    // The kernel spreads new connections over the two sockets (SO_REUSEPORT);
+    // within a bounded number of connections both workers answer.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        seen.insert(curl(&[&format!("http://127.0.0.1:{port}/")]));
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec!["0/2".to_string(), "1/2".to_string()]);
+    assert!(p.log.wait_for("[worker 0] served by 0", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("[worker 1] served by 1", Duration::from_secs(5)), "{}", p.log.text());
+}

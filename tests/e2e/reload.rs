@@ -86,7 +86,8 @@ fn sighup_reloads_new_ports_open_and_dropped_ports_close() {
 fn clients_see_no_failure_across_five_reloads() {
     let port = free_port();
     let dir = TempDir::with_files(&[("main.js", &hello(port, "r0"))]);
-    let p = start(&dir, &["--no-reload"]);
+    // Two workers: each reload must switch both, and neither may refuse a client.
+    let p = start(&dir, &["--no-reload", "--threads", "2"]);
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let clients: Vec<_> = (0..4)

@@ -1,7 +1,9 @@
 //! Log lines in Pipy's format: `2026-01-02 03:04:05.678 [INF] message key=value`,
-//! to stderr, at the level the command line asks for.
+//! to stderr, at the level the command line asks for. With several workers, a
+//! worker's lines say which it is: `[INF] [worker 1] message`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -9,6 +11,14 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 struct PipyFormat;
+
+/// Set when more than one worker runs: lines from a worker then say which.
+static SEVERAL_WORKERS: AtomicBool = AtomicBool::new(false);
+
+/// Says how many workers run, so that their lines say which one wrote them.
+pub fn set_workers(n: usize) {
+    SEVERAL_WORKERS.store(n > 1, Ordering::Relaxed);
+}
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -44,6 +54,11 @@ where
             _ => "DBG",
         };
         write!(w, "{} [{level}] ", timestamp())?;
+        if SEVERAL_WORKERS.load(Ordering::Relaxed) {
+            if let Some(n) = std::thread::current().name().and_then(|n| n.strip_prefix("worker-")) {
+                write!(w, "[worker {n}] ")?;
+            }
+        }
         ctx.format_fields(w.by_ref(), event)?;
         writeln!(w)
     }

@@ -114,6 +114,7 @@ fn main() -> ExitCode {
         }
         _ => None,
     };
+    log::set_workers(threads);
     let shutdown = Shutdown::new();
     let mut workers = Vec::new();
     for id in 0..threads {
