@@ -6,6 +6,7 @@ mod lifecycle;
 mod modules;
 mod proxying;
 mod reload;
+mod remote;
 mod scripts;
 mod serve;
 mod support;

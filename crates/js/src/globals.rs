@@ -14,12 +14,14 @@ const CODEBASE: &str = include_str!("codebase.js");
 
 /// Installs what every module's `pipy` gets (`pipy.load`, `pipy.solve`), and
 /// `JSON.decode` / `JSON.encode` and `os`, for the files of `codebase`.
-pub fn install_codebase<'js>(ctx: &Ctx<'js>, codebase: Weak<crate::module::Codebase>) -> Result<()> {
+pub fn install_codebase<'js>(ctx: &Ctx<'js>, codebase: Rc<crate::module::Codebase>) -> Result<()> {
     let g = ctx.globals();
+    // Held strongly: pipelines still running an old version after a reload may
+    // read files. The codebase holds nothing that keeps the engine alive.
     g.set(
         "__proxy_load",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
-            match codebase.upgrade().and_then(|c| c.read(&path)) {
+            match codebase.read(&path) {
                 Some(bytes) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
                 None => Ok(Value::new_null(ctx)),
             }

@@ -3,6 +3,7 @@
 //! mode code) and turns its configuration calls into layouts. Any failure comes back
 //! as one `ScriptError` with the script's `file:line:col`.
 
+use crate::files::Files;
 use crate::module::Codebase;
 use crate::{engine::Engine, error, globals, vars};
 use proxy_core::{Program, ScriptError};
@@ -12,8 +13,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 /// Where the script comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Source {
+    /// A URL: the codebase's files are fetched relative to it.
+    Remote(std::sync::Arc<crate::files::RemoteFiles>),
     /// A file; its folder is the codebase root.
     File(PathBuf),
     /// Script text given on the command line.
@@ -54,9 +57,22 @@ impl Host {
                     .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
                 let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
                 let key = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                (key, path.display().to_string(), text, base)
+                (key, path.display().to_string(), text, Files::Dir(base))
             }
-            Source::Eval(text) => ("<eval>".to_string(), "<eval>".to_string(), text.clone(), PathBuf::from(".")),
+            Source::Eval(text) => {
+                ("<eval>".to_string(), "<eval>".to_string(), text.clone(), Files::Dir(PathBuf::from(".")))
+            }
+            Source::Remote(remote) => {
+                let files = Files::Remote(remote.clone());
+                let key = remote.entry().to_string();
+                let bytes = remote
+                    .read(&key)
+                    .map_err(|e| ScriptError::new(format!("cannot fetch {}: {e}", files.display(&key))))?
+                    .ok_or_else(|| ScriptError::new(format!("cannot fetch {}: no such file", files.display(&key))))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ScriptError::new(format!("{} is not UTF-8 text", files.display(&key))))?;
+                (key.clone(), files.display(&key), text, files)
+            }
         };
         let engine = Rc::new(
             Engine::new(opts.callback_timeout)
@@ -68,7 +84,7 @@ impl Host {
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
-            globals::install_codebase(ctx, Rc::downgrade(&codebase)).map_err(fail)?;
+            globals::install_codebase(ctx, codebase.clone()).map_err(fail)?;
             Ok(())
         })?;
         let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {

@@ -7,6 +7,7 @@
 //! - `host`: `Host::load`, a codebase to a `Program`.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `engine`: the runtime, deadlines, microtasks, waking filters after Promises.
+//! - `files`: where a codebase's files come from (a folder, a URL).
 //! - `module`: modules, each evaluated in its own scope; the codebase they come from.
 //! - `config`: `pipy()` and the configurator methods, generated from the filter table.
 //! - `args`: `JsArgs`, script arguments as `proxy_core::args::Args`.
@@ -26,11 +27,13 @@ pub mod convert;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod globals;
 pub mod host;
 pub mod message;
 pub mod module;
 pub mod vars;
 
+pub use files::{Fetch, Files, RemoteFiles};
 pub use host::{Host, HostOptions, Source};
 pub use module::is_codebase_file;

@@ -97,11 +97,11 @@ struct Import {
 
 /// The files of one codebase and the modules loaded from them on this worker.
 pub struct Codebase {
-    root: PathBuf,
+    files: crate::files::Files,
     engine: Weak<Engine>,
     modules: RefCell<Vec<Rc<ModuleShared>>>,
     /// Each module's file, as errors name it.
-    files: RefCell<Vec<String>>,
+    names: RefCell<Vec<String>>,
     by_key: RefCell<HashMap<String, usize>>,
     exports: RefCell<HashMap<String, HashMap<String, VarRef>>>,
     imports: RefCell<Vec<Import>>,
@@ -123,13 +123,13 @@ fn normalize(path: &str) -> String {
 }
 
 impl Codebase {
-    /// A codebase whose files are under `root`.
-    pub fn new(root: PathBuf, engine: &Rc<Engine>) -> Rc<Codebase> {
+    /// A codebase whose files come from `files`.
+    pub fn new(files: crate::files::Files, engine: &Rc<Engine>) -> Rc<Codebase> {
         Rc::new(Codebase {
-            root,
+            files,
             engine: Rc::downgrade(engine),
             modules: RefCell::default(),
-            files: RefCell::default(),
+            names: RefCell::default(),
             by_key: RefCell::default(),
             exports: RefCell::default(),
             imports: RefCell::default(),
@@ -139,9 +139,7 @@ impl Codebase {
 
     /// The bytes of codebase file `path`, if it can be read.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        let file = self.root.join(normalize(path));
-        note_read(&file);
-        std::fs::read(file).ok()
+        self.files.read(&normalize(path))
     }
 
     /// The module loaded as number `index`.
@@ -172,7 +170,7 @@ impl Codebase {
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| Exception::throw_message(ctx, &format!("module {key} is not UTF-8 text")))?;
-        let file = self.root.join(&key).display().to_string();
+        let file = self.files.display(&key);
         self.load_text(ctx, &key, &file, &text)
     }
 
@@ -196,7 +194,7 @@ impl Codebase {
             ctx.globals().set("pipy", pipy)?;
         }
         self.modules.borrow_mut().push(shared);
-        self.files.borrow_mut().push(file.to_string());
+        self.names.borrow_mut().push(file.to_string());
         self.by_key.borrow_mut().insert(key.to_string(), index);
         // Syntax errors are found in the user's text as written: the wrapper would
         // move an unclosed bracket's error to the wrapper's own closing brace.
@@ -269,7 +267,7 @@ impl Codebase {
                     let _ = r.slot.set(layout.clone());
                 }
                 None if r.required => {
-                    let file = &self.files.borrow()[r.module];
+                    let file = &self.names.borrow()[r.module];
                     let what = match &r.name {
                         Some(n) => format!("no pipeline '{n}'"),
                         None => "no entrance pipeline (pipeline() without a name)".to_string(),

@@ -3,6 +3,7 @@
 //! (drain: in-flight exchanges finish; a second signal stops at once).
 
 mod log;
+mod remote;
 mod watch;
 
 use clap::Parser;
@@ -11,6 +12,7 @@ use proxy_net::{spawn_worker, Controller, Shutdown, Worker, WorkerOptions};
 use std::any::Any;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A programmable network proxy scripted in JavaScript (Pipy's API).
@@ -46,6 +48,28 @@ struct Cli {
     /// Do not reload when a file of the codebase changes (SIGHUP still reloads).
     #[arg(long = "no-reload")]
     no_reload: bool,
+    /// How often a codebase given as a URL is checked for changes.
+    #[arg(long = "poll-interval", default_value = "5s", value_parser = parse_duration)]
+    poll_interval: Duration,
+}
+
+/// What the workers load: fixed, or the current version of a URL codebase.
+#[derive(Clone)]
+enum Target {
+    Fixed(Source),
+    Remote { url: String, current: Arc<Mutex<Arc<proxy_js::RemoteFiles>>> },
+}
+
+impl Target {
+    /// The source to load now.
+    fn source(&self) -> Source {
+        match self {
+            Target::Fixed(s) => s.clone(),
+            Target::Remote { current, .. } => {
+                Source::Remote(current.lock().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone()))
+            }
+        }
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -60,6 +84,14 @@ fn thread_count(s: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("--threads: '{s}' is not a positive number or 'max'")),
     }
+}
+
+fn target_of(cli: &Cli) -> Result<Target, String> {
+    if !cli.eval && remote::is_url(&cli.target) {
+        let files = remote::snapshot(&cli.target, &remote::fetcher())?;
+        return Ok(Target::Remote { url: cli.target.clone(), current: Arc::new(Mutex::new(Arc::new(files))) });
+    }
+    source_of(cli).map(Target::Fixed)
 }
 
 fn source_of(cli: &Cli) -> Result<Source, String> {
@@ -79,11 +111,18 @@ fn source_of(cli: &Cli) -> Result<Source, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     log::init(cli.log_level);
-    let (source, threads) = match (source_of(&cli), thread_count(&cli.threads)) {
-        (Ok(s), Ok(t)) => (s, t),
-        (Err(e), _) | (_, Err(e)) => {
+    let threads = match thread_count(&cli.threads) {
+        Ok(t) => t,
+        Err(e) => {
             tracing::error!("{e}");
             return ExitCode::from(2);
+        }
+    };
+    let target = match target_of(&cli) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(if remote::is_url(&cli.target) { 1 } else { 2 });
         }
     };
 
@@ -97,12 +136,12 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        return check(&source, &cli);
+        return check(&target.source(), &cli);
     }
     // Watch before loading: an edit made while the workers start is not missed.
     let (changed_tx, changed) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let watching = match &source {
-        Source::File(path) if !cli.no_reload => {
+    let watching = match &target {
+        Target::Fixed(Source::File(path)) if !cli.no_reload => {
             let root = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
             match watch::watch(&root, changed_tx) {
                 Ok(w) => Some(w),
@@ -112,17 +151,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Target::Remote { url, current } if !cli.no_reload => {
+            remote::poll(url.clone(), remote::fetcher(), current.clone(), cli.poll_interval, changed_tx);
+            None
+        }
         _ => None,
     };
     log::set_workers(threads);
     let shutdown = Shutdown::new();
     let mut workers = Vec::new();
     for id in 0..threads {
-        let source = source.clone();
+        let target = target.clone();
         let opts = HostOptions { callback_timeout: cli.callback_timeout, thread: (id, threads) };
         let graph = !cli.no_graph && id == 0;
         let loader = Box::new(move || {
-            let (program, host) = Host::load(&source, &opts).map_err(|e| match &e.location {
+            let (program, host) = Host::load(&target.source(), &opts).map_err(|e| match &e.location {
                 Some(loc) => format!("{loc}: {}", e.message),
                 None => e.message.clone(),
             })?;

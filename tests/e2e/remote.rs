@@ -1,0 +1,124 @@
+//! Codebases served over HTTP (by `python3 -m http.server`): a script URL whose
+//! relative files are fetched next to it, a manifest URL, changes picked up by
+//! polling, and a clear error when the codebase cannot be fetched at start.
+
+use crate::support::{binary, curl, free_port, Proxy, TempDir};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A static file server over a folder, stopped when dropped.
+struct FileServer {
+    child: Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn start(dir: &TempDir) -> FileServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .current_dir(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the file server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        FileServer { child, port }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn answers_within(port: u16, path: &str, want: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if curl(&[&format!("http://127.0.0.1:{port}{path}")]) == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn codebase(port: u16, greeting: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "app/main.js",
+            "((config = pipy.solve('config.js')) => pipy().listen(config.port).demuxHTTP().to($=>$.chain(config.plugins)))()\n"
+                .to_string(),
+        ),
+        ("app/config.js", "JSON.decode(pipy.load('config.json'))\n".to_string()),
+        ("app/config.json", format!("{{ \"port\": {port}, \"plugins\": [\"plugins/greet.js\"] }}\n")),
+        ("app/plugins/greet.js", format!("pipy().pipeline().replaceMessage(new Message('{greeting}'))\n")),
+    ]
+}
+
+fn write(dir: &TempDir, files: &[(&str, String)]) {
+    for (name, text) in files {
+        let path = dir.0.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn a_script_url_fetches_its_relative_files_and_polling_picks_up_a_change() {
+    let port = free_port();
+    let dir = TempDir::new();
+    write(&dir, &codebase(port, "hello over http"));
+    let server = FileServer::start(&dir);
+    let url = format!("http://127.0.0.1:{}/app/main.js", server.port);
+    let mut p = Proxy::spawn(std::path::Path::new(&url), &["--poll-interval", "0.3s"], None);
+    p.ready();
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "hello over http");
+    // A change to a file the script fetched (a plugin) is seen by polling.
+    write(&dir, &[("app/plugins/greet.js", "pipy().pipeline().replaceMessage(new Message('changed'))\n".into())]);
+    assert!(answers_within(port, "/", "changed", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.text().contains(&format!("[reload] {url} changed")), "{}", p.log.text());
+    // The server going away is a warning at the next poll; the running version stays.
+    drop(server);
+    assert!(p.log.wait_for("the running version stays", Duration::from_secs(5)), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "changed");
+}
+
+#[test]
+fn a_manifest_url_lists_the_files_and_the_first_is_the_main_script() {
+    let port = free_port();
+    let dir = TempDir::new();
+    write(&dir, &codebase(port, "from a manifest"));
+    // http.server answers a folder URL with its index.html: the manifest.
+    write(&dir, &[("app/index.html", "/main.js\n/config.js\n/config.json\n/plugins/greet.js\n".into())]);
+    let server = FileServer::start(&dir);
+    let url = format!("http://127.0.0.1:{}/app/", server.port);
+    let mut p = Proxy::spawn(std::path::Path::new(&url), &["--poll-interval", "0.3s"], None);
+    p.ready();
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "from a manifest");
+    // A broken version served by the URL changes nothing, and says where.
+    write(&dir, &[("app/plugins/greet.js", "pipy().pipeline().replaceMessage(new Message('x'\n".into())]);
+    assert!(p.log.wait_for("Not reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.text().contains("/app/plugins/greet.js:2:1: SyntaxError"), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "from a manifest");
+}
+
+#[test]
+fn a_codebase_that_cannot_be_fetched_at_start_is_a_clear_error() {
+    let dir = TempDir::new();
+    let server = FileServer::start(&dir);
+    let url = format!("http://127.0.0.1:{}/missing/main.js", server.port);
+    let out = Command::new(binary()).arg(&url).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot fetch {url}: no such file (404)")), "{err}");
+    let out = Command::new(binary()).arg(format!("http://127.0.0.1:{}/", free_port())).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot fetch"));
+}
