@@ -2,6 +2,7 @@
 //! sockets, stopped by PID. Every wait is bounded.
 
 mod bad_input;
+mod docker;
 mod lifecycle;
 mod modules;
 mod proxying;
