@@ -10,7 +10,9 @@
 # every process started is stopped by PID.
 #
 # Scenarios: hello, hello-js (proxy answers itself); routed (a script routes and
-# balances each request, proxy only, compared with http-proxy); http-proxy, http-proxy-64k,
+# balances each request, proxy only, compared with http-proxy); hello-2t and
+# http-proxy-2t (two workers: proxy --threads 2 and nginx worker_processes 2,
+# unpinned, wrk -t2 unpinned too); http-proxy, http-proxy-64k,
 # http-proxy-1k-conns (1000 clients), tcp-proxy (in front of an nginx origin on
 # LOAD_CPU; "direct" is wrk straight to the origin, the ceiling). For 1000
 # connections the table also gives memory per connection pair:
@@ -84,15 +86,18 @@ start_origin() {
   wait_http "$ORIGIN" / "$ORIGIN_PID" || { echo "bench.sh: origin did not start" >&2; cat "$RUN/origin.log" >&2; return 1; }
 }
 
-start() {  # start SERVER CONFIG: sets SERVER to its PID, waits until it answers
-  local server=$1 sc=$2
+start() {  # start SERVER CONFIG [WORKERS]: sets SERVER to its PID, waits until it answers
+  local server=$1 sc=$2 workers=${3:-1} pin=(taskset -c "$PROXY_CPU")
+  # Two workers run unpinned: the kernel spreads them (and the load) over the CPUs.
+  [ "$workers" = 1 ] || pin=()
   case "$server" in
     proxy)   render "$HERE/bench/$sc.js" "$RUN/$sc.js"
-             taskset -c "$PROXY_CPU" "$PROXY" --no-graph "$RUN/$sc.js" > "$RUN/server.log" 2>&1 & ;;
+             "${pin[@]}" "$PROXY" --no-graph --no-reload --threads "$workers" "$RUN/$sc.js" > "$RUN/server.log" 2>&1 & ;;
     nginx)   render "$HERE/bench/nginx-$sc.conf" "$RUN/nginx.conf"
-             taskset -c "$PROXY_CPU" nginx -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" > "$RUN/server.log" 2>&1 & ;;
+             sed -i "s/^worker_processes 1;/worker_processes $workers;/" "$RUN/nginx.conf"
+             "${pin[@]}" nginx -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" > "$RUN/server.log" 2>&1 & ;;
     haproxy) render "$HERE/bench/haproxy-$sc.cfg" "$RUN/haproxy.cfg"
-             taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/haproxy.cfg" > "$RUN/server.log" 2>&1 & ;;
+             "${pin[@]}" haproxy -db -f "$RUN/haproxy.cfg" > "$RUN/server.log" 2>&1 & ;;
   esac
   SERVER=$!
   wait_http "$PORT" / "$SERVER" && return 0
@@ -101,27 +106,31 @@ start() {  # start SERVER CONFIG: sets SERVER to its PID, waits until it answers
 
 measure() {  # measure SERVER SCENARIO RUN#
   local server=$1 sc=$2 n=$3 out="$RUN/wrk.txt"
-  local config=$sc path=/ conns=$CONNS port=$PORT target
+  local config=$sc path=/ conns=$CONNS port=$PORT target workers=1 load=(taskset -c "$LOAD_CPU") threads=1
   case "$sc" in
     http-proxy-64k) config=http-proxy; path=/64k.bin;;
     http-proxy-1k-conns) config=http-proxy; conns=$BIG_CONNS;;
+    *-2t) config=${sc%-2t}; workers=2; load=(); threads=2;;
   esac
-  chrt -i 0 taskset -c "$PROXY_CPU" bash -c 'while :; do :; done' & SPINNER=$!
-  case "$sc" in hello|hello-js) ;; *)
-    if [ "$server" = direct ]; then start_origin "$PROXY_CPU"; else start_origin "$LOAD_CPU"; fi || { cleanup; return 1; }
+  if [ "$workers" = 1 ]; then
+    chrt -i 0 taskset -c "$PROXY_CPU" bash -c 'while :; do :; done' & SPINNER=$!
+  fi
+  case "$config" in hello|hello-js) ;; *)
+    if [ "$workers" = 2 ]; then start_origin 0-1
+    elif [ "$server" = direct ]; then start_origin "$PROXY_CPU"; else start_origin "$LOAD_CPU"; fi || { cleanup; return 1; }
   esac
   if [ "$server" = direct ]; then
     target=$ORIGIN_PID; port=$ORIGIN
   else
-    start "$server" "$config" || { cleanup; return 1; }
+    start "$server" "$config" "$workers" || { cleanup; return 1; }
     target=$SERVER
   fi
   wait_http "$port" "$path" "$target" || { echo "bench.sh: $server does not answer $path" >&2; cleanup; return 1; }
   local idle; idle=$(kib "$target" VmRSS)
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${WARMUP}s" "http://127.0.0.1:$port$path" > /dev/null 2>&1
+  "${load[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" "http://127.0.0.1:$port$path" > /dev/null 2>&1
   local c0 c1 t0 t1
   c0=$(ticks "$target"); t0=$(date +%s.%N)
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path" > "$out" 2>&1
+  "${load[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path" > "$out" 2>&1
   c1=$(ticks "$target"); t1=$(date +%s.%N)
   local hwm; hwm=$(kib "$target" VmHWM)
   cleanup
@@ -142,6 +151,7 @@ for sc in $SCENARIOS; do
   case "$sc" in
     hello) servers="proxy nginx haproxy";;
     hello-js|routed) servers="proxy";;
+    hello-2t|http-proxy-2t) servers="proxy nginx";;
     *) servers="proxy nginx haproxy direct";;
   esac
   for n in $(seq "$REPEAT"); do

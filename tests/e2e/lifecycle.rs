@@ -201,3 +201,43 @@ fn two_threads_both_serve_and_their_log_lines_say_which() {
     assert!(p.log.wait_for("[worker 0] served by 0", Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.log.wait_for("[worker 1] served by 1", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+#[test]
+fn sigint_during_a_streamed_response_lets_it_finish() {
+    // An origin that sends the head and most of a 100 KB body, pauses, then the rest.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin_port = origin.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = origin.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n");
+            let _ = s.write_all(&[b'a'; 70_000]);
+            std::thread::sleep(Duration::from_millis(600));
+            let _ = s.write_all(&[b'b'; 30_000]);
+        }
+    });
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!("pipy().listen({port}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin_port}')))"),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    // Wait for most of the body to reach the client, then stop the proxy.
+    let count = |got: &[u8], byte: u8| got.iter().filter(|&&b| b == byte).count();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while count(&got, b'a') < 60_000 {
+        let n = c.0.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    p.signal("INT");
+    while count(&got, b'b') < 30_000 {
+        let n = c.0.read(&mut chunk).unwrap_or(0);
+        assert!(n > 0, "the response was cut after {} bytes", got.len());
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(0), "{}", p.log.text());
+}

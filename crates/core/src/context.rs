@@ -18,6 +18,16 @@ pub struct Inbound {
     pub remote: SocketAddr,
     /// Set when the connection has closed (state kept per client can go).
     pub closed: Cell<bool>,
+    /// HTTP requests a server filter (`demuxHTTP`) has read and not yet answered
+    /// in full: a connection asked to close for shutdown waits for zero.
+    pub exchanges: Cell<u32>,
+}
+
+impl Inbound {
+    /// A connection from `remote` to `local`, numbered `id`.
+    pub fn new(id: u64, local: SocketAddr, remote: SocketAddr) -> Inbound {
+        Inbound { id, local, remote, closed: Cell::new(false), exchanges: Cell::new(0) }
+    }
 }
 
 /// Script-owned values stored in a context; the script host defines what they are.

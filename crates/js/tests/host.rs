@@ -17,7 +17,7 @@ fn ask(program: &proxy_core::Program, requests: &str) -> Vec<String> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let inbound = Rc::new(proxy_core::Inbound { id, local: addr, remote: addr, closed: Default::default() });
+    let inbound = Rc::new(proxy_core::Inbound::new(id, addr, addr));
     let p = Pipeline::new(
         &program.ports[0].layout,
         Context::new(Some(inbound)),

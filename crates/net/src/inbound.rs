@@ -159,7 +159,10 @@ pub async fn serve(
             if ended {
                 break;
             }
-            if shared.draining.get() && !awaiting_reply {
+            // Between exchanges: nothing read since the last answer went out, and
+            // no HTTP request still being answered (a long streamed response
+            // goes out in many writes).
+            if shared.draining.get() && !awaiting_reply && inbound.exchanges.get() == 0 {
                 tracing::debug!(%peer, "closed for shutdown");
                 break;
             }
@@ -225,7 +228,7 @@ mod size_probe {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();
             let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let inbound = proxy_core::Inbound { id: 1, local: addr, remote: addr, closed: Default::default() };
+            let inbound = proxy_core::Inbound::new(1, addr, addr);
             let f = super::serve(
                 s,
                 inbound,

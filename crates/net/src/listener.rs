@@ -109,7 +109,7 @@ pub async fn accept_loop(
             n.set(id + 1);
             id
         });
-        let inbound = Inbound { id, local, remote, closed: Default::default() };
+        let inbound = Inbound::new(id, local, remote);
         let layout = port.layout.borrow().clone();
         let options = port.options.borrow().clone();
         let connections = connections.clone();

@@ -15,6 +15,7 @@
 //! content-length, longer ones are sent chunked).
 
 use crate::args::{ArgResult, Args, OptionReader};
+use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::head::{Head, ResponseHead};
@@ -46,6 +47,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
         next_tag: 0,
         input_ended: false,
         closed: false,
+        inbound: None,
     });
     spec.joint = !named;
     Ok(spec)
@@ -73,6 +75,26 @@ pub struct DemuxHttp {
     next_tag: usize,
     input_ended: bool,
     closed: bool,
+    /// The client connection, whose count of unanswered requests this keeps.
+    inbound: Option<Rc<Inbound>>,
+}
+
+impl DemuxHttp {
+    /// One more request read and not yet answered in full (or one fewer).
+    fn count(&self, more: bool) {
+        if let Some(i) = &self.inbound {
+            let n = i.exchanges.get();
+            i.exchanges.set(if more { n + 1 } else { n.saturating_sub(1) });
+        }
+    }
+}
+
+impl Drop for DemuxHttp {
+    fn drop(&mut self) {
+        for _ in 0..self.streams.len() {
+            self.count(false);
+        }
+    }
 }
 
 fn synthesized(status: u16, text: &'static str) -> Vec<Event> {
@@ -97,6 +119,7 @@ impl DemuxHttp {
             let tag = self.next_tag;
             self.next_tag += 1;
             let pipeline = cx.sub_pipeline(&self.slot, cx.context().fork(), tag);
+            self.count(true);
             self.streams.push_back(Stream {
                 tag,
                 pipeline,
@@ -130,6 +153,7 @@ impl DemuxHttp {
     fn reject(&mut self, status: u16) {
         let tag = self.next_tag;
         self.next_tag += 1;
+        self.count(true);
         self.streams.push_back(Stream {
             tag,
             pipeline: None,
@@ -169,6 +193,7 @@ impl DemuxHttp {
             let front = self.streams.front().expect("still there");
             if front.done && (front.request_done || rejected) {
                 self.streams.pop_front();
+                self.count(false);
                 continue;
             }
             break;
@@ -184,6 +209,9 @@ impl Filter for DemuxHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if self.closed || self.input_ended {
             return;
+        }
+        if self.inbound.is_none() {
+            self.inbound = cx.context().inbound().cloned();
         }
         let mut decoded = Vec::new();
         let result = match ev {
