@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod docker;
+mod fanout;
 mod lifecycle;
 mod modules;
 mod proxying;

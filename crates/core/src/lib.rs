@@ -18,6 +18,7 @@
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
 //! - `testing`: the filter contract checker used by tests.
+//! - `value_args`: filter arguments from Rust values (host-built filters, tests).
 //! - `timer`: delayed callbacks through a driver the worker installs.
 
 pub mod args;
@@ -34,6 +35,7 @@ pub mod program;
 pub mod quota;
 pub mod testing;
 pub mod timer;
+pub mod value_args;
 
 pub use callback::{Arg, Callback, Pending, Returned, ScriptError, ScriptValue, Want};
 pub use context::{Context, Inbound};

@@ -1,4 +1,5 @@
 //! Globals besides the configuration API: `console`, `print`/`println`, `__thread`,
+//! `performance.now()`,
 //! the native timer behind `Timeout`, the prelude of event classes, and `URL` /
 //! `URLSearchParams` (`url.js`).
 
@@ -113,6 +114,13 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     t.set("id", thread.0)?;
     t.set("concurrency", thread.1)?;
     g.set("__thread", t)?;
+
+    // performance.now(): milliseconds, with fractions, since the worker started
+    // its script (for timing requests).
+    let origin = std::time::Instant::now();
+    let performance = Object::new(ctx.clone())?;
+    performance.set("now", Function::new(ctx.clone(), move || origin.elapsed().as_secs_f64() * 1000.0)?)?;
+    g.set("performance", performance)?;
 
     // The timer task holds the engine with the resolve function, so the function
     // never outlives the runtime.

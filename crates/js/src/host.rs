@@ -84,6 +84,7 @@ impl Host {
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
+            crate::http_agent::install(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             globals::install_codebase(ctx, codebase.clone()).map_err(fail)?;
             Ok(())
         })?;

@@ -16,6 +16,7 @@
 //! - `data`: the native `Data` class.
 //! - `message`: the native `Message` class, with heads converted only when read.
 //! - `vars`: context variables and `__inbound`.
+//! - `http_agent`: `http.Agent`, HTTP requests from scripts.
 //! - `globals`: `console`, `print`, `__thread`, timers, and the event classes (`prelude.js`).
 //! - `error`: script errors with `file:line:col`.
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod files;
 pub mod globals;
 pub mod host;
+pub mod http_agent;
 pub mod message;
 pub mod module;
 pub mod vars;
