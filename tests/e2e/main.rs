@@ -4,6 +4,7 @@
 mod bad_input;
 mod docker;
 mod fanout;
+mod health;
 mod lifecycle;
 mod modules;
 mod proxying;
