@@ -14,3 +14,4 @@ mod scripts;
 mod serve;
 mod support;
 mod tutorials;
+mod vhosts;

@@ -102,10 +102,18 @@ fn a_manifest_url_lists_the_files_and_the_first_is_the_main_script() {
     let mut p = Proxy::spawn(std::path::Path::new(&url), &["--poll-interval", "0.3s"], None);
     p.ready();
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "from a manifest");
-    // A broken version served by the URL changes nothing, and says where.
+    // A broken plugin served by the URL keeps its last good version, and the log says where.
     write(&dir, &[("app/plugins/greet.js", "pipy().pipeline().replaceMessage(new Message('x'\n".into())]);
-    assert!(p.log.wait_for("Not reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(
+        p.log.wait_for("greet.js failed to load, its last good version stays", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
     assert!(p.log.text().contains("/app/plugins/greet.js:2:1: SyntaxError"), "{}", p.log.text());
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "from a manifest");
+    // A broken main script is refused as a whole.
+    write(&dir, &[("app/main.js", "pipy(\n".into())]);
+    assert!(p.log.wait_for("Not reloaded", Duration::from_secs(5)), "{}", p.log.text());
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "from a manifest");
 }
 

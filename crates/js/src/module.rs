@@ -78,6 +78,19 @@ pub fn is_codebase_file(path: &std::path::Path) -> bool {
     READ.lock().map(|r| r.contains(&path)).unwrap_or(true)
 }
 
+/// The text each module file last loaded without an error, on any worker.
+static GOOD: std::sync::Mutex<Option<HashMap<String, String>>> = std::sync::Mutex::new(None);
+
+fn remember_good(file: &str, text: &str) {
+    if let Ok(mut good) = GOOD.lock() {
+        good.get_or_insert_with(HashMap::new).insert(file.to_string(), text.to_string());
+    }
+}
+
+fn last_good(file: &str) -> Option<String> {
+    GOOD.lock().ok()?.as_ref()?.get(file).cloned()
+}
+
 /// A reference from one module to a pipeline of another, resolved at the end.
 struct PipelineRef {
     module: usize,
@@ -171,11 +184,37 @@ impl Codebase {
         let text = String::from_utf8(bytes)
             .map_err(|_| Exception::throw_message(ctx, &format!("module {key} is not UTF-8 text")))?;
         let file = self.files.display(&key);
-        self.load_text(ctx, &key, &file, &text)
+        let index = self.create(ctx, &key, &file)?;
+        let (imports, refs) = (self.imports.borrow().len(), self.refs.borrow().len());
+        let failed = match self.evaluate(ctx, index, &file, &text) {
+            Ok(()) => {
+                remember_good(&file, &text);
+                return Ok(index);
+            }
+            Err(e) => e,
+        };
+        // A module other than the main one that worked before keeps its last
+        // good version, so a broken edit to one plugin (or one host's handler)
+        // does not hold back the rest of the codebase.
+        let Some(good) = last_good(&file).filter(|g| *g != text) else { return Err(failed) };
+        let err = error::from_rquickjs(ctx, failed);
+        tracing::error!("[reload] module {file} failed to load, its last good version stays: {err}");
+        self.imports.borrow_mut().truncate(imports);
+        self.refs.borrow_mut().truncate(refs);
+        self.modules.borrow()[index].clear();
+        self.evaluate(ctx, index, &file, &good)?;
+        Ok(index)
     }
 
     /// Evaluates `text` as the module `key`, shown in errors as `file`.
     pub fn load_text(self: &Rc<Self>, ctx: &Ctx<'_>, key: &str, file: &str, text: &str) -> Result<usize> {
+        let index = self.create(ctx, key, file)?;
+        self.evaluate(ctx, index, file, text)?;
+        Ok(index)
+    }
+
+    /// Makes the module `key`: its number, scope, `pipy` and configurator.
+    fn create(self: &Rc<Self>, ctx: &Ctx<'_>, key: &str, file: &str) -> Result<usize> {
         let engine = self.engine.upgrade().expect("the engine outlives the codebase");
         let index = self.modules.borrow().len();
         let scope = Object::new(ctx.clone())?;
@@ -196,6 +235,11 @@ impl Codebase {
         self.modules.borrow_mut().push(shared);
         self.names.borrow_mut().push(file.to_string());
         self.by_key.borrow_mut().insert(key.to_string(), index);
+        Ok(index)
+    }
+
+    /// Runs `text` as module `index`'s code.
+    fn evaluate(&self, ctx: &Ctx<'_>, index: usize, file: &str, text: &str) -> Result<()> {
         // Syntax errors are found in the user's text as written: the wrapper would
         // move an unclosed bracket's error to the wrapper's own closing brace.
         check_syntax(ctx, text, file)?;
@@ -206,7 +250,7 @@ impl Codebase {
         opts.filename = Some(file.to_string());
         let source = format!("{}{text}\n}}", prefix(index));
         ctx.eval_with_options::<Value, _>(source, opts)?;
-        Ok(index)
+        Ok(())
     }
 
     /// A pipeline of module `path` (loading it now if needed), found at the end.
