@@ -2,10 +2,7 @@
 //! open connections keep the version they started with; a broken edit changes
 //! nothing and says where it is broken; ports come and go with the script.
 
-use crate::support::{curl, free_port, Proxy, Raw, TempDir};
-use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use crate::support::{curl, free_port, Load, Proxy, Raw, TempDir};
 use std::time::{Duration, Instant};
 
 fn hello(port: u16, text: &str) -> String {
@@ -88,38 +85,17 @@ fn clients_see_no_failure_across_five_reloads() {
     let dir = TempDir::with_files(&[("main.js", &hello(port, "r0"))]);
     // Two workers: each reload must switch both, and neither may refuse a client.
     let p = start(&dir, &["--no-reload", "--threads", "2"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    // A new connection per request: the listening socket must never close.
-                    let good = (|| -> std::io::Result<bool> {
-                        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-                        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                        s.write_all(b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n")?;
-                        let mut out = String::new();
-                        s.read_to_string(&mut out)?;
-                        Ok(out.starts_with("HTTP/1.1 200 OK") && out.contains("\r\n\r\nr"))
-                    })()
-                    .unwrap_or(false);
-                    if good { &ok } else { &failed }.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
+    // A new connection per request: the listening socket must never close.
+    let load = Load::start(port, 4, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n", |a| {
+        a.starts_with("HTTP/1.1 200 OK") && a.contains("\r\n\r\nr")
+    });
     for i in 1..=5 {
         std::fs::write(dir.0.join("main.js"), hello(port, &format!("r{i}"))).unwrap();
         p.signal("HUP");
         assert!(p.log.wait_count("Reloaded", i, Duration::from_secs(5)), "{}", p.log.text());
         assert!(answers_within(port, &format!("r{i}"), Duration::from_secs(2)));
     }
-    stop.store(true, Ordering::SeqCst);
-    for c in clients {
-        c.join().unwrap();
-    }
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "of {} requests", ok.load(Ordering::SeqCst));
-    assert!(ok.load(Ordering::SeqCst) > 20, "the clients ran: {}", ok.load(Ordering::SeqCst));
+    let (ok, failed) = load.stop();
+    assert_eq!(failed, 0, "of {ok} requests");
+    assert!(ok > 20, "the clients ran: {ok}");
 }

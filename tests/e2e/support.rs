@@ -252,3 +252,50 @@ pub fn count_responses(buf: &[u8]) -> usize {
         n += 1;
     }
 }
+
+/// Clients on threads sending one request per new connection until stopped, and
+/// counting the answers `good` accepts and the rest (errors included).
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    counts: std::sync::Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `clients` threads sending `request` to `port`.
+    pub fn start(port: u16, clients: usize, request: &'static [u8], good: fn(&str) -> bool) -> Load {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let counts = std::sync::Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, counts) = (stop.clone(), counts.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        let answer = (|| -> std::io::Result<String> {
+                            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+                            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                            s.write_all(request)?;
+                            let mut out = String::new();
+                            s.read_to_string(&mut out)?;
+                            Ok(out)
+                        })();
+                        let ok = answer.map(|a| good(&a)).unwrap_or(false);
+                        if ok { &counts.0 } else { &counts.1 }.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        Load { stop, counts, threads }
+    }
+
+    /// Stops the clients; returns (good answers, failures).
+    pub fn stop(self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        (self.counts.0.load(Ordering::SeqCst), self.counts.1.load(Ordering::SeqCst))
+    }
+}

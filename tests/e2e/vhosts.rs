@@ -2,10 +2,7 @@
 //! module fails to load, throws, then loops forever; the loaded host sees no
 //! failure, and its own edit made meanwhile goes live.
 
-use crate::support::{curl, free_port, repo, Proxy, TempDir};
-use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use crate::support::{curl, free_port, repo, Load, Proxy, TempDir};
 use std::time::{Duration, Instant};
 
 fn ask(port: u16, host: &str) -> String {
@@ -41,27 +38,9 @@ fn one_hosts_broken_module_leaves_the_other_host_answering() {
     assert_eq!(ask(port, "api2.example"), "{\"team\":\"b\",\"method\":\"GET\"}\n 200");
 
     // Load on api1: new connections, keep-alive off, from two threads.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let load: Vec<_> = (0..2)
-        .map(|_| {
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let good = (|| -> std::io::Result<bool> {
-                        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-                        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                        s.write_all(b"GET /load HTTP/1.1\r\nhost: api1.example\r\nconnection: close\r\n\r\n")?;
-                        let mut out = String::new();
-                        s.read_to_string(&mut out)?;
-                        Ok(out.starts_with("HTTP/1.1 200 OK") && out.contains("\"team\":\"a"))
-                    })()
-                    .unwrap_or(false);
-                    if good { &ok } else { &failed }.fetch_add(1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
+    let load = Load::start(port, 2, b"GET /load HTTP/1.1\r\nhost: api1.example\r\nconnection: close\r\n\r\n", |a| {
+        a.starts_with("HTTP/1.1 200 OK") && a.contains("\"team\":\"a")
+    });
 
     // 1. Team B's module stops loading (a syntax error) while team A edits theirs:
     //    A's edit goes live, B keeps its last good version.
@@ -96,10 +75,7 @@ fn one_hosts_broken_module_leaves_the_other_host_answering() {
     assert!(t.elapsed() < Duration::from_secs(3));
     assert!(p.log.wait_for("ran past its time limit", Duration::from_secs(5)), "{}", p.log.text());
 
-    stop.store(true, Ordering::SeqCst);
-    for t in load {
-        t.join().unwrap();
-    }
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "api1 failed while api2 broke; {} ok", ok.load(Ordering::SeqCst));
-    assert!(ok.load(Ordering::SeqCst) > 20, "the load ran: {}", ok.load(Ordering::SeqCst));
+    let (ok, failed) = load.stop();
+    assert_eq!(failed, 0, "api1 failed while api2 broke; {ok} ok");
+    assert!(ok > 20, "the load ran: {ok}");
 }
