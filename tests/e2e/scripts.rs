@@ -334,3 +334,16 @@ fn throttle_filters_pace_messages_and_bytes_by_a_quota() {
     assert_eq!(out.len(), body.len());
     assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
 }
+
+#[test]
+fn a_port_pipelines_on_start_gets_its_inbound_connection() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).onStart(ib => (console.log(`start on ${{ib.localPort}} same ${{ib === __inbound}}`), [])).serveHTTP(new Message('x'))"
+        ),
+        &[],
+    );
+    assert_eq!(crate::support::curl(&[&format!("http://127.0.0.1:{port}/")]), "x");
+    assert!(p.log.wait_for(&format!("start on {port} same true"), Duration::from_secs(5)), "{}", p.log.text());
+}

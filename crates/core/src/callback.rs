@@ -60,6 +60,8 @@ pub enum Arg<'a> {
     Message(Message),
     /// A script value.
     Value(&'a ScriptValue),
+    /// The stream's client connection (what a port pipeline's `onStart` gets).
+    Inbound,
 }
 
 /// How the filter wants the callback's return value.

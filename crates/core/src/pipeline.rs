@@ -248,6 +248,7 @@ impl Pipeline {
             OnStart::Callback(cb) => {
                 let arg = match &self.0.start_arg {
                     Some(v) => crate::callback::Arg::Value(v),
+                    None if self.0.context.inbound().is_some() => crate::callback::Arg::Inbound,
                     None => crate::callback::Arg::None,
                 };
                 let result = cb.call(&self.0.context, arg, crate::callback::Want::Events);

@@ -58,6 +58,13 @@ impl Callback for JsCallback {
             let (js_arg, write_back) = match arg {
                 _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
                 Arg::None => (Value::new_undefined(ctx.clone()), None),
+                Arg::Inbound => {
+                    let v = match cx.inbound() {
+                        Some(i) => crate::vars::inbound_object(ctx, engine, i),
+                        None => Ok(Value::new_undefined(ctx.clone())),
+                    };
+                    (v.map_err(|e| error::from_rquickjs(ctx, e))?, None)
+                }
                 Arg::Event(ev) => {
                     let v = event_to_js(ctx, ev).map_err(|e| error::from_rquickjs(ctx, e))?;
                     let wb = matches!(ev, Event::MessageStart(_)).then_some(ev);

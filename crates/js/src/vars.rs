@@ -239,17 +239,26 @@ pub fn declare_inbound<'js>(ctx: &Ctx<'js>, engine: std::rc::Weak<crate::engine:
         let (Some(inbound), Some(engine)) = (current().and_then(|c| c.inbound().cloned()), engine.upgrade()) else {
             return Ok(Value::new_undefined(ctx));
         };
-        let make = || {
-            let o = Object::new(ctx.clone())?;
-            o.set("id", inbound.id as f64)?;
-            o.set("remoteAddress", inbound.remote.ip().to_string())?;
-            o.set("remotePort", inbound.remote.port())?;
-            o.set("localAddress", inbound.local.ip().to_string())?;
-            o.set("localPort", inbound.local.port())?;
-            Ok(o)
-        };
-        let obj = engine.inbounds.borrow_mut().get(&ctx, &inbound, make)?;
-        Ok(obj.into_value())
+        inbound_object(&ctx, &engine, &inbound)
     };
     ctx.globals().prop("__inbound", Accessor::new_get(get).configurable())
+}
+
+/// The script object of a client connection: one per connection.
+pub fn inbound_object<'js>(
+    ctx: &Ctx<'js>,
+    engine: &crate::engine::Engine,
+    inbound: &Rc<proxy_core::Inbound>,
+) -> Result<Value<'js>> {
+    let make = || {
+        let o = Object::new(ctx.clone())?;
+        o.set("id", inbound.id as f64)?;
+        o.set("remoteAddress", inbound.remote.ip().to_string())?;
+        o.set("remotePort", inbound.remote.port())?;
+        o.set("localAddress", inbound.local.ip().to_string())?;
+        o.set("localPort", inbound.local.port())?;
+        Ok(o)
+    };
+    let obj = engine.inbounds.borrow_mut().get(ctx, inbound, make)?;
+    Ok(obj.into_value())
 }
