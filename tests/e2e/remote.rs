@@ -130,3 +130,29 @@ fn a_codebase_that_cannot_be_fetched_at_start_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot fetch"));
 }
+
+#[test]
+fn a_running_script_reads_only_what_was_fetched_while_it_loaded() {
+    let port = free_port();
+    let dir = TempDir::new();
+    write(
+        &dir,
+        &[
+            (
+                "app/main.js",
+                format!(
+                    "((early = pipy.load('early.txt').toString()) => pipy().listen({port}).serveHTTP(() => new Message(early + ' ' + pipy.load('early.txt') + ' ' + pipy.load('late.txt'))))()\n"
+                ),
+            ),
+            ("app/early.txt", "e".into()),
+            ("app/late.txt", "l".into()),
+        ],
+    );
+    let server = FileServer::start(&dir);
+    let url = format!("http://127.0.0.1:{}/app/main.js", server.port);
+    let mut p = Proxy::spawn(std::path::Path::new(&url), &["--no-reload"], None);
+    p.ready();
+    // A fetch at run time would block the worker: late.txt is not fetched.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "e e null");
+    assert!(p.log.wait_for("late.txt was not fetched while the script loaded", Duration::from_secs(5)));
+}

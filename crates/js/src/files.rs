@@ -49,6 +49,11 @@ impl RemoteFiles {
         Ok(fetched)
     }
 
+    /// The file at `path` if it was fetched already; never fetches.
+    pub fn cached(&self, path: &str) -> Option<Vec<u8>> {
+        self.cache.lock().ok()?.get(path).cloned().flatten()
+    }
+
     /// Every file fetched so far (for noticing changes).
     pub fn fetched(&self) -> Vec<(String, Option<Vec<u8>>)> {
         self.cache.lock().map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
@@ -66,12 +71,24 @@ pub enum Files {
 
 impl Files {
     /// The bytes of `path` (already normalized), `None` if there is no such file.
-    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
+    /// Once the script has loaded (`loaded`), a URL codebase answers only from
+    /// what it fetched while loading: a fetch would block the worker.
+    pub fn read(&self, path: &str, loaded: bool) -> Option<Vec<u8>> {
         match self {
             Files::Dir(root) => {
                 let file = root.join(path);
                 crate::module::note_read(&file);
                 std::fs::read(file).ok()
+            }
+            Files::Remote(r) if loaded => {
+                let found = r.cached(path);
+                if found.is_none() {
+                    tracing::warn!(
+                        "{}{path} was not fetched while the script loaded; a running script cannot fetch it",
+                        r.base()
+                    );
+                }
+                found
             }
             Files::Remote(r) => match r.read(path) {
                 Ok(found) => found,

@@ -92,6 +92,7 @@ impl Host {
             codebase.load_text(ctx, &key, &file, &text).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
         });
         let program = loaded.and_then(|()| codebase.finish()).inspect_err(|_| codebase.clear())?;
+        codebase.set_loaded();
         Ok((program, Host { _engine: engine, _codebase: codebase }))
     }
 }

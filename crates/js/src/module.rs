@@ -111,6 +111,7 @@ struct Import {
 /// The files of one codebase and the modules loaded from them on this worker.
 pub struct Codebase {
     files: crate::files::Files,
+    loaded: std::cell::Cell<bool>,
     engine: Weak<Engine>,
     modules: RefCell<Vec<Rc<ModuleShared>>>,
     /// Each module's file, as errors name it.
@@ -140,6 +141,7 @@ impl Codebase {
     pub fn new(files: crate::files::Files, engine: &Rc<Engine>) -> Rc<Codebase> {
         Rc::new(Codebase {
             files,
+            loaded: std::cell::Cell::new(false),
             engine: Rc::downgrade(engine),
             modules: RefCell::default(),
             names: RefCell::default(),
@@ -152,7 +154,12 @@ impl Codebase {
 
     /// The bytes of codebase file `path`, if it can be read.
     pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.files.read(&normalize(path))
+        self.files.read(&normalize(path), self.loaded.get())
+    }
+
+    /// Says the script has loaded: from now on reads do not fetch (see `Files::read`).
+    pub fn set_loaded(&self) {
+        self.loaded.set(true);
     }
 
     /// The module loaded as number `index`.
