@@ -43,6 +43,6 @@ pub use data::Data;
 pub use event::{Event, EventKind, Message, StreamError};
 pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
 pub use pipeline::{
-    live_pipelines, ChainLink, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink,
+    live_pipelines, ChainLink, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink, Slot,
 };
-pub use program::{ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule};
+pub use program::{Generation, ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule};

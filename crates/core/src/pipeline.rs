@@ -10,7 +10,7 @@
 use crate::callback::ScriptError;
 use crate::context::Context;
 use crate::event::{Event, StreamError};
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
@@ -33,7 +33,36 @@ pub trait Filter {
 }
 
 /// Where a layout referenced by a filter is found once the whole script is loaded.
-pub type LayoutSlot = Rc<OnceCell<Rc<PipelineLayout>>>;
+pub type LayoutSlot = Rc<Slot>;
+
+/// A layout filled in when loading ends, and emptied when its program is retired
+/// (see `program::Generation`): named pipelines may refer to each other, and an
+/// emptied slot is what breaks such a cycle.
+#[derive(Default)]
+pub struct Slot(RefCell<Option<Rc<PipelineLayout>>>);
+
+impl Slot {
+    /// An empty slot.
+    pub fn empty() -> LayoutSlot {
+        Rc::new(Slot::default())
+    }
+
+    /// The layout, if the slot is filled.
+    pub fn get(&self) -> Option<Rc<PipelineLayout>> {
+        self.0.borrow().clone()
+    }
+
+    /// Fills the slot.
+    pub fn set(&self, layout: Rc<PipelineLayout>) {
+        *self.0.borrow_mut() = Some(layout);
+    }
+
+    /// Empties the slot.
+    pub fn clear(&self) {
+        let layout = self.0.borrow_mut().take();
+        drop(layout);
+    }
+}
 
 /// Makes a filter instance from its resolved sub-layout slots.
 pub type MakeFilter = dyn Fn(&[LayoutSlot]) -> Box<dyn Filter>;
@@ -92,9 +121,9 @@ impl PipelineLayout {
 
     /// A resolved slot holding this layout.
     pub fn into_slot(self) -> LayoutSlot {
-        let cell = OnceCell::new();
-        let _ = cell.set(Rc::new(self));
-        Rc::new(cell)
+        let slot = Slot::empty();
+        slot.set(Rc::new(self));
+        slot
     }
 
     /// A small text graph of the layout and its sub-layouts.
@@ -110,7 +139,7 @@ impl PipelineLayout {
             out.push_str(&format!("{pad}-> {}\n", f.name));
             for s in &f.subs {
                 if let Some(l) = s.get() {
-                    let ptr = Rc::as_ptr(l);
+                    let ptr = Rc::as_ptr(&l);
                     if seen.contains(&ptr) {
                         out.push_str(&format!("{pad}   => {} (again)\n", l.name));
                         continue;
@@ -398,7 +427,7 @@ impl Cx<'_> {
     /// chain. Returns `None` if the slot was never resolved.
     pub fn sub_pipeline(&self, slot: &LayoutSlot, context: Context, tag: usize) -> Option<Pipeline> {
         let layout = slot.get()?;
-        Some(self.sub_pipeline_in_chain(layout, context, tag, self.pipeline.chain.clone()))
+        Some(self.sub_pipeline_in_chain(&layout, context, tag, self.pipeline.chain.clone()))
     }
 
     /// Like `sub_pipeline`, for a layout at hand and a given place in a plugin chain.
@@ -423,7 +452,7 @@ impl Cx<'_> {
     ) -> Option<Pipeline> {
         let layout = slot.get()?;
         let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
-        Some(Pipeline::make(layout, context, sink, self.pipeline.chain.clone(), Some(value)))
+        Some(Pipeline::make(&layout, context, sink, self.pipeline.chain.clone(), Some(value)))
     }
 
     /// Where this pipeline stands in a plugin chain, if it is in one.

@@ -1,6 +1,6 @@
 //! `Program`: what a loaded script asks the worker to run (ports and their layouts).
 
-use crate::pipeline::PipelineLayout;
+use crate::pipeline::{LayoutSlot, PipelineLayout};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -75,6 +75,32 @@ pub struct ModuleLayouts {
     pub pipelines: Vec<(String, Rc<PipelineLayout>)>,
 }
 
+/// What keeps one version of a script's layouts whole. The worker holds it while
+/// the version is current, and every root pipeline of the version (a
+/// connection, a task run) holds it while it runs. When the last holder lets go,
+/// the layouts' slots are emptied: layouts that refer to each other (named
+/// pipelines linking in a loop) would otherwise keep each other, and the script
+/// engine their callbacks hold, alive after a reload.
+#[derive(Default)]
+pub struct Generation {
+    slots: Vec<LayoutSlot>,
+}
+
+impl Generation {
+    /// A generation owning these slots.
+    pub fn new(slots: Vec<LayoutSlot>) -> Generation {
+        Generation { slots }
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        for s in &self.slots {
+            s.clear();
+        }
+    }
+}
+
 /// Everything a script set up.
 #[derive(Default)]
 pub struct Program {
@@ -84,6 +110,8 @@ pub struct Program {
     pub tasks: Vec<Task>,
     /// Every module's root pipelines, in load order.
     pub modules: Vec<ModuleLayouts>,
+    /// Held by whatever runs this program's pipelines.
+    pub generation: Rc<Generation>,
 }
 
 impl Program {

@@ -138,7 +138,7 @@ impl Args for ValueArgs {
         match found {
             Some(slot) => Ok(slot),
             None if required => Err(ArgError(format!("module {file} has no pipeline {name:?}"))),
-            None => Ok(Rc::new(std::cell::OnceCell::new())),
+            None => Ok(crate::pipeline::Slot::empty()),
         }
     }
 }

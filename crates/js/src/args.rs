@@ -7,7 +7,6 @@ use crate::convert::events_from_js;
 use proxy_core::args::{ArgError, ArgResult, Args, OptValue, Options};
 use proxy_core::{Callback, Event, LayoutSlot};
 use rquickjs::{Coerced, Ctx, Function, Object, Value};
-use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -110,7 +109,7 @@ impl<'js> Args for JsArgs<'_, 'js> {
             }
             Some(v) if v.is_string() => {
                 let name: String = v.get().map_err(|e| self.js_err(e))?;
-                let slot: LayoutSlot = Rc::new(OnceCell::new());
+                let slot: LayoutSlot = proxy_core::Slot::empty();
                 let location = config::call_site(&self.ctx);
                 self.shared.builder.borrow_mut().refs.push((name, slot.clone(), location));
                 Ok(slot)

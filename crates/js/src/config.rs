@@ -17,7 +17,7 @@ use proxy_core::pipeline::OnStart;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
 use rquickjs::function::{Opt, Rest, This};
 use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::{Rc, Weak};
@@ -52,7 +52,7 @@ impl ModuleBuilder {
             name,
             filters: Vec::new(),
             on_start: None,
-            slot: Rc::new(OnceCell::new()),
+            slot: proxy_core::Slot::empty(),
             sites: Vec::new(),
         });
         self.drafts.len() - 1
@@ -438,6 +438,8 @@ pub struct Built {
     pub tasks: Vec<proxy_core::Task>,
     /// Its root pipelines, for showing the layout.
     pub roots: Vec<(String, Rc<PipelineLayout>)>,
+    /// Every slot its layouts use (see `proxy_core::Generation`).
+    pub slots: Vec<LayoutSlot>,
 }
 
 /// Turns what the module built into layouts, ports and tasks; resolves the names
@@ -446,20 +448,23 @@ pub fn finish(shared: &ModuleShared) -> std::result::Result<Built, ScriptError> 
     let mut b = shared.builder.borrow_mut();
     let at = |message: String, location: Option<String>| ScriptError { message, location, stack: None };
     let mut layouts: Vec<Rc<PipelineLayout>> = Vec::new();
+    let mut slots: Vec<LayoutSlot> = Vec::new();
     for d in std::mem::take(&mut b.drafts) {
         if let Some(i) = d.filters.iter().position(|f| f.joint && f.subs.is_empty()) {
             let message = format!("{}() in pipeline '{}' is missing .to(...)", d.filters[i].name, d.name);
             return Err(at(message, d.sites[i].clone()));
         }
         let layout = Rc::new(PipelineLayout { name: d.name, filters: d.filters, on_start: d.on_start });
-        let _ = d.slot.set(layout.clone());
+        d.slot.set(layout.clone());
+        slots.push(d.slot.clone());
         layouts.push(layout);
     }
     for (name, slot, location) in std::mem::take(&mut b.refs) {
         let Some(&i) = b.named.get(&name) else {
             return Err(at(format!("unknown pipeline '{name}'"), location));
         };
-        let _ = slot.set(layouts[i].clone());
+        slot.set(layouts[i].clone());
+        slots.push(slot);
     }
     let ports = b
         .ports
@@ -486,6 +491,7 @@ pub fn finish(shared: &ModuleShared) -> std::result::Result<Built, ScriptError> 
     roots.extend(b.named.iter().map(|(n, &d)| (d, format!("pipeline('{n}')"))));
     roots.sort_by_key(|(d, _)| *d);
     Ok(Built {
+        slots,
         roots: roots.into_iter().map(|(d, what)| (what, layouts[d].clone())).collect(),
         named: b.named.iter().map(|(n, &i)| (n.clone(), layouts[i].clone())).collect(),
         entrance: b.entrance.map(|i| layouts[i].clone()),

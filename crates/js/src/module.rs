@@ -270,7 +270,7 @@ impl Codebase {
     ) -> Result<LayoutSlot> {
         let location = config::call_site(ctx);
         let module = self.load_file(ctx, path)?;
-        let slot: LayoutSlot = Rc::new(OnceCell::new());
+        let slot: LayoutSlot = proxy_core::Slot::empty();
         let name = name.map(String::from);
         self.refs.borrow_mut().push(PipelineRef { module, name, slot: slot.clone(), required, location });
         Ok(slot)
@@ -298,11 +298,13 @@ impl Codebase {
     pub fn finish(&self) -> std::result::Result<Program, ScriptError> {
         let mut program = Program::default();
         let mut built = Vec::new();
+        let mut slots = Vec::new();
         for m in self.modules.borrow().iter() {
             let mut b = config::finish(m)?;
             program.ports.append(&mut b.ports);
             program.tasks.append(&mut b.tasks);
             let pipelines = std::mem::take(&mut b.roots);
+            slots.append(&mut b.slots);
             program.modules.push(proxy_core::ModuleLayouts { name: m.name.clone(), pipelines });
             built.push(b);
         }
@@ -315,7 +317,8 @@ impl Codebase {
             };
             match found {
                 Some(layout) => {
-                    let _ = r.slot.set(layout.clone());
+                    r.slot.set(layout.clone());
+                    slots.push(r.slot.clone());
                 }
                 None if r.required => {
                     let file = &self.names.borrow()[r.module];
@@ -338,6 +341,7 @@ impl Codebase {
             };
             let _ = i.target.set(var.clone());
         }
+        program.generation = Rc::new(proxy_core::Generation::new(slots));
         Ok(program)
     }
 }

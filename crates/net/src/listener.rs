@@ -3,7 +3,7 @@
 //! options can be swapped by a reload while its socket stays open.
 
 use crate::inbound::{self, Connections};
-use proxy_core::{Inbound, ListenOptions, PipelineLayout};
+use proxy_core::{Generation, Inbound, ListenOptions, PipelineLayout};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -36,29 +36,32 @@ thread_local! {
 /// A reload swaps them in place, so the socket stays open across reloads.
 pub struct PortConfig {
     layout: RefCell<Rc<PipelineLayout>>,
+    generation: RefCell<Rc<Generation>>,
     options: RefCell<Rc<ListenOptions>>,
     limit: RefCell<Option<Arc<Semaphore>>>,
     stop: watch::Sender<bool>,
 }
 
 impl PortConfig {
-    /// A port serving `layout` with `options`.
-    pub fn new(layout: Rc<PipelineLayout>, options: ListenOptions) -> Rc<PortConfig> {
+    /// A port serving `layout` (of `generation`) with `options`.
+    pub fn new(layout: Rc<PipelineLayout>, generation: Rc<Generation>, options: ListenOptions) -> Rc<PortConfig> {
         let limit = limit_of(&options);
         Rc::new(PortConfig {
             layout: RefCell::new(layout),
+            generation: RefCell::new(generation),
             options: RefCell::new(Rc::new(options)),
             limit: RefCell::new(limit),
             stop: watch::channel(false).0,
         })
     }
 
-    /// Serves new connections with `layout` and `options` from now on.
-    pub fn update(&self, layout: Rc<PipelineLayout>, options: ListenOptions) {
+    /// Serves new connections with `layout` (of `generation`) and `options` from now on.
+    pub fn update(&self, layout: Rc<PipelineLayout>, generation: Rc<Generation>, options: ListenOptions) {
         if options.max_connections != self.options.borrow().max_connections {
             *self.limit.borrow_mut() = limit_of(&options);
         }
         *self.layout.borrow_mut() = layout;
+        *self.generation.borrow_mut() = generation;
         *self.options.borrow_mut() = Rc::new(options);
     }
 
@@ -111,10 +114,13 @@ pub async fn accept_loop(
         });
         let inbound = Inbound::new(id, local, remote);
         let layout = port.layout.borrow().clone();
+        let generation = port.generation.borrow().clone();
         let options = port.options.borrow().clone();
         let connections = connections.clone();
         tokio::task::spawn_local(async move {
             inbound::serve(stream, inbound, layout, options, connections).await;
+            // The connection's pipelines are gone: its version may retire now.
+            drop(generation);
             drop(permit);
         });
     }

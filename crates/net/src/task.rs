@@ -4,7 +4,7 @@
 //! periodic or signal task starts a run each period or signal unless the previous
 //! one is still going. Exit tasks run when the worker stops (`run_to_end`).
 
-use proxy_core::{Context, Event, Pipeline, PipelineLayout, Sink, TaskSchedule};
+use proxy_core::{Context, Event, Generation, Pipeline, PipelineLayout, Sink, TaskSchedule};
 use std::cell::Cell;
 use std::rc::Rc;
 use tokio::sync::{watch, Notify};
@@ -37,6 +37,7 @@ fn start(layout: &Rc<PipelineLayout>) -> (Pipeline, Rc<Ended>) {
 pub fn spawn(
     schedule: TaskSchedule,
     layout: Rc<PipelineLayout>,
+    generation: Rc<Generation>,
     drain: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let signals = match schedule {
@@ -57,7 +58,10 @@ pub fn spawn(
         }
         _ => None,
     };
-    tokio::task::spawn_local(run(schedule, layout, drain, signals))
+    tokio::task::spawn_local(async move {
+        run(schedule, layout, drain, signals).await;
+        drop(generation);
+    })
 }
 
 async fn run(
@@ -114,7 +118,8 @@ async fn run(
 }
 
 /// Runs a task once and waits for the run to end (exit tasks).
-pub async fn run_to_end(layout: Rc<PipelineLayout>) {
+pub async fn run_to_end(layout: Rc<PipelineLayout>, generation: Rc<Generation>) {
+    let _generation = generation;
     let (pipeline, ended) = start(&layout);
     while !ended.flag.get() {
         ended.notify.notified().await;

@@ -219,12 +219,12 @@ impl Running {
             }
             let config = match self.ports.remove(&port.addr) {
                 Some(config) => {
-                    config.update(port.layout.clone(), port.options.clone());
+                    config.update(port.layout.clone(), program.generation.clone(), port.options.clone());
                     config
                 }
                 None => {
                     let Some(l) = listeners.remove(&port.addr) else { continue };
-                    let config = PortConfig::new(port.layout.clone(), port.options.clone());
+                    let config = PortConfig::new(port.layout.clone(), program.generation.clone(), port.options.clone());
                     if self.opts.id == 0 {
                         tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
                     }
@@ -250,12 +250,20 @@ impl Running {
         }
         let (exits, tasks): (Vec<_>, Vec<_>) = program.tasks.iter().partition(|t| t.schedule == TaskSchedule::Exit);
         self.exits = exits.into_iter().map(|t| t.layout.clone()).collect();
-        self.tasks =
-            tasks.into_iter().map(|t| crate::task::spawn(t.schedule, t.layout.clone(), self.drain.clone())).collect();
+        let generation = &program.generation;
+        self.tasks = tasks
+            .into_iter()
+            .map(|t| crate::task::spawn(t.schedule, t.layout.clone(), generation.clone(), self.drain.clone()))
+            .collect();
         // The old program's pipelines that are still running keep what they use.
         let (old_program, old_host) = (self.program.replace(program), self.host.replace(host));
         drop(old_program);
         drop(old_host);
+    }
+
+    /// The current version's generation.
+    fn generation(&self) -> Rc<proxy_core::Generation> {
+        self.program.as_ref().map(|p| p.generation.clone()).unwrap_or_default()
     }
 
     /// Nothing listens and no task will start again: the worker can end.
@@ -319,7 +327,7 @@ fn run(
             for t in running.tasks.drain(..) {
                 let _ = t.await;
             }
-            run_exit_tasks(std::mem::take(&mut running.exits), grace).await;
+            run_exit_tasks(std::mem::take(&mut running.exits), running.generation(), grace).await;
             keep_until_exit(running);
             return;
         }
@@ -344,18 +352,19 @@ fn run(
         if tokio::time::timeout(grace, connections.all_closed()).await.is_err() {
             tracing::warn!("[thread] Thread {id} gave up waiting for {} connection(s)", connections.open());
         }
-        run_exit_tasks(std::mem::take(&mut running.exits), grace).await;
+        run_exit_tasks(std::mem::take(&mut running.exits), running.generation(), grace).await;
         tracing::info!("[thread] Thread {id} stopped");
         keep_until_exit(running);
     });
 }
 
 /// Runs the `exit()` pipelines and waits for them, up to `grace`.
-async fn run_exit_tasks(exits: Vec<Rc<PipelineLayout>>, grace: Duration) {
+async fn run_exit_tasks(exits: Vec<Rc<PipelineLayout>>, generation: Rc<proxy_core::Generation>, grace: Duration) {
     if exits.is_empty() {
         return;
     }
-    let handles: Vec<_> = exits.into_iter().map(|l| tokio::task::spawn_local(crate::task::run_to_end(l))).collect();
+    let handles: Vec<_> =
+        exits.into_iter().map(|l| tokio::task::spawn_local(crate::task::run_to_end(l, generation.clone()))).collect();
     let all = async {
         for h in handles {
             let _ = h.await;

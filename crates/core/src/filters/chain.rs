@@ -30,7 +30,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
 /// The chain of entrance layouts, last one first in construction.
 fn link_all(slots: &[LayoutSlot]) -> Option<Rc<ChainLink>> {
     slots.iter().rev().fold(None, |next, slot| match slot.get() {
-        Some(layout) => Some(Rc::new(ChainLink { layout: layout.clone(), next })),
+        Some(layout) => Some(Rc::new(ChainLink { layout, next })),
         None => next,
     })
 }

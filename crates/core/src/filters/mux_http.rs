@@ -398,7 +398,7 @@ impl MuxHttp {
         let session = match existing {
             Some(s) => s,
             None => {
-                let layout = self.slot.get()?.clone();
+                let layout = self.slot.get()?;
                 let session = Rc::new(Session {
                     key: key.clone(),
                     pool: Rc::downgrade(&self.pool),

@@ -50,7 +50,7 @@ struct Stage {
 fn resolve(subs: &[LayoutSlot], has_down: bool) -> Rc<[Stage]> {
     let per = if has_down { 2 } else { 1 };
     subs.chunks(per)
-        .map(|c| Stage { up: c[0].get().cloned(), down: c.get(1).and_then(|s| s.get().cloned()) })
+        .map(|c| Stage { up: c[0].get(), down: c.get(1).and_then(|s| s.get()) })
         .filter(|s| s.up.is_some() || s.down.is_some())
         .collect()
 }
