@@ -265,6 +265,52 @@ fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
 }
 
 #[test]
+fn a_slow_client_on_a_session_another_client_opened_still_slows_the_upstream() {
+    const SIZE: usize = 256 << 20;
+    // One upstream connection: a small answer first (for the client that opens
+    // the shared session), then a big one (for the slow client).
+    let origin = raw_origin(|mut s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall");
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
+        let block = vec![b'z'; 1 << 20];
+        for _ in 0..SIZE >> 20 {
+            if s.write_all(&block).is_err() {
+                return;
+            }
+        }
+    });
+    let front = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'shared').to($=>$.connect('127.0.0.1:{origin}')))"
+        ),
+        &[],
+    );
+    // The first client opens the session and stays connected.
+    let mut first = Raw::connect(front);
+    first.send(b"GET /small HTTP/1.1\r\n\r\n");
+    assert!(first.read_responses(1).ends_with("small"));
+    let mut c = Raw::connect(front);
+    c.send(b"GET /big HTTP/1.1\r\n\r\n");
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut peak = 0;
+    let start = Instant::now();
+    while total < SIZE {
+        let n = c.0.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {total} bytes");
+        total += n;
+        std::thread::sleep(Duration::from_micros(n as u64 / 128));
+        peak = peak.max(p.rss_kib());
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+    assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
+    drop(first);
+}
+
+#[test]
 fn mux_sessions_close_after_max_idle_and_the_next_request_opens_a_new_one() {
     let (origin, front) = (free_port(), free_port());
     let script = format!(

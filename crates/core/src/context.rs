@@ -73,7 +73,8 @@ struct ContextInner {
     group: Rc<Group>,
     inbound: Option<Rc<Inbound>>,
     flow: Option<Rc<Backpressure>>,
-    vars: RefCell<Option<Box<dyn ContextVars>>>,
+    /// Shared by contexts that are one stream state seen with different flows.
+    vars: Rc<RefCell<Option<Box<dyn ContextVars>>>>,
 }
 
 /// A handle to a stream's context; clones share it.
@@ -95,13 +96,7 @@ fn next_id() -> u64 {
 impl Context {
     /// A fresh context for a root pipeline.
     pub fn new(inbound: Option<Rc<Inbound>>) -> Self {
-        Context(Rc::new(ContextInner {
-            id: next_id(),
-            group: Rc::default(),
-            inbound,
-            flow: None,
-            vars: RefCell::new(None),
-        }))
+        Context(Rc::new(ContextInner { id: next_id(), group: Rc::default(), inbound, flow: None, vars: Rc::default() }))
     }
 
     /// A fresh context for a client connection's pipeline, with its backpressure.
@@ -111,7 +106,7 @@ impl Context {
             group: Rc::default(),
             inbound: Some(inbound),
             flow: Some(flow),
-            vars: RefCell::new(None),
+            vars: Rc::default(),
         }))
     }
 
@@ -128,7 +123,20 @@ impl Context {
             group: self.0.group.clone(),
             inbound: self.0.inbound.clone(),
             flow: self.0.flow.clone(),
-            vars: RefCell::new(vars),
+            vars: Rc::new(RefCell::new(vars)),
+        }))
+    }
+
+    /// The same stream state (variables, connection, group) with backpressure of
+    /// its own: for an upstream session several client streams share, which must
+    /// not pause or be paused through whichever client opened it.
+    pub fn with_own_flow(&self, flow: Rc<Backpressure>) -> Self {
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            group: self.0.group.clone(),
+            inbound: self.0.inbound.clone(),
+            flow: Some(flow),
+            vars: self.0.vars.clone(),
         }))
     }
 

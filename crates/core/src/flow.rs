@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
+use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 
 /// One direction of backpressure: backed up while the count is above zero.
@@ -90,5 +91,56 @@ impl Gauge {
             pressure.release();
             self.holding = false;
         }
+    }
+}
+
+/// Which way a pressure points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The client is slow to read.
+    TowardClient,
+    /// A server is slow to read.
+    TowardServer,
+}
+
+impl Backpressure {
+    /// The pressure pointing `way`.
+    pub fn pressure(&self, way: Direction) -> &Pressure {
+        match way {
+            Direction::TowardClient => &self.toward_client,
+            Direction::TowardServer => &self.toward_server,
+        }
+    }
+}
+
+/// How often `follow` looks again.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Holds `to`'s pressure pointing `way` for as long as `from`'s is on: for flows
+/// that meet only through a shared part (an upstream session several clients
+/// use). `following` is set meanwhile, so one follow runs at a time; it is
+/// checked again every few milliseconds from a timer.
+pub fn follow(from: &Rc<Backpressure>, to: &Rc<Backpressure>, way: Direction, following: &Rc<Cell<bool>>) {
+    if following.get() || !from.pressure(way).is_on() {
+        return;
+    }
+    following.set(true);
+    to.pressure(way).hold();
+    schedule_follow(Rc::downgrade(from), to.clone(), way, following.clone());
+}
+
+fn schedule_follow(from: Weak<Backpressure>, to: Rc<Backpressure>, way: Direction, following: Rc<Cell<bool>>) {
+    let (to_now, following_now) = (to.clone(), following.clone());
+    let scheduled = crate::timer::after(FOLLOW_EVERY, move || {
+        if from.upgrade().is_some_and(|f| f.pressure(way).is_on()) {
+            return schedule_follow(from, to, way, following);
+        }
+        following.set(false);
+        to.pressure(way).release();
+    });
+    if !scheduled {
+        // No event loop (unit tests): do not hold what nothing would release.
+        following_now.set(false);
+        to_now.pressure(way).release();
     }
 }

@@ -25,6 +25,7 @@ use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use crate::callback::{Arg, Returned, Want};
 use crate::context::Inbound;
 use crate::event::{Event, StreamError};
+use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
 use crate::http::{self, Decoder, Encoder};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, Sink};
@@ -118,6 +119,10 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
 /// One request stream's end of a session.
 struct Stream {
     handle: FilterHandle,
+    /// The backpressure of the stream's client connection, if it has one.
+    client_flow: Option<Rc<Backpressure>>,
+    /// Set while the client is paused because the upstream is slow to read.
+    paused_by_server: Rc<Cell<bool>>,
     /// Response events for the filter to output.
     inbox: RefCell<VecDeque<Event>>,
     /// Request events held while another stream writes.
@@ -146,6 +151,11 @@ struct Session {
     interim: Cell<bool>,
     /// Counts the streams that took the session, to tell whether it stayed idle.
     idle_epoch: Cell<u64>,
+    /// The session's own backpressure: the upstream pauses while the client of
+    /// the response being read is slow, whichever client that is.
+    flow: Rc<Backpressure>,
+    /// Set while the upstream is paused for a slow client.
+    paused_for_client: Rc<Cell<bool>>,
     /// An idle check is scheduled (one at a time, not one per request).
     idle_check: Cell<bool>,
 }
@@ -157,6 +167,9 @@ impl Session {
 
     /// Encodes and sends `ev` of `stream`, or holds it while another stream writes.
     fn write(&self, stream: &Rc<Stream>, ev: Event) {
+        if let Some(client) = &stream.client_flow {
+            flow::follow(&self.flow, client, Direction::TowardServer, &stream.paused_by_server);
+        }
         {
             let mut writer = self.writer.borrow_mut();
             match &*writer {
@@ -276,6 +289,9 @@ impl Session {
             }
             let done = matches!(e, Event::MessageEnd(_));
             stream.inbox.borrow_mut().push_back(e);
+            if let Some(client) = &stream.client_flow {
+                flow::follow(client, &self.flow, Direction::TowardClient, &self.paused_for_client);
+            }
             if done {
                 self.waiting.borrow_mut().pop_front();
             }
@@ -415,6 +431,8 @@ impl MuxHttp {
                     interim: Cell::new(false),
                     idle_epoch: Cell::new(0),
                     idle_check: Cell::new(false),
+                    flow: Rc::default(),
+                    paused_for_client: Rc::default(),
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {
@@ -422,8 +440,10 @@ impl MuxHttp {
                         s.on_output(ev);
                     }
                 }));
-                // The session runs in the context of the stream that opened it.
-                let pipeline = Pipeline::in_chain(&layout, cx.context().clone(), sink, cx.chain().cloned());
+                // The session runs in the context of the stream that opened it, with
+                // backpressure of its own (other streams may share the session).
+                let context = cx.context().with_own_flow(session.flow.clone());
+                let pipeline = Pipeline::in_chain(&layout, context, sink, cx.chain().cloned());
                 *session.pipeline.borrow_mut() = Some(pipeline);
                 self.pool.sessions.borrow_mut().entry(key).or_default().push(session.clone());
                 session
@@ -431,7 +451,13 @@ impl MuxHttp {
         };
         session.shares.set(session.shares.get() + 1);
         session.idle_epoch.set(session.idle_epoch.get() + 1);
-        let stream = Rc::new(Stream { handle: cx.handle(), inbox: RefCell::default(), held: RefCell::default() });
+        let stream = Rc::new(Stream {
+            handle: cx.handle(),
+            client_flow: cx.context().flow().cloned(),
+            paused_by_server: Rc::default(),
+            inbox: RefCell::default(),
+            held: RefCell::default(),
+        });
         self.attached = Some((session.clone(), stream.clone()));
         Some((session, stream))
     }
