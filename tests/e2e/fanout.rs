@@ -72,3 +72,35 @@ fn fanout_uses_the_first_usable_answer_in_both_modes() {
     assert!(p.log.wait_for("failed to return a valid answer, returning 500", Duration::from_secs(5)));
     drop(flaky);
 }
+
+#[test]
+fn cancelling_a_request_closes_its_upstream_connection_before_the_answer() {
+    use std::io::Read;
+    // An origin that waits 2 s before answering, and reports whether the
+    // connection was closed on it first.
+    let origin = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let slow = origin.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = origin.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let closed_first = matches!(s.read(&mut buf), Ok(0));
+        tx.send(closed_first).unwrap();
+    });
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(() => {{\n\
+               var r = new http.Agent('127.0.0.1:{slow}').request('GET', '/');\n\
+               return new Timeout(0.1).wait()\n\
+                 .then(() => (r.cancel(), r.then(() => 'answered', e => e.message)))\n\
+                 .then(text => new Message(text));\n\
+             }})"
+        ),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "the request was cancelled");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true), "the origin's connection stayed open");
+}

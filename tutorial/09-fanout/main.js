@@ -15,19 +15,26 @@
     agents: (f.endpoints || config.endpoints).map(e => new http.Agent(e)),
   })),
 
-  // Asks endpoint i; resolves to { res, i } if the answer is usable.
-  ask = (front, req, i) => front.agents[i]
-    .request(req.head.method, req.head.path, req.head.headers, req.body)
-    .then(res => front.usable.includes(Math.floor(res.head.status / 100))
+  send = (front, req, i) => front.agents[i].request(req.head.method, req.head.path, req.head.headers, req.body),
+
+  // Resolves to { res, i } if endpoint i's answer is usable.
+  usable = (front, request, i) => request.then(
+    res => front.usable.includes(Math.floor(res.head.status / 100))
       ? { res, i }
       : Promise.reject(new Error(`endpoint ${i + 1} answered ${res.head.status}`))
-    ),
+  ),
 
-  sequential = (front, req, i) => ask(front, req, i).catch(
+  sequential = (front, req, i) => usable(front, send(front, req, i), i).catch(
     err => i + 1 < front.agents.length ? sequential(front, req, i + 1) : Promise.reject(err)
   ),
 
-  parallel = (front, req) => Promise.any(front.agents.map((_, i) => ask(front, req, i))),
+  // All at once; when one wins, the others are cancelled (their connections
+  // closed), so the endpoints stop working on answers nobody will read.
+  parallel = (front, req) => {
+    var requests = front.agents.map((_, i) => send(front, req, i));
+    return Promise.any(requests.map((r, i) => usable(front, r, i)))
+      .finally(() => requests.forEach(r => r.cancel()));
+  },
 
 ) => pipy()
 

@@ -5,7 +5,9 @@
 //! scripts use (`muxHTTP` over `connect`), one per host on a worker, so upstream
 //! connections are kept alive and reused; each in-flight request has a
 //! connection of its own. The Promise settles from the event loop, never inside
-//! the call that made the request.
+//! the call that made the request. `promise.cancel()` gives the request up: the
+//! Promise rejects and, if the answer has not come yet, the upstream connection
+//! is closed.
 
 use crate::convert::{events_from_js, message_to_js};
 use crate::engine::{Engine, EngineValue};
@@ -113,6 +115,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>) -> Result<()> {
             let (promise, resolve, reject) = ctx.promise()?;
             let pending =
                 Rc::new(RefCell::new(Some((Persistent::save(&ctx, resolve), Persistent::save(&ctx, reject)))));
+            let pending_for_cancel = pending.clone();
             // The request's pipeline keeps itself alive until its answer is in.
             let holder: Rc<RefCell<Option<Pipeline>>> = Rc::default();
             let collector = RefCell::new(MessageCollector::new(Some(MAX_RESPONSE)));
@@ -141,6 +144,17 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>) -> Result<()> {
             for ev in events {
                 pipeline.input(ev);
             }
+            // promise.cancel(): gives up the request (closing its upstream
+            // connection if the answer has not come yet); the Promise rejects.
+            let (h, e) = (Rc::downgrade(&holder), Rc::downgrade(&engine));
+            let cancel = Function::new(ctx.clone(), move || {
+                let Some(p) = h.upgrade().and_then(|h| h.borrow_mut().take()) else { return };
+                if let (Some(engine), Some((resolve, reject))) = (e.upgrade(), pending_for_cancel.borrow_mut().take()) {
+                    settle(engine, resolve, reject, Outcome::Failed("the request was cancelled".into()));
+                }
+                proxy_core::timer::after(Duration::ZERO, move || drop(p));
+            })?;
+            promise.set("cancel", cancel)?;
             Ok(promise.into_value())
         },
     )?;

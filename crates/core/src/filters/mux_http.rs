@@ -341,7 +341,14 @@ impl Session {
         self.writers.borrow_mut().retain(|s| !Rc::ptr_eq(s, stream));
         let was_writing = self.writer.borrow().as_ref().is_some_and(|w| Rc::ptr_eq(w, stream));
         let client_gone = self.inbound.as_ref().is_some_and(|i| i.upgrade().is_none_or(|i| i.closed.get()));
-        if was_writing || (self.shares.get() == 0 && (self.closing.get() || client_gone)) {
+        // A stream that leaves before its answer came (its client went away, or a
+        // script cancelled the request): with nobody else waiting on the session,
+        // closing the upstream connection is the only way to cancel in HTTP/1.1.
+        let (abandoned, others) = {
+            let waiting = self.waiting.borrow();
+            (waiting.iter().any(|s| Rc::ptr_eq(s, stream)), waiting.iter().any(|s| !Rc::ptr_eq(s, stream)))
+        };
+        if was_writing || (abandoned && !others) || (self.shares.get() == 0 && (self.closing.get() || client_gone)) {
             // A half-written request leaves the upstream connection unusable.
             let mut wake = Vec::new();
             self.end(None, &mut wake);
