@@ -311,6 +311,49 @@ fn a_slow_client_on_a_session_another_client_opened_still_slows_the_upstream() {
 }
 
 #[test]
+fn a_fast_uploader_on_a_session_another_client_opened_is_slowed_to_the_upstream() {
+    const SIZE: usize = 256 << 20;
+    // One upstream connection that answers a small request, then reads the next
+    // request's body slowly (about 128 MiB/s) before answering it.
+    let origin = raw_origin(|mut s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nsmall");
+        let mut buf = vec![0u8; 256 << 10];
+        let mut got = 0usize;
+        while got < SIZE {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+            std::thread::sleep(Duration::from_micros(256 << 10 >> 7));
+        }
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone");
+    });
+    let front = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'shared').to($=>$.connect('127.0.0.1:{origin}')))"
+        ),
+        &[],
+    );
+    let mut first = Raw::connect(front);
+    first.send(b"GET /small HTTP/1.1\r\n\r\n");
+    assert!(first.read_responses(1).ends_with("small"));
+    let mut c = Raw::connect(front);
+    c.send(format!("POST /big HTTP/1.1\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
+    let block = vec![b'u'; 1 << 20];
+    let mut peak = 0;
+    let start = Instant::now();
+    for _ in 0..SIZE >> 20 {
+        c.send(&block);
+        peak = peak.max(p.rss_kib());
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+    assert!(c.read_responses(1).ends_with("done"));
+    assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
+    drop(first);
+}
+
+#[test]
 fn mux_sessions_close_after_max_idle_and_the_next_request_opens_a_new_one() {
     let (origin, front) = (free_port(), free_port());
     let script = format!(
