@@ -38,4 +38,4 @@ pub mod vars;
 
 pub use files::{Fetch, Files, RemoteFiles};
 pub use host::{Host, HostOptions, Source};
-pub use module::is_codebase_file;
+pub use module::{codebase_files, is_codebase_file};

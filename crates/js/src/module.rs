@@ -72,6 +72,11 @@ pub fn note_read(path: &std::path::Path) {
     }
 }
 
+/// Every codebase file a load has read (or tried to read).
+pub fn codebase_files() -> Vec<PathBuf> {
+    READ.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+}
+
 /// True if a load has read (or tried to read) `path`.
 pub fn is_codebase_file(path: &std::path::Path) -> bool {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

@@ -190,9 +190,7 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    let code = run_until_stopped(workers, shutdown, signals, changed);
-    drop(watching);
-    code
+    run_until_stopped(workers, shutdown, signals, changed, watching)
 }
 
 /// `--check`: loads the script once, prints its layouts, binds nothing.
@@ -257,8 +255,16 @@ fn run_until_stopped(
     shutdown: Shutdown,
     signals: Signals,
     mut changed: tokio::sync::mpsc::UnboundedReceiver<String>,
+    mut watching: Option<watch::CodebaseWatch>,
 ) -> ExitCode {
     let Signals { rt, mut int, mut term, mut hup } = signals;
+    // Every load so far has read its files: watch their folders too.
+    let mut refresh = move || {
+        if let Some(w) = watching.as_mut() {
+            w.refresh();
+        }
+    };
+    refresh();
     rt.block_on(async move {
         let controllers: Vec<Controller> = workers.iter().map(Worker::controller).collect();
         let mut done = tokio::task::spawn_blocking(move || {
@@ -268,10 +274,14 @@ fn run_until_stopped(
             tokio::select! {
                 _ = int.recv() => break,
                 _ = term.recv() => break,
-                _ = hup.recv() => reload(&controllers, "SIGHUP").await,
+                _ = hup.recv() => {
+                    reload(&controllers, "SIGHUP").await;
+                    refresh();
+                }
                 Some(first) = changed.recv() => {
                     while let Ok(Some(_)) = tokio::time::timeout(SETTLE, changed.recv()).await {}
                     reload(&controllers, &format!("{first} changed")).await;
+                    refresh();
                 }
                 _ = &mut done => return ExitCode::SUCCESS,
             }
