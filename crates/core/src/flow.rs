@@ -19,6 +19,24 @@ use std::task::{Poll, Waker};
 pub struct Pressure {
     count: Cell<u32>,
     waiters: RefCell<Vec<Waker>>,
+    /// Pressures held for as long as this one is on (see `follow`).
+    followers: RefCell<Vec<Follower>>,
+}
+
+/// A pressure `follow` holds, released when the one it follows clears.
+struct Follower {
+    to: Weak<Backpressure>,
+    way: Direction,
+    following: Rc<Cell<bool>>,
+}
+
+impl Follower {
+    fn let_go(self) {
+        self.following.set(false);
+        if let Some(to) = self.to.upgrade() {
+            to.pressure(self.way).release();
+        }
+    }
 }
 
 impl Pressure {
@@ -38,6 +56,10 @@ impl Pressure {
         if self.count.get() == 0 {
             for w in self.waiters.borrow_mut().drain(..) {
                 w.wake();
+            }
+            let followers = std::mem::take(&mut *self.followers.borrow_mut());
+            for f in followers {
+                f.let_go();
             }
         }
     }
@@ -113,34 +135,52 @@ impl Backpressure {
     }
 }
 
-/// How often `follow` looks again.
-const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// Holds `to`'s pressure pointing `way` for as long as `from`'s is on: for flows
 /// that meet only through a shared part (an upstream session several clients
-/// use). `following` is set meanwhile, so one follow runs at a time; it is
-/// checked again every few milliseconds from a timer.
+/// use). `following` is set meanwhile, so that one follow runs at a time. The
+/// hold ends when `from` clears (or goes away).
 pub fn follow(from: &Rc<Backpressure>, to: &Rc<Backpressure>, way: Direction, following: &Rc<Cell<bool>>) {
     if following.get() || !from.pressure(way).is_on() {
         return;
     }
     following.set(true);
     to.pressure(way).hold();
-    schedule_follow(Rc::downgrade(from), to.clone(), way, following.clone());
+    from.pressure(way).followers.borrow_mut().push(Follower {
+        to: Rc::downgrade(to),
+        way,
+        following: following.clone(),
+    });
 }
 
-fn schedule_follow(from: Weak<Backpressure>, to: Rc<Backpressure>, way: Direction, following: Rc<Cell<bool>>) {
-    let (to_now, following_now) = (to.clone(), following.clone());
-    let scheduled = crate::timer::after(FOLLOW_EVERY, move || {
-        if from.upgrade().is_some_and(|f| f.pressure(way).is_on()) {
-            return schedule_follow(from, to, way, following);
+impl Drop for Pressure {
+    fn drop(&mut self) {
+        for f in std::mem::take(&mut *self.followers.borrow_mut()) {
+            f.let_go();
         }
-        following.set(false);
-        to.pressure(way).release();
-    });
-    if !scheduled {
-        // No event loop (unit tests): do not hold what nothing would release.
-        following_now.set(false);
-        to_now.pressure(way).release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follower_is_held_while_the_followed_pressure_is_on() {
+        let (from, to) = (Rc::new(Backpressure::default()), Rc::new(Backpressure::default()));
+        let following = Rc::new(Cell::new(false));
+        follow(&from, &to, Direction::TowardClient, &following);
+        assert!(!to.toward_client.is_on(), "nothing to follow yet");
+        from.toward_client.hold();
+        follow(&from, &to, Direction::TowardClient, &following);
+        follow(&from, &to, Direction::TowardClient, &following);
+        assert!(to.toward_client.is_on() && following.get());
+        from.toward_client.release();
+        assert!(!to.toward_client.is_on() && !following.get());
+        // The followed flow going away lets go too.
+        from.toward_server.hold();
+        follow(&from, &to, Direction::TowardServer, &following);
+        assert!(to.toward_server.is_on());
+        drop(from);
+        assert!(!to.toward_server.is_on());
     }
 }
