@@ -119,10 +119,9 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
 /// One request stream's end of a session.
 struct Stream {
     handle: FilterHandle,
-    /// The backpressure of the stream's client connection, if it has one.
-    client_flow: Option<Rc<Backpressure>>,
-    /// Set while the client is paused because the upstream is slow to read.
-    paused_by_server: Rc<Cell<bool>>,
+    /// On a session that may be shared: the backpressure of the stream's client
+    /// connection, and whether it is paused because the upstream is slow to read.
+    follow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
     /// Response events for the filter to output.
     inbox: RefCell<VecDeque<Event>>,
     /// Request events held while another stream writes.
@@ -151,11 +150,11 @@ struct Session {
     interim: Cell<bool>,
     /// Counts the streams that took the session, to tell whether it stayed idle.
     idle_epoch: Cell<u64>,
-    /// The session's own backpressure: the upstream pauses while the client of
-    /// the response being read is slow, whichever client that is.
-    flow: Rc<Backpressure>,
-    /// Set while the upstream is paused for a slow client.
-    paused_for_client: Rc<Cell<bool>>,
+    /// A session streams of several clients may share has backpressure of its
+    /// own: the upstream pauses while the client of the response being read is
+    /// slow, whichever client that is; and whether it is paused so. A session of
+    /// one client connection (no key) uses that client's backpressure directly.
+    flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
     /// An idle check is scheduled (one at a time, not one per request).
     idle_check: Cell<bool>,
 }
@@ -167,8 +166,8 @@ impl Session {
 
     /// Encodes and sends `ev` of `stream`, or holds it while another stream writes.
     fn write(&self, stream: &Rc<Stream>, ev: Event) {
-        if let Some(client) = &stream.client_flow {
-            flow::follow(&self.flow, client, Direction::TowardServer, &stream.paused_by_server);
+        if let (Some((own, _)), Some((client, paused))) = (&self.flow, &stream.follow) {
+            flow::follow(own, client, Direction::TowardServer, paused);
         }
         {
             let mut writer = self.writer.borrow_mut();
@@ -289,8 +288,8 @@ impl Session {
             }
             let done = matches!(e, Event::MessageEnd(_));
             stream.inbox.borrow_mut().push_back(e);
-            if let Some(client) = &stream.client_flow {
-                flow::follow(client, &self.flow, Direction::TowardClient, &self.paused_for_client);
+            if let (Some((own, paused)), Some((client, _))) = (&self.flow, &stream.follow) {
+                flow::follow(client, own, Direction::TowardClient, paused);
             }
             if done {
                 self.waiting.borrow_mut().pop_front();
@@ -438,8 +437,10 @@ impl MuxHttp {
                     interim: Cell::new(false),
                     idle_epoch: Cell::new(0),
                     idle_check: Cell::new(false),
-                    flow: Rc::default(),
-                    paused_for_client: Rc::default(),
+                    flow: match &key {
+                        Key::Inbound(_) => None,
+                        Key::Script(_) => Some(Default::default()),
+                    },
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {
@@ -447,9 +448,12 @@ impl MuxHttp {
                         s.on_output(ev);
                     }
                 }));
-                // The session runs in the context of the stream that opened it, with
-                // backpressure of its own (other streams may share the session).
-                let context = cx.context().with_own_flow(session.flow.clone());
+                // The session runs in the context of the stream that opened it; with
+                // backpressure of its own if other clients' streams may share it.
+                let context = match &session.flow {
+                    Some((own, _)) => cx.context().with_own_flow(own.clone()),
+                    None => cx.context().clone(),
+                };
                 let pipeline = Pipeline::in_chain(&layout, context, sink, cx.chain().cloned());
                 *session.pipeline.borrow_mut() = Some(pipeline);
                 self.pool.sessions.borrow_mut().entry(key).or_default().push(session.clone());
@@ -460,8 +464,10 @@ impl MuxHttp {
         session.idle_epoch.set(session.idle_epoch.get() + 1);
         let stream = Rc::new(Stream {
             handle: cx.handle(),
-            client_flow: cx.context().flow().cloned(),
-            paused_by_server: Rc::default(),
+            follow: match (&session.flow, cx.context().flow()) {
+                (Some(_), Some(client)) => Some((client.clone(), Rc::default())),
+                _ => None,
+            },
             inbox: RefCell::default(),
             held: RefCell::default(),
         });
