@@ -1,5 +1,5 @@
 //! tutorial/09-fanout against flaky upstreams: one that fails every other time
-//! (502), one that is slow, one that stops. Sequential mode asks the next
+//! (502), one that is slow (0.8 s), one a little slow (0.3 s) that stops. Sequential mode asks the next
 //! endpoint only when the one before failed; parallel mode takes the first usable
 //! answer; when nothing is usable the client gets 500; every request is logged.
 
@@ -16,11 +16,11 @@ fn fanout_uses_the_first_usable_answer_in_both_modes() {
         &[],
     );
     let slow = Proxy::script(
-        &format!("pipy().listen({u2}).serveHTTP(() => (console.log('u2 asked'), new Timeout(0.3).wait().then(() => new Message('u2 ok'))))"),
+        &format!("pipy().listen({u2}).serveHTTP(() => (console.log('u2 asked'), new Timeout(0.8).wait().then(() => new Message('u2 ok'))))"),
         &[],
     );
     let mut stopping = Proxy::script(
-        &format!("pipy().listen({u3}).serveHTTP(() => new Timeout(0.1).wait().then(() => new Message('u3 ok')))"),
+        &format!("pipy().listen({u3}).serveHTTP(() => new Timeout(0.3).wait().then(() => new Message('u3 ok')))"),
         &[],
     );
 
