@@ -4,7 +4,7 @@
 //! the last module passes events straight through. What the chained pipeline
 //! outputs is this filter's output. The place in the chain is kept by each pipeline
 //! instance and inherited by its sub-pipelines, so `chain()` works from inside a
-//! `branch` too.
+//! `branch` too. Events of every kind go to the chained pipeline as they come.
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::event::Event;

@@ -4,6 +4,8 @@
 //! left is split). When the quota is short, events wait, in order, until it
 //! refills; meanwhile the stream's connections stop reading, so a throttled
 //! stream holds little memory. The quota may be given per stream by a function.
+//! Other events (MessageEnd, StreamEnd, and Data for the message rate) cost
+//! nothing but wait behind the events before them, so order is kept.
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};

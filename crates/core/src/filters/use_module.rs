@@ -7,7 +7,8 @@
 //! runs back through the `nameDown` pipelines in reverse order (modules without one
 //! are skipped). `turnDown()`, called as a stage starts, can turn the stream back
 //! there: that stage and the ones after it are skipped, and events go straight to
-//! the `nameDown` pipelines of the stages before it.
+//! the `nameDown` pipelines of the stages before it. Events of every kind take
+//! the same way, in order.
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};

@@ -4,6 +4,8 @@
 //! for the same stream family (the stream and the sub-pipelines and forks made
 //! from it), or at the next event. If it returns a Promise, the events go on
 //! when that settles. After `timeout` the wait ends and the events go on.
+//! All four event kinds are held alike and keep their order; a StreamEnd that
+//! arrives while waiting is held too.
 
 use crate::args::{ArgError, ArgResult, Args, OptionReader};
 use crate::callback::{Arg, Callback, Pending, Returned, Want};
