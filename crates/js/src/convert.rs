@@ -112,7 +112,10 @@ fn construct<'js>(ctx: &Ctx<'js>, class: &str, args: Vec<Value<'js>>) -> Result<
 pub fn event_to_js<'js>(ctx: &Ctx<'js>, ev: &Event) -> Result<Value<'js>> {
     match ev {
         Event::Data(d) => from_data(ctx, d.clone()),
-        Event::MessageStart(h) => construct(ctx, "MessageStart", vec![head_to_js(ctx, h)?]),
+        Event::MessageStart(h) => {
+            let start = crate::message::JsMessageStart::native((**h).clone());
+            Ok(rquickjs::Class::instance(ctx.clone(), start)?.into_value())
+        }
         Event::MessageEnd(t) => construct(ctx, "MessageEnd", vec![tail_to_js(ctx, t)?]),
         Event::StreamEnd(e) => {
             let name = e.map(|e| e.name()).unwrap_or("");
@@ -181,7 +184,8 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
             m.write_events(out);
         }
         Some(Kind::MessageStart) => {
-            let head = head_from_js(&o.expect("an object").get::<_, Value>("head")?)?;
+            let start = rquickjs::Class::<crate::message::JsMessageStart>::from_value(v)?;
+            let head = start.borrow().to_head()?;
             out.push(Event::start(head));
         }
         Some(Kind::MessageEnd) => out.push(Event::message_end()),
@@ -195,20 +199,20 @@ pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>)
     Ok(())
 }
 
-/// Writes a script's changes to a head object back into `head`.
+/// Writes a script's changes to the head of a `MessageStart` it was given back
+/// into `head`; nothing to do if the script never read the head.
 pub fn write_back_head(v: &Value<'_>, head: &mut Head) -> Result<()> {
-    if let Some(o) = v.as_object() {
-        let h: Value = o.get("head")?;
-        if h.is_object() {
-            let new = head_from_js(&h)?;
-            // A response head stays a response even if a script adds a `path` field.
-            *head = match (&*head, new) {
-                (Head::Response(_), Head::Request(r)) => {
-                    Head::Response(ResponseHead { headers: r.headers, ..ResponseHead::default() })
-                }
-                (_, n) => n,
-            };
-        }
+    let Ok(start) = rquickjs::Class::<crate::message::JsMessageStart>::from_value(v) else { return Ok(()) };
+    let Some(h) = start.borrow().seen_head() else { return Ok(()) };
+    if h.is_object() {
+        let new = head_from_js(&h)?;
+        // A response head stays a response even if a script adds a `path` field.
+        *head = match (&*head, new) {
+            (Head::Response(_), Head::Request(r)) => {
+                Head::Response(ResponseHead { headers: r.headers, ..ResponseHead::default() })
+            }
+            (_, n) => n,
+        };
     }
     Ok(())
 }

@@ -75,6 +75,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     let g = ctx.globals();
     rquickjs::Class::<crate::data::JsData>::define(&g)?;
     rquickjs::Class::<crate::message::JsMessage>::define(&g)?;
+    rquickjs::Class::<crate::message::JsMessageStart>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
     ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::algo::install(ctx)?;

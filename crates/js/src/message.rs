@@ -145,3 +145,60 @@ impl<'js> JsMessage<'js> {
         self.tail = Slot::Js(v);
     }
 }
+
+/// `MessageStart` as scripts see it: native, so that an event handed to a
+/// callback (`handleMessageStart`) makes its head a script object only if the
+/// callback reads `evt.head`, and needs no writing back if it does not.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "MessageStart")]
+pub struct JsMessageStart<'js> {
+    head: Slot<'js, Head>,
+}
+
+impl<'js> JsMessageStart<'js> {
+    /// Wraps a head from the pipeline; nothing is converted yet.
+    pub fn native(head: Head) -> Self {
+        JsMessageStart { head: Slot::Native(head) }
+    }
+
+    /// The head as the script left it: `None` if the script never looked at it.
+    pub fn seen_head(&self) -> Option<Value<'js>> {
+        match &self.head {
+            Slot::Js(v) => Some(v.clone()),
+            Slot::Native(_) => None,
+        }
+    }
+
+    /// The head as the pipeline needs it.
+    pub fn to_head(&self) -> Result<Head> {
+        match &self.head {
+            Slot::Native(h) => Ok(h.clone()),
+            Slot::Js(v) if v.is_undefined() || v.is_null() => Ok(Head::None),
+            Slot::Js(v) => head_from_js(v),
+        }
+    }
+}
+
+#[rquickjs::methods]
+impl<'js> JsMessageStart<'js> {
+    /// `new MessageStart(head?)`.
+    #[qjs(constructor)]
+    pub fn new(head: Opt<Value<'js>>) -> Self {
+        JsMessageStart { head: head.0.map(Slot::Js).unwrap_or(Slot::Native(Head::None)) }
+    }
+
+    /// The head, as a plain object (made on first read).
+    #[qjs(get)]
+    pub fn head(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        self.head.value(|h| match h {
+            Head::None => Ok(Value::new_undefined(ctx.clone())),
+            h => head_to_js(&ctx, h),
+        })
+    }
+
+    /// Replaces the head.
+    #[qjs(set, rename = "head")]
+    pub fn set_head(&mut self, v: Value<'js>) {
+        self.head = Slot::Js(v);
+    }
+}

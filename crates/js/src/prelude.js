@@ -1,15 +1,13 @@
 // Script-side event classes. They are plain JavaScript; the host reads them back by
-// the `__kind` number each prototype carries (see `Kind` in convert.rs). `Data` and `Message` are native.
+// the `__kind` number each prototype carries (see `Kind` in convert.rs). `Data`,
+// `Message` and `MessageStart` are native.
 (function (g) {
   var Data = g.Data;
   // Native classes get their tag here, so the host can tell values apart without
   // a failing class check (which would build an exception).
   Object.defineProperty(Data.prototype, '__kind', { value: 1 });
   Object.defineProperty(g.Message.prototype, '__kind', { value: 2 });
-  function MessageStart(head) {
-    if (!(this instanceof MessageStart)) return new MessageStart(head);
-    this.head = head;
-  }
+  var MessageStart = g.MessageStart;
   Object.defineProperty(MessageStart.prototype, '__kind', { value: 3 });
   Object.defineProperty(MessageStart.prototype, 'type', { value: 'MessageStart' });
   function MessageEnd(tail, payload) {

@@ -263,3 +263,20 @@ fn load_balancer_weights_validators_keys_capacity_and_least_load() {
     );
     assert_eq!(get(&program, "/"), "abcabca cac xyxxyx cb pqp true,true cdcd null");
 }
+
+#[test]
+fn message_start_events_write_back_what_scripts_change_and_only_that() {
+    let (program, _host) = load(
+        r#"pipy().listen(1)
+.decodeHTTPRequest()
+.handleMessageStart(evt => { if (evt.head.path === '/edit') evt.head.headers['x-added'] = 'yes'; })
+.handleMessageStart(evt => { if (evt instanceof MessageStart && evt.head.path === '/swap') evt.head = { method: 'GET', path: '/swapped', headers: { 'x-new': '1' } }; })
+.handleMessageStart(() => {})
+.replaceMessageStart(evt => evt.head.path === '/same' ? evt : new MessageStart({ ...evt.head, path: evt.head.path + '!' }))
+.replaceMessage(msg => new Message(msg.head.path + ' ' + JSON.stringify(msg.head.headers)))
+.encodeHTTPResponse()"#,
+    );
+    assert_eq!(ask(&program, "GET /edit HTTP/1.1\r\nhost: h\r\n\r\n"), vec![r#"/edit! {"host":"h","x-added":"yes"}"#]);
+    assert_eq!(ask(&program, "GET /swap HTTP/1.1\r\nhost: h\r\n\r\n"), vec![r#"/swapped! {"x-new":"1"}"#]);
+    assert_eq!(ask(&program, "GET /same HTTP/1.1\r\nhost: h\r\n\r\n"), vec![r#"/same {"host":"h"}"#]);
+}
