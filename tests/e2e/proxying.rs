@@ -371,3 +371,25 @@ fn mux_sessions_close_after_max_idle_and_the_next_request_opens_a_new_one() {
     let after = crate::support::curl(&[&url]);
     assert_ne!(after, first, "a new upstream connection after the idle close");
 }
+
+#[test]
+fn mux_keys_that_are_objects_group_by_identity_not_content() {
+    let (origin, front, switch) = (free_port(), free_port(), free_port());
+    let script = format!(
+        "((a = {{ id: 'same' }}, b = {{ id: 'same' }}) => pipy()\n\
+         .listen({origin}).serveHTTP(() => new Message(String(__inbound.remotePort)))\n\
+         .listen({front}).demuxHTTP().to($=>$.muxHTTP(() => __inbound.localPort && (globalThis.__pick === 'b' ? b : a)).to($=>$.connect('127.0.0.1:{origin}')))\n\
+         .listen({switch}).serveHTTP(() => (globalThis.__pick = 'b', new Message('switched')))\n\
+         )()\n"
+    );
+    let _p = Proxy::script(&script, &[]);
+    let url = format!("http://127.0.0.1:{front}/");
+    // Same object: one upstream connection (same source port) across clients.
+    let first = crate::support::curl(&[&url]);
+    assert_eq!(crate::support::curl(&[&url]), first);
+    // An object with the same content is another key: another connection.
+    assert_eq!(crate::support::curl(&[&format!("http://127.0.0.1:{switch}/")]), "switched");
+    let other = crate::support::curl(&[&url]);
+    assert_ne!(other, first, "a different object must not share the session");
+    assert_eq!(crate::support::curl(&[&url]), other);
+}

@@ -250,7 +250,7 @@ fn replace_message_body_and_the_repeat_helper() {
 fn wait_holds_a_stream_until_script_state_lets_it_go_or_the_timeout_passes() {
     // The fork's Promise callback sets the stream's _ready (Promise callbacks run
     // in the context they were made in), and that wakes the wait.
-    let port = free_port();
+    let (port, other) = (free_port(), free_port());
     let p = Proxy::script(
         &format!(
             "pipy({{ _ready: false }})\n\
@@ -260,9 +260,8 @@ fn wait_holds_a_stream_until_script_state_lets_it_go_or_the_timeout_passes() {
                .wait(() => _ready)\n\
                .replaceMessage(new Message('released'))\n\
              )\n\
-             .listen({})\n\
-             .demuxHTTP().to($=>$.wait(() => false, {{ timeout: 0.2 }}).replaceMessage(new Message('timed out')))\n",
-            port + 1
+             .listen({other})\n\
+             .demuxHTTP().to($=>$.wait(() => false, {{ timeout: 0.2 }}).replaceMessage(new Message('timed out')))\n"
         ),
         &[],
     );
@@ -270,7 +269,7 @@ fn wait_holds_a_stream_until_script_state_lets_it_go_or_the_timeout_passes() {
     assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{port}/")]), "released", "{}", p.log.text());
     assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
     let t = Instant::now();
-    assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{}/", port + 1)]), "timed out");
+    assert_eq!(curl(&["-s", &format!("http://127.0.0.1:{other}/")]), "timed out");
     assert!(t.elapsed() >= Duration::from_millis(150), "{:?}", t.elapsed());
 }
 

@@ -75,8 +75,9 @@ pub enum Want {
     Bool,
     /// A string, or nothing.
     Str,
-    /// A grouping key: equal primitives give equal keys, objects compare by
-    /// identity; nothing (null / undefined) gives `Str(None)`.
+    /// A grouping key: equal primitives give equal keys (as `Str`), objects
+    /// compare by identity (as `Object`); nothing (null / undefined) gives
+    /// `Str(None)`.
     Key,
     /// The length of an array (`Count(None)` for anything else).
     Count,
@@ -106,6 +107,9 @@ pub enum Returned {
     Value(Option<ScriptValue>),
     /// The native object behind the returned value, if it has one.
     Native(Option<ScriptValue>),
+    /// An object as a key (`Want::Key`): its identity, and the object itself,
+    /// which keeps the identity from being reused while it is held.
+    Object(u64, ScriptValue),
     /// A Promise: the result comes later through `Pending`.
     Pending(Pending),
 }

@@ -84,15 +84,19 @@ impl Callback for JsCallback {
     }
 }
 
-/// A grouping key: `o:` + identity for objects, a typed prefix for primitives.
-fn key_of<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<Option<String>> {
+/// An object's identity: its address in the engine's heap. Unique while the
+/// object lives; whoever keys by it keeps the object alive meanwhile.
+#[allow(unsafe_code)]
+fn identity(v: &Value<'_>) -> u64 {
+    // SAFETY: reads the pointer bits of a value known to be an object (checked by
+    // the caller) that `v` holds a reference to; nothing is dereferenced.
+    unsafe { rquickjs::qjs::JS_VALUE_GET_PTR(v.as_raw()) as usize as u64 }
+}
+
+/// A grouping key of a primitive: a typed prefix and its text.
+fn key_of(v: &Value<'_>) -> rquickjs::Result<Option<String>> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
-    }
-    if v.is_object() {
-        let id_of: Function = ctx.globals().get("__proxy_key_of")?;
-        let id: f64 = id_of.call((v.clone(),))?;
-        return Ok(Some(format!("o:{id}")));
     }
     let s: Coerced<String> = v.get()?;
     let tag = if v.is_string() {
@@ -139,7 +143,8 @@ fn convert<'js>(
     }
     match want {
         Want::Nothing => Ok(Returned::Nothing),
-        Want::Key => Ok(Returned::Str(key_of(ctx, &v).map_err(|e| error::from_rquickjs(ctx, e))?)),
+        Want::Key if v.is_object() => Ok(Returned::Object(identity(&v), script_value(engine, ctx, v))),
+        Want::Key => Ok(Returned::Str(key_of(&v).map_err(|e| error::from_rquickjs(ctx, e))?)),
         Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
         Want::Native => Ok(Returned::Native(native_of(&v))),
         Want::Values => match v.as_array() {

@@ -27,15 +27,6 @@
     this.seconds = +seconds || 0;
   }
   Timeout.prototype.wait = function () { return g.__sleep(this.seconds * 1000); };
-  // muxHTTP groups streams by key; objects are keys by identity.
-  var keyIds = new WeakMap(), nextKeyId = 1;
-  Object.defineProperty(g, '__proxy_key_of', {
-    value: function (o) {
-      var id = keyIds.get(o);
-      if (id === undefined) { id = nextKeyId++; keyIds.set(o, id); }
-      return id;
-    },
-  });
   g.MessageStart = MessageStart;
   g.MessageEnd = MessageEnd;
   g.StreamEnd = StreamEnd;

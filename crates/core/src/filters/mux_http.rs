@@ -48,6 +48,9 @@ enum Key {
     Inbound(u64),
     /// A key the script gave.
     Script(String),
+    /// An object the script gave, by identity (its session keeps it alive, so the
+    /// identity is not reused while the session is in the pool).
+    Object(u64),
 }
 
 /// A cheap hasher for session keys (FxHash's multiply-rotate); keys come from this
@@ -150,6 +153,8 @@ struct Session {
     interim: Cell<bool>,
     /// Counts the streams that took the session, to tell whether it stayed idle.
     idle_epoch: Cell<u64>,
+    /// The object the key stands for, kept alive with the session.
+    _key_object: Option<crate::callback::ScriptValue>,
     /// A session streams of several clients may share has backpressure of its
     /// own: the upstream pauses while the client of the response being read is
     /// slow, whichever client that is; and whether it is paused so. A session of
@@ -397,10 +402,15 @@ pub struct MuxHttp {
 
 impl MuxHttp {
     fn attach(&mut self, cx: &mut Cx<'_>) -> Option<(Rc<Session>, Rc<Stream>)> {
+        let mut holder = None;
         let (key, inbound) = match &*self.key {
             Some(Param::Static(k)) => (Key::Script(k.clone()), None),
             Some(Param::Dynamic(cb)) => match cb.call(cx.context(), Arg::None, Want::Key) {
                 Ok(Returned::Str(Some(k))) => (Key::Script(k), None),
+                Ok(Returned::Object(id, object)) => {
+                    holder = Some(object);
+                    (Key::Object(id), None)
+                }
                 Ok(_) => (Key::Script(String::new()), None),
                 Err(err) => {
                     report_script_error(&err, "muxHTTP");
@@ -439,8 +449,9 @@ impl MuxHttp {
                     idle_check: Cell::new(false),
                     flow: match &key {
                         Key::Inbound(_) => None,
-                        Key::Script(_) => Some(Default::default()),
+                        Key::Script(_) | Key::Object(_) => Some(Default::default()),
                     },
+                    _key_object: holder,
                 });
                 let weak = Rc::downgrade(&session);
                 let sink = Sink::Func(Box::new(move |ev| {
