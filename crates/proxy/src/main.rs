@@ -19,7 +19,8 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "proxy", version, about)]
 struct Cli {
-    /// The script to run: a file, or script text (with --eval, or when no such file exists).
+    /// The script to run: a file, an http(s):// URL (a script or a manifest), or script
+    /// text (with --eval, or when no such file exists).
     target: String,
     /// Treat the target as script text.
     #[arg(short = 'e', long = "eval")]
