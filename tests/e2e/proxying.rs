@@ -228,6 +228,25 @@ fn upstream_failures_become_502_504_or_a_closed_connection() {
     assert!(t.elapsed() < Duration::from_secs(5), "the client sees the cut, not a hang");
 }
 
+/// Reads `size` bytes at about 128 MiB/s (far slower than loopback, so a proxy
+/// without backpressure piles the difference up in memory); returns the proxy's
+/// peak RSS in KiB meanwhile.
+fn read_slowly(c: &mut Raw, size: usize, p: &Proxy) -> u64 {
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 256 << 10];
+    let mut peak = 0;
+    let start = Instant::now();
+    while total < size {
+        let n = c.0.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {total} bytes");
+        total += n;
+        std::thread::sleep(Duration::from_micros(n as u64 / 128));
+        peak = peak.max(p.rss_kib());
+        assert!(start.elapsed() < Duration::from_secs(60));
+    }
+    peak
+}
+
 #[test]
 fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
     const SIZE: usize = 256 << 20;
@@ -247,20 +266,7 @@ fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
     );
     let mut c = Raw::connect(front);
     c.send(b"GET /big HTTP/1.1\r\n\r\n");
-    let mut total = 0usize;
-    let mut buf = vec![0u8; 256 << 10];
-    let mut peak = 0;
-    let start = Instant::now();
-    while total < SIZE {
-        let n = c.0.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {total} bytes");
-        total += n;
-        // Read at about 128 MiB/s: far slower than loopback, so an unbounded proxy
-        // would pile the difference up in memory.
-        std::thread::sleep(Duration::from_micros(n as u64 / 128));
-        peak = peak.max(p.rss_kib());
-        assert!(start.elapsed() < Duration::from_secs(60));
-    }
+    let peak = read_slowly(&mut c, SIZE, &p);
     assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
 }
 
@@ -294,18 +300,7 @@ fn a_slow_client_on_a_session_another_client_opened_still_slows_the_upstream() {
     assert!(first.read_responses(1).ends_with("small"));
     let mut c = Raw::connect(front);
     c.send(b"GET /big HTTP/1.1\r\n\r\n");
-    let mut total = 0usize;
-    let mut buf = vec![0u8; 256 << 10];
-    let mut peak = 0;
-    let start = Instant::now();
-    while total < SIZE {
-        let n = c.0.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {total} bytes");
-        total += n;
-        std::thread::sleep(Duration::from_micros(n as u64 / 128));
-        peak = peak.max(p.rss_kib());
-        assert!(start.elapsed() < Duration::from_secs(60));
-    }
+    let peak = read_slowly(&mut c, SIZE, &p);
     assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
     drop(first);
 }
