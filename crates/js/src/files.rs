@@ -77,7 +77,11 @@ impl Files {
         match self {
             Files::Dir(root) => {
                 let file = root.join(path);
-                crate::module::note_read(&file);
+                // What loading reads is what a change must reload; a running
+                // script reads the file afresh each time anyway.
+                if !loaded {
+                    crate::module::note_read(&file);
+                }
                 std::fs::read(file).ok()
             }
             Files::Remote(r) if loaded => {
