@@ -388,3 +388,31 @@ fn mux_keys_that_are_objects_group_by_identity_not_content() {
     assert_ne!(other, first, "a different object must not share the session");
     assert_eq!(crate::support::curl(&[&url]), other);
 }
+
+#[test]
+fn a_closed_clients_balancer_resource_and_its_upstream_connection_go_to_the_next_client() {
+    // Pipy's test/curl/001-http-proxy, with the upstream connection named by its
+    // source port: each client borrows a target's resource, muxHTTP keys sessions
+    // by it, and once a client has gone the next one reuses its resource and so
+    // its upstream connection.
+    let (a, b, front) = (free_port(), free_port(), free_port());
+    let script = format!(
+        "((lb = new algo.RoundRobinLoadBalancer(['127.0.0.1:{a}', '127.0.0.1:{b}'])) => pipy({{ _t: null }})\n\
+         .listen({a}).serveHTTP(() => new Message(`a:${{__inbound.remotePort}}`))\n\
+         .listen({b}).serveHTTP(() => new Message(`b:${{__inbound.remotePort}}`))\n\
+         .listen({front}).demuxHTTP().to($=>$\n\
+           .handleMessageStart(() => _t = lb.next())\n\
+           .muxHTTP(() => _t).to($=>$.connect(() => _t.id))\n\
+         ))()\n"
+    );
+    let _p = Proxy::script(&script, &[]);
+    let url = format!("http://127.0.0.1:{front}/");
+    // One client after the other (each curl is a new connection).
+    let answers: Vec<String> = (0..4).map(|_| crate::support::curl(&[&url])).collect();
+    assert!(answers[0].starts_with("a:") && answers[1].starts_with("b:"), "{answers:?}");
+    assert_eq!(answers[2], answers[0], "the third client reuses the first one's upstream connection");
+    assert_eq!(answers[3], answers[1], "the fourth reuses the second's");
+    // One client, several requests: the same resource, the same connection.
+    let one = crate::support::curl(&[&url, &url, &url]);
+    assert!(one == answers[0].repeat(3) || one == answers[1].repeat(3), "{one}");
+}

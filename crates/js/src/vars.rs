@@ -257,6 +257,11 @@ pub fn inbound_object<'js>(
         o.set("remotePort", inbound.remote.port())?;
         o.set("localAddress", inbound.local.ip().to_string())?;
         o.set("localPort", inbound.local.port())?;
+        // True once the connection has closed: what a client borrowed from a
+        // balancer can go back to the pool then, not only when collected.
+        let weak = Rc::downgrade(inbound);
+        let closed = move || weak.upgrade().is_none_or(|i| i.closed.get());
+        o.prop("closed", Accessor::new_get(closed))?;
         Ok(o)
     };
     let obj = engine.inbounds.borrow_mut().get(ctx, inbound, make)?;

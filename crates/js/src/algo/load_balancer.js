@@ -2,7 +2,10 @@
 // hits/weight so far, first in the list on a tie, counts reset once every weight
 // has been served. next()/borrow() hand a borrower (the client connection unless
 // given) the same resource until the borrower goes away; resources are pooled per
-// target and reused by later borrowers.
+// target and reused by later borrowers. A client connection's resource goes back
+// to the pool once the connection has closed (checked when a new resource would
+// be made, and now and then), so the next client reuses it, and with it the
+// upstream session keyed by it; other borrowers give theirs back when collected.
 (function (algo, g) {
   var released = new FinalizationRegistry(function (r) { r.target.free.push(r.resource); });
 
@@ -13,6 +16,8 @@
     this._totalWeight = 0;
     this._totalHits = 0;
     this._sessions = new WeakMap();
+    this._borrowed = [];
+    this._sweepAt = 64;
     this._unhealthy = unhealthy;
     var self = this;
     if (Array.isArray(targets)) {
@@ -81,10 +86,28 @@
     if (held) return held;
     var target = this._pick();
     if (!target) return undefined;
+    if (target.free.length === 0 || this._borrowed.length >= this._sweepAt) this._reclaim();
     var resource = target.free.pop() || { id: target.id };
     this._sessions.set(borrower, resource);
-    released.register(borrower, { target: target, resource: resource });
+    var token = {};
+    released.register(borrower, { target: target, resource: resource }, token);
+    if (typeof borrower.closed === 'boolean') {
+      this._borrowed.push({ borrower: borrower, target: target, resource: resource, token: token });
+    }
     return resource;
+  };
+
+  // Gives back what closed client connections borrowed.
+  RoundRobinLoadBalancer.prototype._reclaim = function () {
+    var sessions = this._sessions;
+    this._borrowed = this._borrowed.filter(function (b) {
+      if (!b.borrower.closed) return true;
+      released.unregister(b.token);
+      sessions.delete(b.borrower);
+      b.target.free.push(b.resource);
+      return false;
+    });
+    this._sweepAt = Math.max(64, this._borrowed.length * 2);
   };
   RoundRobinLoadBalancer.prototype.borrow = RoundRobinLoadBalancer.prototype.next;
 
