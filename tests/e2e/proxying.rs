@@ -416,3 +416,36 @@ fn a_closed_clients_balancer_resource_and_its_upstream_connection_go_to_the_next
     let one = crate::support::curl(&[&url, &url, &url]);
     assert!(one == answers[0].repeat(3) || one == answers[1].repeat(3), "{one}");
 }
+
+#[test]
+fn inbound_ids_number_connections_as_pipy_does() {
+    // Each port takes a number when it starts listening and another each time it
+    // accepts, giving the one it held to the connection it accepted.
+    let (a, b) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({a}).serveHTTP(() => new Message(`a${{__inbound.id}}`)).listen({b}).serveHTTP(() => new Message(`b${{__inbound.id}}`))"
+        ),
+        &[],
+    );
+    let get = |port: u16| crate::support::curl(&[&format!("http://127.0.0.1:{port}/")]);
+    assert_eq!([get(a), get(b), get(a), get(b), get(b)], ["a1", "b2", "a3", "b4", "b6"]);
+}
+
+#[test]
+fn connect_idle_timeout_closes_an_idle_upstream_connection_on_time() {
+    let (origin, front) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({origin}).serveHTTP(() => new Message(String(__inbound.remotePort)))\n\
+             .listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'k').to($=>$.connect('127.0.0.1:{origin}', {{ idleTimeout: 2 }})))"
+        ),
+        &[],
+    );
+    let url = format!("http://127.0.0.1:{front}/");
+    let first = crate::support::curl(&[&url]);
+    assert_eq!(crate::support::curl(&[&url]), first, "reused while not idle");
+    // Waiting out the timeout is what is tested here: 2 s, kept to within 1/8.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_ne!(crate::support::curl(&[&url]), first, "the idle upstream connection was closed");
+}

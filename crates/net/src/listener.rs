@@ -32,6 +32,17 @@ thread_local! {
     static NEXT_INBOUND: Cell<u64> = const { Cell::new(1) };
 }
 
+/// The next connection number of this worker. A port takes one when it starts
+/// listening and another each time it accepts, and gives the one it holds to the
+/// connection it accepts: the numbers `__inbound.id` shows are Pipy's.
+fn next_inbound_id() -> u64 {
+    NEXT_INBOUND.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
 /// A listening port's configuration: the layout and options new connections get.
 /// A reload swaps them in place, so the socket stays open across reloads.
 pub struct PortConfig {
@@ -40,6 +51,8 @@ pub struct PortConfig {
     options: RefCell<Rc<ListenOptions>>,
     limit: RefCell<Option<Arc<Semaphore>>>,
     stop: watch::Sender<bool>,
+    /// The number the next accepted connection gets.
+    next_id: Cell<u64>,
 }
 
 impl PortConfig {
@@ -52,6 +65,7 @@ impl PortConfig {
             options: RefCell::new(Rc::new(options)),
             limit: RefCell::new(limit),
             stop: watch::channel(false).0,
+            next_id: Cell::new(next_inbound_id()),
         })
     }
 
@@ -107,11 +121,7 @@ pub async fn accept_loop(
             }
         };
         let local = stream.local_addr().unwrap_or(remote);
-        let id = NEXT_INBOUND.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
+        let id = port.next_id.replace(next_inbound_id());
         let inbound = Inbound::new(id, local, remote);
         let layout = port.layout.borrow().clone();
         let generation = port.generation.borrow().clone();
