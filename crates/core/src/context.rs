@@ -73,8 +73,10 @@ struct ContextInner {
     group: Rc<Group>,
     inbound: Option<Rc<Inbound>>,
     flow: Option<Rc<Backpressure>>,
-    /// Shared by contexts that are one stream state seen with different flows.
-    vars: Rc<RefCell<Option<Box<dyn ContextVars>>>>,
+    vars: RefCell<Option<Box<dyn ContextVars>>>,
+    /// For a context that is another one's stream state seen with a different
+    /// flow (`with_own_flow`): that context, whose variables this one uses.
+    vars_of: Option<Context>,
 }
 
 /// A handle to a stream's context; clones share it.
@@ -96,7 +98,14 @@ fn next_id() -> u64 {
 impl Context {
     /// A fresh context for a root pipeline.
     pub fn new(inbound: Option<Rc<Inbound>>) -> Self {
-        Context(Rc::new(ContextInner { id: next_id(), group: Rc::default(), inbound, flow: None, vars: Rc::default() }))
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            group: Rc::default(),
+            inbound,
+            flow: None,
+            vars: RefCell::default(),
+            vars_of: None,
+        }))
     }
 
     /// A fresh context for a client connection's pipeline, with its backpressure.
@@ -106,7 +115,8 @@ impl Context {
             group: Rc::default(),
             inbound: Some(inbound),
             flow: Some(flow),
-            vars: Rc::default(),
+            vars: RefCell::default(),
+            vars_of: None,
         }))
     }
 
@@ -117,13 +127,14 @@ impl Context {
 
     /// A new context that starts as a copy of this one (for per-request sub-pipelines).
     pub fn fork(&self) -> Self {
-        let vars = self.0.vars.borrow().as_ref().map(|v| v.fork());
+        let vars = self.with_vars(|v| v.as_ref().map(|v| v.fork()));
         Context(Rc::new(ContextInner {
             id: next_id(),
             group: self.0.group.clone(),
             inbound: self.0.inbound.clone(),
             flow: self.0.flow.clone(),
-            vars: Rc::new(RefCell::new(vars)),
+            vars: RefCell::new(vars),
+            vars_of: None,
         }))
     }
 
@@ -136,7 +147,8 @@ impl Context {
             group: self.0.group.clone(),
             inbound: self.0.inbound.clone(),
             flow: Some(flow),
-            vars: self.0.vars.clone(),
+            vars: RefCell::default(),
+            vars_of: Some(self.0.vars_of.clone().unwrap_or_else(|| self.clone())),
         }))
     }
 
@@ -152,7 +164,10 @@ impl Context {
 
     /// Runs `f` on the script values (created by the host on first use).
     pub fn with_vars<R>(&self, f: impl FnOnce(&mut Option<Box<dyn ContextVars>>) -> R) -> R {
-        f(&mut self.0.vars.borrow_mut())
+        match &self.0.vars_of {
+            Some(owner) => owner.with_vars(f),
+            None => f(&mut self.0.vars.borrow_mut()),
+        }
     }
 }
 
