@@ -270,6 +270,23 @@ fn a_slow_client_downloading_256_mib_keeps_the_proxy_small() {
     assert!(peak / 1024 < 64, "proxy RSS reached {} MiB", peak / 1024);
 }
 
+/// A proxy whose muxHTTP sessions are shared by every client (one key), and a
+/// first client that has opened the session to `origin` (answered `small`) and
+/// stays connected.
+fn shared_session(origin: u16) -> (Proxy, u16, Raw) {
+    let front = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'shared').to($=>$.connect('127.0.0.1:{origin}')))"
+        ),
+        &[],
+    );
+    let mut first = Raw::connect(front);
+    first.send(b"GET /small HTTP/1.1\r\n\r\n");
+    assert!(first.read_responses(1).ends_with("small"));
+    (p, front, first)
+}
+
 #[test]
 fn a_slow_client_on_a_session_another_client_opened_still_slows_the_upstream() {
     const SIZE: usize = 256 << 20;
@@ -287,17 +304,7 @@ fn a_slow_client_on_a_session_another_client_opened_still_slows_the_upstream() {
             }
         }
     });
-    let front = free_port();
-    let p = Proxy::script(
-        &format!(
-            "pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'shared').to($=>$.connect('127.0.0.1:{origin}')))"
-        ),
-        &[],
-    );
-    // The first client opens the session and stays connected.
-    let mut first = Raw::connect(front);
-    first.send(b"GET /small HTTP/1.1\r\n\r\n");
-    assert!(first.read_responses(1).ends_with("small"));
+    let (p, front, first) = shared_session(origin);
     let mut c = Raw::connect(front);
     c.send(b"GET /big HTTP/1.1\r\n\r\n");
     let peak = read_slowly(&mut c, SIZE, &p);
@@ -323,16 +330,7 @@ fn a_fast_uploader_on_a_session_another_client_opened_is_slowed_to_the_upstream(
         }
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\ndone");
     });
-    let front = free_port();
-    let p = Proxy::script(
-        &format!(
-            "pipy().listen({front}).demuxHTTP().to($=>$.muxHTTP(() => 'shared').to($=>$.connect('127.0.0.1:{origin}')))"
-        ),
-        &[],
-    );
-    let mut first = Raw::connect(front);
-    first.send(b"GET /small HTTP/1.1\r\n\r\n");
-    assert!(first.read_responses(1).ends_with("small"));
+    let (p, front, first) = shared_session(origin);
     let mut c = Raw::connect(front);
     c.send(format!("POST /big HTTP/1.1\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
     let block = vec![b'u'; 1 << 20];
