@@ -6,6 +6,7 @@ mod docker;
 mod fanout;
 mod health;
 mod lifecycle;
+mod limits;
 mod modules;
 mod proxying;
 mod reload;

@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_proxy")
+/// The binary under test: this build's, or the one `PROXY_E2E_BINARY` names (to
+/// show that a test fails on an older build).
+pub fn binary() -> String {
+    std::env::var("PROXY_E2E_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_proxy").to_string())
 }
 
 /// The repository root.

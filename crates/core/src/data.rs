@@ -44,6 +44,23 @@ impl Data {
         self.chunks.extend(other.chunks);
     }
 
+    /// Copies the last chunks into one while there are more than `MAX_CHUNKS`, so
+    /// that Data built up piece by piece (a script pushing small strings, or
+    /// pushing a Data onto itself) keeps a short list of chunks. Each byte is
+    /// copied a few times at most, however long the Data grows.
+    pub fn compact(&mut self) {
+        const MAX_CHUNKS: usize = 32;
+        while self.chunks.len() > MAX_CHUNKS {
+            let keep = self.chunks.len() - MAX_CHUNKS / 2;
+            let mut b = BytesMut::with_capacity(self.chunks[keep..].iter().map(|c| c.len()).sum());
+            for c in &self.chunks[keep..] {
+                b.extend_from_slice(c);
+            }
+            self.chunks.truncate(keep);
+            self.chunks.push(b.freeze());
+        }
+    }
+
     /// Removes and returns the first `n` bytes (fewer if there are not that many).
     pub fn shift(&mut self, n: usize) -> Data {
         let mut out = Data::new();
@@ -237,6 +254,29 @@ mod tests {
         assert_eq!(d.len(), 3);
         assert_eq!(d.shift(10).to_vec(), b"efg");
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn compact_keeps_the_chunk_list_short_and_the_bytes_the_same() {
+        let mut d = Data::new();
+        let mut want = Vec::new();
+        for i in 0..1000u32 {
+            let piece = format!("{i},");
+            want.extend_from_slice(piece.as_bytes());
+            d.push(Data::from(piece));
+            d.compact();
+            assert!(d.chunks().count() <= 32);
+        }
+        assert_eq!(d.to_vec(), want);
+        for _ in 0..10 {
+            let copy = d.clone();
+            want.extend_from_within(..);
+            d.push(copy);
+            d.compact();
+            assert!(d.chunks().count() <= 32);
+        }
+        assert_eq!(d.len(), want.len());
+        assert!(d.to_vec() == want);
     }
 
     #[test]

@@ -348,7 +348,48 @@ pub fn report_script_error(err: &ScriptError, filter: &str) {
     tracing::error!("script error in {filter}: {err}");
 }
 
+/// How deeply event deliveries may nest on one thread: each filter hop and each
+/// sub-pipeline adds one. Scripts reach it only by pipelines that run themselves
+/// without end (`link` to the pipeline it is in); past it, the pipeline fails.
+const MAX_DELIVERY_DEPTH: usize = 1000;
+
+thread_local! {
+    static DELIVERY_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts one nested delivery while alive.
+struct Nested;
+
+impl Nested {
+    fn enter() -> (Nested, usize) {
+        (
+            Nested,
+            DELIVERY_DEPTH.with(|d| {
+                d.set(d.get() + 1);
+                d.get()
+            }),
+        )
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        DELIVERY_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
 fn deliver(p: &Rc<PipelineInner>, index: usize, input: Input) {
+    let (_nested, depth) = Nested::enter();
+    if depth > MAX_DELIVERY_DEPTH {
+        if !p.output_ended.get() {
+            tracing::error!(
+                pipeline = %p.layout.name,
+                "pipelines nest more than {MAX_DELIVERY_DEPTH} deep (one that runs itself without end?); the stream fails"
+            );
+        }
+        emit(p, Event::error(StreamError::RuntimeError));
+        return;
+    }
     if index == START {
         if let Input::Wake = input {
             resume_start(p);
@@ -530,6 +571,48 @@ mod tests {
         assert_eq!(got, vec![r#"Data(Data("after-input "))"#, r#"Data(Data("x "))"#]);
         drop(p);
         assert_eq!(live_pipelines(), 0);
+    }
+
+    /// Links to itself: every event goes one pipeline deeper, without end.
+    struct Deeper {
+        sub: LayoutSlot,
+        child: Option<Pipeline>,
+    }
+
+    impl Filter for Deeper {
+        fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+            if self.child.is_none() {
+                self.child = cx.sub_pipeline(&self.sub, cx.context().clone(), 0);
+            }
+            if let Some(c) = &self.child {
+                c.input(ev);
+            }
+        }
+    }
+
+    #[test]
+    fn a_pipeline_running_itself_without_end_fails_instead_of_overflowing_the_stack() {
+        // The recursion needs more stack than a test thread's default.
+        let run = || {
+            let slot = Slot::empty();
+            let s2 = slot.clone();
+            let layout = Rc::new(PipelineLayout::new(
+                "loop",
+                vec![FilterSpec::with_subs("deeper", vec![s2], |s| Deeper { sub: s[0].clone(), child: None })],
+            ));
+            slot.set(layout.clone());
+            let out = Rc::new(RefCell::new(Vec::new()));
+            let o = out.clone();
+            let p = Pipeline::new(&layout, Context::new(None), Sink::Func(Box::new(move |ev| o.borrow_mut().push(ev))));
+            p.input(Event::Data(Data::from("x")));
+            drop(p);
+            slot.clear();
+            let got = format!("{:?}", out.borrow().as_slice());
+            (got, live_pipelines())
+        };
+        let (got, live) = std::thread::Builder::new().stack_size(16 << 20).spawn(run).unwrap().join().unwrap();
+        assert_eq!(got, "[StreamEnd(Some(RuntimeError))]");
+        assert_eq!(live, 0);
     }
 
     #[test]

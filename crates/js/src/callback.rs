@@ -79,6 +79,7 @@ impl Callback for JsCallback {
             }
             convert(ctx, ret, want, Some(cx), engine)
         });
+        let result = result.and_then(|r| r);
         cx.touched();
         result
     }

@@ -107,12 +107,29 @@ fn throw(ctx: &Ctx<'_>, msg: &str) -> rquickjs::Error {
     Exception::throw_type(ctx, msg)
 }
 
-fn draft_of(ctx: &Ctx<'_>, this: &Object<'_>, b: &ModuleBuilder, method: &str) -> Result<usize> {
-    let d: i32 = this.get("__draft").unwrap_or(-1);
-    if d >= 0 {
-        return Ok(d as usize);
+/// Configuration builds layouts while the script loads; afterwards (in a
+/// callback) there is nothing left to add to.
+fn while_loading(ctx: &Ctx<'_>, shared: &ModuleShared, method: &str) -> Result<()> {
+    if shared.codebase.upgrade().is_none_or(|c| c.is_loaded()) {
+        return Err(throw(ctx, &format!("{method}(): pipelines can be configured only while the script loads")));
     }
-    b.current.ok_or_else(|| throw(ctx, &format!("{method}(): call listen() or pipeline() first")))
+    Ok(())
+}
+
+/// The layout `this` adds to (checked: `this` may be any object a script made).
+fn draft_of(ctx: &Ctx<'_>, shared: &ModuleShared, this: &Object<'_>, method: &str) -> Result<usize> {
+    while_loading(ctx, shared, method)?;
+    let b = shared.builder.borrow();
+    let d: i32 = this.get("__draft").unwrap_or(-1);
+    let d = if d >= 0 {
+        d as usize
+    } else {
+        b.current.ok_or_else(|| throw(ctx, &format!("{method}(): call listen() or pipeline() first")))?
+    };
+    if d >= b.drafts.len() {
+        return Err(throw(ctx, &format!("{method}(): called on an object that is not a configurator of this module")));
+    }
+    Ok(d)
 }
 
 fn configurator<'js>(ctx: &Ctx<'js>, module: usize, draft: i32) -> Result<Object<'js>> {
@@ -199,7 +216,7 @@ pub fn install<'js>(
         let name: &'static str = name;
         let method =
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
-                let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), name)?;
+                let draft = draft_of(&ctx, &s, &this.0, name)?;
                 let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
                 let spec = match build(&mut a) {
                     Ok(spec) => spec,
@@ -220,6 +237,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, this: This<Object<'js>>, port: Value<'js>, opts: Opt<Value<'js>>| {
+                while_loading(&ctx, &s, "listen")?;
                 let addr = parse_listen_addr(&ctx, &port)?;
                 let options = listen_options(&ctx, &s, opts.0)?;
                 let mut b = s.builder.borrow_mut();
@@ -235,6 +253,7 @@ pub fn install<'js>(
     proto.set(
         "task",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, when: Opt<Value<'js>>| {
+            while_loading(&ctx, &s, "task")?;
             let schedule = match when.0.filter(|v| !v.is_undefined() && !v.is_null()) {
                 None => proxy_core::TaskSchedule::Once,
                 Some(v) => {
@@ -302,6 +321,7 @@ pub fn install<'js>(
     proto.set(
         "pipeline",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, name: Opt<String>| {
+            while_loading(&ctx, &s, "pipeline")?;
             let mut b = s.builder.borrow_mut();
             let Some(name) = name.0 else {
                 // The module's entrance, run by chain() and use() from other modules.
@@ -327,7 +347,7 @@ pub fn install<'js>(
     proto.set(
         "onStart",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
-            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "onStart")?;
+            let draft = draft_of(&ctx, &s, &this.0, "onStart")?;
             let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
             let start = {
                 use proxy_core::args::{Args, Param};
@@ -347,7 +367,7 @@ pub fn install<'js>(
     proto.set(
         "to",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, target: Value<'js>| {
-            let draft = draft_of(&ctx, &this.0, &s.builder.borrow(), "to")?;
+            let draft = draft_of(&ctx, &s, &this.0, "to")?;
             let mut a = JsArgs { ctx: ctx.clone(), args: vec![target], shared: &s, thrown: None };
             let slot = match proxy_core::args::Args::layout(&mut a, 0) {
                 Ok(slot) => slot,
@@ -369,6 +389,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, this: This<Object<'js>>, namespace: String, vars: Object<'js>| {
+                while_loading(&ctx, &s, "export")?;
                 let scope = crate::module::scope(&ctx, s.index)?;
                 let declared = crate::vars::declare(&ctx, &scope, &s.vars, &vars)?;
                 s.codebase().export(&namespace, declared);
@@ -381,6 +402,7 @@ pub fn install<'js>(
     proto.set(
         "import",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, map: Object<'js>| {
+            while_loading(&ctx, &s, "import")?;
             let scope = crate::module::scope(&ctx, s.index)?;
             let codebase = s.codebase();
             for prop in map.props::<String, String>() {
@@ -396,7 +418,8 @@ pub fn install<'js>(
     let s = shared.clone();
     proto.set(
         "exit",
-        Function::new(ctx.clone(), move |this: This<Object<'js>>| {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>| {
+            while_loading(&ctx, &s, "exit")?;
             let mut b = s.builder.borrow_mut();
             let d = b.add_draft("exit".into());
             b.current = Some(d);
@@ -410,6 +433,7 @@ pub fn install<'js>(
     let s = shared.clone();
     let pipy = Function::new(ctx.clone(), move |ctx: Ctx<'js>, vars: Opt<Value<'js>>| {
         if let Some(v) = vars.0.filter(|v| !v.is_undefined() && !v.is_null()) {
+            while_loading(&ctx, &s, "pipy")?;
             let v = match v.as_function() {
                 Some(f) => f.call::<_, Value>(())?,
                 None => v,

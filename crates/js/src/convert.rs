@@ -126,7 +126,7 @@ pub fn event_to_js<'js>(ctx: &Ctx<'js>, ev: &Event) -> Result<Value<'js>> {
 
 /// A message as a script `Message` (its parts are converted when a script reads them).
 pub fn message_to_js<'js>(ctx: &Ctx<'js>, m: Message) -> Result<Value<'js>> {
-    Ok(rquickjs::Class::instance(ctx.clone(), crate::message::JsMessage::native(m))?.into_value())
+    Ok(rquickjs::Class::instance(ctx.clone(), crate::message::JsMessage::native(ctx, m)?)?.into_value())
 }
 
 /// What a script value is, from the `__kind` number its prototype carries
@@ -161,12 +161,22 @@ pub fn kind_of(v: &Value<'_>) -> Option<Kind> {
 /// Events from a script value: an Event, a Message, Data, a string (its bytes),
 /// an array of them, or nothing (null / undefined).
 pub fn events_from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>) -> Result<()> {
+    events_from_js_at(ctx, v, out, 0)
+}
+
+/// How deeply arrays of events may nest (the conversion recurses on the native stack).
+const MAX_EVENT_NESTING: usize = 32;
+
+fn events_from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>, depth: usize) -> Result<()> {
     if v.is_undefined() || v.is_null() {
         return Ok(());
     }
     if let Some(arr) = v.as_array() {
+        if depth >= MAX_EVENT_NESTING {
+            return Err(Exception::throw_range(ctx, "arrays of events nest too deeply"));
+        }
         for item in arr.iter::<Value>() {
-            events_from_js(ctx, &item?, out)?;
+            events_from_js_at(ctx, &item?, out, depth + 1)?;
         }
         return Ok(());
     }

@@ -15,7 +15,85 @@ use rquickjs::{Class, Ctx, Exception, JsLifetime, Result, Value};
 #[rquickjs::class(rename = "Data")]
 pub struct JsData {
     #[qjs(skip_trace)]
-    pub(crate) data: Data,
+    data: Data,
+}
+
+thread_local! {
+    /// Bytes the `Data` objects of this thread's scripts hold, and how many they may.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static BUDGET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Lets the `Data` objects of this thread's scripts hold up to `bytes` (0: no limit).
+/// Their bytes live outside the script heap, so they have a limit of their own: the
+/// same size as the heap's.
+pub fn set_budget(bytes: usize) {
+    BUDGET.with(|b| b.set(bytes));
+}
+
+/// Counts `n` more bytes held, or fails if that would pass the budget.
+fn hold(ctx: &Ctx<'_>, n: usize) -> Result<()> {
+    let (held, budget) = (HELD.with(|h| h.get()), BUDGET.with(|b| b.get()));
+    if budget > 0 && held.saturating_add(n) > budget {
+        return Err(Exception::throw_range(
+            ctx,
+            &format!("out of memory: Data objects would hold over {budget} bytes (--js-memory-limit)"),
+        ));
+    }
+    HELD.with(|h| h.set(held + n));
+    Ok(())
+}
+
+fn release(n: usize) {
+    HELD.with(|h| h.set(h.get().saturating_sub(n)));
+}
+
+/// Bytes a script object holds outside the script heap (a message body), counted
+/// against the budget until dropped or cleared.
+#[derive(Default)]
+pub struct Held(usize);
+
+impl Held {
+    /// Counts `n` bytes, or fails if the budget has no room for them.
+    pub fn new(ctx: &Ctx<'_>, n: usize) -> Result<Held> {
+        hold(ctx, n)?;
+        Ok(Held(n))
+    }
+
+    /// The bytes are no longer held here.
+    pub fn clear(&mut self) {
+        release(std::mem::take(&mut self.0));
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl JsData {
+    /// A script object's worth of `data`, counted against the budget.
+    fn wrap(ctx: &Ctx<'_>, data: Data) -> Result<JsData> {
+        hold(ctx, data.len())?;
+        Ok(JsData { data })
+    }
+
+    /// The bytes.
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    /// Bytes taken out of another object (the total held stays the same).
+    fn split(part: Data) -> JsData {
+        JsData { data: part }
+    }
+}
+
+impl Drop for JsData {
+    fn drop(&mut self) {
+        release(self.data.len());
+    }
 }
 
 /// Bytes of `value` in `encoding` (utf8, hex, base64, base64url).
@@ -66,7 +144,7 @@ pub fn to_data<'js>(ctx: &Ctx<'js>, v: &Value<'js>, encoding: Option<&str>) -> R
 
 /// Wraps `Data` as a script object.
 pub fn from_data<'js>(ctx: &Ctx<'js>, data: Data) -> Result<Value<'js>> {
-    Ok(Class::instance(ctx.clone(), JsData { data })?.into_value())
+    Ok(Class::instance(ctx.clone(), JsData::wrap(ctx, data)?)?.into_value())
 }
 
 #[rquickjs::methods]
@@ -78,13 +156,14 @@ impl JsData {
             Some(v) => to_data(&ctx, &v, encoding.0.as_deref())?,
             None => Data::new(),
         };
-        Ok(JsData { data })
+        JsData::wrap(&ctx, data)
     }
 
     /// `Data.from(value, enc?)`.
     #[qjs(static)]
     pub fn from<'js>(ctx: Ctx<'js>, value: Value<'js>, encoding: Opt<String>) -> Result<Self> {
-        Ok(JsData { data: to_data(&ctx, &value, encoding.0.as_deref())? })
+        let data = to_data(&ctx, &value, encoding.0.as_deref())?;
+        JsData::wrap(&ctx, data)
     }
 
     /// Number of bytes.
@@ -102,18 +181,22 @@ impl JsData {
     /// Appends Data or a string.
     pub fn push<'js>(&mut self, ctx: Ctx<'js>, value: Value<'js>) -> Result<()> {
         let d = to_data(&ctx, &value, None)?;
+        hold(&ctx, d.len())?;
         self.data.push(d);
+        self.data.compact();
         Ok(())
     }
 
     /// Removes and returns the first `n` bytes.
     pub fn shift(&mut self, n: usize) -> JsData {
-        JsData { data: self.data.shift(n) }
+        let part = self.data.shift(n);
+        JsData::split(part)
     }
 
     /// Removes and returns the last `n` bytes.
     pub fn pop(&mut self, n: usize) -> JsData {
-        JsData { data: self.data.pop(n) }
+        let part = self.data.pop(n);
+        JsData::split(part)
     }
 
     /// The bytes as an array of numbers.

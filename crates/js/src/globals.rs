@@ -132,17 +132,21 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
             let (promise, resolve, _) = ctx.promise()?;
             let Some(engine) = weak.upgrade() else { return Ok(promise.into_value()) };
             let resolve = EngineValue { value: Persistent::save(&ctx, resolve), engine };
-            let delay = Duration::from_secs_f64((ms.max(0.0)) / 1000.0);
-            tokio::task::spawn_local(async move {
-                tokio::time::sleep(delay).await;
+            // NaN waits no time; an absurdly long wait is a year.
+            let seconds = if ms.is_nan() { 0.0 } else { (ms / 1000.0).clamp(0.0, 365.0 * 86400.0) };
+            let delay = Duration::from_secs_f64(seconds);
+            let scheduled = proxy_core::timer::after(delay, move || {
                 let engine = resolve.engine.clone();
-                engine.enter(engine.callback_timeout, |ctx| {
+                let _ = engine.enter(engine.callback_timeout, |ctx| {
                     if let Ok(f) = resolve.value.clone().restore(ctx) {
                         let _ = f.call::<_, ()>(());
                     }
                 });
                 drop(resolve);
             });
+            if !scheduled {
+                tracing::debug!("Timeout.wait(): no event loop here (proxy --check?); it never ends");
+            }
             Ok(promise.into_value())
         })?,
     )?;

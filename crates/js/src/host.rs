@@ -24,18 +24,12 @@ pub enum Source {
 }
 
 /// How the host runs scripts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HostOptions {
-    /// How long one callback may run before it is stopped.
-    pub callback_timeout: Duration,
+    /// How long a callback may run and how large the script heap may grow.
+    pub limits: crate::engine::Limits,
     /// This worker's number and the number of workers.
     pub thread: (usize, usize),
-}
-
-impl Default for HostOptions {
-    fn default() -> Self {
-        HostOptions { callback_timeout: Duration::from_secs(1), thread: (0, 1) }
-    }
 }
 
 /// A loaded codebase: owns the engine the program's callbacks run in.
@@ -74,10 +68,8 @@ impl Host {
                 (key.clone(), files.display(&key), text, files)
             }
         };
-        let engine = Rc::new(
-            Engine::new(opts.callback_timeout)
-                .map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?,
-        );
+        let engine =
+            Rc::new(Engine::new(opts.limits).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?);
         let codebase = Codebase::new(base, &engine);
         engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
@@ -87,10 +79,11 @@ impl Host {
             crate::http_agent::install(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             globals::install_codebase(ctx, codebase.clone()).map_err(fail)?;
             Ok(())
-        })?;
+        })??;
         let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {
             codebase.load_text(ctx, &key, &file, &text).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
         });
+        let loaded = loaded.and_then(|r| r);
         let program = loaded.and_then(|()| codebase.finish()).inspect_err(|_| codebase.clear())?;
         codebase.set_loaded();
         Ok((program, Host { _engine: engine, _codebase: codebase }))

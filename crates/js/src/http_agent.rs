@@ -74,8 +74,10 @@ fn settle(
                 }
             }
         });
-        if let Err(e) = result {
-            tracing::warn!("http.Agent: settling a request failed: {e}");
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("http.Agent: settling a request failed: {e}"),
+            Err(e) => tracing::warn!("http.Agent: settling a request failed: {e}"),
         }
     });
     if !ran {

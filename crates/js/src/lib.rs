@@ -36,6 +36,7 @@ pub mod message;
 pub mod module;
 pub mod vars;
 
+pub use engine::{Limits, DEFAULT_MEMORY_LIMIT};
 pub use files::{Fetch, Files, RemoteFiles};
 pub use host::{Host, HostOptions, Source};
 pub use module::{codebase_files, is_codebase_file};

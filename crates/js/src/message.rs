@@ -57,6 +57,9 @@ pub struct JsMessage<'js> {
     head: Slot<'js, Head>,
     body: Slot<'js, Data>,
     tail: Slot<'js, Tail>,
+    /// The native body's bytes, counted against the scripts' Data budget.
+    #[qjs(skip_trace)]
+    held: crate::data::Held,
 }
 
 fn is_body(v: &Value<'_>) -> bool {
@@ -65,8 +68,9 @@ fn is_body(v: &Value<'_>) -> bool {
 
 impl<'js> JsMessage<'js> {
     /// Wraps a message from the pipeline; nothing is converted yet.
-    pub fn native(m: Message) -> Self {
-        JsMessage { head: Slot::Native(m.head), body: Slot::Native(m.body), tail: Slot::Native(m.tail) }
+    pub fn native(ctx: &Ctx<'js>, m: Message) -> Result<Self> {
+        let held = crate::data::Held::new(ctx, m.body.len())?;
+        Ok(JsMessage { head: Slot::Native(m.head), body: Slot::Native(m.body), tail: Slot::Native(m.tail), held })
     }
 
     /// The message as the pipeline needs it (the object stays usable).
@@ -89,23 +93,32 @@ impl<'js> JsMessage<'js> {
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'js>, first: Opt<Value<'js>>, second: Opt<Value<'js>>, third: Opt<Value<'js>>) -> Result<Self> {
         let (first, second, third) = (first.0, second.0, third.0);
-        let body_of = |v: Option<Value<'js>>| -> Result<Slot<'js, Data>> {
+        let body_of = |v: Option<Value<'js>>| -> Result<(Slot<'js, Data>, crate::data::Held)> {
             Ok(match v {
-                Some(v) if v.is_string() => Slot::Native(to_data(&ctx, &v, None)?),
-                Some(v) if !v.is_undefined() && !v.is_null() => Slot::Js(v),
-                _ => Slot::Native(Data::new()),
+                Some(v) if v.is_string() => {
+                    let data = to_data(&ctx, &v, None)?;
+                    let held = crate::data::Held::new(&ctx, data.len())?;
+                    (Slot::Native(data), held)
+                }
+                Some(v) if !v.is_undefined() && !v.is_null() => (Slot::Js(v), Default::default()),
+                _ => (Slot::Native(Data::new()), Default::default()),
             })
         };
         let undefined = || Slot::Js(Value::new_undefined(ctx.clone()));
         Ok(match (first, second) {
             (Some(f), None) if is_body(&f) => {
-                JsMessage { head: Slot::Native(Head::None), body: body_of(Some(f))?, tail: undefined() }
+                let (body, held) = body_of(Some(f))?;
+                JsMessage { head: Slot::Native(Head::None), body, tail: undefined(), held }
             }
-            (first, second) => JsMessage {
-                head: first.map(Slot::Js).unwrap_or(Slot::Native(Head::None)),
-                body: body_of(second)?,
-                tail: third.map(Slot::Js).unwrap_or_else(undefined),
-            },
+            (first, second) => {
+                let (body, held) = body_of(second)?;
+                JsMessage {
+                    head: first.map(Slot::Js).unwrap_or(Slot::Native(Head::None)),
+                    body,
+                    tail: third.map(Slot::Js).unwrap_or_else(undefined),
+                    held,
+                }
+            }
         })
     }
 
@@ -124,13 +137,17 @@ impl<'js> JsMessage<'js> {
     /// The body, as `Data` (made on first read; later reads see the same object).
     #[qjs(get)]
     pub fn body(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
-        self.body.value(|d| from_data(&ctx, d.clone()))
+        let body = self.body.value(|d| from_data(&ctx, d.clone()))?;
+        // The bytes belong to the Data object now.
+        self.held.clear();
+        Ok(body)
     }
 
     /// Replaces the body.
     #[qjs(set, rename = "body")]
     pub fn set_body(&mut self, v: Value<'js>) {
         self.body = Slot::Js(v);
+        self.held.clear();
     }
 
     /// The tail (`headSize`, `bodySize` of a decoded message).

@@ -167,6 +167,11 @@ impl Codebase {
         self.loaded.set(true);
     }
 
+    /// True once the script has loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.get()
+    }
+
     /// The module loaded as number `index`.
     pub fn module(&self, index: usize) -> Option<Rc<ModuleShared>> {
         self.modules.borrow().get(index).cloned()

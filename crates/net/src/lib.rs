@@ -18,4 +18,4 @@ pub mod listener;
 pub mod task;
 pub mod worker;
 
-pub use worker::{reload, spawn_worker, Controller, Shutdown, Worker, WorkerOptions};
+pub use worker::{on_worker_thread, reload, spawn_worker, Controller, Died, Shutdown, Worker, WorkerOptions};

@@ -83,6 +83,11 @@ pub struct Worker {
     control: tokio::sync::mpsc::UnboundedSender<Control>,
 }
 
+/// The stack of a worker thread. Script code may use what the worker's own frames
+/// leave of it (the script engine sets its limit at every entry), so it is as
+/// large as a main thread's usually is: only the pages touched are ever mapped.
+pub const WORKER_STACK: usize = 8 << 20;
+
 impl Worker {
     /// Waits until the worker's ports are open (or its script had none), or returns
     /// the error that stopped it.
@@ -145,15 +150,52 @@ pub async fn reload(workers: &[Controller]) -> Result<(), String> {
     result
 }
 
-/// Starts a worker thread.
-pub fn spawn_worker(opts: WorkerOptions, loader: Loader, shutdown: &Shutdown) -> std::io::Result<Worker> {
+/// Says that a worker ended by a panic: its number and what the panic said.
+pub type Died = tokio::sync::mpsc::UnboundedSender<(usize, String)>;
+
+/// Starts a worker thread. If the worker dies of a panic (a bug: every script
+/// callback is guarded, so this is Rust code failing), `died` hears of it.
+pub fn spawn_worker(opts: WorkerOptions, loader: Loader, shutdown: &Shutdown, died: Died) -> std::io::Result<Worker> {
     let (ready_tx, ready) = mpsc::channel();
     let (control, control_rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = shutdown.subscribe();
-    let thread = std::thread::Builder::new()
-        .name(format!("worker-{}", opts.id))
-        .spawn(move || run(opts, loader, drain, control_rx, ready_tx))?;
+    let id = opts.id;
+    let thread =
+        std::thread::Builder::new().name(format!("worker-{id}")).stack_size(WORKER_STACK).spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(opts, loader, drain, control_rx, ready_tx)
+            }));
+            if let Err(panic) = ran {
+                let _ = died.send((id, panic_text(&*panic)));
+            }
+        })?;
     Ok(Worker { thread, ready, control })
+}
+
+/// The text of a caught panic.
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".to_string(),
+    }
+}
+
+/// Runs `f` on a thread set up as a worker's is (its stack, a current-thread
+/// runtime and a `LocalSet`, no timer driver), and returns what it returns: for
+/// loading a script once outside any worker (`proxy --check`). A panic comes
+/// back as an error.
+pub fn on_worker_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
+    let thread = std::thread::Builder::new()
+        .name("check".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            let local = tokio::task::LocalSet::new();
+            Ok(local.block_on(&rt, async move { f() }))
+        })
+        .map_err(|e| e.to_string())?;
+    thread.join().map_err(|panic| panic_text(&*panic))?
 }
 
 /// A loaded script, with the ports it needs that are not open yet.
@@ -181,7 +223,10 @@ impl Running {
     /// Loads the script and binds the ports it has that are not open.
     fn prepare(&mut self) -> Result<(), String> {
         self.prepared = None;
-        let (program, host) = (self.loader)()?;
+        // A panic while loading (a bug) fails this load, not the worker.
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.loader)()));
+        let (program, host) =
+            loaded.map_err(|panic| format!("internal error while loading: {}", panic_text(&*panic)))??;
         let mut listeners = HashMap::new();
         let mut failed = None;
         for port in &program.ports {

@@ -80,6 +80,22 @@ pub fn init(level: Level) {
     tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).event_format(PipyFormat).init();
 }
 
+/// Sends panic messages to the log (one line, with where it happened) instead of
+/// raw stderr. Script callbacks catch panics and fail their stream; this line is
+/// what to put in a bug report.
+pub fn panics_to_log() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = match (info.payload().downcast_ref::<&str>(), info.payload().downcast_ref::<String>()) {
+            (Some(s), _) => s.to_string(),
+            (_, Some(s)) => s.clone(),
+            _ => "a panic".to_string(),
+        };
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        tracing::error!("internal error in thread {thread}{place}: {what} (a bug in proxy; please report it)");
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::civil_from_days;

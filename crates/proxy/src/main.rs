@@ -37,6 +37,10 @@ struct Cli {
     /// How long one script callback may run before it is stopped (e.g. 1s, 500ms).
     #[arg(long = "callback-timeout", default_value = "1s", value_parser = parse_duration)]
     callback_timeout: Duration,
+    /// How large each worker's script heap may grow (e.g. 512m, 2g; 0: no limit).
+    /// Script code allocating past it fails with an out-of-memory error.
+    #[arg(long = "js-memory-limit", default_value = "512m", value_parser = parse_size)]
+    js_memory_limit: usize,
     /// How long open connections may take to finish after SIGINT/SIGTERM.
     #[arg(long = "shutdown-timeout", default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -77,6 +81,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     proxy_core::args::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
 }
 
+fn parse_size(s: &str) -> Result<usize, String> {
+    proxy_core::args::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
+}
+
+impl Cli {
+    fn host_options(&self, thread: (usize, usize)) -> HostOptions {
+        let limits = proxy_js::Limits { callback_timeout: self.callback_timeout, memory: self.js_memory_limit };
+        HostOptions { limits, thread }
+    }
+}
+
 fn thread_count(s: &str) -> Result<usize, String> {
     if s == "max" {
         return Ok(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -112,6 +127,7 @@ fn source_of(cli: &Cli) -> Result<Source, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     log::init(cli.log_level);
+    log::panics_to_log();
     let threads = match thread_count(&cli.threads) {
         Ok(t) => t,
         Err(e) => {
@@ -137,7 +153,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
-        return check(&target.source(), &cli);
+        return check(target.source(), cli.host_options((0, 1)));
     }
     // Watch before loading: an edit made while the workers start is not missed.
     let (changed_tx, changed) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -160,10 +176,11 @@ fn main() -> ExitCode {
     };
     log::set_workers(threads);
     let shutdown = Shutdown::new();
+    let (died_tx, died) = tokio::sync::mpsc::unbounded_channel();
     let mut workers = Vec::new();
     for id in 0..threads {
         let target = target.clone();
-        let opts = HostOptions { callback_timeout: cli.callback_timeout, thread: (id, threads) };
+        let opts = cli.host_options((id, threads));
         let graph = !cli.no_graph && id == 0;
         let loader = Box::new(move || {
             let (program, host) = Host::load(&target.source(), &opts).map_err(|e| match &e.location {
@@ -176,7 +193,7 @@ fn main() -> ExitCode {
             Ok((program, Box::new(host) as Box<dyn Any>))
         });
         let wopts = WorkerOptions { id, reuse_port: cli.reuse_port || threads > 1, grace: cli.shutdown_timeout };
-        match spawn_worker(wopts, loader, &shutdown) {
+        match spawn_worker(wopts, loader, &shutdown, died_tx.clone()) {
             Ok(w) => workers.push(w),
             Err(e) => {
                 tracing::error!("cannot start worker {id}: {e}");
@@ -191,25 +208,29 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    run_until_stopped(workers, shutdown, signals, changed, watching)
+    run_until_stopped(workers, shutdown, signals, changed, watching, died)
 }
 
-/// `--check`: loads the script once, prints its layouts, binds nothing.
-fn check(source: &Source, cli: &Cli) -> ExitCode {
-    let opts = HostOptions { callback_timeout: cli.callback_timeout, thread: (0, 1) };
-    match Host::load(source, &opts) {
+/// `--check`: loads the script once, prints its layouts, binds nothing. The load
+/// runs on a thread set up as a worker's, so script code behaves as it would there.
+fn check(source: Source, opts: HostOptions) -> ExitCode {
+    let loaded = proxy_net::on_worker_thread(move || match Host::load(&source, &opts) {
         Ok((program, host)) => {
             print!("{}", program.graph());
             // Tear down in order: the program holds script values of the host.
             drop(program);
             drop(host);
-            ExitCode::SUCCESS
+            Ok(())
         }
+        Err(e) => Err(match &e.location {
+            Some(loc) => format!("{loc}: {}", e.message),
+            None => e.message.clone(),
+        }),
+    });
+    match loaded.and_then(|r| r) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            match &e.location {
-                Some(loc) => tracing::error!("{loc}: {}", e.message),
-                None => tracing::error!("{}", e.message),
-            }
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }
@@ -249,6 +270,15 @@ async fn reload(controllers: &[Controller], why: &str) {
     }
 }
 
+/// A worker died of a panic: a bug, since every script callback is guarded. The
+/// process exits rather than run on with fewer workers (or restart one in place):
+/// the dead worker's connections are gone either way, and a supervisor restarting
+/// the whole process starts from a state known to be whole.
+fn worker_died(id: usize, why: &str) -> ! {
+    tracing::error!("worker {id} stopped unexpectedly ({why}); exiting so that a supervisor can restart proxy");
+    std::process::exit(70)
+}
+
 /// Waits for the workers to end: reloads on SIGHUP and codebase changes, drains
 /// them on the first SIGINT/SIGTERM and exits at once on the second.
 fn run_until_stopped(
@@ -257,6 +287,7 @@ fn run_until_stopped(
     signals: Signals,
     mut changed: tokio::sync::mpsc::UnboundedReceiver<String>,
     mut watching: Option<watch::CodebaseWatch>,
+    mut died: tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
 ) -> ExitCode {
     let Signals { rt, mut int, mut term, mut hup } = signals;
     // Every load so far has read its files: watch their folders too.
@@ -284,6 +315,7 @@ fn run_until_stopped(
                     reload(&controllers, &format!("{first} changed")).await;
                     refresh();
                 }
+                Some((id, why)) = died.recv() => worker_died(id, &why),
                 _ = &mut done => return ExitCode::SUCCESS,
             }
         }
@@ -296,6 +328,7 @@ fn run_until_stopped(
                 std::process::exit(130)
             }
             _ = term.recv() => std::process::exit(143),
+            Some((id, why)) = died.recv() => worker_died(id, &why),
             _ = done => {
                 tracing::info!("Stopped");
                 ExitCode::SUCCESS
