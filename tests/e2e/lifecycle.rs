@@ -15,7 +15,7 @@ fn sigint_lets_an_in_flight_response_finish_then_exits_zero() {
         &[],
     );
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     // Stop the proxy once the request is in and its response pending.
     assert!(p.log.wait_for("request in", Duration::from_secs(5)));
     p.signal("INT");
@@ -35,7 +35,7 @@ fn a_second_sigint_stops_at_once() {
         &[],
     );
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(p.log.wait_for("request in", Duration::from_secs(5)));
     p.signal("INT");
     assert!(p.log.wait_for("Shutting down", Duration::from_secs(5)));
@@ -50,7 +50,7 @@ fn idle_connections_are_closed_after_idle_timeout() {
     let port = free_port();
     let _p = Proxy::script(&format!("pipy().listen({port}, {{ idleTimeout: 0.3 }}).serveHTTP(new Message('x'))"), &[]);
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     let t = Instant::now();
     let out = c.read_to_close();
     assert!(out.ends_with('x'));
@@ -77,7 +77,7 @@ fn a_client_that_does_not_read_makes_the_proxy_stop_reading_not_buffer() {
     // Each 20-byte request asks for a 64 KiB answer. If the proxy kept reading while
     // its answers pile up, 1 GiB of answers would be queued; it must stop reading
     // instead, and then our writes stall.
-    let req = b"GET / HTTP/1.1\r\n\r\n";
+    let req = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
     let mut sent = 0usize;
     let stalled = loop {
         match s.write(&req.repeat(256)) {
@@ -99,7 +99,7 @@ fn read_timeout_closes_a_connection_that_sends_nothing_and_write_timeout_one_tha
     let _p =
         Proxy::script(&format!("pipy().listen({port}, {{ readTimeout: '300ms' }}).serveHTTP(new Message('x'))"), &[]);
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n");
     let t = Instant::now();
     assert_eq!(c.read_to_close(), "", "a half-sent request is dropped");
     assert!(t.elapsed() >= Duration::from_millis(250) && t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
@@ -116,7 +116,7 @@ fn read_timeout_closes_a_connection_that_sends_nothing_and_write_timeout_one_tha
     let mut s = c.0.try_clone().unwrap();
     s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
     for _ in 0..2000 {
-        if s.write_all(b"GET / HTTP/1.1\r\n\r\n").is_err() {
+        if s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").is_err() {
             break;
         }
     }
@@ -128,12 +128,12 @@ fn max_connections_holds_further_clients_until_a_slot_frees() {
     let port = free_port();
     let _p = Proxy::script(&format!("pipy().listen({port}, {{ maxConnections: 1 }}).serveHTTP(new Message('x'))"), &[]);
     let mut first = Raw::connect(port);
-    first.send(b"GET / HTTP/1.1\r\n\r\n");
+    first.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(first.read_responses(1).ends_with('x'));
     // The second client is accepted by the kernel but not served while the first
     // connection stays open.
     let mut second = Raw::connect(port);
-    second.send(b"GET / HTTP/1.1\r\n\r\n");
+    second.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     second.0.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut buf = [0u8; 64];
     let held = matches!(second.0.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
@@ -223,7 +223,7 @@ fn sigint_during_a_streamed_response_lets_it_finish() {
         &[],
     );
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     // Wait for most of the body to reach the client, then stop the proxy.
     let count = |got: &[u8], byte: u8| got.iter().filter(|&&b| b == byte).count();
     let mut got = Vec::new();

@@ -61,7 +61,7 @@ fn deep_recursion_and_deeply_nested_json_fail_their_request_and_the_worker_lives
     assert!(status(&get(port, "/stringify")).starts_with("HTTP/1.1 500"));
     assert!(get(port, "/").ends_with("ok"), "the worker still answers:\n{}", p.log.text());
     let mut open = open;
-    open.send(b"GET / HTTP/1.1\r\n\r\n");
+    open.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(open.read_responses(1).ends_with("ok"), "a connection open all along still works");
     assert!(p.log.wait_for("Maximum call stack size exceeded", Duration::from_secs(5)), "{}", p.log.text());
 }
@@ -197,7 +197,7 @@ fn a_pipeline_that_links_to_itself_fails_its_stream_and_the_worker_lives() {
         &[],
     );
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert_eq!(c.read_to_close(), "");
     assert!(p.log.wait_for("nest more than", Duration::from_secs(5)), "{}", p.log.text());
     assert!(get(other, "/").ends_with("ok"));

@@ -33,7 +33,7 @@ fn an_edit_is_served_within_2_s_while_open_connections_keep_the_old_version() {
     let dir = TempDir::with_files(&[("main.js", &hello(port, "v1"))]);
     let p = start(&dir, &[]);
     let mut old = Raw::connect(port);
-    old.send(b"GET / HTTP/1.1\r\n\r\n");
+    old.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(old.read_responses(1).ends_with("v1"));
 
     let t = Instant::now();
@@ -41,7 +41,7 @@ fn an_edit_is_served_within_2_s_while_open_connections_keep_the_old_version() {
     assert!(answers_within(port, "v2", Duration::from_secs(2)), "{}", p.log.text());
     assert!(t.elapsed() < Duration::from_secs(2));
     // The connection opened before the edit still runs the first version.
-    old.send(b"GET / HTTP/1.1\r\n\r\n");
+    old.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
     assert!(old.read_responses(1).ends_with("v1"));
 }
 
@@ -86,7 +86,7 @@ fn clients_see_no_failure_across_five_reloads() {
     // Two workers: each reload must switch both, and neither may refuse a client.
     let p = start(&dir, &["--no-reload", "--threads", "2"]);
     // A new connection per request: the listening socket must never close.
-    let load = Load::start(port, 4, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n", |a| {
+    let load = Load::start(port, 4, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", |a| {
         a.starts_with("HTTP/1.1 200 OK") && a.contains("\r\n\r\nr")
     });
     for i in 1..=5 {

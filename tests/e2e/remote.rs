@@ -2,41 +2,9 @@
 //! relative files are fetched next to it, a manifest URL, changes picked up by
 //! polling, and a clear error when the codebase cannot be fetched at start.
 
-use crate::support::{binary, curl, free_port, Proxy, TempDir};
-use std::process::{Child, Command, Stdio};
+use crate::support::{binary, curl, free_port, FileServer, Proxy, TempDir};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A static file server over a folder, stopped when dropped.
-struct FileServer {
-    child: Child,
-    port: u16,
-}
-
-impl FileServer {
-    fn start(dir: &TempDir) -> FileServer {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
-            .current_dir(&dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the file server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        FileServer { child, port }
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn answers_within(port: u16, path: &str, want: &str, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;

@@ -111,7 +111,7 @@ fn a_promise_pauses_its_stream_until_it_settles() {
     );
     let mut c = Raw::connect(port);
     let t = Instant::now();
-    c.send(b"GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n");
+    c.send(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /fast HTTP/1.1\r\nhost: x\r\n\r\n");
     let out = c.read_responses(2);
     assert!(t.elapsed() >= Duration::from_millis(250));
     let slow = out.find("slow").unwrap();
@@ -190,7 +190,7 @@ fn periodic_task_probes_a_server_like_a_health_check() {
         r#"pipy({{ _runs: {{ n: 0 }} }})
 .listen({port}).serveHTTP(new Message({{ status: 204 }}))
 .task('0.2s')
-.onStart(() => new Message({{ method: 'GET', path: '/health' }}))
+.onStart(() => new Message({{ method: 'GET', path: '/health', headers: {{ host: 'probe' }} }}))
 .encodeHTTPRequest()
 .connect('127.0.0.1:{port}')
 .decodeHTTPResponse()

@@ -55,7 +55,7 @@ fn http10_and_connection_close_get_answered_then_closed() {
     c.send(b"GET / HTTP/1.0\r\n\r\n");
     assert_eq!(c.read_to_close(), "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx");
     let mut c = Raw::connect(port);
-    c.send(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\n\r\n");
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\nhost: x\r\n\r\n");
     assert_eq!(c.read_to_close(), "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: close\r\n\r\nx");
     let mut c = Raw::connect(port);
     c.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -70,7 +70,8 @@ fn chunked_and_split_request_bodies_arrive_whole() {
         &[],
     );
     let mut c = Raw::connect(port);
-    let req = b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    let req =
+        b"POST /u HTTP/1.1\r\nhost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
     for b in req.chunks(3) {
         c.send(b);
         c.0.flush().unwrap();

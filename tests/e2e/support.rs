@@ -126,10 +126,16 @@ impl Proxy {
     /// Starts proxy on a script file with the given working folder.
     pub fn spawn(path: &Path, args: &[&str], cwd: Option<&Path>) -> Proxy {
         let mut cmd = Command::new(binary());
-        cmd.arg(path).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg(path).args(args);
         if let Some(d) = cwd {
             cmd.current_dir(d);
         }
+        Proxy::from_command(cmd)
+    }
+
+    /// Starts `cmd` (which runs proxy, perhaps through a shell) and reads its log.
+    pub fn from_command(mut cmd: Command) -> Proxy {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start proxy");
         let log = Log::default();
         let stderr = child.stderr.take().unwrap();
@@ -172,6 +178,14 @@ impl Proxy {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// CPU time the process has used so far (user and system), in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let num = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        num(11) + num(12)
     }
 
     /// Resident memory of the process now, in KiB.
@@ -298,5 +312,135 @@ impl Load {
             t.join().unwrap();
         }
         (self.counts.0.load(Ordering::SeqCst), self.counts.1.load(Ordering::SeqCst))
+    }
+}
+
+/// What a `RawOrigin` saw of one connection.
+#[derive(Default)]
+pub struct Seen {
+    /// The bytes the client sent.
+    pub bytes: Mutex<Vec<u8>>,
+    /// Set when the client closed the connection (read returned 0 or failed).
+    pub closed: std::sync::atomic::AtomicBool,
+}
+
+impl Seen {
+    /// The bytes received so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
+    }
+
+    /// Waits up to `limit` for the client to close; true if it did.
+    pub fn wait_closed(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Waits up to `limit` until `pred` holds for the received text.
+    pub fn wait_text(&self, limit: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if pred(&self.text()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+/// A TCP server on loopback whose every connection is handled by `serve`, on a
+/// thread of its own, while a reader records what the client sends.
+pub struct RawOrigin {
+    pub port: u16,
+    pub conns: Arc<Mutex<Vec<Arc<Seen>>>>,
+}
+
+impl RawOrigin {
+    /// Starts the origin; `serve` gets a writable clone of each connection and
+    /// what is seen of it.
+    pub fn start(serve: impl Fn(TcpStream, Arc<Seen>) + Send + Sync + 'static) -> RawOrigin {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let conns: Arc<Mutex<Vec<Arc<Seen>>>> = Arc::default();
+        let (c, serve) = (conns.clone(), Arc::new(serve));
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { break };
+                let seen = Arc::new(Seen::default());
+                c.lock().unwrap().push(seen.clone());
+                let mut reader = s.try_clone().unwrap();
+                let recorder = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 65536];
+                    loop {
+                        match reader.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => recorder.bytes.lock().unwrap().extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    recorder.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+                let serve = serve.clone();
+                std::thread::spawn(move || serve(s, seen));
+            }
+        });
+        RawOrigin { port, conns }
+    }
+
+    /// The `n`th connection (from 0), waiting up to 5 s for it.
+    pub fn conn(&self, n: usize) -> Arc<Seen> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(c) = self.conns.lock().unwrap().get(n) {
+                return c.clone();
+            }
+            assert!(Instant::now() < deadline, "no connection {n} reached the origin");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A script line that proxies port `front` to `origin` through demuxHTTP and
+/// muxHTTP (with `mux` as muxHTTP's arguments).
+pub fn reverse_proxy(front: u16, origin: u16, mux: &str) -> String {
+    format!(".listen({front}).demuxHTTP().to($=>$.muxHTTP({mux}).to($=>$.connect('127.0.0.1:{origin}')))\n")
+}
+
+/// A static file server over a folder, stopped when dropped.
+pub struct FileServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl FileServer {
+    pub fn start(dir: &TempDir) -> FileServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .current_dir(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the file server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        FileServer { child, port }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

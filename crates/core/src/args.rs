@@ -72,6 +72,9 @@ pub trait Args {
     fn is_function(&self, i: usize) -> bool;
     /// True if argument `i` is a string.
     fn is_string(&self, i: usize) -> bool;
+    /// True if argument `i` is a plain object (not a function or an array): an
+    /// options object.
+    fn is_object(&self, i: usize) -> bool;
     /// The length of argument `i` if it is an array.
     fn array_len(&self, i: usize) -> Option<usize>;
     /// Argument `i` converted to a boolean as JavaScript would.

@@ -100,6 +100,16 @@ impl Headers {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name` (lowercase), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Keeps the fields for which `keep(name, value)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
+        self.0.retain(|(n, v)| keep(n.as_str(), v.as_str()));
+    }
+
     /// Replaces the value of `name` or appends it.
     pub fn set(&mut self, name: &str, value: impl Into<Text>) {
         let value = value.into();
@@ -262,6 +272,32 @@ impl Head {
         match self {
             Head::Request(r) => Some(r),
             _ => None,
+        }
+    }
+
+    /// The response head, if this is one.
+    pub fn response(&self) -> Option<&ResponseHead> {
+        match self {
+            Head::Response(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The header fields, unless there is no head.
+    pub fn headers(&self) -> Option<&Headers> {
+        match self {
+            Head::Request(r) => Some(&r.headers),
+            Head::Response(r) => Some(&r.headers),
+            Head::None => None,
+        }
+    }
+
+    /// The header fields to change, unless there is no head.
+    pub fn headers_mut(&mut self) -> Option<&mut Headers> {
+        match self {
+            Head::Request(r) => Some(&mut r.headers),
+            Head::Response(r) => Some(&mut r.headers),
+            Head::None => None,
         }
     }
 }

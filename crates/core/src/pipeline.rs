@@ -463,6 +463,11 @@ impl Cx<'_> {
         &self.pipeline.context
     }
 
+    /// The name of the pipeline's layout (for logs).
+    pub fn pipeline_name(&self) -> &str {
+        &self.pipeline.layout.name
+    }
+
     /// Starts a sub-pipeline whose output comes back to this filter's
     /// `on_sub_event(tag, ...)`. It stands where this pipeline stands in a plugin
     /// chain. Returns `None` if the slot was never resolved.

@@ -71,6 +71,9 @@ impl Args for ValueArgs {
     fn is_string(&self, i: usize) -> bool {
         matches!(self.0.get(i), Some(ValueArg::Str(_)))
     }
+    fn is_object(&self, i: usize) -> bool {
+        matches!(self.0.get(i), Some(ValueArg::Options(_)))
+    }
     fn array_len(&self, i: usize) -> Option<usize> {
         match self.0.get(i) {
             Some(ValueArg::Events(e)) => Some(e.len()),

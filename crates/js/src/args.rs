@@ -71,6 +71,10 @@ impl<'js> Args for JsArgs<'_, 'js> {
         self.get(i).is_some_and(|v| v.is_string())
     }
 
+    fn is_object(&self, i: usize) -> bool {
+        self.get(i).is_some_and(|v| v.is_object() && !v.is_function() && !v.is_array())
+    }
+
     fn array_len(&self, i: usize) -> Option<usize> {
         self.get(i).and_then(|v| v.as_array()).map(|a| a.len())
     }

@@ -33,7 +33,7 @@ fn ask(program: &proxy_core::Program, requests: &str) -> Vec<String> {
 }
 
 fn get(program: &proxy_core::Program, path: &str) -> String {
-    ask(program, &format!("GET {path} HTTP/1.1\r\n\r\n")).remove(0)
+    ask(program, &format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n")).remove(0)
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn messages_keep_what_scripts_give_them() {
 })"#,
     );
     assert_eq!(
-        ask(&program, "POST /p?q HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc")[0],
+        ask(&program, "POST /p?q HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")[0],
         "body only|true|0|201|data body|POST|/p?q|yes|abc|true|number"
     );
 }
@@ -87,7 +87,7 @@ fn context_variables_are_per_stream_and_shared_objects_are_shared() {
     // Each `ask` is a new connection: _n starts again, the object's count goes on.
     assert_eq!(get(&program, "/"), "1 1");
     assert_eq!(get(&program, "/"), "1 2");
-    assert_eq!(ask(&program, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), vec!["1 3", "2 4"]);
+    assert_eq!(ask(&program, "GET / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n"), vec!["1 3", "2 4"]);
 }
 
 #[test]
@@ -181,7 +181,10 @@ fn round_robin_order_weights_and_stickiness() {
     );
     assert_eq!(get(&program, "/order"), "abcabcaxyxxyx");
     // Two requests on one connection: the same resource object.
-    assert_eq!(ask(&program, "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"), vec!["p false", "p true"]);
+    assert_eq!(
+        ask(&program, "GET / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n"),
+        vec!["p false", "p true"]
+    );
     // The next connection goes to the next target.
     assert_eq!(get(&program, "/"), "q false");
 }

@@ -29,7 +29,7 @@ fn a_program_that_ran_callbacks_is_freed_whatever_is_dropped_first() {
         let script = "pipy({ _n: 0 }).listen(1).serveHTTP(m => new Message(m.head.path + (++_n)))";
         let (program, host) = Host::load(&Source::Eval(script.into()), &HostOptions::default()).unwrap();
         let p = Pipeline::new(&program.ports[0].layout, Context::new(None), Sink::Discard);
-        p.input(Event::Data("GET / HTTP/1.1\r\n\r\n".to_string().into()));
+        p.input(Event::Data("GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_string().into()));
         drop(p);
         if host_first {
             drop(host);

@@ -200,7 +200,10 @@ pub async fn serve(
             _ = shared.signal.raised() => {}
             _ = flow.toward_server.cleared(), if server_behind && !read_done => {}
             _ = &mut timer => {
-                if let Some(err) = watchdog.check(reads, writes, !read_done, pending > 0) {
+                // An HTTP request being answered is bounded by its own limits
+                // (the upstream's response timeout, say), not by idleness.
+                let busy = inbound.exchanges.get() > 0;
+                if let Some(err) = watchdog.check(reads, writes, !read_done, pending > 0, busy) {
                     tracing::debug!(%peer, error = %err, "connection timed out");
                     pipeline.input(Event::error(err));
                     break;

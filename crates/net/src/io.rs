@@ -96,15 +96,24 @@ impl Watchdog {
     }
 
     /// Which limit, if any, is reached: `reads`/`writes` count progress, `reading`
-    /// says input is expected, `writing` that output is waiting.
-    pub fn check(&mut self, reads: u64, writes: u64, reading: bool, writing: bool) -> Option<proxy_core::StreamError> {
+    /// says input is expected, `writing` that output is waiting, `busy` that the
+    /// connection is in the middle of an exchange with limits of its own (an HTTP
+    /// request being answered), so that it is not idle.
+    pub fn check(
+        &mut self,
+        reads: u64,
+        writes: u64,
+        reading: bool,
+        writing: bool,
+        busy: bool,
+    ) -> Option<proxy_core::StreamError> {
         use proxy_core::StreamError;
         let now = Instant::now();
         if self.write.expired(writes, writing, now) {
             Some(StreamError::WriteTimeout)
         } else if self.read.expired(reads, reading, now) {
             Some(StreamError::ReadTimeout)
-        } else if self.idle.expired(reads + writes, true, now) {
+        } else if self.idle.expired(reads + writes, !busy, now) {
             Some(StreamError::IdleTimeout)
         } else {
             None

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
@@ -53,11 +54,18 @@ pub struct PortConfig {
     stop: watch::Sender<bool>,
     /// The number the next accepted connection gets.
     next_id: Cell<u64>,
+    /// The address, as logs name it.
+    addr: String,
 }
 
 impl PortConfig {
-    /// A port serving `layout` (of `generation`) with `options`.
-    pub fn new(layout: Rc<PipelineLayout>, generation: Rc<Generation>, options: ListenOptions) -> Rc<PortConfig> {
+    /// A port at `addr` serving `layout` (of `generation`) with `options`.
+    pub fn new(
+        addr: SocketAddr,
+        layout: Rc<PipelineLayout>,
+        generation: Rc<Generation>,
+        options: ListenOptions,
+    ) -> Rc<PortConfig> {
         let limit = limit_of(&options);
         Rc::new(PortConfig {
             layout: RefCell::new(layout),
@@ -66,7 +74,12 @@ impl PortConfig {
             limit: RefCell::new(limit),
             stop: watch::channel(false).0,
             next_id: Cell::new(next_inbound_id()),
+            addr: addr.to_string(),
         })
+    }
+
+    fn addr_text(&self) -> &str {
+        &self.addr
     }
 
     /// Serves new connections with `layout` (of `generation`) and `options` from now on.
@@ -85,6 +98,63 @@ impl PortConfig {
     }
 }
 
+/// Failed accepts: how long to pause after each, and log lines kept to one per
+/// `LOG_EVERY` (with the count of failures meanwhile), so that running out of
+/// file descriptors neither spins a core nor floods the log.
+#[derive(Default)]
+struct AcceptFailures {
+    pause: Duration,
+    since_logged: u64,
+    logged_at: Option<tokio::time::Instant>,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+impl AcceptFailures {
+    fn succeeded(&mut self) {
+        self.pause = Duration::ZERO;
+    }
+
+    /// Notes a failure; returns how long to wait before accepting again.
+    fn failed(&mut self, e: &std::io::Error, addr: &str) -> Option<Duration> {
+        let resources = matches!(
+            e.raw_os_error(),
+            Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
+        );
+        self.since_logged += 1;
+        let now = tokio::time::Instant::now();
+        if self.logged_at.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            let also = self.since_logged - 1;
+            if resources {
+                tracing::warn!(
+                    error = %e,
+                    "[listener] cannot accept on {addr} ({also} more failures since the last line); \
+                     pausing accepts: raise the open-file limit (ulimit -n) or lower maxConnections"
+                );
+            } else {
+                tracing::warn!(error = %e, "[listener] accept failed on {addr} ({also} more failures since the last line)");
+            }
+            self.logged_at = Some(now);
+            self.since_logged = 0;
+        }
+        if !resources {
+            return None;
+        }
+        self.pause = (self.pause * 2).clamp(Duration::from_millis(10), MAX_PAUSE);
+        Some(self.pause)
+    }
+}
+
+/// The error numbers of running out of resources (Linux values; other systems
+/// only lose the pause, not correctness).
+mod libc_errno {
+    pub const EMFILE: i32 = 24;
+    pub const ENFILE: i32 = 23;
+    pub const ENOBUFS: i32 = 105;
+    pub const ENOMEM: i32 = 12;
+}
+
 fn limit_of(options: &ListenOptions) -> Option<Arc<Semaphore>> {
     options.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1))))
 }
@@ -98,6 +168,7 @@ pub async fn accept_loop(
     mut drain: watch::Receiver<bool>,
 ) {
     let mut stop = port.stop.subscribe();
+    let mut failures = AcceptFailures::default();
     loop {
         let limit = port.limit.borrow().clone();
         let permit = match limit {
@@ -114,9 +185,20 @@ pub async fn accept_loop(
             _ = stop.changed() => return,
         };
         let (stream, remote) = match accepted {
-            Ok(x) => x,
+            Ok(x) => {
+                failures.succeeded();
+                x
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                // Out of file descriptors or memory: accepting again at once would
+                // fail again at once, so wait (the backlog keeps the clients).
+                if let Some(pause) = failures.failed(&e, port.addr_text()) {
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = drain.changed() => return,
+                        _ = stop.changed() => return,
+                    }
+                }
                 continue;
             }
         };

@@ -269,7 +269,12 @@ impl Running {
                 }
                 None => {
                     let Some(l) = listeners.remove(&port.addr) else { continue };
-                    let config = PortConfig::new(port.layout.clone(), program.generation.clone(), port.options.clone());
+                    let config = PortConfig::new(
+                        port.addr,
+                        port.layout.clone(),
+                        program.generation.clone(),
+                        port.options.clone(),
+                    );
                     if self.opts.id == 0 {
                         tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
                     }

@@ -4,46 +4,55 @@
 //! arrive (bodies stream, nothing is buffered whole). Each sub-pipeline answers with
 //! a message; answers are encoded and written in request order, streaming as well
 //! (a later answer waits, buffered, until the ones before it are written).
+//! StreamEnd in (the client closed) ends the output once the answers already
+//! being written are out; requests whose answers have not started are given up,
+//! as nginx does.
 //!
 //! A sub-pipeline that ends before answering gets the client a synthesized
 //! response: `502` for refused, unresolved or failed upstreams, `504` for timeouts
 //! (`HTTP/1.1 502 Connection Refused`, empty body). One that fails half-way
-//! through its answer closes the client connection. Bad input is answered with
-//! `400` / `431` after the answers before it, then the connection closes.
+//! through its answer closes the client connection after what it sent. Bad input
+//! is answered with `400` / `431` / `501` after the answers before it, then the
+//! connection closes; a request cut off by bad input (a broken chunk) or by the
+//! client closing is aborted: its sub-pipeline gets StreamEnd, so an upstream
+//! request it started is dropped too. A head not received whole within
+//! `headerTimeout`, or a body that stalls for `bodyTimeout`, gets `408`.
 //!
-//! Options: `maxHeaderSize` (16k), `bufferSize` (16k: bodies up to this get a
-//! content-length, longer ones are sent chunked).
+//! At most `maxPipelined` requests run at once; past that, reading from the
+//! client pauses until answers go out, so a client pipelining without reading
+//! holds a bounded amount of memory.
+//!
+//! Options (`http::server::ServerOptions`): `maxHeaderSize` (16k), `bufferSize`
+//! (16k: bodies up to this get a content-length, longer ones keep the length
+//! they declare or are sent chunked), `headerTimeout` (60s), `bodyTimeout` (60s),
+//! `maxPipelined` (32).
 
 use crate::args::{ArgResult, Args, OptionReader};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::head::{Head, ResponseHead};
-use crate::http::{self, Decoder, Encoder, ResponseInfo};
+use crate::http::server::{InputPause, ReadExpired, ReadTimer, ServerOptions};
+use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::collections::VecDeque;
 use std::rc::Rc;
-
-struct Options {
-    max_header_size: usize,
-    buffer_size: usize,
-}
 
 /// Builds `demuxHTTP(options?)` (its sub-pipeline comes from `.to(...)`).
 pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let (first_opts, subs) = if args.is_string(0) { (1, vec![args.layout(0)?]) } else { (0, Vec::new()) };
     let opts = args.options(first_opts)?;
-    let r = OptionReader::new("demuxHTTP", opts.as_ref());
-    let options = Rc::new(Options {
-        max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
-        buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
-    });
+    let options = Rc::new(ServerOptions::read(&OptionReader::new("demuxHTTP", opts.as_ref()))?);
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs("demuxHTTP", subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
         decoder: Decoder::requests(options.max_header_size),
         encoder: Encoder::responses(options.buffer_size),
+        timer: ReadTimer::new(&options),
+        options: options.clone(),
         streams: VecDeque::new(),
+        queued: VecDeque::new(),
+        pause: InputPause::default(),
         next_tag: 0,
         input_ended: false,
         closed: false,
@@ -62,16 +71,28 @@ struct Stream {
     done: bool,
     /// Answer events waiting for the answers before this one.
     held: Vec<Event>,
-    /// A decode error to answer with, instead of a sub-pipeline.
-    reject: Option<u16>,
+    /// Given up (the client left, or its request was cut off): nothing more goes out.
+    aborted: bool,
+}
+
+/// What was decoded and waits, in order, for fewer requests to be running.
+enum Queued {
+    Event(Event),
+    /// Bad input at this point: answer with this status, then close.
+    Reject(u16),
 }
 
 /// The `demuxHTTP` filter.
 pub struct DemuxHttp {
     slot: LayoutSlot,
+    options: Rc<ServerOptions>,
     decoder: Decoder,
     encoder: Encoder,
+    timer: ReadTimer,
+    /// Requests read and not yet answered in full, in order; their tags are consecutive.
     streams: VecDeque<Stream>,
+    queued: VecDeque<Queued>,
+    pause: InputPause,
     next_tag: usize,
     input_ended: bool,
     closed: bool,
@@ -86,6 +107,11 @@ impl DemuxHttp {
             let n = i.exchanges.get();
             i.exchanges.set(if more { n + 1 } else { n.saturating_sub(1) });
         }
+    }
+
+    fn stream_mut(&mut self, tag: usize) -> Option<&mut Stream> {
+        let first = self.streams.front()?.tag;
+        self.streams.get_mut(tag.checked_sub(first)?)
     }
 }
 
@@ -102,13 +128,48 @@ fn synthesized(status: u16, text: &'static str) -> Vec<Event> {
     vec![Event::start(Head::Response(head)), Event::message_end()]
 }
 
+fn status_only(status: u16) -> Vec<Event> {
+    vec![Event::start(Head::Response(ResponseHead::with_status(status))), Event::message_end()]
+}
+
+/// Gives up a stream: its sub-pipeline learns why (an upstream request it made is
+/// dropped), and it answers nothing more; with `answer`, that answer goes out in
+/// its place if nothing of its own did.
+fn abort(s: &mut Stream, why: StreamError, answer: Option<u16>) {
+    if let Some(p) = s.pipeline.take() {
+        p.input(Event::error(why));
+    }
+    s.request_done = true;
+    s.done = true;
+    match answer {
+        Some(status) if !s.started => {
+            s.held = status_only(status);
+            s.info = ResponseInfo { is_final: true, ..ResponseInfo::default() };
+            s.started = true;
+        }
+        _ if s.started => s.held.push(Event::error(why)),
+        _ => {
+            s.held.clear();
+            s.started = true;
+            s.aborted = true;
+        }
+    }
+}
+
 impl DemuxHttp {
+    /// A decoded request event: started now, or queued while too many run.
     fn request_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        let full = self.streams.len() >= self.options.max_pipelined;
+        if !self.queued.is_empty() || (full && matches!(ev, Event::MessageStart(_))) {
+            self.queued.push_back(Queued::Event(ev));
+            return;
+        }
+        self.start_event(ev, cx);
+    }
+
+    fn start_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if let Event::MessageStart(h) = &ev {
-            let info = match h.request() {
-                Some(r) => ResponseInfo { head_request: r.method == "HEAD", is_final: r.is_final() },
-                None => ResponseInfo::default(),
-            };
+            let info = h.request().map(ResponseInfo::for_request).unwrap_or_default();
             let expects = h
                 .request()
                 .and_then(|r| r.headers.get("expect"))
@@ -128,7 +189,7 @@ impl DemuxHttp {
                 started: false,
                 done: false,
                 held: Vec::new(),
-                reject: None,
+                aborted: false,
             });
         }
         let Some(stream) = self.streams.back_mut() else { return };
@@ -150,6 +211,7 @@ impl DemuxHttp {
         }
     }
 
+    /// Answers `status` after the answers before it, then closes.
     fn reject(&mut self, status: u16) {
         let tag = self.next_tag;
         self.next_tag += 1;
@@ -157,22 +219,89 @@ impl DemuxHttp {
         self.streams.push_back(Stream {
             tag,
             pipeline: None,
-            info: ResponseInfo { head_request: false, is_final: true },
+            info: ResponseInfo { is_final: true, ..ResponseInfo::default() },
             request_done: true,
             started: true,
             done: true,
-            held: vec![Event::start(Head::Response(ResponseHead::with_status(status))), Event::message_end()],
-            reject: Some(status),
+            held: status_only(status),
+            aborted: false,
         });
     }
 
-    /// Writes answers in order: the front one as it comes, later ones when their turn comes.
+    /// Input can go no further: answer `status` (none if the client is gone),
+    /// aborting a request the bad input cut off.
+    fn stop_input(&mut self, status: Option<u16>, why: StreamError) {
+        self.input_ended = true;
+        if !self.queued.is_empty() {
+            // The last queued request may be cut off: it never starts.
+            let complete =
+                self.queued.iter().rposition(|q| matches!(q, Queued::Event(Event::MessageEnd(_)))).map_or(0, |i| i + 1);
+            self.queued.truncate(complete);
+            if let Some(status) = status {
+                self.queued.push_back(Queued::Reject(status));
+            }
+            return;
+        }
+        match self.streams.back_mut() {
+            Some(s) if !s.request_done => abort(s, why, status),
+            _ => {
+                if let Some(status) = status {
+                    self.reject(status);
+                }
+            }
+        }
+    }
+
+    /// The client closed: answers being written go on; the rest are given up.
+    fn client_closed(&mut self) {
+        self.queued.clear();
+        for s in self.streams.iter_mut().filter(|s| !s.started && !s.aborted) {
+            tracing::debug!("client closed before its request was answered; the request is dropped");
+            abort(s, StreamError::ConnectionReset, None);
+        }
+    }
+
+    /// Starts queued requests while fewer than `maxPipelined` run.
+    fn start_queued(&mut self, cx: &mut Cx<'_>) {
+        while let Some(q) = self.queued.front() {
+            if matches!(q, Queued::Event(Event::MessageStart(_))) && self.streams.len() >= self.options.max_pipelined {
+                break;
+            }
+            match self.queued.pop_front() {
+                Some(Queued::Event(ev)) => self.start_event(ev, cx),
+                Some(Queued::Reject(status)) => self.reject(status),
+                None => break,
+            }
+        }
+    }
+
+    /// Writes answers in order: the front one as it comes, later ones when their
+    /// turn comes; starts queued requests as running ones finish.
     fn flush(&mut self, cx: &mut Cx<'_>) {
+        loop {
+            self.write_answers(cx);
+            if self.closed || self.queued.is_empty() {
+                break;
+            }
+            let before = (self.streams.len(), self.queued.len());
+            self.start_queued(cx);
+            if (self.streams.len(), self.queued.len()) == before {
+                break;
+            }
+        }
+        let waiting = if self.queued.is_empty() { 0 } else { self.options.max_pipelined };
+        self.pause.update(cx.context().flow(), waiting, self.options.max_pipelined);
+        if !self.closed && self.input_ended && self.streams.is_empty() && self.queued.is_empty() {
+            self.closed = true;
+            cx.output(Event::end());
+        }
+    }
+
+    fn write_answers(&mut self, cx: &mut Cx<'_>) {
         while !self.closed {
             let Some(front) = self.streams.front_mut() else { break };
             let held = std::mem::take(&mut front.held);
             let info = front.info;
-            let rejected = front.reject.is_some();
             for ev in held {
                 if let Event::MessageStart(_) = ev {
                     self.encoder.set_response_info(info);
@@ -191,16 +320,11 @@ impl DemuxHttp {
             // An answer given before its request ended stays until the request has
             // been read (the next request cannot start before that anyway).
             let front = self.streams.front().expect("still there");
-            if front.done && (front.request_done || rejected) {
-                self.streams.pop_front();
-                self.count(false);
-                continue;
+            if !(front.done && front.request_done) {
+                break;
             }
-            break;
-        }
-        if !self.closed && self.input_ended && self.streams.is_empty() {
-            self.closed = true;
-            cx.output(Event::end());
+            self.streams.pop_front();
+            self.count(false);
         }
     }
 }
@@ -214,6 +338,7 @@ impl Filter for DemuxHttp {
             self.inbound = cx.context().inbound().cloned();
         }
         let mut decoded = Vec::new();
+        let closed = ev.is_stream_end();
         let result = match ev {
             Event::Data(d) => self.decoder.input(d, &mut |e| decoded.push(e)),
             Event::StreamEnd(_) => {
@@ -225,21 +350,28 @@ impl Filter for DemuxHttp {
         for e in decoded {
             self.request_event(e, cx);
         }
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "bad request");
-            self.input_ended = true;
-            if let Some(s) = self.streams.back_mut() {
-                // A request cut off by the bad input will not complete.
-                s.request_done = true;
+        match result {
+            Err(_) if closed => {
+                tracing::debug!("client closed in the middle of a request; the request is aborted");
+                self.stop_input(None, StreamError::ConnectionReset);
             }
-            self.reject(e.status());
+            Err(e) => {
+                tracing::debug!(error = %e, "bad request");
+                self.stop_input(Some(e.status()), StreamError::ProtocolError);
+            }
+            Ok(()) if !closed => self.timer.after_input(&self.decoder, &cx.handle()),
+            Ok(()) => {}
+        }
+        if closed {
+            self.client_closed();
         }
         self.flush(cx);
     }
 
     fn on_sub_event(&mut self, tag: usize, ev: Event, cx: &mut Cx<'_>) {
-        let Some(stream) = self.streams.iter_mut().find(|s| s.tag == tag) else { return };
-        if stream.done {
+        let is_front = self.streams.front().is_some_and(|s| s.tag == tag);
+        let Some(stream) = self.stream_mut(tag) else { return };
+        if stream.done || stream.aborted {
             return;
         }
         match ev {
@@ -267,10 +399,28 @@ impl Filter for DemuxHttp {
             _ => {}
         }
         stream.held.push(ev);
-        if self.streams.front().is_some_and(|s| s.tag == tag) {
+        if is_front {
             // The answer being written: out it goes, without waiting in `held`.
             self.flush(cx);
         }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        if self.closed || self.input_ended {
+            return;
+        }
+        match self.timer.check(&self.decoder, &cx.handle()) {
+            Some(ReadExpired::Head) => {
+                tracing::debug!("request head not received within headerTimeout");
+                self.stop_input(Some(408), StreamError::ReadTimeout);
+            }
+            Some(ReadExpired::Body) => {
+                tracing::debug!("request body stalled for bodyTimeout");
+                self.stop_input(Some(408), StreamError::ReadTimeout);
+            }
+            None => return,
+        }
+        self.flush(cx);
     }
 }
 
@@ -310,7 +460,9 @@ mod tests {
     #[test]
     fn answers_in_order_and_synthesizes_502_for_a_failed_sub_pipeline() {
         let h = Harness::new(vec![demux()]);
-        h.send("GET /a HTTP/1.1\r\n\r\nGET /fail HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+        h.send(
+            "GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /fail HTTP/1.1\r\nhost: x\r\n\r\nGET /c HTTP/1.1\r\nhost: x\r\n\r\n",
+        );
         assert_eq!(
             h.out.text(),
             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /a\
@@ -318,6 +470,57 @@ HTTP/1.1 502 Connection Refused\r\ncontent-length: 0\r\nconnection: keep-alive\r
 HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
         );
         h.input(Event::end());
+        assert!(h.out.ended());
+        h.finish();
+    }
+
+    /// A sub-pipeline that never answers and notes what it is given.
+    fn silent(seen: Rc<std::cell::RefCell<Vec<String>>>) -> FilterSpec {
+        struct Note(Rc<std::cell::RefCell<Vec<String>>>);
+        impl Filter for Note {
+            fn on_event(&mut self, ev: Event, _: &mut Cx<'_>) {
+                let what = match &ev {
+                    Event::MessageStart(h) => {
+                        format!("start {}", h.request().map(|r| r.path.to_string()).unwrap_or_default())
+                    }
+                    Event::Data(d) => format!("data {}", d.len()),
+                    Event::MessageEnd(_) => "end".into(),
+                    Event::StreamEnd(e) => format!("eos {e:?}"),
+                };
+                self.0.borrow_mut().push(what);
+            }
+        }
+        let layout = PipelineLayout::new("silent", vec![FilterSpec::plain("note", move || Note(seen.clone()))]);
+        let mut s = spec(build, vec![TestArg::Options([("maxPipelined".to_string(), "2".to_string())].into())]);
+        s.subs.push(layout.into_slot());
+        s
+    }
+
+    #[test]
+    fn at_most_max_pipelined_requests_run_and_the_rest_wait_their_turn() {
+        let seen = Rc::default();
+        let h = Harness::new(vec![silent(Rc::clone(&seen))]);
+        let live = crate::live_pipelines();
+        h.send(
+            "GET /1 HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.1\r\nhost: x\r\n\r\n",
+        );
+        assert_eq!(crate::live_pipelines(), live + 2, "the third request waits");
+        assert_eq!(seen.borrow().iter().filter(|s| s.starts_with("start")).count(), 2);
+        h.input(Event::end());
+        // The client left: requests not answered are given up, their pipelines told.
+        assert_eq!(seen.borrow().iter().filter(|s| s.starts_with("eos")).count(), 2, "{:?}", seen.borrow());
+        assert!(h.out.ended());
+        assert_eq!(h.out.text(), "");
+        h.finish();
+    }
+
+    #[test]
+    fn a_broken_chunk_aborts_its_request_and_gets_400_at_once() {
+        let seen = Rc::default();
+        let h = Harness::new(vec![silent(Rc::clone(&seen))]);
+        h.send("POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n+5\r\n");
+        assert_eq!(*seen.borrow(), vec!["start /up", "data 3", "eos Some(ProtocolError)"]);
+        assert_eq!(h.out.text(), "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         assert!(h.out.ended());
         h.finish();
     }
@@ -332,11 +535,11 @@ HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
             (x % n.max(1) as u64) as usize
         };
         let parts: &[&str] = &[
-            "GET /a HTTP/1.1\r\n\r\n",
-            "POST /b HTTP/1.1\r\ncontent-length: 3\r\n\r\nxyz",
-            "GET /fail HTTP/1.1\r\n\r\n",
-            "PUT /c HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
-            "GET /close HTTP/1.1\r\nconnection: close\r\n\r\n",
+            "GET /a HTTP/1.1\r\nhost: x\r\n\r\n",
+            "POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
+            "GET /fail HTTP/1.1\r\nhost: x\r\n\r\n",
+            "PUT /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+            "GET /close HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
             "BROKEN\r\n\r\n",
         ];
         for _ in 0..2_000 {

@@ -13,6 +13,14 @@ pub struct Hold {
     queue: VecDeque<Event>,
 }
 
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if self.pending.is_some() {
+            tracing::debug!(held = self.queue.len(), "stream closed while waiting for a callback's Promise");
+        }
+    }
+}
+
 impl Hold {
     /// True while waiting for a Promise.
     pub fn is_waiting(&self) -> bool {
@@ -21,6 +29,7 @@ impl Hold {
 
     /// Starts waiting for `pending`; the filter's `on_wake` runs when it settles.
     pub fn wait(&mut self, pending: Pending, cx: &Cx<'_>) {
+        tracing::debug!(pipeline = cx.pipeline_name(), "stream waits for a callback's Promise");
         pending.wake_on_settle(cx.handle());
         self.pending = Some(pending);
     }

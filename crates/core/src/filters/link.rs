@@ -51,7 +51,7 @@ mod tests {
         )
         .into_slot();
         let h = Harness::new(vec![spec(build, vec![TestArg::Layout(sub)])]);
-        h.send("GET / HTTP/1.1\r\n\r\n");
+        h.send("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(h.out.text(), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nhi");
         h.input(Event::end());
         assert!(h.out.ended());

@@ -17,9 +17,21 @@
 //! request still waiting gets StreamEnd with the error (a `demuxHTTP` in front turns
 //! it into 502 / 504).
 //!
+//! A request the client gives up half-way (its stream ends before its MessageEnd)
+//! cannot be finished, so its session closes. Hop-by-hop headers (`Connection`,
+//! `Keep-Alive`, `TE`, `Upgrade`, ...) are not passed on in either direction.
+//! A session awaiting an answer that sees no byte either way for
+//! `responseTimeout` closes, and its streams end with ReadTimeout (a
+//! `demuxHTTP` in front answers `504`).
+//!
+//! Forms: `muxHTTP()`, `muxHTTP(key)`, `muxHTTP(options)`, `muxHTTP(key, options)`,
+//! and with a pipeline name first.
+//!
 //! Options: `maxIdle` (how long a session no stream uses stays open, 10 s),
 //! `maxQueue` (streams sharing one session; 0 = no limit), `maxMessages`,
-//! `bufferSize` (request bodies up to this get a content-length), `maxHeaderSize`.
+//! `bufferSize` (request bodies up to this get a content-length, longer ones keep
+//! the length they declare or go chunked), `maxHeaderSize`, `responseTimeout`
+//! (60 s).
 
 use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use crate::callback::{Arg, Returned, Want};
@@ -27,13 +39,14 @@ use crate::context::Inbound;
 use crate::event::{Event, StreamError};
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
-use crate::http::{self, Decoder, Encoder};
+use crate::http::{self, hop, Decoder, Encoder};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, Sink};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 struct Options {
+    response_timeout: std::time::Duration,
     max_idle: std::time::Duration,
     max_queue: usize,
     max_messages: usize,
@@ -83,14 +96,17 @@ struct Pool {
 /// Builds `muxHTTP(...)`.
 pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let (subs, first) = if args.is_string(0) { (vec![args.layout(0)?], 1) } else { (Vec::new(), 0) };
-    let key: Option<Param<String>> = if args.is_function(first) {
-        Some(Param::Dynamic(args.callback(first)?.expect("checked")))
+    // `muxHTTP(options)`: an object first is the options, not a key.
+    let (key, options_at): (Option<Param<String>>, usize) = if args.is_function(first) {
+        (Some(Param::Dynamic(args.callback(first)?.expect("checked"))), first + 1)
+    } else if args.is_object(first) && args.is_nullish(first + 1) {
+        (None, first)
     } else if args.is_nullish(first) {
-        None
+        (None, first + 1)
     } else {
-        args.string(first)?.map(|s| Param::Static(format!("v:{s}")))
+        (args.string(first)?.map(|s| Param::Static(format!("v:{s}"))), first + 1)
     };
-    let opts = args.options(first + 1)?;
+    let opts = args.options(options_at)?;
     let r = OptionReader::new("muxHTTP", opts.as_ref());
     if let Some(v) = r.int("version").ok().flatten() {
         if v != 1 {
@@ -99,6 +115,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     }
     let pool = Rc::new(Pool {
         options: Options {
+            response_timeout: r.duration("responseTimeout")?.unwrap_or(std::time::Duration::from_secs(60)),
             max_idle: r.duration("maxIdle")?.unwrap_or(std::time::Duration::from_secs(10)),
             max_queue: r.int("maxQueue")?.unwrap_or(0).max(0) as usize,
             max_messages: r.int("maxMessages")?.unwrap_or(0).max(0) as usize,
@@ -129,6 +146,8 @@ struct Stream {
     inbox: RefCell<VecDeque<Event>>,
     /// Request events held while another stream writes.
     held: RefCell<Vec<Event>>,
+    /// Between the request's MessageStart and its MessageEnd.
+    request_open: Cell<bool>,
 }
 
 /// A shared upstream: one sub-pipeline, with the HTTP codec around it.
@@ -162,6 +181,12 @@ struct Session {
     flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
     /// An idle check is scheduled (one at a time, not one per request).
     idle_check: Cell<bool>,
+    /// Bytes moved either way, the count the last response check saw, and how
+    /// many checks in a row saw no change; a check is scheduled.
+    progress: Cell<u64>,
+    progress_seen: Cell<u64>,
+    quiet_checks: Cell<u32>,
+    response_check: Cell<bool>,
 }
 
 impl Session {
@@ -170,7 +195,17 @@ impl Session {
     }
 
     /// Encodes and sends `ev` of `stream`, or holds it while another stream writes.
-    fn write(&self, stream: &Rc<Stream>, ev: Event) {
+    fn write(self: &Rc<Self>, stream: &Rc<Stream>, mut ev: Event) {
+        match &mut ev {
+            Event::MessageStart(h) => {
+                stream.request_open.set(true);
+                if let Some(headers) = h.headers_mut() {
+                    hop::remove(headers);
+                }
+            }
+            Event::MessageEnd(_) => stream.request_open.set(false),
+            _ => {}
+        }
         if let (Some((own, _)), Some((client, paused))) = (&self.flow, &stream.follow) {
             flow::follow(own, client, Direction::TowardServer, paused);
         }
@@ -193,31 +228,42 @@ impl Session {
     }
 
     /// Sends one event of the writing stream; at its request's end, hands over.
-    fn send(&self, stream: &Rc<Stream>, ev: Event) {
+    fn send(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) {
         if self.encode_and_pipe(stream, ev) {
             self.next_writer();
         }
     }
 
     /// Encodes `ev` into the session's sub-pipeline; true if it ended a request.
-    fn encode_and_pipe(&self, stream: &Rc<Stream>, ev: Event) -> bool {
+    fn encode_and_pipe(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) -> bool {
         let end = matches!(ev, Event::MessageEnd(_));
         if let Event::MessageStart(h) = &ev {
             let head_request = h.request().is_some_and(|r| r.method == "HEAD");
             self.decoder.borrow_mut().expect_response(head_request);
             self.waiting.borrow_mut().push_back(stream.clone());
+            self.watch_response();
         }
         let mut wire = Vec::new();
-        self.encoder.borrow_mut().encode(ev, &mut |out| {
-            if let Event::Data(d) = out {
-                wire.push(d);
-            }
+        let mut broken = false;
+        self.encoder.borrow_mut().encode(ev, &mut |out| match out {
+            Event::Data(d) => wire.push(d),
+            // The request did not keep to the length it declared.
+            Event::StreamEnd(_) => broken = true,
+            _ => {}
         });
+        self.progress.set(self.progress.get() + wire.iter().map(|d| d.len() as u64).sum::<u64>());
         // A handle of our own: the sub-pipeline may answer at once and end the session.
         let pipeline = self.pipeline.borrow().clone();
         if let Some(p) = pipeline {
             for d in wire {
                 p.input(Event::Data(d));
+            }
+        }
+        if broken {
+            tracing::debug!("muxHTTP: a request broke its content-length; closing the session");
+            self.closing.set(true);
+            if let Some(p) = self.pipeline.borrow().clone() {
+                p.input(Event::end());
             }
         }
         if end {
@@ -231,7 +277,7 @@ impl Session {
     }
 
     /// Lets the next waiting stream write what it holds.
-    fn next_writer(&self) {
+    fn next_writer(self: &Rc<Self>) {
         loop {
             let next = self.writers.borrow_mut().pop_front();
             *self.writer.borrow_mut() = next.clone();
@@ -252,6 +298,7 @@ impl Session {
         let mut decoded = Vec::new();
         let ended = match ev {
             Event::Data(d) => {
+                self.progress.set(self.progress.get() + d.len() as u64);
                 if let Err(e) = self.decoder.borrow_mut().input(d, &mut |e| decoded.push(e)) {
                     tracing::warn!(error = %e, "muxHTTP: bad response from upstream");
                     Some(Some(StreamError::ProtocolError))
@@ -266,7 +313,7 @@ impl Session {
             _ => None,
         };
         let mut wake: Vec<FilterHandle> = Vec::new();
-        for e in decoded {
+        for mut e in decoded {
             // `100 Continue` and other interim answers are not the response.
             if let Event::MessageStart(h) = &e {
                 if let Head::Response(r) = &**h {
@@ -288,6 +335,13 @@ impl Session {
                             && !r.headers.get("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
                     if close {
                         self.closing.set(true);
+                    }
+                }
+            }
+            if let Event::MessageStart(h) = &mut e {
+                if h.response().is_some_and(|r| r.status != 101) {
+                    if let Some(headers) = h.headers_mut() {
+                        hop::remove(headers);
                     }
                 }
             }
@@ -362,6 +416,46 @@ impl Session {
         } else if self.shares.get() == 0 && !self.idle_check.get() {
             self.check_idle_later();
         }
+    }
+
+    /// Watches for an answer that does not come: every quarter of
+    /// `responseTimeout` while requests wait, and after four looks in a row with
+    /// no byte moved either way, the session closes with ReadTimeout.
+    fn watch_response(self: &Rc<Self>) {
+        if self.response_check.get() {
+            return;
+        }
+        let timeout = self.pool.upgrade().map(|p| p.options.response_timeout).unwrap_or_default();
+        if timeout.is_zero() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        let scheduled = crate::timer::after(timeout / 4, move || {
+            let Some(s) = weak.upgrade() else { return };
+            s.response_check.set(false);
+            if s.pipeline.borrow().is_none() || s.waiting.borrow().is_empty() {
+                s.quiet_checks.set(0);
+                return;
+            }
+            if s.progress.get() != s.progress_seen.get() {
+                s.progress_seen.set(s.progress.get());
+                s.quiet_checks.set(0);
+            } else {
+                s.quiet_checks.set(s.quiet_checks.get() + 1);
+            }
+            if s.quiet_checks.get() >= 4 {
+                let waiting = s.waiting.borrow().len();
+                tracing::warn!(waiting, "muxHTTP: no answer from upstream within responseTimeout");
+                let mut wake = Vec::new();
+                s.end(Some(StreamError::ReadTimeout), &mut wake);
+                for h in wake {
+                    h.wake();
+                }
+                return;
+            }
+            s.watch_response();
+        });
+        self.response_check.set(scheduled);
     }
 
     /// Closes the session once no stream has taken it for a whole `maxIdle`; one
@@ -447,6 +541,10 @@ impl MuxHttp {
                     interim: Cell::new(false),
                     idle_epoch: Cell::new(0),
                     idle_check: Cell::new(false),
+                    progress: Cell::new(0),
+                    progress_seen: Cell::new(0),
+                    quiet_checks: Cell::new(0),
+                    response_check: Cell::new(false),
                     flow: match &key {
                         Key::Inbound(_) => None,
                         Key::Script(_) | Key::Object(_) => Some(Default::default()),
@@ -481,6 +579,7 @@ impl MuxHttp {
             },
             inbox: RefCell::default(),
             held: RefCell::default(),
+            request_open: Cell::new(false),
         });
         self.attached = Some((session.clone(), stream.clone()));
         Some((session, stream))
@@ -508,7 +607,15 @@ impl Filter for MuxHttp {
             }
         };
         match ev {
-            Event::StreamEnd(_) => {}
+            Event::StreamEnd(err) => {
+                if stream.request_open.get() {
+                    // Cut off before its end: the request cannot be finished.
+                    tracing::debug!("muxHTTP: the request was cut off; dropping it and its upstream connection");
+                    self.attached = None;
+                    session.release(&stream);
+                    cx.output(Event::error(err.unwrap_or(StreamError::ConnectionReset)));
+                }
+            }
             ev => session.write(&stream, ev),
         }
     }

@@ -101,6 +101,13 @@ impl Replace {
                     };
                     match result {
                         Ok(Returned::Events(evs)) => {
+                            // A length the old body declared would be wrong for the new one.
+                            let mut head = head;
+                            let size: usize =
+                                evs.iter().map(|e| if let Event::Data(d) = e { d.len() } else { 0 }).sum();
+                            if let Some(h) = head.headers_mut().filter(|h| h.get("content-length").is_some()) {
+                                h.set("content-length", size.to_string());
+                            }
                             cx.output(Event::start(head));
                             for e in evs {
                                 if let Event::Data(_) = e {

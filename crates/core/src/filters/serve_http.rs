@@ -1,21 +1,27 @@
 //! `serveHTTP(message | fn, options?)`: an HTTP/1.x server in one filter. Data in is
 //! decoded into requests; each whole request is answered with the fixed message or
 //! with what the callback returns (a Message or a Promise of one); responses go out
-//! as bytes, in request order. StreamEnd in ends the output once every request has
-//! been answered.
+//! as bytes, in request order. StreamEnd in (the client closed) ends the output
+//! once every request read has been answered; a request still waiting for its
+//! handler's Promise then is given up.
 //!
 //! Bad input is answered, then the connection closes: `400` for a malformed request,
-//! `431` for a head over `maxHeaderSize`, `413` for a body over `maxBodySize`. A
-//! callback that throws gets the client a `500`, and the connection carries on.
+//! `431` for a head over `maxHeaderSize`, `413` for a body over `maxBodySize`,
+//! `501` for a transfer coding other than chunked, `408` for a head not received
+//! whole within `headerTimeout` or a body stalled for `bodyTimeout`. A callback
+//! that throws gets the client a `500`, and the connection carries on. Past
+//! `maxPipelined` requests read and not answered, reading from the client pauses.
 //!
 //! A fixed response is encoded once and the bytes are reused for every request.
 
-use crate::args::{ArgResult, Args, OptionReader, Param};
+use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
 use crate::callback::{Arg, Pending, Returned, ScriptError, Want};
+use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
 use crate::head::{Head, ResponseHead};
-use crate::http::{self, Decoder, Encoder, ResponseInfo};
+use crate::http::server::{InputPause, ReadTimer, ServerOptions};
+use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -24,35 +30,37 @@ use std::rc::Rc;
 /// Default limit of a request body that is buffered for the handler.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 << 20;
 
-struct Options {
-    max_header_size: usize,
-    max_body_size: usize,
-    buffer_size: usize,
-}
-
 /// Encoded fixed responses, per kind of request they answer.
-type WireCache = RefCell<[Option<Data>; 4]>;
+type WireCache = RefCell<[Option<Data>; 8]>;
 
 /// Builds `serveHTTP(...)`.
 pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    if args.is_nullish(0) {
+        return Err(ArgError("serveHTTP: needs a Message to answer with, or a function that returns one".into()));
+    }
     let handler = Rc::new(args.events_param(0)?);
     let opts = args.options(1)?;
     let r = OptionReader::new("serveHTTP", opts.as_ref());
-    let options = Rc::new(Options {
-        max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
-        max_body_size: r.size("maxBodySize")?.unwrap_or(DEFAULT_MAX_BODY_SIZE),
-        buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
-    });
+    let options = Rc::new(ServerOptions::read(&r)?);
+    let max_body_size = r.size("maxBodySize")?.unwrap_or(DEFAULT_MAX_BODY_SIZE);
     let cache: Rc<WireCache> = Rc::default();
     Ok(FilterSpec::plain("serveHTTP", move || ServeHttp {
         handler: handler.clone(),
         cache: cache.clone(),
         decoder: Decoder::requests(options.max_header_size),
         encoder: Encoder::responses(options.buffer_size),
-        collector: MessageCollector::new(Some(options.max_body_size)),
+        collector: MessageCollector::new(Some(max_body_size)),
+        timer: ReadTimer::new(&options),
+        options: options.clone(),
         decoded: VecDeque::new(),
+        queued_requests: 0,
+        pause: InputPause::default(),
         waiting: None,
+        input_ended: false,
+        client_closed: false,
         closed: false,
+        inbound: None,
+        outstanding: 0,
     }))
 }
 
@@ -69,19 +77,42 @@ pub struct ServeHttp {
     decoder: Decoder,
     encoder: Encoder,
     collector: MessageCollector,
+    timer: ReadTimer,
+    options: Rc<ServerOptions>,
     decoded: VecDeque<Decoded>,
+    /// Requests in `decoded` not yet taken.
+    queued_requests: usize,
+    pause: InputPause,
     waiting: Option<(Pending, ResponseInfo)>,
+    input_ended: bool,
+    client_closed: bool,
     closed: bool,
+    /// The client connection, and how many of its requests this filter read and
+    /// has not answered (counted in the connection's `exchanges`).
+    inbound: Option<Rc<Inbound>>,
+    outstanding: u32,
 }
 
 impl ServeHttp {
+    fn count(&mut self, more: bool) {
+        let Some(i) = &self.inbound else { return };
+        if more {
+            self.outstanding += 1;
+            i.exchanges.set(i.exchanges.get() + 1);
+        } else if self.outstanding > 0 {
+            self.outstanding -= 1;
+            i.exchanges.set(i.exchanges.get().saturating_sub(1));
+        }
+    }
+
     /// Works through decoded input until it runs out or a response is pending.
     fn pump(&mut self, cx: &mut Cx<'_>) {
         while self.waiting.is_none() && !self.closed {
-            let Some(item) = self.decoded.pop_front() else { return };
+            let Some(item) = self.decoded.pop_front() else { break };
             match item {
                 Decoded::Event(ev) => {
                     if let Event::MessageStart(h) = &ev {
+                        self.queued_requests = self.queued_requests.saturating_sub(1);
                         if let Head::Request(r) = &**h {
                             let expects =
                                 r.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
@@ -103,16 +134,14 @@ impl ServeHttp {
                 }
             }
         }
+        self.pause.update(cx.context().flow(), self.queued_requests, self.options.max_pipelined);
     }
 
     fn respond(&mut self, req: Message, cx: &mut Cx<'_>) {
-        let info = match req.head.request() {
-            Some(r) => ResponseInfo { head_request: r.method == "HEAD", is_final: r.is_final() },
-            None => ResponseInfo::default(),
-        };
+        let info = req.head.request().map(ResponseInfo::for_request).unwrap_or_default();
         match &*self.handler {
             Param::Static(events) => {
-                let key = info.head_request as usize * 2 + info.is_final as usize;
+                let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
                 let cached = self.cache.borrow()[key].clone();
                 let wire = match cached {
                     Some(w) => w,
@@ -122,6 +151,7 @@ impl ServeHttp {
                         w
                     }
                 };
+                self.count(false);
                 cx.output(Event::Data(wire));
                 if info.is_final {
                     self.closed = true;
@@ -139,6 +169,10 @@ impl ServeHttp {
         let events = match result {
             Ok(Returned::Events(evs)) if evs.iter().any(|e| matches!(e, Event::MessageStart(_))) => evs,
             Ok(Returned::Pending(p)) => {
+                if self.client_closed {
+                    return self.give_up(cx);
+                }
+                tracing::debug!("serveHTTP: waiting for the handler's Promise");
                 p.wake_on_settle(cx.handle());
                 self.waiting = Some((p, info));
                 return;
@@ -153,6 +187,7 @@ impl ServeHttp {
             }
         };
         let wire = encode_all(&mut self.encoder, info, events);
+        self.count(false);
         if !wire.is_empty() {
             cx.output(Event::Data(wire));
         }
@@ -162,12 +197,30 @@ impl ServeHttp {
         }
     }
 
+    /// The client left while the handler's Promise is pending: the answer would
+    /// go nowhere, so the stream ends now.
+    fn give_up(&mut self, cx: &mut Cx<'_>) {
+        tracing::debug!("serveHTTP: the client closed while the handler's Promise was pending; the request is dropped");
+        self.waiting = None;
+        self.count(false);
+        self.closed = true;
+        cx.output(Event::end());
+    }
+
     fn reject(&mut self, status: u16, cx: &mut Cx<'_>) {
-        let wire =
-            encode_all(&mut self.encoder, ResponseInfo { head_request: false, is_final: true }, error_response(status));
+        let info = ResponseInfo { is_final: true, ..ResponseInfo::default() };
+        let wire = encode_all(&mut self.encoder, info, error_response(status));
         cx.output(Event::Data(wire));
         self.closed = true;
         cx.output(Event::end());
+    }
+}
+
+impl Drop for ServeHttp {
+    fn drop(&mut self) {
+        while self.outstanding > 0 {
+            self.count(false);
+        }
     }
 }
 
@@ -203,34 +256,62 @@ fn encode_all(encoder: &mut Encoder, info: ResponseInfo, events: Vec<Event>) -> 
 
 impl Filter for ServeHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
-        if self.closed {
+        if self.closed || self.input_ended {
             return;
         }
+        if self.inbound.is_none() {
+            self.inbound = cx.context().inbound().cloned();
+        }
+        let before = self.decoder.heads();
         match ev {
             Event::Data(d) => {
                 let decoded = &mut self.decoded;
                 if let Err(e) = self.decoder.input(d, &mut |ev| decoded.push_back(Decoded::Event(ev))) {
                     tracing::debug!(error = %e, "bad request");
                     self.decoded.push_back(Decoded::Error(e.status()));
+                    self.input_ended = true;
+                } else {
+                    self.timer.after_input(&self.decoder, &cx.handle());
                 }
             }
             Event::StreamEnd(_) => {
                 let decoded = &mut self.decoded;
                 let _ = self.decoder.end(&mut |ev| decoded.push_back(Decoded::Event(ev)));
                 self.decoded.push_back(Decoded::End);
+                self.input_ended = true;
+                self.client_closed = true;
+                if self.waiting.is_some() {
+                    return self.give_up(cx);
+                }
             }
             _ => {}
+        }
+        let new = (self.decoder.heads() - before) as usize;
+        self.queued_requests += new;
+        for _ in 0..new {
+            self.count(true);
         }
         self.pump(cx);
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
-        let Some((pending, info)) = &self.waiting else { return };
-        let info = *info;
-        let Some(result) = pending.take() else { return };
-        self.waiting = None;
-        self.answer(result, info, cx);
-        self.pump(cx);
+        if let Some((pending, info)) = &self.waiting {
+            let info = *info;
+            if let Some(result) = pending.take() {
+                self.waiting = None;
+                self.answer(result, info, cx);
+                self.pump(cx);
+            }
+        }
+        if self.closed || self.input_ended {
+            return;
+        }
+        if let Some(expired) = self.timer.check(&self.decoder, &cx.handle()) {
+            tracing::debug!(?expired, "serveHTTP: request not received in time");
+            self.decoded.push_back(Decoded::Error(408));
+            self.input_ended = true;
+            self.pump(cx);
+        }
     }
 }
 
@@ -250,7 +331,7 @@ mod tests {
     #[test]
     fn answers_pipelined_requests_in_order_and_closes_on_http10() {
         let h = Harness::new(vec![hello()]);
-        h.send("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.0\r\n\r\n");
+        h.send("GET / HTTP/1.1\r\nhost: x\r\n\r\nGET /2 HTTP/1.1\r\nhost: x\r\n\r\nGET /3 HTTP/1.0\r\n\r\n");
         let close = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nHi, there!\n";
         assert_eq!(h.out.text(), format!("{OK}{OK}{close}"));
         assert!(h.out.ended());
@@ -260,10 +341,10 @@ mod tests {
     #[test]
     fn bad_requests_get_400_431_413_then_close() {
         for (input, status) in [
-            ("GET / HTTP/1.1\r\nno colon\r\n\r\n", "400 Bad Request"),
-            ("POST / HTTP/1.1\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n", "400 Bad Request"),
-            ("GET / HTTP/1.1\r\nx: 12345678901234567890123456789012345678901234567890123456789012345678901234567890\r\n\r\n", "431 Request Header Fields Too Large"),
-            ("POST / HTTP/1.1\r\ncontent-length: 40\r\n\r\n0123456789012345678901234567890123456789", "413 Payload Too Large"),
+            ("GET / HTTP/1.1\r\nhost: x\r\nno colon\r\n\r\n", "400 Bad Request"),
+            ("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n", "400 Bad Request"),
+            ("GET / HTTP/1.1\r\nhost: x\r\nx: 12345678901234567890123456789012345678901234567890123456789012345678901234567890\r\n\r\n", "431 Request Header Fields Too Large"),
+            ("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 40\r\n\r\n0123456789012345678901234567890123456789", "413 Payload Too Large"),
         ] {
             let opts = [("maxHeaderSize", "80"), ("maxBodySize", "16")]
                 .into_iter()
@@ -294,7 +375,7 @@ mod tests {
             }
         };
         let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
-        h.send("GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+        h.send("GET / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(
             h.out.text(),
             "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n\
@@ -319,7 +400,7 @@ HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
             }
         };
         let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
-        h.send("GET /slow HTTP/1.1\r\n\r\nGET /fast HTTP/1.1\r\n\r\n");
+        h.send("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /fast HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(h.out.text(), "");
         let p = pendings.borrow()[0].clone();
         p.settle(Ok(Returned::Events(Message::new(Head::None, "slow").into_events())));

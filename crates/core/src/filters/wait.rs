@@ -64,6 +64,9 @@ impl Wait {
                 self.state = State::Promise(p);
             }
             Ok(_) => {
+                if !matches!(self.state, State::Waiting) {
+                    tracing::debug!(pipeline = cx.pipeline_name(), "wait: stream held until its condition holds");
+                }
                 self.state = State::Waiting;
                 if !self.registered {
                     self.registered = true;

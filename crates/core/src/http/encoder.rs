@@ -1,11 +1,21 @@
 //! HTTP/1.x encoder: message events in, bytes out. The head is written as Pipy
-//! writes it: start line, the script's headers in order, then `content-length`
-//! (or `transfer-encoding: chunked` once the body outgrows the buffer), then
-//! `connection`. Output keeps the MessageStart / MessageEnd markers around the bytes.
+//! writes it: start line, the script's headers in order, then `content-length`,
+//! then `connection`. Output keeps the MessageStart / MessageEnd markers around
+//! the bytes.
+//!
+//! Framing: a body is buffered up to `buffer_size` so that its length can be
+//! sent. A longer body keeps the length its head declares (`content-length`
+//! from the origin, say), so a known length is never turned into chunked;
+//! without one it goes out chunked, or, to an HTTP/1.0 client (which cannot read
+//! chunked), with no length and the connection closed after it. A message cut
+//! off (StreamEnd before its MessageEnd) is written as far as it came, in its
+//! framing, and the stream ends there, so the peer sees a short message rather
+//! than none. A body that does not match the length it declared ends the
+//! stream with `ProtocolError`.
 
 use super::status;
 use crate::data::Data;
-use crate::event::Event;
+use crate::event::{Event, StreamError};
 use crate::head::{Head, Headers, RequestHead, ResponseHead};
 use bytes::{BufMut, BytesMut};
 
@@ -16,6 +26,32 @@ pub struct ResponseInfo {
     pub head_request: bool,
     /// Close the connection after this response.
     pub is_final: bool,
+    /// The request was HTTP/1.0: never answer chunked.
+    pub http10: bool,
+}
+
+impl ResponseInfo {
+    /// What answering `request` takes.
+    pub fn for_request(request: &RequestHead) -> Self {
+        ResponseInfo {
+            head_request: request.method == "HEAD",
+            is_final: request.is_final(),
+            http10: &*request.protocol == "HTTP/1.0",
+        }
+    }
+}
+
+/// How the body of the message being encoded goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Still buffered: the head is not written yet.
+    Buffered,
+    /// The head declared `declared` bytes; `sent` of them are written.
+    Length { declared: u64, sent: u64 },
+    /// Chunks.
+    Chunked,
+    /// Raw bytes, ended by closing the connection.
+    UntilClose,
 }
 
 struct Current {
@@ -23,7 +59,7 @@ struct Current {
     info: ResponseInfo,
     buffer: Data,
     length: usize,
-    chunked: bool,
+    framing: Framing,
 }
 
 /// Encodes a stream of HTTP/1.x requests or responses.
@@ -61,55 +97,153 @@ impl Encoder {
             Event::MessageStart(head) => {
                 if self.current.is_none() {
                     let info = std::mem::take(&mut self.next_info);
-                    self.current = Some(Current { head: *head, info, buffer: Data::new(), length: 0, chunked: false });
+                    self.current =
+                        Some(Current { head: *head, info, buffer: Data::new(), length: 0, framing: Framing::Buffered });
                 }
             }
             Event::Data(d) => {
-                let buffer_size = self.buffer_size;
-                let response = self.response;
                 let Some(cur) = &mut self.current else { return };
                 if cur.info.head_request {
                     cur.length += d.len();
-                } else if cur.chunked {
-                    if !d.is_empty() {
-                        out(Event::Data(chunk(d)));
+                    return;
+                }
+                cur.length += d.len();
+                match &mut cur.framing {
+                    Framing::Buffered => {
+                        cur.buffer.push(d);
+                        if cur.buffer.len() > self.buffer_size {
+                            let framing = streaming_framing(cur, self.response);
+                            if framing != Framing::Buffered {
+                                start_streaming(cur, framing, self.response, out);
+                            }
+                        }
                     }
-                } else {
-                    cur.length += d.len();
-                    cur.buffer.push(d);
-                    if cur.buffer.len() > buffer_size {
-                        cur.chunked = true;
-                        let body = std::mem::take(&mut cur.buffer);
-                        out(Event::start(cur.head.clone()));
-                        out(Event::Data(write_head(cur, response)));
-                        out(Event::Data(chunk(body)));
+                    Framing::Chunked => {
+                        if !d.is_empty() {
+                            out(Event::Data(chunk(d)));
+                        }
                     }
+                    Framing::Length { .. } => write_within_length(cur, d, out),
+                    Framing::UntilClose => out(Event::Data(d)),
                 }
             }
             Event::MessageEnd(tail) => {
                 let Some(mut cur) = self.current.take() else { return };
-                if cur.chunked {
-                    out(Event::Data(Data::from("0\r\n\r\n")));
-                } else {
-                    out(Event::start(cur.head.clone()));
-                    // Head and body as one Data: one write, one segment on the wire.
-                    let mut wire = write_head(&mut cur, self.response);
-                    if !cur.info.head_request && !cur.buffer.is_empty() && !bodiless(&cur.head) {
-                        wire.push(std::mem::take(&mut cur.buffer));
+                let mut broken = false;
+                match cur.framing {
+                    Framing::Buffered => {
+                        out(Event::start(cur.head.clone()));
+                        // Head and body as one Data: one write, one segment on the wire.
+                        let mut wire = write_head(&mut cur, self.response);
+                        if !cur.info.head_request && !cur.buffer.is_empty() && !bodiless(&cur.head) {
+                            wire.push(std::mem::take(&mut cur.buffer));
+                        }
+                        out(Event::Data(wire));
                     }
-                    out(Event::Data(wire));
+                    Framing::Chunked => out(Event::Data(Data::from("0\r\n\r\n"))),
+                    Framing::Length { declared, sent } => {
+                        if sent != declared || cur.length as u64 != declared {
+                            tracing::debug!(declared, body = cur.length, "HTTP body does not match its content-length");
+                            broken = true;
+                        }
+                    }
+                    Framing::UntilClose => {}
                 }
-                if self.response && cur.info.is_final {
+                if broken {
+                    out(Event::error(StreamError::ProtocolError));
+                } else if cur.framing == Framing::UntilClose || (self.response && cur.info.is_final) {
                     out(Event::end());
                 } else {
                     out(Event::MessageEnd(tail));
                 }
             }
             ev @ Event::StreamEnd(_) => {
-                self.current = None;
+                // Cut off: what came of the message goes out as far as it goes.
+                if let Some(mut cur) = self.current.take() {
+                    if cur.framing == Framing::Buffered && !cur.info.head_request {
+                        let framing = match streaming_framing(&cur, self.response) {
+                            Framing::Buffered => Framing::UntilClose,
+                            f => f,
+                        };
+                        start_streaming(&mut cur, framing, self.response, out);
+                    } else if cur.framing == Framing::Buffered {
+                        out(Event::start(cur.head.clone()));
+                        out(Event::Data(write_head(&mut cur, self.response)));
+                    }
+                }
                 out(ev);
             }
         }
+    }
+}
+
+/// The length a head declares in `content-length`, if one valid length.
+fn declared_length(head: &Head) -> Option<u64> {
+    let headers = head.headers()?;
+    let mut found = None;
+    for v in headers.get_all("content-length") {
+        for part in v.split(',') {
+            let n: u64 = part.trim().parse().ok()?;
+            if found.is_some_and(|f| f != n) {
+                return None;
+            }
+            found = Some(n);
+        }
+    }
+    found
+}
+
+/// How a body too long to buffer goes out: with its declared length if it has
+/// one, else chunked if the peer reads chunked, else (a response to HTTP/1.0)
+/// until close. A request to an HTTP/1.0 peer without a length stays buffered.
+fn streaming_framing(cur: &Current, response: bool) -> Framing {
+    if let Some(declared) = declared_length(&cur.head).filter(|&d| d >= cur.buffer.len() as u64) {
+        return Framing::Length { declared, sent: 0 };
+    }
+    let http10 =
+        if response { cur.info.http10 } else { matches!(&cur.head, Head::Request(r) if &*r.protocol == "HTTP/1.0") };
+    match (http10, response) {
+        (false, _) => Framing::Chunked,
+        (true, true) => Framing::UntilClose,
+        (true, false) => Framing::Buffered,
+    }
+}
+
+/// Writes the head for `framing` and what is buffered, and streams from now on.
+fn start_streaming(cur: &mut Current, framing: Framing, response: bool, out: &mut impl FnMut(Event)) {
+    cur.framing = framing;
+    let body = std::mem::take(&mut cur.buffer);
+    out(Event::start(cur.head.clone()));
+    let mut wire = write_head(cur, response);
+    match framing {
+        Framing::Chunked => {
+            if !body.is_empty() {
+                wire.push(chunk(body));
+            }
+            out(Event::Data(wire));
+        }
+        Framing::Length { .. } => {
+            out(Event::Data(wire));
+            write_within_length(cur, body, out);
+        }
+        _ => {
+            wire.push(body);
+            out(Event::Data(wire));
+        }
+    }
+}
+
+/// Writes body bytes up to the declared length; bytes past it are dropped (the
+/// message is then broken, and MessageEnd says so).
+fn write_within_length(cur: &mut Current, mut d: Data, out: &mut impl FnMut(Event)) {
+    let Framing::Length { declared, sent } = &mut cur.framing else { return };
+    let room = (*declared - *sent) as usize;
+    if d.len() > room {
+        d = d.shift(room);
+    }
+    *sent += d.len() as u64;
+    if !d.is_empty() {
+        out(Event::Data(d));
     }
 }
 
@@ -188,15 +322,24 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         put(&mut b, "\r\n");
     }
     if !no_length {
-        if cur.chunked {
-            put(&mut b, "transfer-encoding: chunked\r\n");
-        } else if cur.length > 0 || response || method_sets_length {
-            put(&mut b, "content-length: ");
-            put(&mut b, &cur.length.to_string());
-            put(&mut b, "\r\n");
+        match cur.framing {
+            Framing::Chunked => put(&mut b, "transfer-encoding: chunked\r\n"),
+            Framing::Length { declared, .. } => {
+                put(&mut b, "content-length: ");
+                put(&mut b, &declared.to_string());
+                put(&mut b, "\r\n");
+            }
+            Framing::UntilClose => {}
+            Framing::Buffered => {
+                if cur.length > 0 || response || method_sets_length {
+                    put(&mut b, "content-length: ");
+                    put(&mut b, &cur.length.to_string());
+                    put(&mut b, "\r\n");
+                }
+            }
         }
     }
-    if response && cur.info.is_final {
+    if response && (cur.info.is_final || cur.framing == Framing::UntilClose) {
         put(&mut b, "connection: close\r\n");
     } else if let Some(c) = connection {
         put(&mut b, "connection: ");
@@ -216,7 +359,7 @@ fn put(b: &mut BytesMut, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Message;
+    use crate::event::{Message, StreamError};
 
     fn wire(enc: &mut Encoder, events: Vec<Event>) -> String {
         let mut s = Vec::new();
@@ -246,7 +389,7 @@ mod tests {
     #[test]
     fn large_bodies_switch_to_chunked_and_final_responses_close() {
         let mut enc = Encoder::responses(4);
-        enc.set_response_info(ResponseInfo { head_request: false, is_final: true });
+        enc.set_response_info(ResponseInfo { is_final: true, ..ResponseInfo::default() });
         let out = wire(
             &mut enc,
             vec![Event::start(Head::None), Event::Data("abc".into()), Event::Data("defg".into()), Event::message_end()],
@@ -260,11 +403,84 @@ mod tests {
     #[test]
     fn head_and_204_responses_carry_no_body() {
         let mut enc = Encoder::responses(64);
-        enc.set_response_info(ResponseInfo { head_request: true, is_final: false });
+        enc.set_response_info(ResponseInfo { head_request: true, ..ResponseInfo::default() });
         let out = wire(&mut enc, Message::new(Head::None, "body").into_events());
         assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: keep-alive\r\n\r\n");
         let out = wire(&mut enc, Message::new(Head::Response(ResponseHead::with_status(204)), "x").into_events());
         assert_eq!(out, "HTTP/1.1 204 No Content\r\nconnection: keep-alive\r\n\r\n");
+    }
+
+    fn with_length(n: usize) -> Head {
+        let mut head = ResponseHead::default();
+        head.headers.set("content-length", n.to_string());
+        Head::Response(head)
+    }
+
+    fn body_events(head: Head, parts: &[&str], end: Event) -> Vec<Event> {
+        let mut v = vec![Event::start(head)];
+        v.extend(parts.iter().map(|p| Event::Data(Data::from(p.to_string()))));
+        v.push(end);
+        v
+    }
+
+    #[test]
+    fn a_declared_length_is_kept_for_long_bodies_never_turned_into_chunked() {
+        let mut enc = Encoder::responses(4);
+        let out = wire(&mut enc, body_events(with_length(9), &["abc", "def", "ghi"], Event::message_end()));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: keep-alive\r\n\r\nabcdefghi");
+        // The next message starts afresh.
+        let out = wire(&mut enc, Message::new(Head::None, "x").into_events());
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 1\r\nconnection: keep-alive\r\n\r\nx");
+    }
+
+    #[test]
+    fn a_body_that_breaks_its_declared_length_ends_the_stream() {
+        let mut enc = Encoder::responses(4);
+        let out = wire(&mut enc, body_events(with_length(6), &["abc", "de", "fgh"], Event::message_end()));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: keep-alive\r\n\r\nabcdef<EOS>");
+        // A length the body has outgrown before anything is written is stale (a
+        // script changed the body): the body goes out chunked instead.
+        let out = wire(&mut enc, body_events(with_length(2), &["abc", "defgh"], Event::message_end()));
+        assert!(out.contains("transfer-encoding: chunked") && out.ends_with("0\r\n\r\n"), "{out}");
+        let mut enc = Encoder::responses(4);
+        let out = wire(&mut enc, body_events(with_length(20), &["abc", "defgh"], Event::message_end()));
+        assert!(out.ends_with("abcdefgh<EOS>"), "{out}");
+    }
+
+    #[test]
+    fn http10_clients_get_no_chunks_but_a_close() {
+        let mut enc = Encoder::responses(4);
+        enc.set_response_info(ResponseInfo { http10: true, ..ResponseInfo::default() });
+        let out = wire(&mut enc, body_events(Head::None, &["abc", "defgh"], Event::message_end()));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nabcdefgh<EOS>");
+        // HTTP/1.0 requests keep their length and are never chunked.
+        let mut enc = Encoder::requests(4);
+        let head = RequestHead { method: "POST".into(), protocol: "HTTP/1.0".into(), ..Default::default() };
+        let out = wire(&mut enc, body_events(Head::Request(head.clone()), &["abc", "defgh"], Event::message_end()));
+        assert_eq!(out, "POST / HTTP/1.0\r\ncontent-length: 8\r\nconnection: keep-alive\r\n\r\nabcdefgh");
+        let mut declared = head;
+        declared.headers.set("content-length", "8");
+        let out = wire(&mut enc, body_events(Head::Request(declared), &["abc", "defgh"], Event::message_end()));
+        assert_eq!(out, "POST / HTTP/1.0\r\ncontent-length: 8\r\nconnection: keep-alive\r\n\r\nabcdefgh");
+    }
+
+    #[test]
+    fn a_message_cut_off_goes_out_as_far_as_it_came_in_its_framing() {
+        // Cut off right after the head: the head goes out, then the close.
+        let mut enc = Encoder::responses(64);
+        let out = wire(&mut enc, body_events(with_length(10), &[], Event::error(StreamError::ConnectionReset)));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: keep-alive\r\n\r\n<EOS>");
+        // Mid-body, with a length: the bytes so far, never a chunked re-framing.
+        let mut enc = Encoder::responses(4);
+        let out = wire(&mut enc, body_events(with_length(10), &["abc", "defg"], Event::end()));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\nconnection: keep-alive\r\n\r\nabcdefg<EOS>");
+        // Without a length: chunked, and no last chunk.
+        let mut enc = Encoder::responses(64);
+        let out = wire(&mut enc, body_events(Head::None, &["abc"], Event::end()));
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n3\r\nabc\r\n<EOS>"
+        );
     }
 
     #[test]

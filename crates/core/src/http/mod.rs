@@ -3,10 +3,15 @@
 //! # Layout
 //! - `decoder`: `Decoder`, bytes → MessageStart / Data / MessageEnd, requests or responses.
 //! - `encoder`: `Encoder`, message events → bytes, with Pipy's header order.
+//! - `server`: what the server filters share: options, read time limits, the
+//!   bound on unanswered requests.
+//! - `hop`: hop-by-hop headers, which a proxy does not pass on.
 //! - `status`: standard reason phrases.
 
 pub mod decoder;
 pub mod encoder;
+pub mod hop;
+pub mod server;
 pub mod status;
 
 pub use decoder::{DecodeError, Decoder};

@@ -283,7 +283,7 @@ async fn pump(
             _ = async { if let Some(f) = flow { f.toward_client.cleared().await } }, if client_behind => {}
             _ = &mut timer => {
                 // A server that is waiting for a slow client is not timing out.
-                if let Some(err) = watchdog.check(reads, writes, !client_behind, pending > 0) {
+                if let Some(err) = watchdog.check(reads, writes, !client_behind, pending > 0, false) {
                     tracing::debug!(target, error = %err, "connect: timed out");
                     return Err(err);
                 }

@@ -1,0 +1,164 @@
+//! What the HTTP/1 server filters (`serveHTTP`, `demuxHTTP`) share when they read
+//! requests from a client: their options, time limits on reading a request
+//! (`ReadTimer`), and a bound on requests read and not yet answered
+//! (`InputPause`), so that a client sending slowly, or pipelining without
+//! reading the answers, holds neither a connection nor memory for long.
+
+use super::Decoder;
+use crate::args::{ArgResult, OptionReader};
+use crate::flow::Backpressure;
+use crate::pipeline::FilterHandle;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Default time a client has to send a whole request head (nginx's
+/// `client_header_timeout`).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default time a request body may go without a byte arriving (nginx's
+/// `client_body_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default number of requests a connection may have read and not yet answered;
+/// past it, reading from the client pauses.
+pub const DEFAULT_MAX_PIPELINED: usize = 32;
+
+/// The options both server filters take.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Limit of a request head (`maxHeaderSize`).
+    pub max_header_size: usize,
+    /// Bodies up to this get a `content-length` (`bufferSize`).
+    pub buffer_size: usize,
+    /// Time to send a whole head (`headerTimeout`).
+    pub header_timeout: Duration,
+    /// Time a body may stall (`bodyTimeout`).
+    pub body_timeout: Duration,
+    /// Requests read and not answered before reading pauses (`maxPipelined`).
+    pub max_pipelined: usize,
+}
+
+impl ServerOptions {
+    /// Reads the options from a script's options object.
+    pub fn read(r: &OptionReader<'_>) -> ArgResult<ServerOptions> {
+        Ok(ServerOptions {
+            max_header_size: r.size("maxHeaderSize")?.unwrap_or(super::DEFAULT_MAX_HEADER_SIZE),
+            buffer_size: r.size("bufferSize")?.unwrap_or(super::DEFAULT_BUFFER_SIZE),
+            header_timeout: r.duration("headerTimeout")?.unwrap_or(DEFAULT_HEADER_TIMEOUT),
+            body_timeout: r.duration("bodyTimeout")?.unwrap_or(DEFAULT_BODY_TIMEOUT),
+            max_pipelined: r.int("maxPipelined")?.map_or(DEFAULT_MAX_PIPELINED, |n| n.max(1) as usize),
+        })
+    }
+}
+
+/// Which time limit a request being read ran past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadExpired {
+    /// The head did not arrive whole in time.
+    Head,
+    /// The body stopped arriving.
+    Body,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Watching {
+    /// The head after `heads` heads; it started arriving before `deadline - limit`.
+    Head { heads: u64 },
+    /// The body, which had `progress` bytes when the watch started.
+    Body { progress: u64 },
+}
+
+/// Time limits on reading a request, on one timer at most: armed when input
+/// leaves a head or a body half-read (a request that arrives in one piece arms
+/// nothing), checked when it fires (the filter's `on_wake`).
+pub struct ReadTimer {
+    header: Duration,
+    body: Duration,
+    watching: Option<(Watching, Instant)>,
+}
+
+impl ReadTimer {
+    /// A timer for these limits.
+    pub fn new(options: &ServerOptions) -> Self {
+        ReadTimer { header: options.header_timeout, body: options.body_timeout, watching: None }
+    }
+
+    /// After input: starts watching a half-read head or body, unless already watching.
+    pub fn after_input(&mut self, decoder: &Decoder, handle: &FilterHandle) {
+        if self.watching.is_some() {
+            return;
+        }
+        let (what, limit) = if decoder.reading_head() {
+            (Watching::Head { heads: decoder.heads() }, self.header)
+        } else if decoder.reading_body() {
+            (Watching::Body { progress: decoder.body_bytes() }, self.body)
+        } else {
+            return;
+        };
+        let handle = handle.clone();
+        if crate::timer::after(limit, move || handle.wake()) {
+            self.watching = Some((what, Instant::now() + limit));
+        }
+    }
+
+    /// On a wake-up: the limit passed, if one did; otherwise the watch moves on to
+    /// what is being read now.
+    pub fn check(&mut self, decoder: &Decoder, handle: &FilterHandle) -> Option<ReadExpired> {
+        let (what, deadline) = self.watching?;
+        if Instant::now() < deadline {
+            // Woken for something else.
+            return None;
+        }
+        self.watching = None;
+        match what {
+            Watching::Head { heads } if decoder.heads() == heads && decoder.reading_head() => {
+                return Some(ReadExpired::Head)
+            }
+            Watching::Body { progress } if decoder.body_bytes() == progress && decoder.reading_body() => {
+                return Some(ReadExpired::Body)
+            }
+            _ => {}
+        }
+        self.after_input(decoder, handle);
+        None
+    }
+}
+
+/// Pauses reading from the client while too many requests wait for answers:
+/// holds the connection's `toward_server` backpressure meanwhile.
+#[derive(Default)]
+pub struct InputPause {
+    flow: Option<Rc<Backpressure>>,
+    holding: bool,
+}
+
+impl InputPause {
+    /// Pauses the client connection of `flow` while `waiting` requests are at
+    /// least `max`, and resumes it once they are fewer.
+    pub fn update(&mut self, flow: Option<&Rc<Backpressure>>, waiting: usize, max: usize) {
+        if self.flow.is_none() {
+            self.flow = flow.cloned();
+        }
+        let Some(f) = &self.flow else { return };
+        let pause = waiting >= max;
+        if pause && !self.holding {
+            f.toward_server.hold();
+        } else if !pause && self.holding {
+            f.toward_server.release();
+        }
+        self.holding = pause;
+    }
+
+    /// True while reading is paused.
+    pub fn paused(&self) -> bool {
+        self.holding
+    }
+}
+
+impl Drop for InputPause {
+    fn drop(&mut self) {
+        if let (Some(f), true) = (&self.flow, self.holding) {
+            f.toward_server.release();
+        }
+    }
+}
