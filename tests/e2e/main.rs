@@ -2,6 +2,7 @@
 //! sockets, stopped by PID. Every wait is bounded.
 
 mod bad_input;
+mod codebase_bounds;
 mod docker;
 mod fanout;
 mod health;

@@ -98,7 +98,9 @@ pub fn first_location(stack: &str) -> Option<String> {
             (Some(i), true) => &rest[i + 1..rest.len() - 1],
             _ => rest,
         };
-        if place.contains("native") || !place.contains(':') {
+        // `eval_script` is the host's own script code (the prelude, `pipy.load`'s
+        // wrapper): the user's code is the frame that called it.
+        if place.contains("native") || place.starts_with("eval_script:") || !place.contains(':') {
             continue;
         }
         let mut parts = place.rsplitn(3, ':');
@@ -129,5 +131,7 @@ mod tests {
         assert_eq!(first_location(stack).as_deref(), Some("main.js:3:17"));
         assert_eq!(first_location("    at tutorial/a b/main.js:2:5\n").as_deref(), Some("tutorial/a b/main.js:2:5"));
         assert_eq!(first_location("nothing here"), None);
+        let stack = "    at <anonymous> (eval_script:8:51)\n    at <anonymous> (main.js:1:9)\n";
+        assert_eq!(first_location(stack).as_deref(), Some("main.js:1:9"), "the host's own code is skipped");
     }
 }

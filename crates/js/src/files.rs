@@ -4,7 +4,7 @@
 //! the same bytes, and a reload starts from a fresh `RemoteFiles`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// Fetches the file at a URL: its bytes, `Ok(None)` if there is no such file, or
@@ -69,36 +69,95 @@ pub enum Files {
     Remote(Arc<RemoteFiles>),
 }
 
+/// A path inside a codebase, as the codebase's files are keyed: `a/./b`, `/a/b`
+/// and `./a/b` are all `a/b`, and `a/../b` is `b`. Refused, with the reason: a
+/// `..` that climbs out of the codebase, and anything a server or a file system
+/// might read as a dot segment or a separator later (`%2e%2e`, `%2f`, `\`, NUL).
+pub fn codebase_path(path: &str) -> Result<String, String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.trim().split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(format!("'{path}' is outside the codebase"));
+                }
+            }
+            seg => {
+                if seg.contains(['\\', '\0']) {
+                    return Err(format!("'{path}' has a backslash or a NUL in it"));
+                }
+                if seg.contains('%') {
+                    let decoded = percent_decoded(seg);
+                    if decoded == "." || decoded == ".." || decoded.contains(['/', '\\', '\0']) {
+                        return Err(format!("'{path}' has an encoded dot segment or separator in it"));
+                    }
+                }
+                parts.push(seg);
+            }
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// `%xx` escapes decoded (others kept as they are), for telling what a segment means.
+fn percent_decoded(seg: &str) -> String {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 impl Files {
-    /// The bytes of `path` (already normalized), `None` if there is no such file.
+    /// The bytes of `path`: `Ok(None)` if there is no such file, an error if the
+    /// path leads outside the codebase (for a folder, after following symlinks).
     /// Once the script has loaded (`loaded`), a URL codebase answers only from
     /// what it fetched while loading: a fetch would block the worker.
-    pub fn read(&self, path: &str, loaded: bool) -> Option<Vec<u8>> {
+    pub fn read(&self, path: &str, loaded: bool) -> Result<Option<Vec<u8>>, String> {
+        let path = codebase_path(path)?;
         match self {
             Files::Dir(root) => {
-                let file = root.join(path);
+                let file = root.join(&path);
                 // What loading reads is what a change must reload; a running
                 // script reads the file afresh each time anyway.
                 if !loaded {
                     crate::module::note_read(&file);
                 }
-                std::fs::read(file).ok()
+                let Ok(real) = std::fs::canonicalize(&file) else { return Ok(None) };
+                let real_root = std::fs::canonicalize(if root.as_os_str().is_empty() { Path::new(".") } else { root })
+                    .map_err(|e| format!("cannot open the codebase folder {}: {e}", root.display()))?;
+                if !real.starts_with(&real_root) {
+                    return Err(format!("'{path}' leads outside the codebase (to {})", real.display()));
+                }
+                Ok(std::fs::read(real).ok())
             }
             Files::Remote(r) if loaded => {
-                let found = r.cached(path);
+                let found = r.cached(&path);
                 if found.is_none() {
                     tracing::warn!(
                         "{}{path} was not fetched while the script loaded; a running script cannot fetch it",
                         r.base()
                     );
                 }
-                found
+                Ok(found)
             }
-            Files::Remote(r) => match r.read(path) {
-                Ok(found) => found,
+            Files::Remote(r) => match r.read(&path) {
+                Ok(found) => Ok(found),
                 Err(e) => {
                     tracing::warn!("cannot fetch {}{path}: {e}", r.base());
-                    None
+                    Ok(None)
                 }
             },
         }
@@ -110,5 +169,41 @@ impl Files {
             Files::Dir(root) => root.join(path).display().to_string(),
             Files::Remote(r) => format!("{}{path}", r.base()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codebase_paths_stay_inside_the_codebase() {
+        assert_eq!(codebase_path("plugins/a.js").unwrap(), "plugins/a.js");
+        assert_eq!(codebase_path("/plugins/./a.js").unwrap(), "plugins/a.js");
+        assert_eq!(codebase_path("./x/../plugins//a.js").unwrap(), "plugins/a.js");
+        assert_eq!(codebase_path("%41.js").unwrap(), "%41.js");
+        for bad in ["../x", "a/../../x", "/../etc/passwd", "%2e%2e/x", ".%2E/x", "a/%2F..", "a\\..\\b", "%2e"] {
+            assert!(codebase_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_folder_is_refused() {
+        let base = std::env::temp_dir().join(format!("proxy-files-{}", std::process::id()));
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(base.join("secret"), "s").unwrap();
+        std::fs::write(root.join("sub/inside"), "i").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(base.join("secret"), root.join("out")).unwrap();
+            std::os::unix::fs::symlink("sub/inside", root.join("in")).unwrap();
+        }
+        let files = Files::Dir(root.clone());
+        assert_eq!(files.read("in", true).unwrap().as_deref(), Some(&b"i"[..]));
+        assert!(files.read("out", true).unwrap_err().contains("outside the codebase"));
+        assert!(files.read("../secret", true).unwrap_err().contains("outside the codebase"));
+        assert_eq!(files.read("missing", true).unwrap(), None);
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -23,8 +23,9 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, codebase: Rc<crate::module::Codebas
         "__proxy_load",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
             match codebase.read(&path) {
-                Some(bytes) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
-                None => Ok(Value::new_null(ctx)),
+                Ok(Some(bytes)) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
+                Ok(None) => Ok(Value::new_null(ctx)),
+                Err(why) => Err(rquickjs::Exception::throw_message(&ctx, &format!("pipy.load: {why}"))),
             }
         })?,
     )?;

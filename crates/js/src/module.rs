@@ -127,18 +127,10 @@ pub struct Codebase {
     refs: RefCell<Vec<PipelineRef>>,
 }
 
-/// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module.
+/// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module (a path
+/// that leaves the codebase keeps its text, and reading it fails).
 fn normalize(path: &str) -> String {
-    let mut p = path.trim();
-    loop {
-        if let Some(rest) = p.strip_prefix("./") {
-            p = rest;
-        } else if let Some(rest) = p.strip_prefix('/') {
-            p = rest;
-        } else {
-            return p.to_string();
-        }
-    }
+    crate::files::codebase_path(path).unwrap_or_else(|_| path.trim().to_string())
 }
 
 impl Codebase {
@@ -157,9 +149,10 @@ impl Codebase {
         })
     }
 
-    /// The bytes of codebase file `path`, if it can be read.
-    pub fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.files.read(&normalize(path), self.loaded.get())
+    /// The bytes of codebase file `path`: `Ok(None)` if there is none, an error
+    /// if the path leads outside the codebase.
+    pub fn read(&self, path: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+        self.files.read(path, self.loaded.get())
     }
 
     /// Says the script has loaded: from now on reads do not fetch (see `Files::read`).
@@ -195,8 +188,10 @@ impl Codebase {
         if let Some(&i) = self.by_key.borrow().get(&key) {
             return Ok(i);
         }
-        let Some(bytes) = self.read(&key) else {
-            return Err(Exception::throw_message(ctx, &format!("cannot read module {key}")));
+        let bytes = match self.read(&key) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(Exception::throw_message(ctx, &format!("cannot read module {key}"))),
+            Err(why) => return Err(Exception::throw_message(ctx, &format!("cannot load module {path}: {why}"))),
         };
         let text = String::from_utf8(bytes)
             .map_err(|_| Exception::throw_message(ctx, &format!("module {key} is not UTF-8 text")))?;
