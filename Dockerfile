@@ -6,6 +6,8 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates
+# QuickJS with the interrupt-flag patch (vendor/rquickjs-sys/README.md).
+COPY vendor vendor
 # The workspace names the e2e tests' folder; the binary does not need it.
 COPY tests tests
 RUN cargo build --release --locked -p proxy && strip target/release/proxy
