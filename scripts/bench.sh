@@ -20,6 +20,10 @@
 #
 #   scripts/bench.sh                   # build release, run everything
 #   SCENARIOS=hello REPEAT=1 DURATION=5 scripts/bench.sh
+#   BASELINE=/tmp/old/proxy scripts/bench.sh   # also an older build, as "baseline"
+#
+# With BASELINE, every scenario proxy runs in is also run with that binary,
+# interleaved run by run, so that a change is compared within one run.
 #
 # Needs: wrk, nginx, haproxy, curl, taskset, chrt (Debian: wrk nginx haproxy curl util-linux).
 set -euo pipefail
@@ -91,8 +95,10 @@ start() {  # start SERVER CONFIG [WORKERS]: sets SERVER to its PID, waits until 
   # Two workers run unpinned: the kernel spreads them (and the load) over the CPUs.
   [ "$workers" = 1 ] || pin=()
   case "$server" in
-    proxy)   render "$HERE/bench/$sc.js" "$RUN/$sc.js"
-             "${pin[@]}" "$PROXY" --no-graph --no-reload --threads "$workers" "$RUN/$sc.js" > "$RUN/server.log" 2>&1 & ;;
+    proxy|baseline)
+             local bin=$PROXY; [ "$server" = baseline ] && bin=$BASELINE
+             render "$HERE/bench/$sc.js" "$RUN/$sc.js"
+             "${pin[@]}" "$bin" --no-graph --no-reload --threads "$workers" "$RUN/$sc.js" > "$RUN/server.log" 2>&1 & ;;
     nginx)   render "$HERE/bench/nginx-$sc.conf" "$RUN/nginx.conf"
              sed -i "s/^worker_processes 1;/worker_processes $workers;/" "$RUN/nginx.conf"
              "${pin[@]}" nginx -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" > "$RUN/server.log" 2>&1 & ;;
@@ -154,6 +160,7 @@ for sc in $SCENARIOS; do
     hello-2t|http-proxy-2t) servers="proxy nginx";;
     *) servers="proxy nginx haproxy direct";;
   esac
+  [ -n "${BASELINE:-}" ] && servers="baseline $servers"
   for n in $(seq "$REPEAT"); do
     for server in $servers; do measure "$server" "$sc" "$n"; done
   done
@@ -182,4 +189,9 @@ for sc in dict.fromkeys(k[0] for k in m):
         ratio = f'{v["rpc"] / base:.2f}× {label}' if base and server != "direct" else "(ceiling)" if server == "direct" else "–"
         pair = f'{v["pair"]:.1f}' if sc.endswith("1k-conns") else "–"
         print(f'| {sc} | {server} | {v["rps"]:.0f} | {v["p50"]:.3f} | {v["p99"]:.3f} | {v["cpu"]:.2f} | {v["rpc"]:.0f} | {ratio} | {v["hwm"]:.1f} | {pair} | {v["errs"]:.0f} |')
+ab = [(sc, m[(sc, "proxy")]["rpc"] / m[(sc, "baseline")]["rpc"]) for sc in dict.fromkeys(k[0] for k in m)
+      if (sc, "baseline") in m and (sc, "proxy") in m]
+if ab:
+    print()
+    print("proxy against the baseline build, req per CPU-s: " + ", ".join(f"{sc} {r:.2f}×" for sc, r in ab))
 PY

@@ -202,3 +202,17 @@ fn a_pipeline_that_links_to_itself_fails_its_stream_and_the_worker_lives() {
     assert!(p.log.wait_for("nest more than", Duration::from_secs(5)), "{}", p.log.text());
     assert!(get(other, "/").ends_with("ok"));
 }
+
+#[test]
+fn a_chain_of_microtasks_that_each_spin_fails_its_request_and_the_worker_lives() {
+    let port = free_port();
+    let p = routes(
+        port,
+        &[("/chain", "function f() { Promise.resolve().then(f); for (;;) {} } f();")],
+        &["--callback-timeout", "300ms"],
+    );
+    let t = Instant::now();
+    assert!(status(&get(port, "/chain")).starts_with("HTTP/1.1 500"), "{}", p.log.text());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(get(port, "/").ends_with("ok"));
+}

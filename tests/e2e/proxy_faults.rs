@@ -236,3 +236,19 @@ fn serve_http_without_a_handler_is_a_load_error() {
     assert!(p.log.wait_for("serveHTTP: needs a Message", Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.log.text().contains("main.js:3:"), "{}", p.log.text());
 }
+
+#[test]
+fn connection_cannot_strip_the_length_a_request_is_framed_by() {
+    let origin = RawOrigin::start(|_, _| {});
+    let (_p, front) = proxy_to(origin.port, "");
+    let mut c = Raw::connect(front);
+    let part = "q".repeat(30_000);
+    c.send(
+        format!("POST /up HTTP/1.0\r\nconnection: content-length, host\r\nhost: x\r\ncontent-length: 99999999\r\n\r\n{part}")
+            .as_bytes(),
+    );
+    let upstream = origin.conn(0);
+    assert!(upstream.wait_text(Duration::from_secs(5), |t| t.ends_with(&part)), "the body streams on upstream");
+    let sent = upstream.text();
+    assert!(sent.contains("content-length: 99999999") && sent.contains("host: x"), "{}", &sent[..200.min(sent.len())]);
+}

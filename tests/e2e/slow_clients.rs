@@ -163,3 +163,80 @@ fn running_out_of_file_descriptors_backs_off_instead_of_spinning() {
         assert!(Instant::now() < deadline, "not serving again:\n{}", p.log.text());
     }
 }
+
+#[test]
+fn a_large_answer_waiting_behind_a_slow_one_is_paused_not_buffered() {
+    let origin = free_port();
+    let o = TempDir::with_files(&[(
+        "main.js",
+        &format!(
+            "var big = new Message('b'.repeat(64 << 20));\n\
+             pipy().listen({origin}).serveHTTP(req => req.head.path === '/slow'\n\
+               ? new Timeout(2).wait().then(() => new Message('slow'))\n\
+               : big)\n"
+        ),
+    )]);
+    let mut origin_proxy = Proxy::spawn(&o.0.join("main.js"), &["--js-memory-limit", "1g"], None);
+    origin_proxy.ready();
+    let front = free_port();
+    // One upstream connection per request, so that the big answer comes at once.
+    let p = Proxy::script(&format!("pipy()\n{}", reverse_proxy(front, origin, "() => 'k', { maxQueue: 1 }")), &[]);
+    let before = p.rss_kib();
+    let mut c = Raw::connect(front);
+    c.send(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /big HTTP/1.1\r\nhost: x\r\n\r\n");
+    let mut peak = 0;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1500) {
+        peak = peak.max(p.rss_kib());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(peak < before + 24 * 1024, "RSS {before} KiB before, {peak} KiB while the big answer waited");
+    // Both answers arrive whole, in order.
+    c.0.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    // (The origin sends its 64 MiB chunked, as Pipy would: it has no length to keep.)
+    while !got.ends_with(b"\r\n0\r\n\r\n") {
+        match c.0.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got[..200.min(got.len())]).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-length: 4\r\n") && text.contains("slow"), "{text}");
+    let bs = got.iter().filter(|&&b| b == b'b').count();
+    assert_eq!(bs, 64 << 20, "the big answer arrives whole ({} bytes in all)", got.len());
+}
+
+#[test]
+fn a_body_sent_behind_a_pending_answer_is_paused_not_buffered() {
+    let port = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(req => req.head.path === '/slow'\n\
+               ? new Timeout(3).wait().then(() => new Message('slow'))\n\
+               : new Message('got ' + req.body.size), {{ maxBodySize: '1g' }})"
+        ),
+        &[],
+    );
+    let before = p.rss_kib();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    w.write_all(
+        b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\nPOST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 200000000\r\n\r\n",
+    )
+    .unwrap();
+    let chunk = vec![b'z'; 1 << 20];
+    let t = Instant::now();
+    let mut sent = 0usize;
+    let mut peak = 0;
+    while t.elapsed() < Duration::from_secs(2) {
+        if let Ok(n) = w.write(&chunk) {
+            sent += n;
+        }
+        peak = peak.max(p.rss_kib());
+    }
+    assert!(peak < before + 32 * 1024, "RSS {before} KiB before, {peak} KiB with {sent} body bytes sent");
+    assert!(sent < 64 << 20, "{sent} bytes were taken while the answer before was pending");
+}

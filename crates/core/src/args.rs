@@ -145,7 +145,9 @@ impl<'a> OptionReader<'a> {
     pub fn duration(&self, name: &str) -> ArgResult<Option<Duration>> {
         match self.opts.get(name) {
             None => Ok(None),
-            Some(OptValue::Number(n)) if n >= 0.0 => Ok(Some(Duration::from_secs_f64(n))),
+            Some(OptValue::Number(n)) if n >= 0.0 => {
+                Duration::try_from_secs_f64(n).map(Some).map_err(|_| self.bad(name, "a duration like 10s"))
+            }
             Some(OptValue::Str(s)) => parse_duration(&s).map(Some).ok_or_else(|| self.bad(name, "a duration like 10s")),
             Some(_) => Err(self.bad(name, "a duration like 10s")),
         }
@@ -209,7 +211,10 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         }
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0 && n.is_finite()).then(|| Duration::from_secs_f64(n * secs))
+    if n < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(n * secs).ok()
 }
 
 #[cfg(test)]
@@ -232,5 +237,7 @@ mod tests {
         assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
         assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("1e300s"), None, "too long to be a Duration");
+        assert_eq!(parse_duration("inf"), None);
     }
 }

@@ -138,6 +138,20 @@ impl Context {
         }))
     }
 
+    /// Like `fork`, with backpressure of its own: for a request that must not be
+    /// paused through its client while it waits its turn to answer.
+    pub fn fork_with_flow(&self, flow: Rc<Backpressure>) -> Self {
+        let vars = self.with_vars(|v| v.as_ref().map(|v| v.fork()));
+        Context(Rc::new(ContextInner {
+            id: next_id(),
+            group: self.0.group.clone(),
+            inbound: self.0.inbound.clone(),
+            flow: Some(flow),
+            vars: RefCell::new(vars),
+            vars_of: None,
+        }))
+    }
+
     /// The same stream state (variables, connection, group) with backpressure of
     /// its own: for an upstream session several client streams share, which must
     /// not pause or be paused through whichever client opened it.

@@ -44,19 +44,23 @@ impl Data {
         self.chunks.extend(other.chunks);
     }
 
-    /// Copies the last chunks into one while there are more than `MAX_CHUNKS`, so
-    /// that Data built up piece by piece (a script pushing small strings, or
-    /// pushing a Data onto itself) keeps a short list of chunks. Each byte is
-    /// copied a few times at most, however long the Data grows.
+    /// Keeps the list of chunks short for Data built up piece by piece (a script
+    /// pushing small strings, or pushing a Data onto itself): past a few chunks,
+    /// the last two are copied into one while the last is at least half the
+    /// size of the one before, so sizes fall by half or more along the list.
+    /// That keeps it to a few dozen chunks, and copies each byte about once per
+    /// doubling of the whole (n log n in all, not n²).
     pub fn compact(&mut self) {
-        const MAX_CHUNKS: usize = 32;
-        while self.chunks.len() > MAX_CHUNKS {
-            let keep = self.chunks.len() - MAX_CHUNKS / 2;
-            let mut b = BytesMut::with_capacity(self.chunks[keep..].iter().map(|c| c.len()).sum());
-            for c in &self.chunks[keep..] {
-                b.extend_from_slice(c);
+        const FEW: usize = 8;
+        while self.chunks.len() > FEW {
+            let n = self.chunks.len();
+            if self.chunks[n - 1].len() * 2 < self.chunks[n - 2].len() && n <= 64 {
+                break;
             }
-            self.chunks.truncate(keep);
+            let mut b = BytesMut::with_capacity(self.chunks[n - 2].len() + self.chunks[n - 1].len());
+            b.extend_from_slice(&self.chunks[n - 2]);
+            b.extend_from_slice(&self.chunks[n - 1]);
+            self.chunks.truncate(n - 2);
             self.chunks.push(b.freeze());
         }
     }
@@ -265,7 +269,7 @@ mod tests {
             want.extend_from_slice(piece.as_bytes());
             d.push(Data::from(piece));
             d.compact();
-            assert!(d.chunks().count() <= 32);
+            assert!(d.chunks().count() <= 64);
         }
         assert_eq!(d.to_vec(), want);
         for _ in 0..10 {
@@ -273,7 +277,7 @@ mod tests {
             want.extend_from_within(..);
             d.push(copy);
             d.compact();
-            assert!(d.chunks().count() <= 32);
+            assert!(d.chunks().count() <= 64);
         }
         assert_eq!(d.len(), want.len());
         assert!(d.to_vec() == want);

@@ -318,14 +318,19 @@ impl Watched {
         self.flag.store(0, Relaxed);
     }
 
-    /// The interrupt handler: true if the running entry is the one to stop.
+    /// The interrupt handler: true if the running entry is the one to stop. The
+    /// flag stays raised for the rest of that entry, so that each microtask it
+    /// queued stops at its first check too (none can queue another).
     fn should_stop(&self) -> bool {
         if self.flag.load(Relaxed) == 0 {
             return false;
         }
-        self.flag.store(0, Relaxed);
         let running = self.running.load(Relaxed);
-        running != 0 && self.stop.load(Relaxed) == running
+        if running != 0 && self.stop.load(Relaxed) == running {
+            return true;
+        }
+        self.flag.store(0, Relaxed);
+        false
     }
 
     /// The watchdog's look: raises the flag if the same entry has run too long.
@@ -429,6 +434,17 @@ mod tests {
         assert!(r.unwrap_err().contains("time limit"));
         assert!(t.elapsed() < Duration::from_secs(2), "stopped after {:?}", t.elapsed());
         assert_eq!(run(&e, "1 + 1").unwrap(), "2", "the engine works afterwards");
+    }
+
+    #[test]
+    fn a_chain_of_microtasks_that_each_spin_ends_with_its_entry() {
+        let e = engine(200);
+        let t = Instant::now();
+        let r = run(&e, "function f() { Promise.resolve().then(f); for (;;) {} } f(); 'never'");
+        assert!(r.is_err());
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(run(&e, "Promise.resolve().then(() => globalThis.later = 7); 'next'").unwrap(), "next");
+        assert_eq!(run(&e, "'' + globalThis.later").unwrap(), "7", "later entries run their microtasks");
     }
 
     #[test]

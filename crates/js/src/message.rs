@@ -137,10 +137,9 @@ impl<'js> JsMessage<'js> {
     /// The body, as `Data` (made on first read; later reads see the same object).
     #[qjs(get)]
     pub fn body(&mut self, ctx: Ctx<'js>) -> Result<Value<'js>> {
-        let body = self.body.value(|d| from_data(&ctx, d.clone()))?;
-        // The bytes belong to the Data object now.
+        // The bytes are about to belong to the Data object (counted there).
         self.held.clear();
-        Ok(body)
+        self.body.value(|d| from_data(&ctx, d.clone()))
     }
 
     /// Replaces the body.

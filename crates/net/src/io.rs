@@ -47,6 +47,10 @@ impl Signal {
     }
 }
 
+/// How many idle limits a connection may stay silent while it is in the middle of
+/// an exchange (see `Watchdog`).
+pub const BUSY_IDLE_FACTOR: u32 = 10;
+
 /// A connection's timeouts on one timer. Reads and writes only bump counters
 /// (no clock read per request); the timer ticks at a sixteenth of the shortest
 /// limit and a limit is reached when its counter has not moved for that long, so
@@ -56,6 +60,10 @@ pub struct Watchdog {
     /// How often to check.
     pub period: Duration,
     idle: Limit,
+    /// The idle limit while an exchange with limits of its own is under way:
+    /// `BUSY_IDLE_FACTOR` times the idle limit, so that even an exchange that
+    /// never ends (a script's Promise that never settles) lets go at last.
+    busy_idle: Limit,
     read: Limit,
     write: Limit,
 }
@@ -90,6 +98,7 @@ impl Watchdog {
         Watchdog {
             period: (shortest / 16).max(Duration::from_millis(10)),
             idle: Limit::new(idle, now),
+            busy_idle: Limit::new(idle.map(|d| d.saturating_mul(BUSY_IDLE_FACTOR)), now),
             read: Limit::new(read, now),
             write: Limit::new(write, now),
         }
@@ -113,7 +122,7 @@ impl Watchdog {
             Some(StreamError::WriteTimeout)
         } else if self.read.expired(reads, reading, now) {
             Some(StreamError::ReadTimeout)
-        } else if self.idle.expired(reads + writes, !busy, now) {
+        } else if self.idle.expired(reads + writes, !busy, now) | self.busy_idle.expired(reads + writes, busy, now) {
             Some(StreamError::IdleTimeout)
         } else {
             None

@@ -31,10 +31,12 @@ use crate::args::{ArgResult, Args, OptionReader};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::flow::{self, Backpressure, Direction, Gauge};
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{InputPause, ReadExpired, ReadTimer, ServerOptions};
+use crate::http::server::{reading_paused, InputPause, ReadExpired, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -65,6 +67,11 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
 struct Stream {
     tag: usize,
     pipeline: Option<Pipeline>,
+    /// For a request read while others were being answered: the backpressure its
+    /// sub-pipeline runs under, so that it can be paused alone while its answer
+    /// waits its turn (it follows the client's once it is the one being written);
+    /// the answer bytes waiting, and the holds.
+    own_flow: Option<OwnFlow>,
     info: ResponseInfo,
     request_done: bool,
     started: bool,
@@ -73,6 +80,15 @@ struct Stream {
     held: Vec<Event>,
     /// Given up (the client left, or its request was cut off): nothing more goes out.
     aborted: bool,
+}
+
+/// The backpressure of one pipelined request's sub-pipeline.
+struct OwnFlow {
+    flow: Rc<Backpressure>,
+    held_bytes: usize,
+    waiting_turn: Gauge,
+    following_client: Rc<Cell<bool>>,
+    followed_by_client: Rc<Cell<bool>>,
 }
 
 /// What was decoded and waits, in order, for fewer requests to be running.
@@ -179,11 +195,25 @@ impl DemuxHttp {
             }
             let tag = self.next_tag;
             self.next_tag += 1;
-            let pipeline = cx.sub_pipeline(&self.slot, cx.context().fork(), tag);
+            // The first request in line answers straight to the client, under its
+            // backpressure; one behind others gets backpressure of its own.
+            let own_flow = (!self.streams.is_empty() && cx.context().flow().is_some()).then(|| OwnFlow {
+                flow: Rc::default(),
+                held_bytes: 0,
+                waiting_turn: Gauge::default(),
+                following_client: Rc::default(),
+                followed_by_client: Rc::default(),
+            });
+            let context = match &own_flow {
+                Some(own) => cx.context().fork_with_flow(own.flow.clone()),
+                None => cx.context().fork(),
+            };
+            let pipeline = cx.sub_pipeline(&self.slot, context, tag);
             self.count(true);
             self.streams.push_back(Stream {
                 tag,
                 pipeline,
+                own_flow,
                 info,
                 request_done: false,
                 started: false,
@@ -198,6 +228,10 @@ impl DemuxHttp {
         }
         if matches!(ev, Event::MessageEnd(_)) {
             stream.request_done = true;
+        }
+        // An upstream slow to take this request's body pauses the client.
+        if let (Some(own), Some(client)) = (&stream.own_flow, cx.context().flow()) {
+            flow::follow(&own.flow, client, Direction::TowardServer, &own.followed_by_client);
         }
         // An answer the sub-pipeline gives at once is queued by the pipeline and
         // handled when this call returns, so holding `stream` here is safe.
@@ -219,6 +253,7 @@ impl DemuxHttp {
         self.streams.push_back(Stream {
             tag,
             pipeline: None,
+            own_flow: None,
             info: ResponseInfo { is_final: true, ..ResponseInfo::default() },
             request_done: true,
             started: true,
@@ -301,6 +336,11 @@ impl DemuxHttp {
         while !self.closed {
             let Some(front) = self.streams.front_mut() else { break };
             let held = std::mem::take(&mut front.held);
+            if let Some(own) = &mut front.own_flow {
+                // Its turn: it answers to the client now, at the client's pace.
+                own.held_bytes = 0;
+                own.waiting_turn.clear(&own.flow.toward_client);
+            }
             let info = front.info;
             for ev in held {
                 if let Event::MessageStart(_) = ev {
@@ -315,6 +355,7 @@ impl DemuxHttp {
                 });
                 if ended {
                     self.closed = true;
+                    break;
                 }
             }
             // An answer given before its request ended stays until the request has
@@ -370,6 +411,7 @@ impl Filter for DemuxHttp {
 
     fn on_sub_event(&mut self, tag: usize, ev: Event, cx: &mut Cx<'_>) {
         let is_front = self.streams.front().is_some_and(|s| s.tag == tag);
+        let turn_buffer = self.options.buffer_size;
         let Some(stream) = self.stream_mut(tag) else { return };
         if stream.done || stream.aborted {
             return;
@@ -398,6 +440,18 @@ impl Filter for DemuxHttp {
             }
             _ => {}
         }
+        let client = cx.context().flow();
+        if let Some(own) = &mut stream.own_flow {
+            if is_front {
+                if let Some(client) = client {
+                    flow::follow(client, &own.flow, Direction::TowardClient, &own.following_client);
+                }
+            } else if let Event::Data(d) = &ev {
+                // Waiting its turn: past a buffer's worth, its upstream pauses.
+                own.held_bytes += d.len();
+                own.waiting_turn.update(&own.flow.toward_client, own.held_bytes, turn_buffer);
+            }
+        }
         stream.held.push(ev);
         if is_front {
             // The answer being written: out it goes, without waiting in `held`.
@@ -409,7 +463,7 @@ impl Filter for DemuxHttp {
         if self.closed || self.input_ended {
             return;
         }
-        match self.timer.check(&self.decoder, &cx.handle()) {
+        match self.timer.check(&self.decoder, &cx.handle(), reading_paused(cx)) {
             Some(ReadExpired::Head) => {
                 tracing::debug!("request head not received within headerTimeout");
                 self.stop_input(Some(408), StreamError::ReadTimeout);

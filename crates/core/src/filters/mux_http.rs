@@ -187,6 +187,9 @@ struct Session {
     progress_seen: Cell<u64>,
     quiet_checks: Cell<u32>,
     response_check: Cell<bool>,
+    /// The backpressure the session's pipeline reads under (its own, or its
+    /// client's): while it points toward the client, silence is the client's doing.
+    reads_flow: Option<Rc<Backpressure>>,
 }
 
 impl Session {
@@ -437,7 +440,9 @@ impl Session {
                 s.quiet_checks.set(0);
                 return;
             }
-            if s.progress.get() != s.progress_seen.get() {
+            // A client that is slow to read pauses the upstream: not its fault.
+            let client_slow = s.reads_flow.as_ref().is_some_and(|f| f.toward_client.is_on());
+            if s.progress.get() != s.progress_seen.get() || client_slow {
                 s.progress_seen.set(s.progress.get());
                 s.quiet_checks.set(0);
             } else {
@@ -525,6 +530,10 @@ impl MuxHttp {
             Some(s) => s,
             None => {
                 let layout = self.slot.get()?;
+                let own_flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)> = match &key {
+                    Key::Inbound(_) => None,
+                    Key::Script(_) | Key::Object(_) => Some(Default::default()),
+                };
                 let session = Rc::new(Session {
                     key: key.clone(),
                     pool: Rc::downgrade(&self.pool),
@@ -545,10 +554,11 @@ impl MuxHttp {
                     progress_seen: Cell::new(0),
                     quiet_checks: Cell::new(0),
                     response_check: Cell::new(false),
-                    flow: match &key {
-                        Key::Inbound(_) => None,
-                        Key::Script(_) | Key::Object(_) => Some(Default::default()),
+                    reads_flow: match &own_flow {
+                        Some((own, _)) => Some(own.clone()),
+                        None => cx.context().flow().cloned(),
                     },
+                    flow: own_flow,
                     _key_object: holder,
                 });
                 let weak = Rc::downgrade(&session);

@@ -80,6 +80,13 @@ impl Replace {
             }
             ReplaceKind::Event(k) => {
                 if ev.kind() != k {
+                    if let (EventKind::Data, Event::MessageStart(head)) = (k, &mut ev) {
+                        // The body is about to change: a length its head declares
+                        // would no longer hold (the encoder finds the new one).
+                        if let Some(h) = head.headers_mut() {
+                            h.remove("content-length");
+                        }
+                    }
                     return cx.output(ev);
                 }
                 self.replacement(Arg::Event(&mut ev), cx)
@@ -152,11 +159,38 @@ impl Replace {
 
     fn emit(&mut self, result: Result<Returned, ScriptError>, cx: &mut Cx<'_>) {
         match result {
-            Ok(Returned::Events(evs)) => evs.into_iter().for_each(|e| cx.output(e)),
+            Ok(Returned::Events(mut evs)) => {
+                if self.kind == ReplaceKind::Message {
+                    fix_declared_lengths(&mut evs);
+                }
+                evs.into_iter().for_each(|e| cx.output(e))
+            }
             Ok(Returned::Pending(p)) => self.hold.wait(p, cx),
             Ok(_) => {}
             Err(err) => cx.fail(&err, self.kind.filter_name()),
         }
+    }
+}
+
+/// Makes the `content-length` of each message in `evs` (when it has one) match
+/// its body: a script that returns `new Message(msg.head, newBody)` keeps the old
+/// message's length in the head.
+fn fix_declared_lengths(evs: &mut [Event]) {
+    let mut i = 0;
+    while i < evs.len() {
+        if let Event::MessageStart(_) = &evs[i] {
+            let size: usize = evs[i + 1..]
+                .iter()
+                .take_while(|e| !matches!(e, Event::MessageEnd(_) | Event::MessageStart(_)))
+                .map(|e| if let Event::Data(d) = e { d.len() } else { 0 })
+                .sum();
+            if let Event::MessageStart(head) = &mut evs[i] {
+                if let Some(h) = head.headers_mut().filter(|h| h.get("content-length").is_some()) {
+                    h.set("content-length", size.to_string());
+                }
+            }
+        }
+        i += 1;
     }
 }
 
@@ -184,6 +218,39 @@ mod tests {
     use crate::head::Head;
     use crate::testing::{spec, Harness, TestArg};
     use crate::{Context, Message};
+
+    #[test]
+    fn a_replaced_body_does_not_keep_the_length_the_old_one_declared() {
+        let mut head = crate::head::ResponseHead::default();
+        head.headers.set("content-length", "3");
+        let original = Message::new(Head::Response(head), "abc");
+        // replaceMessage returning the old head with a new body.
+        let cb = |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Message(m) = arg else { panic!("a message") };
+            Ok(Returned::Events(Message::new(m.head, "longer body").into_events()))
+        };
+        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        for ev in original.clone().into_events() {
+            h.input(ev);
+        }
+        let out = h.finish();
+        let Event::MessageStart(head) = &out[0] else { panic!("{out:?}") };
+        assert_eq!(head.headers().unwrap().get("content-length"), Some("11"));
+        // replaceData: the length goes, since the bytes may change.
+        let cb = |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            Ok(Returned::Events(vec![Event::Data("changed".into())]))
+        };
+        let h = Harness::new(vec![spec(
+            |a| build(a, ReplaceKind::Event(crate::event::EventKind::Data)),
+            vec![TestArg::Callback(Rc::new(cb))],
+        )]);
+        for ev in original.into_events() {
+            h.input(ev);
+        }
+        let out = h.finish();
+        let Event::MessageStart(head) = &out[0] else { panic!("{out:?}") };
+        assert_eq!(head.headers().unwrap().get("content-length"), None);
+    }
 
     #[test]
     fn replace_message_turns_each_message_into_the_callbacks_answer() {

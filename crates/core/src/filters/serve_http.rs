@@ -20,7 +20,7 @@ use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{InputPause, ReadTimer, ServerOptions};
+use crate::http::server::{reading_paused, InputPause, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::RefCell;
@@ -29,6 +29,10 @@ use std::rc::Rc;
 
 /// Default limit of a request body that is buffered for the handler.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 << 20;
+
+/// Body bytes that may wait decoded behind a pending answer before reading pauses
+/// (at least; `bufferSize` if larger).
+const MIN_QUEUED_BYTES: usize = 64 << 10;
 
 /// Encoded fixed responses, per kind of request they answer.
 type WireCache = RefCell<[Option<Data>; 8]>;
@@ -54,6 +58,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
         options: options.clone(),
         decoded: VecDeque::new(),
         queued_requests: 0,
+        queued_bytes: 0,
         pause: InputPause::default(),
         waiting: None,
         input_ended: false,
@@ -80,8 +85,9 @@ pub struct ServeHttp {
     timer: ReadTimer,
     options: Rc<ServerOptions>,
     decoded: VecDeque<Decoded>,
-    /// Requests in `decoded` not yet taken.
+    /// Requests in `decoded` not yet taken, and body bytes there.
     queued_requests: usize,
+    queued_bytes: usize,
     pause: InputPause,
     waiting: Option<(Pending, ResponseInfo)>,
     input_ended: bool,
@@ -111,6 +117,9 @@ impl ServeHttp {
             let Some(item) = self.decoded.pop_front() else { break };
             match item {
                 Decoded::Event(ev) => {
+                    if let Event::Data(d) = &ev {
+                        self.queued_bytes = self.queued_bytes.saturating_sub(d.len());
+                    }
                     if let Event::MessageStart(h) = &ev {
                         self.queued_requests = self.queued_requests.saturating_sub(1);
                         if let Head::Request(r) = &**h {
@@ -134,7 +143,13 @@ impl ServeHttp {
                 }
             }
         }
-        self.pause.update(cx.context().flow(), self.queued_requests, self.options.max_pipelined);
+        // Requests, or body bytes, waiting behind a pending answer pause the client.
+        let waiting = if self.queued_bytes > self.options.buffer_size.max(MIN_QUEUED_BYTES) {
+            self.options.max_pipelined
+        } else {
+            self.queued_requests
+        };
+        self.pause.update(cx.context().flow(), waiting, self.options.max_pipelined);
     }
 
     fn respond(&mut self, req: Message, cx: &mut Cx<'_>) {
@@ -143,17 +158,20 @@ impl ServeHttp {
             Param::Static(events) => {
                 let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
                 let cached = self.cache.borrow()[key].clone();
-                let wire = match cached {
-                    Some(w) => w,
+                let (wire, broken) = match cached {
+                    Some(w) => (w, info.is_final),
                     None => {
-                        let w = encode_all(&mut self.encoder, info, events.clone());
-                        self.cache.borrow_mut()[key] = Some(w.clone());
-                        w
+                        let (w, broken) = encode_all(&mut self.encoder, info, events.clone());
+                        // (A final answer ends the stream anyway: that is no fault.)
+                        if !broken || info.is_final {
+                            self.cache.borrow_mut()[key] = Some(w.clone());
+                        }
+                        (w, broken)
                     }
                 };
                 self.count(false);
                 cx.output(Event::Data(wire));
-                if info.is_final {
+                if info.is_final || broken {
                     self.closed = true;
                     cx.output(Event::end());
                 }
@@ -186,12 +204,12 @@ impl ServeHttp {
                 error_response(500)
             }
         };
-        let wire = encode_all(&mut self.encoder, info, events);
+        let (wire, broken) = encode_all(&mut self.encoder, info, events);
         self.count(false);
         if !wire.is_empty() {
             cx.output(Event::Data(wire));
         }
-        if info.is_final {
+        if info.is_final || broken {
             self.closed = true;
             cx.output(Event::end());
         }
@@ -209,7 +227,7 @@ impl ServeHttp {
 
     fn reject(&mut self, status: u16, cx: &mut Cx<'_>) {
         let info = ResponseInfo { is_final: true, ..ResponseInfo::default() };
-        let wire = encode_all(&mut self.encoder, info, error_response(status));
+        let (wire, _) = encode_all(&mut self.encoder, info, error_response(status));
         cx.output(Event::Data(wire));
         self.closed = true;
         cx.output(Event::end());
@@ -229,29 +247,28 @@ fn error_response(status: u16) -> Vec<Event> {
 }
 
 /// Encodes one response into bytes. Anything after the first message is ignored.
-fn encode_all(encoder: &mut Encoder, info: ResponseInfo, events: Vec<Event>) -> Data {
+/// A response that cannot be framed whole (the handler's events end the stream
+/// half-way, or break their declared length) says so: the connection must close.
+fn encode_all(encoder: &mut Encoder, info: ResponseInfo, events: Vec<Event>) -> (Data, bool) {
     encoder.set_response_info(info);
     let mut wire = Data::new();
-    let mut done = false;
+    let mut broken = false;
+    let mut collect = |out: Event| match out {
+        Event::Data(d) => wire.push(d),
+        Event::StreamEnd(_) => broken = true,
+        _ => {}
+    };
     for ev in events {
+        let done = matches!(ev, Event::MessageEnd(_) | Event::StreamEnd(_));
+        encoder.encode(ev, &mut collect);
         if done {
             break;
         }
-        done = matches!(ev, Event::MessageEnd(_));
-        encoder.encode(ev, &mut |out| {
-            if let Event::Data(d) = out {
-                wire.push(d);
-            }
-        });
     }
     if encoder.in_message() {
-        encoder.encode(Event::message_end(), &mut |out| {
-            if let Event::Data(d) = out {
-                wire.push(d);
-            }
-        });
+        encoder.encode(Event::message_end(), &mut collect);
     }
-    wire
+    (wire, broken)
 }
 
 impl Filter for ServeHttp {
@@ -265,8 +282,14 @@ impl Filter for ServeHttp {
         let before = self.decoder.heads();
         match ev {
             Event::Data(d) => {
-                let decoded = &mut self.decoded;
-                if let Err(e) = self.decoder.input(d, &mut |ev| decoded.push_back(Decoded::Event(ev))) {
+                let (decoded, bytes) = (&mut self.decoded, &mut self.queued_bytes);
+                let mut queue = |ev: Event| {
+                    if let Event::Data(d) = &ev {
+                        *bytes += d.len();
+                    }
+                    decoded.push_back(Decoded::Event(ev));
+                };
+                if let Err(e) = self.decoder.input(d, &mut queue) {
                     tracing::debug!(error = %e, "bad request");
                     self.decoded.push_back(Decoded::Error(e.status()));
                     self.input_ended = true;
@@ -306,7 +329,7 @@ impl Filter for ServeHttp {
         if self.closed || self.input_ended {
             return;
         }
-        if let Some(expired) = self.timer.check(&self.decoder, &cx.handle()) {
+        if let Some(expired) = self.timer.check(&self.decoder, &cx.handle(), reading_paused(cx)) {
             tracing::debug!(?expired, "serveHTTP: request not received in time");
             self.decoded.push_back(Decoded::Error(408));
             self.input_ended = true;

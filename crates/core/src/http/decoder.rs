@@ -68,6 +68,8 @@ pub struct Decoder {
     trailer_size: usize,
     /// Heads decoded so far, and body bytes (for telling whether input progresses).
     heads: u64,
+    /// Blank lines came before the next head (they count as its start).
+    blank_lines: bool,
     body_total: u64,
     /// For a response decoder: whether each expected response answers a HEAD request.
     head_requests: VecDeque<bool>,
@@ -95,6 +97,7 @@ impl Decoder {
             body_size: 0,
             trailer_size: 0,
             heads: 0,
+            blank_lines: false,
             body_total: 0,
             head_requests: VecDeque::new(),
         }
@@ -111,9 +114,10 @@ impl Decoder {
         self.state == State::Head && self.buf.is_empty()
     }
 
-    /// True while part of a head has arrived and the rest has not.
+    /// True while part of a head (or blank lines before one) has arrived and the
+    /// rest has not.
     pub fn reading_head(&self) -> bool {
-        self.state == State::Head && !self.buf.is_empty()
+        self.state == State::Head && (!self.buf.is_empty() || self.blank_lines)
     }
 
     /// True while a body with a length or chunks is being read.
@@ -215,6 +219,7 @@ impl Decoder {
         if self.buf.is_empty() {
             let skip = b.iter().take_while(|&&c| c == b'\r' || c == b'\n').count();
             let _ = b.split_to(skip);
+            self.blank_lines |= skip > 0;
             if b.is_empty() {
                 return Ok(());
             }
@@ -259,6 +264,7 @@ impl Decoder {
         self.head_size = head_len;
         self.body_size = 0;
         self.heads += 1;
+        self.blank_lines = false;
         if self.response {
             self.response_head(&head_bytes, out)
         } else {

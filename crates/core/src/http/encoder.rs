@@ -41,6 +41,10 @@ impl ResponseInfo {
     }
 }
 
+/// The most an HTTP/1.0 request without a declared length may buffer: it must be
+/// whole before its length can be written.
+const MAX_UNFRAMED: usize = 16 << 20;
+
 /// How the body of the message being encoded goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
@@ -103,7 +107,8 @@ impl Encoder {
             }
             Event::Data(d) => {
                 let Some(cur) = &mut self.current else { return };
-                if cur.info.head_request {
+                if cur.info.head_request || bodiless(&cur.head) {
+                    // No body goes out; a HEAD answer's length is the body's.
                     cur.length += d.len();
                     return;
                 }
@@ -115,6 +120,12 @@ impl Encoder {
                             let framing = streaming_framing(cur, self.response);
                             if framing != Framing::Buffered {
                                 start_streaming(cur, framing, self.response, out);
+                            } else if cur.buffer.len() > MAX_UNFRAMED {
+                                // An HTTP/1.0 request with no length cannot be sent
+                                // until it ends, and this one does not end.
+                                tracing::debug!("HTTP/1.0 request body without a length over {MAX_UNFRAMED} bytes");
+                                self.current = None;
+                                out(Event::error(StreamError::BufferOverflow));
                             }
                         }
                     }
@@ -160,7 +171,7 @@ impl Encoder {
             ev @ Event::StreamEnd(_) => {
                 // Cut off: what came of the message goes out as far as it goes.
                 if let Some(mut cur) = self.current.take() {
-                    if cur.framing == Framing::Buffered && !cur.info.head_request {
+                    if cur.framing == Framing::Buffered && !cur.info.head_request && !bodiless(&cur.head) {
                         let framing = match streaming_framing(&cur, self.response) {
                             Framing::Buffered => Framing::UntilClose,
                             f => f,
@@ -278,7 +289,9 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         b.put_u8(b' ');
         put(&mut b, r.status_text.as_deref().or(status::reason(r.status)).unwrap_or("OK"));
         put(&mut b, "\r\n");
-        if r.status < 200 || r.status == 204 {
+        // 1xx and 204 have no length; a 304's is the one its head declares, if any
+        // (RFC 9110 §8.6): the length of what a 200 would have carried.
+        if r.status < 200 || r.status == 204 || r.status == 304 {
             no_length = true;
         }
         &r.headers
@@ -304,7 +317,8 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         match name {
             "keep-alive" | "transfer-encoding" => continue,
             "content-length" => {
-                if cur.info.head_request {
+                let not_modified = matches!(&cur.head, Head::Response(r) if r.status == 304);
+                if cur.info.head_request || not_modified {
                     no_length = true;
                 } else {
                     continue;
@@ -481,6 +495,23 @@ mod tests {
             out,
             "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n3\r\nabc\r\n<EOS>"
         );
+    }
+
+    #[test]
+    fn bodiless_statuses_get_no_body_however_long_and_304_keeps_its_declared_length() {
+        let big = "x".repeat(100);
+        for status in [204u16, 304] {
+            let mut enc = Encoder::responses(16);
+            let head = Head::Response(ResponseHead::with_status(status));
+            let out = wire(&mut enc, body_events(head.clone(), &[&big, &big], Event::message_end()));
+            assert!(!out.contains('x') && !out.contains("chunked") && !out.contains("content-length"), "{out}");
+            let out = wire(&mut enc, body_events(head, &[&big], Event::end()));
+            assert!(!out.contains('x') && out.ends_with("\r\n\r\n<EOS>"), "{out}");
+        }
+        let mut head = ResponseHead::with_status(304);
+        head.headers.set("content-length", "1234");
+        let out = wire(&mut Encoder::responses(16), body_events(Head::Response(head), &[], Event::message_end()));
+        assert_eq!(out, "HTTP/1.1 304 Not Modified\r\ncontent-length: 1234\r\nconnection: keep-alive\r\n\r\n");
     }
 
     #[test]

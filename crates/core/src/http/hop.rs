@@ -8,13 +8,17 @@ use crate::head::Headers;
 /// The hop-by-hop fields every message may carry.
 const ALWAYS: &[&str] = &["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"];
 
+/// Fields `Connection` may name but which are never removed for it: the message's
+/// framing and target depend on them, and a client naming them is attacking.
+const KEPT: &[&str] = &["content-length", "host"];
+
 /// Removes the hop-by-hop fields from `headers`.
 pub fn remove(headers: &mut Headers) {
     let named: Vec<String> = headers
         .get_all("connection")
         .flat_map(|v| v.split(','))
         .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty() && n != "close" && n != "keep-alive")
+        .filter(|n| !n.is_empty() && n != "close" && n != "keep-alive" && !KEPT.contains(&n.as_str()))
         .collect();
     if !headers.iter().any(|(n, _)| ALWAYS.contains(&n) || named.iter().any(|x| x == n)) {
         return;
@@ -46,5 +50,16 @@ mod tests {
         remove(&mut h);
         let left: Vec<_> = h.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(left, vec!["host", "content-length", "x-other"]);
+    }
+
+    #[test]
+    fn connection_cannot_remove_the_length_or_the_host() {
+        let mut h = Headers::new();
+        for (n, v) in [("host", "a"), ("connection", "content-length, host"), ("content-length", "9")] {
+            h.append(n, v);
+        }
+        remove(&mut h);
+        let left: Vec<_> = h.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(left, vec!["host", "content-length"]);
     }
 }

@@ -95,21 +95,28 @@ impl ReadTimer {
         } else {
             return;
         };
+        // A limit too far off to reach is no limit.
+        let Some(deadline) = Instant::now().checked_add(limit) else { return };
         let handle = handle.clone();
         if crate::timer::after(limit, move || handle.wake()) {
-            self.watching = Some((what, Instant::now() + limit));
+            self.watching = Some((what, deadline));
         }
     }
 
     /// On a wake-up: the limit passed, if one did; otherwise the watch moves on to
-    /// what is being read now.
-    pub fn check(&mut self, decoder: &Decoder, handle: &FilterHandle) -> Option<ReadExpired> {
+    /// what is being read now. While `paused` (the server itself stopped reading
+    /// from the client), nothing expires: the watch starts afresh.
+    pub fn check(&mut self, decoder: &Decoder, handle: &FilterHandle, paused: bool) -> Option<ReadExpired> {
         let (what, deadline) = self.watching?;
         if Instant::now() < deadline {
             // Woken for something else.
             return None;
         }
         self.watching = None;
+        if paused {
+            self.after_input(decoder, handle);
+            return None;
+        }
         match what {
             Watching::Head { heads } if decoder.heads() == heads && decoder.reading_head() => {
                 return Some(ReadExpired::Head)
@@ -148,11 +155,6 @@ impl InputPause {
         }
         self.holding = pause;
     }
-
-    /// True while reading is paused.
-    pub fn paused(&self) -> bool {
-        self.holding
-    }
 }
 
 impl Drop for InputPause {
@@ -161,4 +163,10 @@ impl Drop for InputPause {
             f.toward_server.release();
         }
     }
+}
+
+/// True while the client connection of `cx` is not being read (a server behind
+/// it is slow, or too many requests wait): a client cannot be late then.
+pub fn reading_paused(cx: &crate::pipeline::Cx<'_>) -> bool {
+    cx.context().flow().is_some_and(|f| f.toward_server.is_on())
 }
