@@ -108,15 +108,36 @@ fn framing_nginx_refuses_is_refused_by_the_server_and_by_the_reverse_proxy() {
                 "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_string(),
                 "501 Not Implemented",
             ),
-            ("GET / HTTP/1.1\r\n\r\n".to_string(), "400 Bad Request"),
             ("GET / HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n".to_string(), "400 Bad Request"),
             ("POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n".to_string(), "400 Bad Request"),
         ] {
             assert_eq!(answer_then_close(port, input.as_bytes()), status_only(status), "port {port}: {input:?}");
         }
-        // HTTP/1.0 needs no Host.
+        // HTTP/1.0 needs no Host; HTTP/1.1 may go without, as in Pipy.
         let mut c = Raw::connect(port);
         c.send(b"GET / HTTP/1.0\r\n\r\n");
         assert!(c.read_to_close().ends_with("ok"));
+        let mut c = Raw::connect(port);
+        c.send(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(c.read_responses(1).ends_with("ok"));
+    }
+}
+
+#[test]
+fn require_host_refuses_http11_requests_without_one() {
+    let (serve, origin, front) = (free_port(), free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            "pipy()\n.listen({serve}).serveHTTP(new Message('ok'), {{ requireHost: true }})\n\
+             .listen({origin}).serveHTTP(new Message('ok'))\n\
+             .listen({front}).demuxHTTP({{ requireHost: true }}).to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}')))\n"
+        ),
+        &[],
+    );
+    for port in [serve, front] {
+        assert_eq!(answer_then_close(port, b"GET / HTTP/1.1\r\n\r\n"), status_only("400 Bad Request"));
+        let mut c = Raw::connect(port);
+        c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+        assert!(c.read_responses(1).ends_with("ok"));
     }
 }

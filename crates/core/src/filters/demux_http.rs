@@ -48,7 +48,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs("demuxHTTP", subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
-        decoder: Decoder::requests(options.max_header_size),
+        decoder: options.decoder(),
         encoder: Encoder::responses(options.buffer_size),
         timer: ReadTimer::new(&options),
         options: options.clone(),

@@ -51,7 +51,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     Ok(FilterSpec::plain("serveHTTP", move || ServeHttp {
         handler: handler.clone(),
         cache: cache.clone(),
-        decoder: Decoder::requests(options.max_header_size),
+        decoder: options.decoder(),
         encoder: Encoder::responses(options.buffer_size),
         collector: MessageCollector::new(Some(max_body_size)),
         timer: ReadTimer::new(&options),

@@ -70,6 +70,8 @@ pub struct Decoder {
     heads: u64,
     /// Blank lines came before the next head (they count as its start).
     blank_lines: bool,
+    /// HTTP/1.1 requests must have a `Host`.
+    require_host: bool,
     body_total: u64,
     /// For a response decoder: whether each expected response answers a HEAD request.
     head_requests: VecDeque<bool>,
@@ -79,6 +81,14 @@ impl Decoder {
     /// A decoder of requests (a server's side).
     pub fn requests(max_header_size: usize) -> Self {
         Self::new(false, max_header_size)
+    }
+
+    /// Refuses HTTP/1.1 requests without a `Host` (RFC 9112 §3.2 asks servers to;
+    /// off by default, since Pipy accepts them and its own test harness sends
+    /// them). A repeated `Host` is refused either way.
+    pub fn require_host(mut self, require: bool) -> Self {
+        self.require_host = require;
+        self
     }
 
     /// A decoder of responses (a client's side).
@@ -98,6 +108,7 @@ impl Decoder {
             trailer_size: 0,
             heads: 0,
             blank_lines: false,
+            require_host: false,
             body_total: 0,
             head_requests: VecDeque::new(),
         }
@@ -300,7 +311,7 @@ impl Decoder {
         let http10 = req.version == Some(0);
         let protocol = Text::from_static(if http10 { "HTTP/1.0" } else { "HTTP/1.1" });
         let headers = collect_headers(bytes, req.headers)?;
-        check_host(&headers, http10)?;
+        check_host(&headers, http10 || !self.require_host)?;
         let framing = body_framing(&headers, false, http10)?;
         out(Event::start(Head::Request(RequestHead { method, path, protocol, headers })));
         self.begin_body(framing, out);
@@ -506,11 +517,11 @@ fn body_framing(headers: &Headers, response: bool, http10: bool) -> Result<Frami
     }
 }
 
-/// A request's `Host` header lines: HTTP/1.1 needs exactly one, HTTP/1.0 at most
-/// one (RFC 9112 §3.2).
-fn check_host(headers: &Headers, http10: bool) -> Result<(), DecodeError> {
+/// A request's `Host` header lines: at most one, and exactly one unless `optional`
+/// (HTTP/1.0, or a server that does not require it) (RFC 9112 §3.2).
+fn check_host(headers: &Headers, optional: bool) -> Result<(), DecodeError> {
     match headers.iter().filter(|(n, _)| *n == "host").count() {
-        0 if !http10 => Err(DecodeError::Malformed("missing Host header")),
+        0 if !optional => Err(DecodeError::Malformed("missing Host header")),
         0 | 1 => Ok(()),
         _ => Err(DecodeError::Malformed("more than one Host header")),
     }
@@ -634,7 +645,6 @@ GET /old HTTP/1.0\r\n\r\n";
                 DecodeError::NotImplemented("a transfer coding other than chunked"),
             ),
             (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", m("transfer-encoding in an HTTP/1.0 request")),
-            (b"GET / HTTP/1.1\r\n\r\n", m("missing Host header")),
             (b"GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", m("more than one Host header")),
             (b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", m("more than one Host header")),
         ] {
@@ -643,6 +653,11 @@ GET /old HTTP/1.0\r\n\r\n";
             }
         }
         assert_eq!(DecodeError::NotImplemented("x").status(), 501);
+        // Without Host: refused only when asked to be strict.
+        let mut dec = Decoder::requests(1024).require_host(true);
+        assert_eq!(trace(&mut dec, &[b"GET / HTTP/1.1\r\n\r\n"]), Err(m("missing Host header")));
+        let mut dec = Decoder::requests(1024);
+        assert_eq!(trace(&mut dec, &[b"GET / HTTP/1.1\r\n\r\n"]).unwrap(), "[GET / HTTP/1.1 0]|");
     }
 
     #[test]

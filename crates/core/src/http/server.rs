@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub body_timeout: Duration,
     /// Requests read and not answered before reading pauses (`maxPipelined`).
     pub max_pipelined: usize,
+    /// HTTP/1.1 requests without `Host` are answered `400` (`requireHost`).
+    pub require_host: bool,
 }
 
 impl ServerOptions {
@@ -47,7 +49,13 @@ impl ServerOptions {
             header_timeout: r.duration("headerTimeout")?.unwrap_or(DEFAULT_HEADER_TIMEOUT),
             body_timeout: r.duration("bodyTimeout")?.unwrap_or(DEFAULT_BODY_TIMEOUT),
             max_pipelined: r.int("maxPipelined")?.map_or(DEFAULT_MAX_PIPELINED, |n| n.max(1) as usize),
+            require_host: r.bool("requireHost")?.unwrap_or(false),
         })
+    }
+
+    /// A request decoder with these options.
+    pub fn decoder(&self) -> Decoder {
+        Decoder::requests(self.max_header_size).require_host(self.require_host)
     }
 }
 
