@@ -311,8 +311,7 @@ impl Decoder {
         let http10 = req.version == Some(0);
         let protocol = Text::from_static(if http10 { "HTTP/1.0" } else { "HTTP/1.1" });
         let headers = collect_headers(bytes, req.headers)?;
-        check_host(&headers, http10 || !self.require_host)?;
-        let framing = body_framing(&headers, false, http10)?;
+        let framing = body_framing(&headers, false, http10, http10 || !self.require_host)?;
         out(Event::start(Head::Request(RequestHead { method, path, protocol, headers })));
         self.begin_body(framing, out);
         Ok(())
@@ -338,7 +337,7 @@ impl Decoder {
         let informational = (100..200).contains(&status);
         let to_head = if informational { false } else { self.head_requests.pop_front().unwrap_or(false) };
         let bodiless = to_head || informational || status == 204 || status == 304;
-        let framing = if bodiless { Framing::Length(0) } else { body_framing(&headers, true, http10)? };
+        let framing = if bodiless { Framing::Length(0) } else { body_framing(&headers, true, http10, true)? };
         out(Event::start(Head::Response(ResponseHead { status, status_text, protocol, headers })));
         self.begin_body(framing, out);
         Ok(())
@@ -451,12 +450,16 @@ fn collect_headers(head: &Bytes, raw: &[httparse::Header<'_>]) -> Result<Headers
 }
 
 /// How the body of a message with these headers is framed (RFC 9112 §6.3).
-/// `http10` says the message is HTTP/1.0, which knows no transfer codings.
-fn body_framing(headers: &Headers, response: bool, http10: bool) -> Result<Framing, DecodeError> {
+/// `http10` says the message is HTTP/1.0, which knows no transfer codings. For a
+/// request, `Host` is checked on the same pass: at most one, and exactly one
+/// unless `host_optional` (RFC 9112 §3.2).
+fn body_framing(headers: &Headers, response: bool, http10: bool, host_optional: bool) -> Result<Framing, DecodeError> {
     let mut length: Option<u64> = None;
     let (mut has_te, mut chunked, mut chunked_last, mut other_coding) = (false, 0, false, false);
+    let mut hosts = 0;
     for (name, value) in headers.iter() {
         match name {
+            "host" => hosts += 1,
             "content-length" => {
                 for part in value.split(',') {
                     let part = part.trim();
@@ -484,6 +487,13 @@ fn body_framing(headers: &Headers, response: bool, http10: bool) -> Result<Frami
                 }
             }
             _ => {}
+        }
+    }
+    if !response {
+        match hosts {
+            0 if !host_optional => return Err(DecodeError::Malformed("missing Host header")),
+            0 | 1 => {}
+            _ => return Err(DecodeError::Malformed("more than one Host header")),
         }
     }
     if !has_te {
@@ -514,16 +524,6 @@ fn body_framing(headers: &Headers, response: bool, http10: bool) -> Result<Frami
         (true, _) => Ok(Framing::Chunked),
         (false, true) => Ok(Framing::UntilClose),
         (false, false) => Err(DecodeError::Malformed("transfer-encoding without chunked last")),
-    }
-}
-
-/// A request's `Host` header lines: at most one, and exactly one unless `optional`
-/// (HTTP/1.0, or a server that does not require it) (RFC 9112 §3.2).
-fn check_host(headers: &Headers, optional: bool) -> Result<(), DecodeError> {
-    match headers.iter().filter(|(n, _)| *n == "host").count() {
-        0 if !optional => Err(DecodeError::Malformed("missing Host header")),
-        0 | 1 => Ok(()),
-        _ => Err(DecodeError::Malformed("more than one Host header")),
     }
 }
 

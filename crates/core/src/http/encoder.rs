@@ -270,7 +270,9 @@ fn chunk(d: Data) -> Data {
 }
 
 fn write_head(cur: &mut Current, response: bool) -> Data {
-    let mut b = BytesMut::with_capacity(128);
+    // Room for the whole head at once: growing it would copy it (and realloc).
+    let fields = cur.head.headers().map_or(0, |h| h.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>());
+    let mut b = BytesMut::with_capacity(fields + 128);
     let default_request;
     let default_response;
     let mut no_length = false;
