@@ -1,6 +1,6 @@
 //! The legacy Configuration API: `pipy(vars)` returns a configurator whose methods
-//! (`listen`, `pipeline`, `onStart`, `to`, and one per filter in
-//! `proxy_core::filters::FILTERS`) build pipeline layouts. Filter methods are
+//! (`listen`, `pipeline`, `onStart`, `to`, and one per filter of the codebase's
+//! `proxy_core::filters::Registry`) build pipeline layouts. Filter methods are
 //! generated from that table: each reads its own arguments through `JsArgs`.
 //!
 //! Configurators are objects with one shared prototype; `__draft` says which layout
@@ -196,24 +196,22 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
 pub fn install<'js>(
     ctx: &Ctx<'js>,
     engine: &Rc<Engine>,
-    codebase: Weak<Codebase>,
+    codebase: &Rc<Codebase>,
     index: usize,
     name: &str,
 ) -> Result<(Rc<ModuleShared>, Function<'js>)> {
     let shared = Rc::new(ModuleShared {
         builder: RefCell::new(ModuleBuilder::default()),
         engine: Rc::downgrade(engine),
-        codebase,
+        codebase: Rc::downgrade(codebase),
         index,
         vars: ModuleVars::new(ctx, index, Rc::downgrade(engine))?,
         name: name.to_string(),
     });
     let proto = Object::new(ctx.clone())?;
 
-    for (name, build) in proxy_net::filters::all() {
+    for (name, build) in codebase.filters().iter() {
         let s = shared.clone();
-        let build = *build;
-        let name: &'static str = name;
         let method =
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
                 let draft = draft_of(&ctx, &s, &this.0, name)?;

@@ -24,12 +24,21 @@ pub enum Source {
 }
 
 /// How the host runs scripts.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct HostOptions {
     /// How long a callback may run and how large the script heap may grow.
     pub limits: crate::engine::Limits,
     /// This worker's number and the number of workers.
     pub thread: (usize, usize),
+    /// The filters scripts may use (each crate's table, joined by the binary).
+    pub filters: proxy_core::filters::Registry,
+}
+
+impl Default for HostOptions {
+    /// Default limits, one worker, and core's filters only.
+    fn default() -> Self {
+        HostOptions { limits: Default::default(), thread: (0, 1), filters: proxy_core::filters::Registry::core() }
+    }
 }
 
 /// A loaded codebase: owns the engine the program's callbacks run in.
@@ -70,13 +79,13 @@ impl Host {
         };
         let engine =
             Rc::new(Engine::new(opts.limits).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?);
-        let codebase = Codebase::new(base, &engine);
+        let codebase = Codebase::new(base, &engine, opts.filters.clone());
         engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
-            crate::http_agent::install(ctx, Rc::downgrade(&engine)).map_err(fail)?;
+            crate::http_agent::install(ctx, Rc::downgrade(&engine), opts.filters.find("connect")).map_err(fail)?;
             globals::install_codebase(ctx, codebase.clone()).map_err(fail)?;
             Ok(())
         })??;

@@ -12,6 +12,7 @@
 use crate::convert::{events_from_js, message_to_js};
 use crate::engine::{Engine, EngineValue};
 use proxy_core::event::{Collected, MessageCollector};
+use proxy_core::filters::BuildFn;
 use proxy_core::value_args::{ValueArg, ValueArgs};
 use proxy_core::{Context, Event, Message, Pipeline, PipelineLayout, Sink, StreamError};
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, Value};
@@ -26,14 +27,12 @@ const MAX_RESPONSE: usize = 64 << 20;
 /// The layout requests to `host` run through: muxHTTP (a connection per
 /// in-flight request, idle ones reused) over connect(host).
 fn agent_layout(
+    connect: BuildFn,
     host: &str,
     connect_options: HashMap<String, String>,
 ) -> std::result::Result<Rc<PipelineLayout>, String> {
-    let connect = proxy_net::filters::connect::build(&mut ValueArgs(vec![
-        ValueArg::Str(host.to_string()),
-        ValueArg::Options(connect_options),
-    ]))
-    .map_err(|e| e.0)?;
+    let connect = connect(&mut ValueArgs(vec![ValueArg::Str(host.to_string()), ValueArg::Options(connect_options)]))
+        .map_err(|e| e.0)?;
     let upstream = PipelineLayout::new(format!("http.Agent {host}"), vec![connect]).into_slot();
     let mux_options = HashMap::from([("maxQueue".to_string(), "1".to_string())]);
     let mut mux =
@@ -87,8 +86,11 @@ fn settle(
 
 /// Installs the native half of `http.Agent` (`__proxy_http_request`); the class
 /// itself is script code (`http.js`).
-pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>) -> Result<()> {
+/// `connect` is the filter requests go out through (none: `http.Agent` requests
+/// fail with a clear error).
+pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>, connect: Option<BuildFn>) -> Result<()> {
     let layouts: Rc<RefCell<HashMap<String, Rc<PipelineLayout>>>> = Rc::default();
+    let connect_filter = connect;
     let request = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, host: String, msg: Value<'js>, options: Option<Object<'js>>| -> Result<Value<'js>> {
@@ -106,7 +108,10 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>) -> Result<()> {
                             }
                         }
                     }
-                    let l = agent_layout(&host, connect)
+                    let Some(build) = connect_filter else {
+                        return Err(Exception::throw_type(&ctx, "http.Agent: this build has no connect filter"));
+                    };
+                    let l = agent_layout(build, &host, connect)
                         .map_err(|e| Exception::throw_type(&ctx, &format!("http.Agent: {e}")))?;
                     layouts.borrow_mut().insert(host.clone(), l.clone());
                     l

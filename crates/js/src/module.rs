@@ -116,6 +116,8 @@ struct Import {
 /// The files of one codebase and the modules loaded from them on this worker.
 pub struct Codebase {
     files: crate::files::Files,
+    /// The filters modules may use.
+    filters: proxy_core::filters::Registry,
     loaded: std::cell::Cell<bool>,
     engine: Weak<Engine>,
     modules: RefCell<Vec<Rc<ModuleShared>>>,
@@ -134,10 +136,15 @@ fn normalize(path: &str) -> String {
 }
 
 impl Codebase {
-    /// A codebase whose files come from `files`.
-    pub fn new(files: crate::files::Files, engine: &Rc<Engine>) -> Rc<Codebase> {
+    /// A codebase whose files come from `files`, whose modules may use `filters`.
+    pub fn new(
+        files: crate::files::Files,
+        engine: &Rc<Engine>,
+        filters: proxy_core::filters::Registry,
+    ) -> Rc<Codebase> {
         Rc::new(Codebase {
             files,
+            filters,
             loaded: std::cell::Cell::new(false),
             engine: Rc::downgrade(engine),
             modules: RefCell::default(),
@@ -158,6 +165,11 @@ impl Codebase {
     /// Says the script has loaded: from now on reads do not fetch (see `Files::read`).
     pub fn set_loaded(&self) {
         self.loaded.set(true);
+    }
+
+    /// The filters its modules may use.
+    pub fn filters(&self) -> &proxy_core::filters::Registry {
+        &self.filters
     }
 
     /// True once the script has loaded.
@@ -230,7 +242,7 @@ impl Codebase {
         let engine = self.engine.upgrade().expect("the engine outlives the codebase");
         let index = self.modules.borrow().len();
         let scope = Object::new(ctx.clone())?;
-        let (shared, pipy) = config::install(ctx, &engine, Rc::downgrade(self), index, key)?;
+        let (shared, pipy) = config::install(ctx, &engine, self, index, key)?;
         let api: Object = ctx.globals().get("__proxy_pipy_api")?;
         for prop in api.props::<String, Value>() {
             let (name, value) = prop?;

@@ -1,6 +1,9 @@
 //! `proxy`: runs a Pipy-style script. `proxy main.js` loads the script on every
 //! worker thread, opens the ports it listens on, and serves until SIGINT or SIGTERM
-//! (drain: in-flight exchanges finish; a second signal stops at once).
+//! (drain: in-flight exchanges finish; a second signal stops at once). This is
+//! where the crates meet: the filter tables of `core` and `net` are joined into
+//! the registry the script host (`js`) builds layouts from, and `net`'s workers
+//! run what the host loads.
 
 mod log;
 mod remote;
@@ -81,6 +84,12 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     proxy_core::args::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
 }
 
+/// Every filter scripts may use: the table of each crate that has filters, joined
+/// here (a crate with new filters adds its table to this list).
+fn filters() -> proxy_core::filters::Registry {
+    proxy_core::filters::Registry::core().with(proxy_net::filters::FILTERS)
+}
+
 fn parse_size(s: &str) -> Result<usize, String> {
     proxy_core::args::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
 }
@@ -88,7 +97,7 @@ fn parse_size(s: &str) -> Result<usize, String> {
 impl Cli {
     fn host_options(&self, thread: (usize, usize)) -> HostOptions {
         let limits = proxy_js::Limits { callback_timeout: self.callback_timeout, memory: self.js_memory_limit };
-        HostOptions { limits, thread }
+        HostOptions { limits, thread, filters: filters() }
     }
 }
 

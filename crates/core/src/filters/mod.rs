@@ -1,5 +1,6 @@
-//! Every filter a script can use, one per file, and `FILTERS`, the table that maps
-//! script names to the functions that build them.
+//! Every filter a script can use that needs no socket, one per file; `FILTERS`,
+//! the table that maps their script names to the functions that build them; and
+//! `Registry`, the tables of every crate joined.
 //!
 //! # Layout
 //! - `serve_http`: `serveHTTP`, an HTTP server in one filter.
@@ -82,7 +83,46 @@ pub const FILTERS: &[(&str, BuildFn)] = &[
     ("replaceMessageBody", |a| replace::build(a, ReplaceKind::MessageBody)),
 ];
 
-/// The builder of the filter called `name` in scripts.
+/// The builder of the filter called `name` among core's filters.
 pub fn find(name: &str) -> Option<BuildFn> {
     FILTERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// Every filter scripts may use, by script name: the binary joins each crate's
+/// table (`FILTERS` here, `proxy_net::filters::FILTERS`, ...) and hands the
+/// result to the script host, so a filter in a new crate is one more table, not
+/// an edit to the host or to another crate. A later table's filter of the same
+/// name replaces an earlier one's.
+#[derive(Clone, Default)]
+pub struct Registry(Vec<(&'static str, BuildFn)>);
+
+impl Registry {
+    /// No filters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Core's own filters (what needs no socket).
+    pub fn core() -> Self {
+        Self::new().with(FILTERS)
+    }
+
+    /// These filters too.
+    pub fn with(mut self, table: &[(&'static str, BuildFn)]) -> Self {
+        for &(name, build) in table {
+            self.0.retain(|(n, _)| *n != name);
+            self.0.push((name, build));
+        }
+        self
+    }
+
+    /// The builder of the filter called `name`.
+    pub fn find(&self, name: &str) -> Option<BuildFn> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+
+    /// Every filter, in the order the tables gave them.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, BuildFn)> + '_ {
+        self.0.iter().copied()
+    }
 }
