@@ -23,10 +23,10 @@ fn demux() -> FilterSpec {
     };
     let sub = PipelineLayout::new(
         "answer",
-        vec![spec(|a| replace::build(a, replace::ReplaceKind::Message), vec![TestArg::Callback(Rc::new(answer))])],
+        vec![spec(&replace::MESSAGE, vec![TestArg::Callback(Rc::new(answer))])],
     );
     let opts = [("maxPipelined".to_string(), "4".to_string()), ("bufferSize".to_string(), "64".to_string())];
-    let mut s = spec(demux_http::build, vec![TestArg::Options(opts.into())]);
+    let mut s = spec(&demux_http::DEF, vec![TestArg::Options(opts.into())]);
     s.subs.push(sub.into_slot());
     s
 }

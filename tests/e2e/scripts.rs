@@ -41,6 +41,50 @@ fn a_script_that_fails_to_load_exits_non_zero_naming_file_line_and_column() {
 }
 
 #[test]
+fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_option_and_place() {
+    let check = |script: &str| {
+        let dir = TempDir::new();
+        let path = dir.0.join("main.js");
+        std::fs::write(&path, script).unwrap();
+        let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let cases = [
+        (
+            "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTTP().to($=>$\n    .connect('127.0.0.1:1', { idleTimout: 5 })))\n",
+            "main.js:5:6: TypeError: connect: unknown option 'idleTimout' (did you mean 'idleTimeout'?)",
+        ),
+        (
+            "pipy()\n.listen(8099, { protocol: 'udp' })\n.dummy()\n",
+            "main.js:2:2: TypeError: listen: option 'protocol' is 'udp'; this proxy supports only 'tcp' so far",
+        ),
+        (
+            "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTTP({ version: 2 }).to($=>$.connect('127.0.0.1:1')))\n",
+            "main.js:4:4: TypeError: muxHTTP: only HTTP/1.1 upstreams are supported so far",
+        ),
+        (
+            "pipy()\n.listen(8099)\n.serveHTTP(new Message('x'), { colour: 'red' })\n",
+            "TypeError: serveHTTP: unknown option 'colour' (it knows maxHeaderSize",
+        ),
+        (
+            "pipy()\n.listen(8099, { transparent: true })\n.dummy()\n",
+            "main.js:2:2: TypeError: listen: option 'transparent' is not supported by this proxy yet",
+        ),
+        ("pipy()\n.listen(8099)\n.dummy()\n.wait(() => true, { timeout: true })\n", "main.js:4:2: TypeError: wait: option 'timeout' must be a duration"),
+    ];
+    for (script, want) in cases {
+        let (code, err) = check(script);
+        assert_eq!(code, Some(1), "{script}: {err}");
+        assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
+    }
+    // Options Pipy has and that change nothing here are accepted.
+    let (code, err) = check(
+        "pipy()\n.listen(8099, { noDelay: true, keepAlive: true })\n.connect('127.0.0.1:1', { noDelay: true })\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
 fn check_prints_the_layouts_or_the_error_and_binds_nothing() {
     let port = free_port();
     let dir = TempDir::new();

@@ -6,7 +6,6 @@ use crate::callback::Callback;
 use crate::event::Event;
 use crate::pipeline::LayoutSlot;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// A configure-time argument error, shown to the user with the script location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +46,8 @@ pub enum OptValue {
 pub trait Options {
     /// The value of `name`, or `None` if absent, null or undefined.
     fn get(&self, name: &str) -> Option<OptValue>;
+    /// The names of the options given (null and undefined ones included).
+    fn names(&self) -> Vec<String>;
 }
 
 /// An empty options object.
@@ -55,6 +56,9 @@ pub struct NoOptions;
 impl Options for NoOptions {
     fn get(&self, _: &str) -> Option<OptValue> {
         None
+    }
+    fn names(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -112,132 +116,5 @@ impl<'a> dyn Args + 'a {
         } else {
             Ok(Param::Static(self.events(i)?))
         }
-    }
-}
-
-/// Reads typed options with errors that name the filter and the field.
-pub struct OptionReader<'a> {
-    filter: &'static str,
-    opts: &'a dyn Options,
-}
-
-impl<'a> OptionReader<'a> {
-    /// Reads options of `filter`.
-    pub fn new(filter: &'static str, opts: &'a dyn Options) -> Self {
-        OptionReader { filter, opts }
-    }
-
-    fn bad(&self, name: &str, want: &str) -> ArgError {
-        ArgError(format!("{}: option '{}' must be {}", self.filter, name, want))
-    }
-
-    /// A byte size: a number, or a string like `16k`, `1m`.
-    pub fn size(&self, name: &str) -> ArgResult<Option<usize>> {
-        match self.opts.get(name) {
-            None => Ok(None),
-            Some(OptValue::Number(n)) if n >= 0.0 => Ok(Some(n as usize)),
-            Some(OptValue::Str(s)) => parse_size(&s).map(Some).ok_or_else(|| self.bad(name, "a size like 16k or 1m")),
-            Some(_) => Err(self.bad(name, "a size like 16k or 1m")),
-        }
-    }
-
-    /// A duration: seconds as a number, or a string like `10s`, `5m`, `100ms`.
-    pub fn duration(&self, name: &str) -> ArgResult<Option<Duration>> {
-        match self.opts.get(name) {
-            None => Ok(None),
-            Some(OptValue::Number(n)) if n >= 0.0 => {
-                Duration::try_from_secs_f64(n).map(Some).map_err(|_| self.bad(name, "a duration like 10s"))
-            }
-            Some(OptValue::Str(s)) => parse_duration(&s).map(Some).ok_or_else(|| self.bad(name, "a duration like 10s")),
-            Some(_) => Err(self.bad(name, "a duration like 10s")),
-        }
-    }
-
-    /// A whole number (negative allowed).
-    pub fn int(&self, name: &str) -> ArgResult<Option<i64>> {
-        match self.opts.get(name) {
-            None => Ok(None),
-            Some(OptValue::Number(n)) if n.fract() == 0.0 => Ok(Some(n as i64)),
-            Some(_) => Err(self.bad(name, "a whole number")),
-        }
-    }
-
-    /// A boolean.
-    pub fn bool(&self, name: &str) -> ArgResult<Option<bool>> {
-        match self.opts.get(name) {
-            None => Ok(None),
-            Some(OptValue::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(self.bad(name, "true or false")),
-        }
-    }
-
-    /// A string.
-    pub fn string(&self, name: &str) -> ArgResult<Option<String>> {
-        match self.opts.get(name) {
-            None => Ok(None),
-            Some(OptValue::Str(s)) => Ok(Some(s)),
-            Some(_) => Err(self.bad(name, "a string")),
-        }
-    }
-}
-
-/// Parses `16k`, `1.5m`, `2g`, `100` (bytes; k/m/g/t are powers of 1024).
-pub fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mul) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0 && n.is_finite()).then_some((n * mul as f64) as usize)
-}
-
-/// Parses `10`, `10s`, `5m`, `2h`, `1d`, and (unlike Pipy, where it means minutes) `100ms`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, secs) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else {
-        match s.chars().last()? {
-            's' => (&s[..s.len() - 1], 1.0),
-            'm' => (&s[..s.len() - 1], 60.0),
-            'h' => (&s[..s.len() - 1], 3600.0),
-            'd' => (&s[..s.len() - 1], 86400.0),
-            _ => (s.as_str(), 1.0),
-        }
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    if n < 0.0 {
-        return None;
-    }
-    Duration::try_from_secs_f64(n * secs).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("16k"), Some(16384));
-        assert_eq!(parse_size("1M"), Some(1 << 20));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size("-1k"), None);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("soon"), None);
-        assert_eq!(parse_duration("1e300s"), None, "too long to be a Duration");
-        assert_eq!(parse_duration("inf"), None);
     }
 }

@@ -11,10 +11,11 @@
 //! - `context`: per-stream `Context` and the `Inbound` connection.
 //! - `flow`: backpressure between a client connection and the servers it reaches.
 //! - `callback`: `Callback`, how filters call scripts, and `Pending` results.
-//! - `args`: `Args`, how filters read their script arguments and options.
+//! - `args`: `Args`, how filters read their script arguments.
+//! - `options`: `OptionDef`, a filter's options declared once, and `OptionReader`.
 //! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
 //! - `http`: the sans-IO HTTP/1 codec.
-//! - `filters`: one file per filter, and the `FILTERS` table.
+//! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
 //! - `testing`: the filter contract checker used by tests.
@@ -30,6 +31,7 @@ pub mod filters;
 pub mod flow;
 pub mod head;
 pub mod http;
+pub mod options;
 pub mod pipeline;
 pub mod program;
 pub mod quota;

@@ -1,5 +1,7 @@
 //! `Program`: what a loaded script asks the worker to run (ports and their layouts).
 
+use crate::args::ArgResult;
+use crate::options::{OptionDef, OptionReader};
 use crate::pipeline::{LayoutSlot, PipelineLayout};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -29,6 +31,42 @@ impl Default for ListenOptions {
             idle_timeout: Duration::from_secs(60),
             buffer_limit: 1 << 20,
         }
+    }
+}
+
+/// The options of `listen(port, options)`, as scripts give them.
+pub const LISTEN_OPTIONS: &[OptionDef] = &[
+    OptionDef::int("maxConnections", "Connections served at once; further clients wait to be accepted.")
+        .absent("no limit"),
+    OptionDef::duration("readTimeout", "Closes a connection when nothing arrives for this long.").absent("no limit"),
+    OptionDef::duration("writeTimeout", "Closes a connection when a write makes no progress for this long.")
+        .absent("no limit"),
+    OptionDef::duration("idleTimeout", "Closes a connection when nothing moves either way for this long.")
+        .default_duration(Duration::from_secs(60)),
+    OptionDef::size("bufferLimit", "Reading from the client stops while this many bytes wait to be written to it.")
+        .default_size(1 << 20),
+    OptionDef::string("protocol", "The transport.").one_of(&["tcp"]).default_str("tcp"),
+    OptionDef::size("congestionLimit", "Queued bytes past which the writer pushes back.")
+        .ignored("bufferLimit is the bound here"),
+    OptionDef::bool("keepAlive", "TCP keep-alive probes.")
+        .ignored("keep-alive probes are not sent; idleTimeout closes a dead connection"),
+    OptionDef::bool("noDelay", "TCP_NODELAY.").ignored("it is always on"),
+    OptionDef::bool("peerStats", "Per-peer statistics.").ignored("no per-peer statistics are kept"),
+    OptionDef::int("maxPortConnections", "Connections on the port at once, across workers.").refused(),
+    OptionDef::bool("transparent", "Accepts connections to any address (IP_TRANSPARENT).").refused(),
+    OptionDef::bool("masquerade", "Connects upstream from the client's address.").refused(),
+];
+
+impl ListenOptions {
+    /// Reads the options of `listen` (checked against `LISTEN_OPTIONS`).
+    pub fn read(r: &OptionReader) -> ArgResult<ListenOptions> {
+        Ok(ListenOptions {
+            max_connections: r.opt_int("maxConnections")?.and_then(|n| usize::try_from(n).ok()),
+            read_timeout: r.opt_duration("readTimeout")?,
+            write_timeout: r.opt_duration("writeTimeout")?,
+            idle_timeout: r.duration("idleTimeout")?,
+            buffer_limit: r.size("bufferLimit")?.max(1),
+        })
     }
 }
 

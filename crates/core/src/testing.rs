@@ -9,9 +9,9 @@ pub use crate::value_args::{define_module_pipeline, ValueArg as TestArg, ValueAr
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Builds a filter with `TestArgs`, panicking on argument errors.
-pub fn spec(build: crate::filters::BuildFn, args: Vec<TestArg>) -> FilterSpec {
-    build(&mut TestArgs(args)).unwrap_or_else(|e| panic!("building filter: {e}"))
+/// Builds filter `def` with `TestArgs`, panicking on argument errors.
+pub fn spec(def: &'static crate::filters::FilterDef, args: Vec<TestArg>) -> FilterSpec {
+    (def.build)(def, &mut TestArgs(args)).unwrap_or_else(|e| panic!("building {}: {e}", def.name))
 }
 
 /// Output collected from a pipeline, checked against the filter contract.

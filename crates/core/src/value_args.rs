@@ -56,6 +56,9 @@ impl Options for MapOptions {
             Err(_) => OptValue::Str(v.clone()),
         })
     }
+    fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
 }
 
 impl Args for ValueArgs {

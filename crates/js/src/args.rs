@@ -176,6 +176,11 @@ impl Options for JsOptions {
             OptValue::Other => OptValue::Other,
         })
     }
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.0.keys().cloned().collect();
+        names.sort();
+        names
+    }
 }
 
 /// Reads every property of an options object.

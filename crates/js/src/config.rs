@@ -7,13 +7,14 @@
 //! they add to (-1: the layout of the last `listen` / `pipeline` call). A `$=>$`
 //! builder gets a configurator of a fresh anonymous layout.
 
-use crate::args::{options_of, JsArgs};
+use crate::args::{options_of, JsArgs, JsOptions};
 use crate::engine::Engine;
 use crate::error;
 use crate::module::Codebase;
 use crate::vars::ModuleVars;
-use proxy_core::args::OptionReader;
+use proxy_core::options::OptionReader;
 use proxy_core::pipeline::OnStart;
+use proxy_core::program::LISTEN_OPTIONS;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
 use rquickjs::function::{Opt, Rest, This};
 use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
@@ -172,23 +173,13 @@ fn parse_listen_addr(ctx: &Ctx<'_>, v: &Value<'_>) -> Result<SocketAddr> {
 }
 
 fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'js>>) -> Result<ListenOptions> {
-    let mut opts = ListenOptions::default();
-    let Some(o) = v.as_ref().and_then(|v| v.as_object()) else { return Ok(opts) };
-    let js = options_of(ctx, shared, o)?;
-    let r = OptionReader::new("listen", &js);
+    let js = match v.as_ref().and_then(|v| v.as_object()) {
+        Some(o) => options_of(ctx, shared, o)?,
+        None => JsOptions::default(),
+    };
     let err = |e: proxy_core::args::ArgError| throw(ctx, &e.0);
-    if let Some(n) = r.int("maxConnections").map_err(err)? {
-        opts.max_connections = (n >= 0).then_some(n as usize);
-    }
-    opts.read_timeout = r.duration("readTimeout").map_err(err)?;
-    opts.write_timeout = r.duration("writeTimeout").map_err(err)?;
-    if let Some(d) = r.duration("idleTimeout").map_err(err)? {
-        opts.idle_timeout = d;
-    }
-    if let Some(n) = r.size("bufferLimit").map_err(err)? {
-        opts.buffer_limit = n.max(1);
-    }
-    Ok(opts)
+    let r = OptionReader::check("listen", &[LISTEN_OPTIONS], Box::new(js)).map_err(err)?;
+    ListenOptions::read(&r).map_err(err)
 }
 
 /// Makes module `index`'s configurator prototype and returns the module's state
@@ -210,13 +201,14 @@ pub fn install<'js>(
     });
     let proto = Object::new(ctx.clone())?;
 
-    for (name, build) in codebase.filters().iter() {
+    for def in codebase.filters().iter() {
+        let name = def.name;
         let s = shared.clone();
         let method =
             Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, args: Rest<Value<'js>>| {
                 let draft = draft_of(&ctx, &s, &this.0, name)?;
                 let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
-                let spec = match build(&mut a) {
+                let spec = match (def.build)(def, &mut a) {
                     Ok(spec) => spec,
                     Err(e) => return Err(a.into_throw(e)),
                 };
@@ -260,7 +252,7 @@ pub fn install<'js>(
                     } else {
                         v.get::<rquickjs::Coerced<String>>()?.0
                     };
-                    match proxy_core::args::parse_duration(&text) {
+                    match proxy_core::options::parse_duration(&text) {
                         Some(d) if !d.is_zero() => proxy_core::TaskSchedule::Every(d),
                         _ if text.starts_with("SIG") => match proxy_core::program::SIGNALS.iter().find(|s| **s == text)
                         {

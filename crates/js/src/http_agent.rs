@@ -12,7 +12,7 @@
 use crate::convert::{events_from_js, message_to_js};
 use crate::engine::{Engine, EngineValue};
 use proxy_core::event::{Collected, MessageCollector};
-use proxy_core::filters::BuildFn;
+use proxy_core::filters::FilterDef;
 use proxy_core::value_args::{ValueArg, ValueArgs};
 use proxy_core::{Context, Event, Message, Pipeline, PipelineLayout, Sink, StreamError};
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, Value};
@@ -27,17 +27,20 @@ const MAX_RESPONSE: usize = 64 << 20;
 /// The layout requests to `host` run through: muxHTTP (a connection per
 /// in-flight request, idle ones reused) over connect(host).
 fn agent_layout(
-    connect: BuildFn,
+    connect: &'static FilterDef,
     host: &str,
     connect_options: HashMap<String, String>,
 ) -> std::result::Result<Rc<PipelineLayout>, String> {
-    let connect = connect(&mut ValueArgs(vec![ValueArg::Str(host.to_string()), ValueArg::Options(connect_options)]))
-        .map_err(|e| e.0)?;
+    let connect = (connect.build)(
+        connect,
+        &mut ValueArgs(vec![ValueArg::Str(host.to_string()), ValueArg::Options(connect_options)]),
+    )
+    .map_err(|e| e.0)?;
     let upstream = PipelineLayout::new(format!("http.Agent {host}"), vec![connect]).into_slot();
     let mux_options = HashMap::from([("maxQueue".to_string(), "1".to_string())]);
-    let mut mux =
-        proxy_core::filters::mux_http::build(&mut ValueArgs(vec![ValueArg::Null, ValueArg::Options(mux_options)]))
-            .map_err(|e| e.0)?;
+    let mux_def = &proxy_core::filters::mux_http::DEF;
+    let mut mux = (mux_def.build)(mux_def, &mut ValueArgs(vec![ValueArg::Null, ValueArg::Options(mux_options)]))
+        .map_err(|e| e.0)?;
     mux.subs.push(upstream);
     Ok(Rc::new(PipelineLayout::new(format!("http.Agent {host}"), vec![mux])))
 }
@@ -88,7 +91,7 @@ fn settle(
 /// itself is script code (`http.js`).
 /// `connect` is the filter requests go out through (none: `http.Agent` requests
 /// fail with a clear error).
-pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>, connect: Option<BuildFn>) -> Result<()> {
+pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>, connect: Option<&'static FilterDef>) -> Result<()> {
     let layouts: Rc<RefCell<HashMap<String, Rc<PipelineLayout>>>> = Rc::default();
     let connect_filter = connect;
     let request = Function::new(

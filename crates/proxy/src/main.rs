@@ -81,7 +81,7 @@ impl Target {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    proxy_core::args::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
+    proxy_core::options::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
 }
 
 /// Every filter scripts may use: the table of each crate that has filters, joined
@@ -91,7 +91,7 @@ fn filters() -> proxy_core::filters::Registry {
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
-    proxy_core::args::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
+    proxy_core::options::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
 }
 
 impl Cli {

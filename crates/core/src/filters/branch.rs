@@ -7,6 +7,7 @@
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};
 use crate::event::{Event, Message, StreamError};
+use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
@@ -91,10 +92,18 @@ pub(crate) fn choose(
     Ok(fallback.then_some(conds.len()))
 }
 
-/// Builds `branch(...)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let (conds, slots, has_fallback) = parse_pairs(args, "branch")?;
-    Ok(FilterSpec::with_subs("branch", slots, move |subs| Branch {
+/// `branch` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "branch",
+    params: "...conditionsAndPipelines: (boolean | ((...args: any[]) => boolean) | SubPipeline)[]",
+    doc: "Runs the first pipeline whose condition holds, chosen at the stream's first event.",
+    options: &[],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let (conds, slots, has_fallback) = parse_pairs(args, def.name)?;
+    Ok(FilterSpec::with_subs(def.name, slots, move |subs| Branch {
         conds: conds.clone(),
         slots: subs.to_vec(),
         has_fallback,
@@ -149,10 +158,7 @@ mod tests {
     }
 
     fn answer(text: &'static str) -> LayoutSlot {
-        layout(vec![spec(
-            |a| replace::build(a, replace::ReplaceKind::StreamStart),
-            vec![TestArg::Events(Message::new(Head::None, text).into_events())],
-        )])
+        layout(vec![spec(&replace::STREAM_START, vec![TestArg::Events(Message::new(Head::None, text).into_events())])])
     }
 
     fn cond(b: bool) -> TestArg {
@@ -165,7 +171,7 @@ mod tests {
     fn the_first_true_condition_wins_and_the_fallback_catches_the_rest() {
         for (conds, want) in [((false, true), "second"), ((true, true), "first"), ((false, false), "fallback")] {
             let h = Harness::new(vec![spec(
-                build,
+                &DEF,
                 vec![
                     cond(conds.0),
                     TestArg::Layout(answer("first")),
@@ -183,13 +189,13 @@ mod tests {
 
     #[test]
     fn without_a_match_or_fallback_events_pass_and_static_conditions_work() {
-        let h = Harness::new(vec![spec(build, vec![cond(false), TestArg::Layout(answer("no"))])]);
+        let h = Harness::new(vec![spec(&DEF, vec![cond(false), TestArg::Layout(answer("no"))])]);
         h.send("through");
         assert_eq!(h.out.text(), "through");
         h.finish();
         let h = Harness::new(vec![spec(
-            build,
-            vec![TestArg::Bool(true), TestArg::Layout(layout(vec![spec(dummy::build, vec![])]))],
+            &DEF,
+            vec![TestArg::Bool(true), TestArg::Layout(layout(vec![spec(&dummy::DEF, vec![])]))],
         )]);
         h.send("swallowed");
         h.input(Event::end());

@@ -8,20 +8,30 @@
 use super::branch::{choose, parse_pairs, Cond, CondArg};
 use crate::args::{ArgResult, Args};
 use crate::event::{Collected, Event, Message, MessageCollector, StreamError};
+use crate::filters::FilterDef;
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
-/// Builds `branchMessageStart(...)`.
-pub fn build_start(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "branchMessageStart", false)
-}
+/// `branchMessageStart` as scripts see it.
+pub const START: FilterDef = FilterDef {
+    name: "branchMessageStart",
+    params: "...conditionsAndPipelines: (boolean | ((head: MessageStart) => boolean) | SubPipeline)[]",
+    doc: "Runs the first pipeline whose condition holds for the first MessageStart.",
+    options: &[],
+    build: |def, args| build(def, args, false),
+};
 
-/// Builds `branchMessage(...)`.
-pub fn build_message(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "branchMessage", true)
-}
+/// `branchMessage` as scripts see it.
+pub const MESSAGE: FilterDef = FilterDef {
+    name: "branchMessage",
+    params: "...conditionsAndPipelines: (boolean | ((message: Message) => boolean) | SubPipeline)[]",
+    doc: "Runs the first pipeline whose condition holds for the first whole message.",
+    options: &[],
+    build: |def, args| build(def, args, true),
+};
 
-fn build(args: &mut dyn Args, name: &'static str, whole: bool) -> ArgResult<FilterSpec> {
+fn build(def: &'static FilterDef, args: &mut dyn Args, whole: bool) -> ArgResult<FilterSpec> {
+    let name = def.name;
     let (conds, slots, fallback) = parse_pairs(args, name)?;
     Ok(FilterSpec::with_subs(name, slots, move |subs| BranchMessage {
         name,
@@ -120,10 +130,7 @@ mod tests {
     fn answer(text: &'static str) -> LayoutSlot {
         PipelineLayout::new(
             "sub",
-            vec![spec(
-                |a| replace::build(a, replace::ReplaceKind::Message),
-                vec![TestArg::Events(Message::new(Head::None, text).into_events())],
-            )],
+            vec![spec(&replace::MESSAGE, vec![TestArg::Events(Message::new(Head::None, text).into_events())])],
         )
         .into_slot()
     }
@@ -136,7 +143,7 @@ mod tests {
         };
         for (path, want) in [("/api/x", "api"), ("/other", "other")] {
             let h = Harness::new(vec![spec(
-                build_start,
+                &START,
                 vec![
                     TestArg::Callback(Rc::new(is_api)),
                     TestArg::Layout(answer("api")),
@@ -160,7 +167,7 @@ mod tests {
             Ok(Returned::Bool(m.body.len() == 4))
         };
         let h = Harness::new(vec![spec(
-            build_message,
+            &MESSAGE,
             vec![TestArg::Callback(Rc::new(has_body)), TestArg::Layout(answer("four"))],
         )]);
         h.input(Event::start(Head::None));

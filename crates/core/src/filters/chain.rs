@@ -8,12 +8,21 @@
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::event::Event;
+use crate::filters::FilterDef;
 use crate::pipeline::{ChainLink, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-/// Builds `chain([files])` or `chain()`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `chain` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "chain",
+    params: "modules?: string[]",
+    doc: "Runs the entrance pipelines of a list of modules as a plugin chain; chain() runs the next one.",
+    options: &[],
+    build,
+};
+
+fn build(_: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     if args.is_nullish(0) {
         return Ok(FilterSpec::plain("chain", || Chain { start: Start::Next, state: State::Waiting }));
     }
@@ -82,7 +91,7 @@ mod tests {
 
     fn plugin(file: &str, tag: &'static str, then_chain: bool) {
         let mut filters = vec![spec(
-            |a| replace::build(a, replace::ReplaceKind::Event(crate::EventKind::Data)),
+            &replace::DATA,
             vec![TestArg::Callback(Rc::new(move |_: &crate::Context, arg: crate::Arg<'_>, _| {
                 let crate::Arg::Event(Event::Data(d)) = arg else { return Ok(crate::Returned::Nothing) };
                 let text = format!("{}{tag}", String::from_utf8_lossy(&d.to_vec()));
@@ -90,7 +99,7 @@ mod tests {
             }))],
         )];
         if then_chain {
-            filters.push(spec(build, vec![]));
+            filters.push(spec(&DEF, vec![]));
         }
         define_module_pipeline(file, None, PipelineLayout::new(file, filters).into_slot());
     }
@@ -99,7 +108,7 @@ mod tests {
     fn modules_run_in_order_and_the_last_chain_passes_through() {
         plugin("a.js", "a", true);
         plugin("b.js", "b", true);
-        let h = Harness::new(vec![spec(build, vec![TestArg::Strings(vec!["a.js".into(), "b.js".into()])])]);
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Strings(vec!["a.js".into(), "b.js".into()])])]);
         h.input(Event::Data("x".into()));
         assert_eq!(h.out.text(), "xab");
         h.input(Event::end());
@@ -110,7 +119,7 @@ mod tests {
     fn a_module_that_does_not_chain_ends_the_chain() {
         plugin("c.js", "c", false);
         plugin("d.js", "d", true);
-        let h = Harness::new(vec![spec(build, vec![TestArg::Strings(vec!["c.js".into(), "d.js".into()])])]);
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Strings(vec!["c.js".into(), "d.js".into()])])]);
         h.input(Event::Data("x".into()));
         assert_eq!(h.out.text(), "xc");
         h.input(Event::end());
@@ -119,7 +128,7 @@ mod tests {
 
     #[test]
     fn chain_outside_a_chain_passes_through() {
-        let h = Harness::new(vec![spec(build, vec![])]);
+        let h = Harness::new(vec![spec(&DEF, vec![])]);
         h.input(Event::Data("x".into()));
         assert_eq!(h.out.text(), "x");
         h.input(Event::end());

@@ -2,25 +2,40 @@
 //! (MessageStart, Data*, MessageEnd per message); bodies stream as they arrive.
 //! Malformed input ends the stream with `ProtocolError`. StreamEnd passes on.
 
-use crate::args::{ArgResult, Args, OptionReader};
+use crate::args::{ArgResult, Args};
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::http::{self, Decoder};
+use crate::options::OptionDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 
-/// Builds `decodeHTTPRequest(options?)`.
-pub fn build_request(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "decodeHTTPRequest", false)
-}
+/// `decodeHTTPRequest` as scripts see it.
+pub const REQUEST: FilterDef = FilterDef {
+    name: "decodeHTTPRequest",
+    params: "options?: DecodeHTTPRequestOptions",
+    doc: "Decodes bytes into HTTP/1 request messages.",
+    options: &[OPTIONS],
+    build: |def, args| build(def, args, false),
+};
 
-/// Builds `decodeHTTPResponse(options?)`.
-pub fn build_response(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "decodeHTTPResponse", true)
-}
+/// `decodeHTTPResponse` as scripts see it.
+pub const RESPONSE: FilterDef = FilterDef {
+    name: "decodeHTTPResponse",
+    params: "options?: DecodeHTTPResponseOptions",
+    doc: "Decodes bytes into HTTP/1 response messages.",
+    options: &[OPTIONS],
+    build: |def, args| build(def, args, true),
+};
 
-fn build(args: &mut dyn Args, name: &'static str, response: bool) -> ArgResult<FilterSpec> {
-    let opts = args.options(0)?;
-    let max = OptionReader::new(name, opts.as_ref()).size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE);
-    Ok(FilterSpec::plain(name, move || DecodeHttp {
+const OPTIONS: &[OptionDef] = &[
+    OptionDef::size("maxHeaderSize", "Largest message head; a bigger one ends the stream with ProtocolError.")
+        .default_size(http::DEFAULT_MAX_HEADER_SIZE),
+    OptionDef::size("bufferSize", "Accepted as Pipy has it.").ignored("bodies stream as they arrive here"),
+];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args, response: bool) -> ArgResult<FilterSpec> {
+    let max = def.options_at(args, 0)?.size("maxHeaderSize")?;
+    Ok(FilterSpec::plain(def.name, move || DecodeHttp {
         decoder: if response { Decoder::responses(max) } else { Decoder::requests(max) },
         failed: false,
     }))

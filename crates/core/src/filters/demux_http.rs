@@ -21,32 +21,35 @@
 //! At most `maxPipelined` requests run at once; past that, reading from the
 //! client pauses until answers go out, so a client pipelining without reading
 //! holds a bounded amount of memory.
-//!
-//! Options (`http::server::ServerOptions`): `maxHeaderSize` (16k), `bufferSize`
-//! (16k: bodies up to this get a content-length, longer ones keep the length
-//! they declare or are sent chunked), `headerTimeout` (60s), `bodyTimeout` (60s),
-//! `maxPipelined` (32).
 
-use crate::args::{ArgResult, Args, OptionReader};
+use crate::args::{ArgResult, Args};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::flow::{self, Backpressure, Direction, Gauge};
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{reading_paused, InputPause, ReadExpired, ReadTimer, ServerOptions};
+use crate::http::server::{self, reading_paused, InputPause, ReadExpired, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-/// Builds `demuxHTTP(options?)` (its sub-pipeline comes from `.to(...)`).
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `demuxHTTP` as scripts see it (its sub-pipeline comes from `.to(...)`).
+pub const DEF: FilterDef = FilterDef {
+    name: "demuxHTTP",
+    params: "options?: DemuxHTTPOptions",
+    doc: "Serves HTTP on the connection, each request in a sub-pipeline of its own that answers it.",
+    options: &[server::OPTIONS],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let (first_opts, subs) = if args.is_string(0) { (1, vec![args.layout(0)?]) } else { (0, Vec::new()) };
-    let opts = args.options(first_opts)?;
-    let options = Rc::new(ServerOptions::read(&OptionReader::new("demuxHTTP", opts.as_ref()))?);
+    let options = Rc::new(ServerOptions::read(&def.options_at(args, first_opts)?)?);
     let named = !subs.is_empty();
-    let mut spec = FilterSpec::with_subs("demuxHTTP", subs, move |subs| DemuxHttp {
+    let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
         decoder: options.decoder(),
         encoder: Encoder::responses(options.buffer_size),
@@ -498,15 +501,11 @@ mod tests {
             };
             Ok(crate::callback::Returned::Events(events))
         };
-        PipelineLayout::new(
-            "answer",
-            vec![spec(|a| replace::build(a, replace::ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])],
-        )
-        .into_slot()
+        PipelineLayout::new("answer", vec![spec(&replace::MESSAGE, vec![TestArg::Callback(Rc::new(cb))])]).into_slot()
     }
 
     fn demux() -> FilterSpec {
-        let mut s = spec(build, vec![]);
+        let mut s = spec(&DEF, vec![]);
         s.subs.push(answering());
         s
     }
@@ -545,7 +544,7 @@ HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
             }
         }
         let layout = PipelineLayout::new("silent", vec![FilterSpec::plain("note", move || Note(seen.clone()))]);
-        let mut s = spec(build, vec![TestArg::Options([("maxPipelined".to_string(), "2".to_string())].into())]);
+        let mut s = spec(&DEF, vec![TestArg::Options([("maxPipelined".to_string(), "2".to_string())].into())]);
         s.subs.push(layout.into_slot());
         s
     }

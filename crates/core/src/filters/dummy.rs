@@ -3,11 +3,15 @@
 
 use crate::args::{ArgResult, Args};
 use crate::event::Event;
+use crate::filters::FilterDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 
-/// Builds `dummy()`.
-pub fn build(_: &mut dyn Args) -> ArgResult<FilterSpec> {
-    Ok(FilterSpec::plain("dummy", || Dummy))
+/// `dummy` as scripts see it.
+pub const DEF: FilterDef =
+    FilterDef { name: "dummy", params: "", doc: "Swallows every event but StreamEnd.", options: &[], build };
+
+fn build(def: &'static FilterDef, _: &mut dyn Args) -> ArgResult<FilterSpec> {
+    Ok(FilterSpec::plain(def.name, || Dummy))
 }
 
 /// The `dummy` filter.

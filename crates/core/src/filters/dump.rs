@@ -1,21 +1,31 @@
 //! `dump(tag?)`: logs every event (kind, head, bytes) at info level and passes it on.
 //! `print()`: logs the text of every Data event and passes everything on.
 
-use crate::args::{ArgResult, Args};
 use crate::event::Event;
+use crate::filters::FilterDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 use std::rc::Rc;
 
-/// Builds `dump(tag?)`.
-pub fn build_dump(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let tag: Rc<str> = args.string(0)?.unwrap_or_default().into();
-    Ok(FilterSpec::plain("dump", move || Dump { tag: tag.clone(), data_only: false }))
-}
+/// `dump` as scripts see it.
+pub const DUMP: FilterDef = FilterDef {
+    name: "dump",
+    params: "tag?: string",
+    doc: "Logs every event, with its head and bytes, and passes it on.",
+    options: &[],
+    build: |def, args| {
+        let tag: Rc<str> = args.string(0)?.unwrap_or_default().into();
+        Ok(FilterSpec::plain(def.name, move || Dump { tag: tag.clone(), data_only: false }))
+    },
+};
 
-/// Builds `print()`.
-pub fn build_print(_: &mut dyn Args) -> ArgResult<FilterSpec> {
-    Ok(FilterSpec::plain("print", || Dump { tag: "".into(), data_only: true }))
-}
+/// `print` as scripts see it.
+pub const PRINT: FilterDef = FilterDef {
+    name: "print",
+    params: "",
+    doc: "Logs the text of every Data event and passes every event on.",
+    options: &[],
+    build: |def, _| Ok(FilterSpec::plain(def.name, || Dump { tag: "".into(), data_only: true })),
+};
 
 /// The `dump` and `print` filters.
 pub struct Dump {

@@ -3,25 +3,40 @@
 //! `bufferSize` get a `content-length`; bigger ones are sent chunked. Data outside a
 //! message is dropped; StreamEnd passes on.
 
-use crate::args::{ArgResult, Args, OptionReader};
+use crate::args::{ArgResult, Args};
 use crate::event::Event;
+use crate::filters::FilterDef;
 use crate::http::{self, Encoder};
+use crate::options::OptionDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 
-/// Builds `encodeHTTPRequest(options?)`.
-pub fn build_request(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "encodeHTTPRequest", false)
-}
+/// `encodeHTTPRequest` as scripts see it.
+pub const REQUEST: FilterDef = FilterDef {
+    name: "encodeHTTPRequest",
+    params: "options?: EncodeHTTPRequestOptions",
+    doc: "Encodes HTTP request messages into HTTP/1 bytes.",
+    options: &[OPTIONS],
+    build: |def, args| build(def, args, false),
+};
 
-/// Builds `encodeHTTPResponse(options?)`.
-pub fn build_response(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    build(args, "encodeHTTPResponse", true)
-}
+/// `encodeHTTPResponse` as scripts see it.
+pub const RESPONSE: FilterDef = FilterDef {
+    name: "encodeHTTPResponse",
+    params: "options?: EncodeHTTPResponseOptions",
+    doc: "Encodes HTTP response messages into HTTP/1 bytes.",
+    options: &[OPTIONS],
+    build: |def, args| build(def, args, true),
+};
 
-fn build(args: &mut dyn Args, name: &'static str, response: bool) -> ArgResult<FilterSpec> {
-    let opts = args.options(0)?;
-    let size = OptionReader::new(name, opts.as_ref()).size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE);
-    Ok(FilterSpec::plain(name, move || EncodeHttp {
+const OPTIONS: &[OptionDef] = &[OptionDef::size(
+    "bufferSize",
+    "Bodies up to this get a content-length; longer ones keep the length they declare or go chunked.",
+)
+.default_size(http::DEFAULT_BUFFER_SIZE)];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args, response: bool) -> ArgResult<FilterSpec> {
+    let size = def.options_at(args, 0)?.size("bufferSize")?;
+    Ok(FilterSpec::plain(def.name, move || EncodeHttp {
         encoder: if response { Encoder::responses(size) } else { Encoder::requests(size) },
     }))
 }

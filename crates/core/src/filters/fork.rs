@@ -8,6 +8,7 @@
 use crate::args::{ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, ScriptValue, Want};
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::rc::Rc;
 
@@ -22,8 +23,16 @@ enum Values {
     Dynamic(Rc<dyn Callback>),
 }
 
-/// Builds `fork(...)` (its sub-pipeline comes from `.to(...)`).
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `fork` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "fork",
+    params: "values?: any | any[] | (() => any | any[])",
+    doc: "Copies every event to sub-pipelines (one per value) and passes it on.",
+    options: &[],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let values = if args.is_function(0) {
         Values::Dynamic(args.callback(0)?.expect("checked"))
     } else if args.array_len(0).is_some() {
@@ -32,7 +41,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
         Values::One(args.values(0)?.and_then(|mut v| v.pop()))
     };
     let values = Rc::new(values);
-    let mut spec = FilterSpec::with_subs("fork", Vec::new(), move |subs| Fork {
+    let mut spec = FilterSpec::with_subs(def.name, Vec::new(), move |subs| Fork {
         values: values.clone(),
         slot: subs.first().cloned(),
         subs: None,

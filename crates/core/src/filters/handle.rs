@@ -7,10 +7,12 @@
 //! that throws ends the stream with `RuntimeError`.
 
 use super::hold::Hold;
-use crate::args::{ArgError, ArgResult, Args, OptionReader};
+use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};
 use crate::event::{Event, EventKind, Message};
+use crate::filters::FilterDef;
 use crate::head::Tail;
+use crate::options::OptionDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 use std::rc::Rc;
 
@@ -25,29 +27,76 @@ pub enum HandleKind {
     Message,
 }
 
-impl HandleKind {
-    fn filter_name(self) -> &'static str {
-        match self {
-            HandleKind::StreamStart => "handleStreamStart",
-            HandleKind::Message => "handleMessage",
-            HandleKind::Event(EventKind::Data) => "handleData",
-            HandleKind::Event(EventKind::MessageStart) => "handleMessageStart",
-            HandleKind::Event(EventKind::MessageEnd) => "handleMessageEnd",
-            HandleKind::Event(EventKind::StreamEnd) => "handleStreamEnd",
-        }
-    }
-}
-
 /// Default limit of the body copy `handleMessage` gives its callback.
 const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
 
-/// Builds a `handle*` filter of the given kind.
-pub fn build(args: &mut dyn Args, kind: HandleKind) -> ArgResult<FilterSpec> {
-    let name = kind.filter_name();
+/// `handleStreamStart` as scripts see it.
+pub const STREAM_START: FilterDef = FilterDef {
+    name: "handleStreamStart",
+    params: "callback: (event: Event) => any",
+    doc: "Calls a function with the stream's first event and passes every event on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::StreamStart),
+};
+
+/// `handleMessageStart` as scripts see it.
+pub const MESSAGE_START: FilterDef = FilterDef {
+    name: "handleMessageStart",
+    params: "callback: (head: MessageStart) => any",
+    doc: "Calls a function with each MessageStart and passes every event on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::Event(EventKind::MessageStart)),
+};
+
+/// `handleData` as scripts see it.
+pub const DATA: FilterDef = FilterDef {
+    name: "handleData",
+    params: "callback: (data: Data) => any",
+    doc: "Calls a function with each Data event and passes every event on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::Event(EventKind::Data)),
+};
+
+/// `handleMessageEnd` as scripts see it.
+pub const MESSAGE_END: FilterDef = FilterDef {
+    name: "handleMessageEnd",
+    params: "callback: (end: MessageEnd) => any",
+    doc: "Calls a function with each MessageEnd and passes every event on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::Event(EventKind::MessageEnd)),
+};
+
+/// `handleStreamEnd` as scripts see it.
+pub const STREAM_END: FilterDef = FilterDef {
+    name: "handleStreamEnd",
+    params: "callback: (end: StreamEnd) => any",
+    doc: "Calls a function with the StreamEnd and passes every event on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::Event(EventKind::StreamEnd)),
+};
+
+/// `handleMessage` as scripts see it.
+pub const MESSAGE: FilterDef = FilterDef {
+    name: "handleMessage",
+    params: "callback: (message: Message) => any, options?: HandleMessageOptions",
+    doc: "Calls a function with each whole message while its events stream on.",
+    options: &[MESSAGE_OPTIONS],
+    build: |def, args| build(def, args, HandleKind::Message),
+};
+
+const MESSAGE_OPTIONS: &[OptionDef] = &[OptionDef::size(
+    "bufferLimit",
+    "Largest body copied for the callback; past it the callback gets the body cut short.",
+)
+.default_size(DEFAULT_BUFFER_LIMIT)];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args, kind: HandleKind) -> ArgResult<FilterSpec> {
+    let name = def.name;
     let cb = args.callback(0)?.ok_or_else(|| ArgError(format!("{name}: a callback function is required")))?;
-    let opts = args.options(1)?;
-    let limit = OptionReader::new(name, opts.as_ref()).size("bufferLimit")?.unwrap_or(DEFAULT_BUFFER_LIMIT);
+    let r = def.options_at(args, 1)?;
+    let limit = if def.options.is_empty() { DEFAULT_BUFFER_LIMIT } else { r.size("bufferLimit")? };
     Ok(FilterSpec::plain(name, move || Handle {
+        name,
         kind,
         cb: cb.clone(),
         limit,
@@ -59,6 +108,7 @@ pub fn build(args: &mut dyn Args, kind: HandleKind) -> ArgResult<FilterSpec> {
 
 /// A `handle*` filter.
 pub struct Handle {
+    name: &'static str,
     kind: HandleKind,
     cb: Rc<dyn Callback>,
     limit: usize,
@@ -88,7 +138,7 @@ impl Handle {
             None
         };
         match result {
-            Some(Err(err)) => return cx.fail(&err, self.kind.filter_name()),
+            Some(Err(err)) => return cx.fail(&err, self.name),
             Some(Ok(Returned::Pending(p))) => {
                 self.hold.wait(p, cx);
                 self.hold.keep(ev);
@@ -126,7 +176,7 @@ impl Filter for Handle {
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
         match self.hold.settled() {
-            Some(Err(err)) => return cx.fail(&err, self.kind.filter_name()),
+            Some(Err(err)) => return cx.fail(&err, self.name),
             Some(Ok(_)) => {}
             None => return,
         }
@@ -169,10 +219,7 @@ mod tests {
             }
             Ok(Returned::Nothing)
         };
-        let h = Harness::new(vec![spec(
-            |a| build(a, HandleKind::Event(EventKind::MessageStart)),
-            vec![TestArg::Callback(Rc::new(cb))],
-        )]);
+        let h = Harness::new(vec![spec(&MESSAGE_START, vec![TestArg::Callback(Rc::new(cb))])]);
         for ev in request("/a").into_iter().chain(request("/b")) {
             h.input(ev);
         }
@@ -200,10 +247,7 @@ mod tests {
             *c.borrow_mut() += 1;
             Ok(if *c.borrow() == 1 { Returned::Pending(p.clone()) } else { Returned::Nothing })
         };
-        let h = Harness::new(vec![spec(
-            |a| build(a, HandleKind::Event(EventKind::Data)),
-            vec![TestArg::Callback(Rc::new(cb))],
-        )]);
+        let h = Harness::new(vec![spec(&DATA, vec![TestArg::Callback(Rc::new(cb))])]);
         h.send("one ");
         h.send("two ");
         h.input(Event::end());
@@ -220,7 +264,7 @@ mod tests {
     #[test]
     fn a_throwing_handler_ends_the_stream_with_runtime_error() {
         let cb = |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> { Err(ScriptError::new("boom")) };
-        let h = Harness::new(vec![spec(|a| build(a, HandleKind::StreamStart), vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&STREAM_START, vec![TestArg::Callback(Rc::new(cb))])]);
         h.send("x");
         h.send("y");
         let out = h.finish();
@@ -237,7 +281,7 @@ mod tests {
             }
             Ok(Returned::Nothing)
         };
-        let h = Harness::new(vec![spec(|a| build(a, HandleKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&MESSAGE, vec![TestArg::Callback(Rc::new(cb))])]);
         h.input(Event::start(Head::None));
         h.send("ab");
         h.send("cd");

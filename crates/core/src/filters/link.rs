@@ -4,15 +4,24 @@
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::event::Event;
+use crate::filters::FilterDef;
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 
-/// Builds `link(name)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `link` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "link",
+    params: "pipeline: SubPipeline",
+    doc: "Runs a named pipeline inline, sharing the stream's context.",
+    options: &[],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     if args.is_nullish(0) {
-        return Err(ArgError("link: a pipeline name is required".into()));
+        return Err(ArgError(format!("{}: a pipeline name is required", def.name)));
     }
     let slot = args.layout(0)?;
-    Ok(FilterSpec::with_subs("link", vec![slot], |subs| Link { slot: subs[0].clone(), sub: None }))
+    Ok(FilterSpec::with_subs(def.name, vec![slot], |subs| Link { slot: subs[0].clone(), sub: None }))
 }
 
 /// The `link` filter.
@@ -47,10 +56,10 @@ mod tests {
     fn linked_pipeline_runs_inline_and_shares_the_stream() {
         let sub = PipelineLayout::new(
             "hello",
-            vec![spec(serve_http::build, vec![TestArg::Events(Message::new(Head::None, "hi").into_events())])],
+            vec![spec(&serve_http::DEF, vec![TestArg::Events(Message::new(Head::None, "hi").into_events())])],
         )
         .into_slot();
-        let h = Harness::new(vec![spec(build, vec![TestArg::Layout(sub)])]);
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Layout(sub)])]);
         h.send("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(h.out.text(), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nhi");
         h.input(Event::end());

@@ -1,6 +1,6 @@
-//! Every filter a script can use that needs no socket, one per file; `FILTERS`,
-//! the table that maps their script names to the functions that build them; and
-//! `Registry`, the tables of every crate joined.
+//! Every filter a script can use that needs no socket, one per file, each declared
+//! once by a `FilterDef` (name, parameters, options, builder); `FILTERS`, this
+//! crate's table of them; and `Registry`, the tables of every crate joined.
 //!
 //! # Layout
 //! - `serve_http`: `serveHTTP`, an HTTP server in one filter.
@@ -38,54 +38,83 @@ pub mod use_module;
 pub mod wait;
 
 use crate::args::{ArgResult, Args};
-use crate::event::EventKind;
+use crate::options::{OptionDef, OptionReader};
 use crate::pipeline::FilterSpec;
-use handle::HandleKind;
-use replace::ReplaceKind;
 
-/// Builds a filter spec from script arguments.
-pub type BuildFn = fn(&mut dyn Args) -> ArgResult<FilterSpec>;
+/// Builds a filter spec from its definition and a script's arguments.
+pub type BuildFn = fn(&'static FilterDef, &mut dyn Args) -> ArgResult<FilterSpec>;
 
-/// Script name → builder, for every filter.
-pub const FILTERS: &[(&str, BuildFn)] = &[
-    ("serveHTTP", serve_http::build),
-    ("demuxHTTP", demux_http::build),
-    ("muxHTTP", mux_http::build),
-    ("decodeHTTPRequest", decode_http::build_request),
-    ("decodeHTTPResponse", decode_http::build_response),
-    ("encodeHTTPRequest", encode_http::build_request),
-    ("encodeHTTPResponse", encode_http::build_response),
-    ("link", link::build),
-    ("chain", chain::build),
-    ("use", use_module::build),
-    ("wait", wait::build),
-    ("throttleMessageRate", |a| throttle::build(a, throttle::Unit::Message)),
-    ("throttleDataRate", |a| throttle::build(a, throttle::Unit::Byte)),
-    ("fork", fork::build),
-    ("branch", branch::build),
-    ("branchMessageStart", branch_message::build_start),
-    ("branchMessage", branch_message::build_message),
-    ("dummy", dummy::build),
-    ("dump", dump::build_dump),
-    ("print", dump::build_print),
-    ("handleStreamStart", |a| handle::build(a, HandleKind::StreamStart)),
-    ("handleMessageStart", |a| handle::build(a, HandleKind::Event(EventKind::MessageStart))),
-    ("handleData", |a| handle::build(a, HandleKind::Event(EventKind::Data))),
-    ("handleMessageEnd", |a| handle::build(a, HandleKind::Event(EventKind::MessageEnd))),
-    ("handleStreamEnd", |a| handle::build(a, HandleKind::Event(EventKind::StreamEnd))),
-    ("handleMessage", |a| handle::build(a, HandleKind::Message)),
-    ("replaceStreamStart", |a| replace::build(a, ReplaceKind::StreamStart)),
-    ("replaceMessageStart", |a| replace::build(a, ReplaceKind::Event(EventKind::MessageStart))),
-    ("replaceData", |a| replace::build(a, ReplaceKind::Event(EventKind::Data))),
-    ("replaceMessageEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::MessageEnd))),
-    ("replaceStreamEnd", |a| replace::build(a, ReplaceKind::Event(EventKind::StreamEnd))),
-    ("replaceMessage", |a| replace::build(a, ReplaceKind::Message)),
-    ("replaceMessageBody", |a| replace::build(a, ReplaceKind::MessageBody)),
+/// What a filter is to scripts: the name they call it by, its parameters, its
+/// options, and how it is built. The one declaration of each; the reference pages
+/// and the editor types are generated from it.
+pub struct FilterDef {
+    /// The configurator method's name (`connect`).
+    pub name: &'static str,
+    /// Its parameters in TypeScript (`target: string, options?: ConnectOptions`);
+    /// an options parameter is typed by the interface generated from `options`.
+    pub params: &'static str,
+    /// One line: what it does.
+    pub doc: &'static str,
+    /// The options it takes.
+    pub options: &'static [&'static [OptionDef]],
+    /// Builds it.
+    pub build: BuildFn,
+}
+
+impl FilterDef {
+    /// Argument `i` as this filter's options, checked against its declarations.
+    pub fn options_at(&'static self, args: &mut dyn Args, i: usize) -> ArgResult<OptionReader> {
+        OptionReader::check(self.name, self.options, args.options(i)?)
+    }
+
+    /// The name of the TypeScript interface of its options (`ConnectOptions`).
+    pub fn options_type(&self) -> String {
+        let mut chars = self.name.chars();
+        let first = chars.next().map(|c| c.to_ascii_uppercase()).unwrap_or_default();
+        format!("{first}{}Options", chars.as_str())
+    }
+}
+
+/// Every filter of this crate.
+pub const FILTERS: &[&FilterDef] = &[
+    &serve_http::DEF,
+    &demux_http::DEF,
+    &mux_http::DEF,
+    &decode_http::REQUEST,
+    &decode_http::RESPONSE,
+    &encode_http::REQUEST,
+    &encode_http::RESPONSE,
+    &link::DEF,
+    &chain::DEF,
+    &use_module::DEF,
+    &wait::DEF,
+    &throttle::MESSAGE_RATE,
+    &throttle::DATA_RATE,
+    &fork::DEF,
+    &branch::DEF,
+    &branch_message::START,
+    &branch_message::MESSAGE,
+    &dummy::DEF,
+    &dump::DUMP,
+    &dump::PRINT,
+    &handle::STREAM_START,
+    &handle::MESSAGE_START,
+    &handle::DATA,
+    &handle::MESSAGE_END,
+    &handle::STREAM_END,
+    &handle::MESSAGE,
+    &replace::STREAM_START,
+    &replace::MESSAGE_START,
+    &replace::DATA,
+    &replace::MESSAGE_END,
+    &replace::STREAM_END,
+    &replace::MESSAGE,
+    &replace::MESSAGE_BODY,
 ];
 
-/// The builder of the filter called `name` among core's filters.
-pub fn find(name: &str) -> Option<BuildFn> {
-    FILTERS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+/// The filter called `name` among core's filters.
+pub fn find(name: &str) -> Option<&'static FilterDef> {
+    FILTERS.iter().copied().find(|d| d.name == name)
 }
 
 /// Every filter scripts may use, by script name: the binary joins each crate's
@@ -94,7 +123,7 @@ pub fn find(name: &str) -> Option<BuildFn> {
 /// an edit to the host or to another crate. A later table's filter of the same
 /// name replaces an earlier one's.
 #[derive(Clone, Default)]
-pub struct Registry(Vec<(&'static str, BuildFn)>);
+pub struct Registry(Vec<&'static FilterDef>);
 
 impl Registry {
     /// No filters.
@@ -108,21 +137,21 @@ impl Registry {
     }
 
     /// These filters too.
-    pub fn with(mut self, table: &[(&'static str, BuildFn)]) -> Self {
-        for &(name, build) in table {
-            self.0.retain(|(n, _)| *n != name);
-            self.0.push((name, build));
+    pub fn with(mut self, table: &[&'static FilterDef]) -> Self {
+        for &def in table {
+            self.0.retain(|d| d.name != def.name);
+            self.0.push(def);
         }
         self
     }
 
-    /// The builder of the filter called `name`.
-    pub fn find(&self, name: &str) -> Option<BuildFn> {
-        self.0.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    /// The filter called `name`.
+    pub fn find(&self, name: &str) -> Option<&'static FilterDef> {
+        self.0.iter().copied().find(|d| d.name == name)
     }
 
     /// Every filter, in the order the tables gave them.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, BuildFn)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = &'static FilterDef> + '_ {
         self.0.iter().copied()
     }
 }

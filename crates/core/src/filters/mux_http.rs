@@ -26,20 +26,16 @@
 //!
 //! Forms: `muxHTTP()`, `muxHTTP(key)`, `muxHTTP(options)`, `muxHTTP(key, options)`,
 //! and with a pipeline name first.
-//!
-//! Options: `maxIdle` (how long a session no stream uses stays open, 10 s),
-//! `maxQueue` (streams sharing one session; 0 = no limit), `maxMessages`,
-//! `bufferSize` (request bodies up to this get a content-length, longer ones keep
-//! the length they declare or go chunked), `maxHeaderSize`, `responseTimeout`
-//! (60 s).
 
-use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use crate::args::{ArgError, ArgResult, Args, OptValue, Param};
 use crate::callback::{Arg, Returned, Want};
 use crate::context::Inbound;
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
 use crate::http::{self, hop, Decoder, Encoder};
+use crate::options::{OptionDef, Ty};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, Sink};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -93,8 +89,48 @@ struct Pool {
     sessions: RefCell<Sessions>,
 }
 
-/// Builds `muxHTTP(...)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `muxHTTP` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "muxHTTP",
+    params: "key?: any | (() => any), options?: MuxHTTPOptions",
+    doc: "Sends each HTTP request through an upstream session shared by the streams of the same key.",
+    options: &[OPTIONS],
+    build,
+};
+
+const OPTIONS: &[OptionDef] = &[
+    OptionDef::duration("maxIdle", "How long a session no stream uses stays open.")
+        .default_duration(std::time::Duration::from_secs(10)),
+    OptionDef::int("maxQueue", "Streams sharing one session; 0 is no limit.").default_int(0),
+    OptionDef::int("maxMessages", "Requests a session carries before it takes no more; 0 is no limit.")
+        .default_int(0),
+    OptionDef::size(
+        "bufferSize",
+        "Request bodies up to this get a content-length; longer ones keep the length they declare or go chunked.",
+    )
+    .default_size(http::DEFAULT_BUFFER_SIZE),
+    OptionDef::size("maxHeaderSize", "Largest response head; a bigger one fails the session.")
+        .default_size(http::DEFAULT_MAX_HEADER_SIZE),
+    OptionDef::duration(
+        "responseTimeout",
+        "A session awaiting an answer that sees no byte either way for this long closes; its streams end with ReadTimeout.",
+    )
+    .default_duration(std::time::Duration::from_secs(60)),
+    OptionDef::new(
+        "version",
+        &[Ty::Int, Ty::Str, Ty::Function],
+        "The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported.",
+    )
+    .default_int(1),
+    OptionDef::new("ping", &[Ty::Function], "HTTP/2 keep-alive pings.")
+        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
+    OptionDef::size("connectionWindowSize", "HTTP/2 connection flow-control window.")
+        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
+    OptionDef::size("streamWindowSize", "HTTP/2 stream flow-control window.")
+        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
+];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let (subs, first) = if args.is_string(0) { (vec![args.layout(0)?], 1) } else { (Vec::new(), 0) };
     // `muxHTTP(options)`: an object first is the options, not a key.
     let (key, options_at): (Option<Param<String>>, usize) = if args.is_function(first) {
@@ -106,27 +142,30 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     } else {
         (args.string(first)?.map(|s| Param::Static(format!("v:{s}"))), first + 1)
     };
-    let opts = args.options(options_at)?;
-    let r = OptionReader::new("muxHTTP", opts.as_ref());
-    if let Some(v) = r.int("version").ok().flatten() {
-        if v != 1 {
-            return Err(ArgError("muxHTTP: only HTTP/1.1 upstreams are supported so far (version: 1)".into()));
-        }
+    let r = def.options_at(args, options_at)?;
+    let http1 = match r.raw("version")? {
+        None | Some(OptValue::Callback(_)) => true,
+        Some(OptValue::Number(n)) => n == 1.0,
+        Some(OptValue::Str(s)) => matches!(s.to_ascii_lowercase().as_str(), "http/1" | "http/1.1" | "http/1.0"),
+        Some(_) => false,
+    };
+    if !http1 {
+        return Err(ArgError(format!("{}: only HTTP/1.1 upstreams are supported so far (version: 1)", def.name)));
     }
     let pool = Rc::new(Pool {
         options: Options {
-            response_timeout: r.duration("responseTimeout")?.unwrap_or(std::time::Duration::from_secs(60)),
-            max_idle: r.duration("maxIdle")?.unwrap_or(std::time::Duration::from_secs(10)),
-            max_queue: r.int("maxQueue")?.unwrap_or(0).max(0) as usize,
-            max_messages: r.int("maxMessages")?.unwrap_or(0).max(0) as usize,
-            buffer_size: r.size("bufferSize")?.unwrap_or(http::DEFAULT_BUFFER_SIZE),
-            max_header_size: r.size("maxHeaderSize")?.unwrap_or(http::DEFAULT_MAX_HEADER_SIZE),
+            response_timeout: r.duration("responseTimeout")?,
+            max_idle: r.duration("maxIdle")?,
+            max_queue: r.int("maxQueue")?.max(0) as usize,
+            max_messages: r.int("maxMessages")?.max(0) as usize,
+            buffer_size: r.size("bufferSize")?,
+            max_header_size: r.size("maxHeaderSize")?,
         },
         sessions: RefCell::default(),
     });
     let key = Rc::new(key);
     let named = !subs.is_empty();
-    let mut spec = FilterSpec::with_subs("muxHTTP", subs, move |subs| MuxHttp {
+    let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| MuxHttp {
         pool: pool.clone(),
         key: key.clone(),
         slot: subs[0].clone(),

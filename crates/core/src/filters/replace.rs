@@ -9,9 +9,11 @@
 //! returns a Promise holds the stream until it settles.
 
 use super::hold::Hold;
-use crate::args::{ArgResult, Args, OptionReader, Param};
+use crate::args::{ArgResult, Args, Param};
 use crate::callback::{Arg, Returned, ScriptError, Want};
 use crate::event::{Collected, Event, EventKind, MessageCollector, StreamError};
+use crate::filters::FilterDef;
+use crate::options::OptionDef;
 use crate::pipeline::{Cx, Filter, FilterSpec};
 use std::rc::Rc;
 
@@ -28,30 +30,83 @@ pub enum ReplaceKind {
     MessageBody,
 }
 
-impl ReplaceKind {
-    fn filter_name(self) -> &'static str {
-        match self {
-            ReplaceKind::StreamStart => "replaceStreamStart",
-            ReplaceKind::Message => "replaceMessage",
-            ReplaceKind::MessageBody => "replaceMessageBody",
-            ReplaceKind::Event(EventKind::Data) => "replaceData",
-            ReplaceKind::Event(EventKind::MessageStart) => "replaceMessageStart",
-            ReplaceKind::Event(EventKind::MessageEnd) => "replaceMessageEnd",
-            ReplaceKind::Event(EventKind::StreamEnd) => "replaceStreamEnd",
-        }
-    }
-}
-
 const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
 
-/// Builds a `replace*` filter of the given kind.
-pub fn build(args: &mut dyn Args, kind: ReplaceKind) -> ArgResult<FilterSpec> {
-    let name = kind.filter_name();
+/// `replaceStreamStart` as scripts see it.
+pub const STREAM_START: FilterDef = FilterDef {
+    name: "replaceStreamStart",
+    params: "replacement?: Events | ((event: Event) => Events)",
+    doc: "Replaces the stream's first event.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::StreamStart),
+};
+
+/// `replaceMessageStart` as scripts see it.
+pub const MESSAGE_START: FilterDef = FilterDef {
+    name: "replaceMessageStart",
+    params: "replacement?: Events | ((head: MessageStart) => Events)",
+    doc: "Replaces each MessageStart.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::Event(EventKind::MessageStart)),
+};
+
+/// `replaceData` as scripts see it.
+pub const DATA: FilterDef = FilterDef {
+    name: "replaceData",
+    params: "replacement?: Events | ((data: Data) => Events)",
+    doc: "Replaces each Data event.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::Event(EventKind::Data)),
+};
+
+/// `replaceMessageEnd` as scripts see it.
+pub const MESSAGE_END: FilterDef = FilterDef {
+    name: "replaceMessageEnd",
+    params: "replacement?: Events | ((end: MessageEnd) => Events)",
+    doc: "Replaces each MessageEnd.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::Event(EventKind::MessageEnd)),
+};
+
+/// `replaceStreamEnd` as scripts see it.
+pub const STREAM_END: FilterDef = FilterDef {
+    name: "replaceStreamEnd",
+    params: "replacement?: Events | ((end: StreamEnd) => Events)",
+    doc: "Replaces the StreamEnd.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::Event(EventKind::StreamEnd)),
+};
+
+/// `replaceMessage` as scripts see it.
+pub const MESSAGE: FilterDef = FilterDef {
+    name: "replaceMessage",
+    params: "replacement?: Events | ((message: Message) => Events), options?: ReplaceMessageOptions",
+    doc: "Replaces each whole message.",
+    options: &[MESSAGE_OPTIONS],
+    build: |def, args| build(def, args, ReplaceKind::Message),
+};
+
+/// `replaceMessageBody` as scripts see it.
+pub const MESSAGE_BODY: FilterDef = FilterDef {
+    name: "replaceMessageBody",
+    params: "replacement?: Data | string | ((body: Data) => Data | string), options?: ReplaceMessageBodyOptions",
+    doc: "Replaces each message's body, keeping its head and tail.",
+    options: &[MESSAGE_OPTIONS],
+    build: |def, args| build(def, args, ReplaceKind::MessageBody),
+};
+
+const MESSAGE_OPTIONS: &[OptionDef] =
+    &[OptionDef::size("bufferLimit", "Largest message buffered; a bigger one ends the stream with BufferOverflow.")
+        .default_size(DEFAULT_BUFFER_LIMIT)];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args, kind: ReplaceKind) -> ArgResult<FilterSpec> {
+    let name = def.name;
     let with: Rc<Param<Vec<Event>>> =
         Rc::new(if args.is_nullish(0) { Param::Static(Vec::new()) } else { args.events_param(0)? });
-    let opts = args.options(1)?;
-    let limit = OptionReader::new(name, opts.as_ref()).size("bufferLimit")?.unwrap_or(DEFAULT_BUFFER_LIMIT);
+    let r = def.options_at(args, 1)?;
+    let limit = if def.options.is_empty() { DEFAULT_BUFFER_LIMIT } else { r.size("bufferLimit")? };
     Ok(FilterSpec::plain(name, move || Replace {
+        name,
         kind,
         with: with.clone(),
         started: false,
@@ -62,6 +117,7 @@ pub fn build(args: &mut dyn Args, kind: ReplaceKind) -> ArgResult<FilterSpec> {
 
 /// A `replace*` filter.
 pub struct Replace {
+    name: &'static str,
     kind: ReplaceKind,
     with: Rc<Param<Vec<Event>>>,
     started: bool,
@@ -141,7 +197,7 @@ impl Replace {
                 Collected::Taken => return,
                 Collected::Other(ev) => return cx.output(ev),
                 Collected::Overflow => {
-                    tracing::error!("{}: message body over bufferLimit", self.kind.filter_name());
+                    tracing::error!("{}: message body over bufferLimit", self.name);
                     return cx.output(Event::error(StreamError::BufferOverflow));
                 }
                 Collected::Message(m) => self.replacement(Arg::Message(m), cx),
@@ -167,7 +223,7 @@ impl Replace {
             }
             Ok(Returned::Pending(p)) => self.hold.wait(p, cx),
             Ok(_) => {}
-            Err(err) => cx.fail(&err, self.kind.filter_name()),
+            Err(err) => cx.fail(&err, self.name),
         }
     }
 }
@@ -229,7 +285,7 @@ mod tests {
             let Arg::Message(m) = arg else { panic!("a message") };
             Ok(Returned::Events(Message::new(m.head, "longer body").into_events()))
         };
-        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&MESSAGE, vec![TestArg::Callback(Rc::new(cb))])]);
         for ev in original.clone().into_events() {
             h.input(ev);
         }
@@ -240,10 +296,7 @@ mod tests {
         let cb = |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
             Ok(Returned::Events(vec![Event::Data("changed".into())]))
         };
-        let h = Harness::new(vec![spec(
-            |a| build(a, ReplaceKind::Event(crate::event::EventKind::Data)),
-            vec![TestArg::Callback(Rc::new(cb))],
-        )]);
+        let h = Harness::new(vec![spec(&DATA, vec![TestArg::Callback(Rc::new(cb))])]);
         for ev in original.into_events() {
             h.input(ev);
         }
@@ -259,7 +312,7 @@ mod tests {
             let text = format!("[{}]", String::from_utf8_lossy(&m.body.to_vec()));
             Ok(Returned::Events(Message::new(Head::None, text).into_events()))
         };
-        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::Message), vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&MESSAGE, vec![TestArg::Callback(Rc::new(cb))])]);
         for body in ["a", "bc"] {
             for ev in Message::new(Head::None, body).into_events() {
                 h.input(ev);
@@ -277,7 +330,7 @@ mod tests {
         let cb = move |_: &Context, _: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
             Ok(Returned::Pending(p.clone()))
         };
-        let h = Harness::new(vec![spec(|a| build(a, ReplaceKind::StreamStart), vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&STREAM_START, vec![TestArg::Callback(Rc::new(cb))])]);
         h.send("first");
         h.send("second");
         assert_eq!(h.out.text(), "");
@@ -290,11 +343,8 @@ mod tests {
     #[test]
     fn static_replacement_and_drop_by_omission() {
         let h = Harness::new(vec![
-            spec(
-                |a| build(a, ReplaceKind::Event(EventKind::Data)),
-                vec![TestArg::Events(vec![Event::Data("*".into())])],
-            ),
-            spec(|a| build(a, ReplaceKind::Event(EventKind::MessageEnd)), vec![]),
+            spec(&DATA, vec![TestArg::Events(vec![Event::Data("*".into())])]),
+            spec(&MESSAGE_END, vec![]),
         ]);
         h.input(Event::start(Head::None));
         h.send("abc");
@@ -322,8 +372,7 @@ mod body_tests {
             let text = String::from_utf8_lossy(&d.to_vec()).to_uppercase();
             Ok(Returned::Events(vec![Event::Data(Data::from(text))]))
         };
-        let h =
-            Harness::new(vec![spec(|a| build(a, ReplaceKind::MessageBody), vec![TestArg::Callback(Rc::new(upper))])]);
+        let h = Harness::new(vec![spec(&MESSAGE_BODY, vec![TestArg::Callback(Rc::new(upper))])]);
         for ev in Message::new(Head::Request(Default::default()), "abc").into_events() {
             h.input(ev);
         }

@@ -14,14 +14,16 @@
 //!
 //! A fixed response is encoded once and the bytes are reused for every request.
 
-use crate::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use crate::args::{ArgError, ArgResult, Args, Param};
 use crate::callback::{Arg, Pending, Returned, ScriptError, Want};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
+use crate::filters::FilterDef;
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{reading_paused, InputPause, ReadTimer, ServerOptions};
+use crate::http::server::{self, reading_paused, InputPause, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
+use crate::options::OptionDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -37,18 +39,30 @@ const MIN_QUEUED_BYTES: usize = 64 << 10;
 /// Encoded fixed responses, per kind of request they answer.
 type WireCache = RefCell<[Option<Data>; 8]>;
 
-/// Builds `serveHTTP(...)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `serveHTTP` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "serveHTTP",
+    params: "handler: Message | ((request: Message) => Message | Promise<Message>), options?: ServeHTTPOptions",
+    doc: "Answers each HTTP request on the connection with a message or what a function returns.",
+    options: &[server::OPTIONS, OPTIONS],
+    build,
+};
+
+/// The options only `serveHTTP` takes.
+const OPTIONS: &[OptionDef] =
+    &[OptionDef::size("maxBodySize", "Largest request body buffered for the handler; a bigger one is answered 413.")
+        .default_size(DEFAULT_MAX_BODY_SIZE)];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     if args.is_nullish(0) {
-        return Err(ArgError("serveHTTP: needs a Message to answer with, or a function that returns one".into()));
+        return Err(ArgError(format!("{}: needs a Message to answer with, or a function that returns one", def.name)));
     }
     let handler = Rc::new(args.events_param(0)?);
-    let opts = args.options(1)?;
-    let r = OptionReader::new("serveHTTP", opts.as_ref());
+    let r = def.options_at(args, 1)?;
     let options = Rc::new(ServerOptions::read(&r)?);
-    let max_body_size = r.size("maxBodySize")?.unwrap_or(DEFAULT_MAX_BODY_SIZE);
+    let max_body_size = r.size("maxBodySize")?;
     let cache: Rc<WireCache> = Rc::default();
-    Ok(FilterSpec::plain("serveHTTP", move || ServeHttp {
+    Ok(FilterSpec::plain(def.name, move || ServeHttp {
         handler: handler.clone(),
         cache: cache.clone(),
         decoder: options.decoder(),
@@ -346,7 +360,7 @@ mod tests {
     use std::cell::RefCell;
 
     fn hello() -> FilterSpec {
-        spec(build, vec![TestArg::Events(Message::new(Head::None, "Hi, there!\n").into_events())])
+        spec(&DEF, vec![TestArg::Events(Message::new(Head::None, "Hi, there!\n").into_events())])
     }
 
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: keep-alive\r\n\r\nHi, there!\n";
@@ -374,7 +388,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             let h = Harness::new(vec![spec(
-                build,
+                &DEF,
                 vec![TestArg::Events(Message::new(Head::None, "x").into_events()), TestArg::Options(opts)],
             )]);
             h.send(input);
@@ -397,7 +411,7 @@ mod tests {
                 Ok(Returned::Events(Message::new(Head::None, "ok").into_events()))
             }
         };
-        let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Callback(Rc::new(cb))])]);
         h.send("GET / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(
             h.out.text(),
@@ -422,7 +436,7 @@ HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
                 Ok(Returned::Events(Message::new(Head::None, path.to_string()).into_events()))
             }
         };
-        let h = Harness::new(vec![spec(build, vec![TestArg::Callback(Rc::new(cb))])]);
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Callback(Rc::new(cb))])]);
         h.send("GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /fast HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(h.out.text(), "");
         let p = pendings.borrow()[0].clone();

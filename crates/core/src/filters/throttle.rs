@@ -10,6 +10,7 @@
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use crate::quota::Quota;
 use std::collections::VecDeque;
@@ -29,12 +30,26 @@ enum Source {
     Dynamic(Rc<dyn Callback>),
 }
 
-/// Builds a throttle filter.
-pub fn build(args: &mut dyn Args, unit: Unit) -> ArgResult<FilterSpec> {
-    let name = match unit {
-        Unit::Message => "throttleMessageRate",
-        Unit::Byte => "throttleDataRate",
-    };
+/// `throttleMessageRate` as scripts see it.
+pub const MESSAGE_RATE: FilterDef = FilterDef {
+    name: "throttleMessageRate",
+    params: "quota: algo.Quota | (() => algo.Quota)",
+    doc: "Lets messages through only as fast as a quota allows, one unit each.",
+    options: &[],
+    build: |def, args| build(def, args, Unit::Message),
+};
+
+/// `throttleDataRate` as scripts see it.
+pub const DATA_RATE: FilterDef = FilterDef {
+    name: "throttleDataRate",
+    params: "quota: algo.Quota | (() => algo.Quota)",
+    doc: "Lets bytes through only as fast as a quota allows, one unit per byte.",
+    options: &[],
+    build: |def, args| build(def, args, Unit::Byte),
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args, unit: Unit) -> ArgResult<FilterSpec> {
+    let name = def.name;
     let source = if let Some(cb) = args.callback(0)? {
         Source::Dynamic(cb)
     } else {
@@ -181,7 +196,7 @@ mod tests {
     #[test]
     fn messages_wait_for_the_quota_and_go_on_when_it_is_produced() {
         let q = Quota::new(1.0, QuotaOptions::default());
-        let h = Harness::new(vec![spec(|a| build(a, Unit::Message), vec![TestArg::Native(Rc::new(q.clone()))])]);
+        let h = Harness::new(vec![spec(&MESSAGE_RATE, vec![TestArg::Native(Rc::new(q.clone()))])]);
         for body in ["a", "b"] {
             for ev in Message::new(Head::None, body).into_events() {
                 h.input(ev);
@@ -197,7 +212,7 @@ mod tests {
     #[test]
     fn data_is_split_at_what_the_quota_allows() {
         let q = Quota::new(3.0, QuotaOptions::default());
-        let h = Harness::new(vec![spec(|a| build(a, Unit::Byte), vec![TestArg::Native(Rc::new(q.clone()))])]);
+        let h = Harness::new(vec![spec(&DATA_RATE, vec![TestArg::Native(Rc::new(q.clone()))])]);
         h.input(Event::Data("hello".into()));
         assert_eq!(h.out.text(), "hel");
         q.produce(10.0);

@@ -13,12 +13,21 @@
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Returned, Want};
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline, PipelineLayout};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-/// Builds `use(...)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `use` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "use",
+    params: "modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean",
+    doc: "Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back.",
+    options: &[],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let usage = || ArgError("use: expects a module file (or an array of them) and a pipeline name".into());
     let single = args.is_string(0);
     let files = args.strings(0)?.ok_or_else(usage)?;
@@ -34,7 +43,7 @@ pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
     }
     let has_down = down.is_some();
     let stages: OnceCell<Rc<[Stage]>> = OnceCell::new();
-    Ok(FilterSpec::with_subs("use", slots, move |subs| {
+    Ok(FilterSpec::with_subs(def.name, slots, move |subs| {
         let stages = stages.get_or_init(|| resolve(subs, has_down)).clone();
         let running = (0..stages.len()).map(|_| Running::default()).collect();
         Use { stages, turn_down: turn_down.clone(), running, ended: false }
@@ -150,7 +159,7 @@ mod tests {
     /// A pipeline that appends `tag` to every Data event.
     fn appender(file: &str, name: &str, tag: &'static str) {
         let f = spec(
-            |a| replace::build(a, replace::ReplaceKind::Event(crate::EventKind::Data)),
+            &replace::DATA,
             vec![TestArg::Callback(Rc::new(move |_: &crate::Context, arg: Arg<'_>, _| {
                 let Arg::Event(Event::Data(d)) = arg else { return Ok(Returned::Nothing) };
                 let text = format!("{}{tag}", String::from_utf8_lossy(&d.to_vec()));
@@ -161,7 +170,7 @@ mod tests {
     }
 
     fn run(args: Vec<TestArg>) -> String {
-        let h = Harness::new(vec![spec(build, args)]);
+        let h = Harness::new(vec![spec(&DEF, args)]);
         h.input(Event::Data("x".into()));
         let out = h.out.text();
         h.input(Event::end());
@@ -177,8 +186,10 @@ mod tests {
     fn one_module_runs_its_named_pipeline() {
         appender("one.js", "req", "1");
         assert_eq!(run(vec![TestArg::Str("one.js".into()), TestArg::Str("req".into())]), "x1");
-        let missing =
-            build(&mut crate::testing::TestArgs(vec![TestArg::Str("none.js".into()), TestArg::Str("req".into())]));
+        let missing = build(
+            &DEF,
+            &mut crate::testing::TestArgs(vec![TestArg::Str("none.js".into()), TestArg::Str("req".into())]),
+        );
         assert!(missing.is_err());
     }
 

@@ -7,20 +7,31 @@
 //! All four event kinds are held alike and keep their order; a StreamEnd that
 //! arrives while waiting is held too.
 
-use crate::args::{ArgError, ArgResult, Args, OptionReader};
+use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::{Arg, Callback, Pending, Returned, Want};
 use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
+use crate::options::OptionDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Builds `wait(condition, options?)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let cond = args.callback(0)?.ok_or_else(|| ArgError("wait: expects a condition function".into()))?;
-    let opts = args.options(1)?;
-    let timeout = OptionReader::new("wait", &*opts).duration("timeout")?;
-    Ok(FilterSpec::plain("wait", move || Wait {
+/// `wait` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "wait",
+    params: "condition: () => boolean, options?: WaitOptions",
+    doc: "Holds the stream's events until a condition holds.",
+    options: &[&[
+        OptionDef::duration("timeout", "How long to wait before the stream ends with ReadTimeout.").absent("no limit")
+    ]],
+    build,
+};
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let cond = args.callback(0)?.ok_or_else(|| ArgError(format!("{}: expects a condition function", def.name)))?;
+    let timeout = def.options_at(args, 1)?.opt_duration("timeout")?;
+    Ok(FilterSpec::plain(def.name, move || Wait {
         cond: cond.clone(),
         timeout,
         state: State::Unchecked,
@@ -148,7 +159,7 @@ mod tests {
         let open = Rc::new(Cell::new(false));
         let o = open.clone();
         let cond = TestArg::Callback(Rc::new(move |_: &crate::Context, _: Arg<'_>, _| Ok(Returned::Bool(o.get()))));
-        let h = Harness::new(vec![spec(build, vec![cond])]);
+        let h = Harness::new(vec![spec(&DEF, vec![cond])]);
         h.input(Event::Data("a".into()));
         h.input(Event::Data("b".into()));
         assert_eq!(h.out.text(), "");
@@ -163,7 +174,7 @@ mod tests {
     #[test]
     fn a_condition_that_throws_ends_the_stream_with_an_error() {
         let cond = TestArg::Callback(Rc::new(|_: &crate::Context, _: Arg<'_>, _| Err(crate::ScriptError::new("boom"))));
-        let h = Harness::new(vec![spec(build, vec![cond])]);
+        let h = Harness::new(vec![spec(&DEF, vec![cond])]);
         h.input(Event::Data("a".into()));
         assert!(h.out.ended());
         h.finish();

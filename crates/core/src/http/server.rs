@@ -5,8 +5,9 @@
 //! reading the answers, holds neither a connection nor memory for long.
 
 use super::Decoder;
-use crate::args::{ArgResult, OptionReader};
+use crate::args::ArgResult;
 use crate::flow::Backpressure;
+use crate::options::{OptionDef, OptionReader};
 use crate::pipeline::FilterHandle;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -40,16 +41,39 @@ pub struct ServerOptions {
     pub require_host: bool,
 }
 
+/// The options both server filters take, as scripts give them.
+pub const OPTIONS: &[OptionDef] = &[
+    OptionDef::size("maxHeaderSize", "Largest request head; a bigger one is answered 431.")
+        .default_size(super::DEFAULT_MAX_HEADER_SIZE),
+    OptionDef::size(
+        "bufferSize",
+        "Response bodies up to this get a content-length; longer ones keep the length they declare or go chunked.",
+    )
+    .default_size(super::DEFAULT_BUFFER_SIZE),
+    OptionDef::duration("headerTimeout", "Time a client has to send a whole request head; then 408.")
+        .default_duration(DEFAULT_HEADER_TIMEOUT),
+    OptionDef::duration("bodyTimeout", "Time a request body may go without a byte arriving; then 408.")
+        .default_duration(DEFAULT_BODY_TIMEOUT),
+    OptionDef::int("maxPipelined", "Requests read and not yet answered before reading from the client pauses.")
+        .default_int(DEFAULT_MAX_PIPELINED as i64),
+    OptionDef::bool("requireHost", "Answers an HTTP/1.1 request without Host with 400.").default_bool(false),
+    OptionDef::int("maxMessages", "Requests a connection carries before it closes.").refused(),
+    OptionDef::size("connectionWindowSize", "HTTP/2 connection flow-control window.")
+        .ignored("applies to HTTP/2 connections only, which this proxy does not accept yet"),
+    OptionDef::size("streamWindowSize", "HTTP/2 stream flow-control window.")
+        .ignored("applies to HTTP/2 connections only, which this proxy does not accept yet"),
+];
+
 impl ServerOptions {
-    /// Reads the options from a script's options object.
-    pub fn read(r: &OptionReader<'_>) -> ArgResult<ServerOptions> {
+    /// Reads the options from a script's options object (checked against `OPTIONS`).
+    pub fn read(r: &OptionReader) -> ArgResult<ServerOptions> {
         Ok(ServerOptions {
-            max_header_size: r.size("maxHeaderSize")?.unwrap_or(super::DEFAULT_MAX_HEADER_SIZE),
-            buffer_size: r.size("bufferSize")?.unwrap_or(super::DEFAULT_BUFFER_SIZE),
-            header_timeout: r.duration("headerTimeout")?.unwrap_or(DEFAULT_HEADER_TIMEOUT),
-            body_timeout: r.duration("bodyTimeout")?.unwrap_or(DEFAULT_BODY_TIMEOUT),
-            max_pipelined: r.int("maxPipelined")?.map_or(DEFAULT_MAX_PIPELINED, |n| n.max(1) as usize),
-            require_host: r.bool("requireHost")?.unwrap_or(false),
+            max_header_size: r.size("maxHeaderSize")?,
+            buffer_size: r.size("bufferSize")?,
+            header_timeout: r.duration("headerTimeout")?,
+            body_timeout: r.duration("bodyTimeout")?,
+            max_pipelined: r.int("maxPipelined")?.max(1) as usize,
+            require_host: r.bool("requireHost")?,
         })
     }
 

@@ -25,7 +25,7 @@ fn seconds(ctx: &Ctx<'_>, v: Value<'_>) -> Result<Option<std::time::Duration>> {
         Some(n) => n.to_string(),
         None => v.get::<Coerced<String>>()?.0,
     };
-    proxy_core::args::parse_duration(&text).map(Some).ok_or_else(|| {
+    proxy_core::options::parse_duration(&text).map(Some).ok_or_else(|| {
         Exception::throw_type(ctx, &format!("algo.Quota: 'per' must be a duration like 1s, not '{text}'"))
     })
 }

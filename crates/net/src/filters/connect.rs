@@ -5,15 +5,13 @@
 //! resolved without blocking the worker. Failures end the output with the error:
 //! `CannotResolve`, `ConnectionRefused`, `ConnectionTimeout`, `ReadTimeout`,
 //! `WriteTimeout`, `IdleTimeout`, `ConnectionReset`.
-//!
-//! Options: `connectTimeout`, `readTimeout`, `writeTimeout`, `idleTimeout` (60 s),
-//! `retryCount` (-1: for ever), `retryDelay`, `bufferLimit` (bytes waiting to be
-//! written; more is dropped with an error in the log).
 
 use crate::io::{write_queued, Reader, Signal, Watchdog};
 use bytes::Bytes;
-use proxy_core::args::{ArgError, ArgResult, Args, OptionReader, Param};
+use proxy_core::args::{ArgError, ArgResult, Args, Param};
+use proxy_core::filters::FilterDef;
 use proxy_core::flow::{Backpressure, Gauge};
+use proxy_core::options::{OptionDef, Ty};
 use proxy_core::pipeline::{report_script_error, FilterHandle};
 use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
 use std::cell::{Cell, RefCell};
@@ -37,29 +35,66 @@ pub struct ConnectOptions {
     buffer_limit: Option<usize>,
 }
 
-/// Builds `connect(target, options?)`.
-pub fn build(args: &mut dyn Args) -> ArgResult<FilterSpec> {
+/// `connect` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "connect",
+    params: "target: string | (() => string), options?: ConnectOptions",
+    doc: "Opens a TCP connection to the target and exchanges the stream's Data with it.",
+    options: &[OPTIONS],
+    build,
+};
+
+const OPTIONS: &[OptionDef] = &[
+    OptionDef::duration("connectTimeout", "How long a connection attempt may take; then ConnectionTimeout.")
+        .absent("no limit"),
+    OptionDef::duration("readTimeout", "Closes the connection when nothing arrives for this long (ReadTimeout).")
+        .absent("no limit"),
+    OptionDef::duration(
+        "writeTimeout",
+        "Closes the connection when a write makes no progress for this long (WriteTimeout).",
+    )
+    .absent("no limit"),
+    OptionDef::duration("idleTimeout", "Closes the connection when nothing moves either way for this long.")
+        .default_duration(Duration::from_secs(60)),
+    OptionDef::int("retryCount", "Further attempts after a failed connect; -1 retries for ever.").default_int(0),
+    OptionDef::duration("retryDelay", "Pause between attempts.").default_duration(Duration::ZERO),
+    OptionDef::size(
+        "bufferLimit",
+        "Bytes waiting to be written to the peer; more is dropped with an error in the log.",
+    )
+    .absent("no limit"),
+    OptionDef::string("protocol", "The transport.").one_of(&["tcp"]).default_str("tcp"),
+    OptionDef::size("congestionLimit", "Queued bytes past which the writer pushes back.")
+        .ignored("backpressure here follows the socket's own writability"),
+    OptionDef::bool("keepAlive", "TCP keep-alive probes.")
+        .ignored("keep-alive probes are not sent; idleTimeout closes a dead connection"),
+    OptionDef::bool("noDelay", "TCP_NODELAY.").ignored("it is always on"),
+    OptionDef::new("bind", &[Ty::Str], "The local address to connect from.").refused(),
+    OptionDef::new("onState", &[Ty::Function], "Called as the connection changes state.").refused(),
+    OptionDef::new("netlinkFamily", &[Ty::Int], "Netlink family, with protocol 'netlink'.").refused(),
+];
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let target: Param<String> = if args.is_function(0) {
         Param::Dynamic(args.callback(0)?.expect("checked"))
     } else {
         match args.string(0)? {
             Some(t) => Param::Static(t),
-            None => return Err(ArgError("connect: a target like 'host:port' is required".into())),
+            None => return Err(ArgError(format!("{}: a target like 'host:port' is required", def.name))),
         }
     };
-    let opts = args.options(1)?;
-    let r = OptionReader::new("connect", opts.as_ref());
+    let r = def.options_at(args, 1)?;
     let options = Rc::new(ConnectOptions {
-        connect_timeout: r.duration("connectTimeout")?,
-        read_timeout: r.duration("readTimeout")?,
-        write_timeout: r.duration("writeTimeout")?,
-        idle_timeout: Some(r.duration("idleTimeout")?.unwrap_or(Duration::from_secs(60))),
-        retry_count: r.int("retryCount")?.unwrap_or(0),
-        retry_delay: r.duration("retryDelay")?.unwrap_or(Duration::ZERO),
-        buffer_limit: r.size("bufferLimit")?,
+        connect_timeout: r.opt_duration("connectTimeout")?,
+        read_timeout: r.opt_duration("readTimeout")?,
+        write_timeout: r.opt_duration("writeTimeout")?,
+        idle_timeout: Some(r.duration("idleTimeout")?),
+        retry_count: r.int("retryCount")?,
+        retry_delay: r.duration("retryDelay")?,
+        buffer_limit: r.opt_size("bufferLimit")?,
     });
     let target = Rc::new(target);
-    Ok(FilterSpec::plain("connect", move || Connect { target: target.clone(), options: options.clone(), conn: None }))
+    Ok(FilterSpec::plain(def.name, move || Connect { target: target.clone(), options: options.clone(), conn: None }))
 }
 
 /// State shared by the filter and its socket task.

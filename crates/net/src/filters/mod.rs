@@ -6,7 +6,7 @@
 
 pub mod connect;
 
-use proxy_core::filters::BuildFn;
+use proxy_core::filters::FilterDef;
 
-/// Script name → builder, for the filters of this crate.
-pub const FILTERS: &[(&str, BuildFn)] = &[("connect", connect::build)];
+/// The filters of this crate.
+pub const FILTERS: &[&FilterDef] = &[&connect::DEF];
