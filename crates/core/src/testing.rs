@@ -22,7 +22,7 @@ pub struct Collector {
 }
 
 impl Collector {
-    fn push(&self, ev: Event) {
+    pub(crate) fn push(&self, ev: Event) {
         let mut events = self.events.borrow_mut();
         if events.last().is_some_and(|e| e.is_stream_end()) {
             *self.violation.borrow_mut() = Some(format!("{ev:?} after StreamEnd"));

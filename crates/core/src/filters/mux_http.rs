@@ -412,8 +412,11 @@ impl Session {
         self.closing.set(true);
         let waiting: Vec<_> = self.waiting.borrow_mut().drain(..).collect();
         let writers: Vec<_> = self.writers.borrow_mut().drain(..).collect();
-        let writer = self.writer.borrow_mut().take();
-        for s in waiting.iter().chain(writers.iter()).chain(writer.iter()) {
+        // The stream writing now is among those waiting, unless its answer came
+        // whole before its request was written out (an early answer, then the
+        // upstream closed): it has its answer and gets no error.
+        self.writer.borrow_mut().take();
+        for s in waiting.iter().chain(writers.iter()) {
             s.inbox.borrow_mut().push_back(Event::StreamEnd(err));
             wake.push(s.handle.clone());
         }
@@ -687,5 +690,300 @@ impl Drop for MuxHttp {
         if let Some((session, stream)) = self.attached.take() {
             session.release(&stream);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::PipelineLayout;
+    use crate::testing::{spec, Harness, TestArg};
+    use crate::{Data, Message};
+    use std::collections::HashMap;
+
+    /// What the fake upstreams saw: per upstream connection opened, the request
+    /// bytes it received and whether it was ended or dropped.
+    #[derive(Default)]
+    struct Upstreams {
+        conns: RefCell<Vec<(String, bool)>>,
+    }
+
+    /// An upstream that answers each request head it receives with the next of
+    /// `answers` (cycling), or with nothing when `answers` is empty.
+    struct Origin {
+        index: usize,
+        seen: Rc<Upstreams>,
+        answers: Rc<Vec<&'static str>>,
+        answered: usize,
+        split: usize,
+    }
+
+    impl Drop for Origin {
+        fn drop(&mut self) {
+            self.seen.conns.borrow_mut()[self.index].1 = true;
+        }
+    }
+
+    impl Filter for Origin {
+        fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+            let text = {
+                let mut conns = self.seen.conns.borrow_mut();
+                let conn = &mut conns[self.index];
+                match &ev {
+                    Event::Data(d) => conn.0.push_str(&String::from_utf8_lossy(&d.to_vec())),
+                    Event::StreamEnd(_) => conn.1 = true,
+                    _ => {}
+                }
+                conn.0.clone()
+            };
+            if ev.is_stream_end() {
+                return cx.output(Event::end());
+            }
+            if self.answers.is_empty() {
+                return;
+            }
+            while text.matches("\r\n\r\n").count() > self.answered {
+                let answer = self.answers[self.answered % self.answers.len()];
+                self.answered += 1;
+                // Answer in pieces of `split` bytes, to see the decoder reassemble them.
+                let bytes = answer.as_bytes();
+                for piece in bytes.chunks(self.split.max(1)) {
+                    cx.output(Event::Data(Data::from(piece.to_vec())));
+                }
+                if answer.contains("connection: close") {
+                    return cx.output(Event::end());
+                }
+            }
+        }
+    }
+
+    fn origin(seen: &Rc<Upstreams>, answers: Vec<&'static str>, split: usize) -> LayoutSlot {
+        let seen = seen.clone();
+        let answers = Rc::new(answers);
+        PipelineLayout::new(
+            "origin",
+            vec![FilterSpec::plain("origin", move || {
+                let index = {
+                    let mut conns = seen.conns.borrow_mut();
+                    conns.push((String::new(), false));
+                    conns.len() - 1
+                };
+                Origin { index, seen: seen.clone(), answers: answers.clone(), answered: 0, split }
+            })],
+        )
+        .into_slot()
+    }
+
+    fn mux(key: Option<&str>, options: &[(&str, &str)], upstream: LayoutSlot) -> FilterSpec {
+        let options: HashMap<String, String> = options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let key = match key {
+            Some(k) => {
+                let k = k.to_string();
+                TestArg::Callback(Rc::new(move |_: &crate::Context, _: Arg<'_>, _: Want| {
+                    Ok(Returned::Str(Some(k.clone())))
+                }))
+            }
+            None => TestArg::Null,
+        };
+        let mut s = spec(&DEF, vec![key, TestArg::Options(options)]);
+        s.subs.push(upstream);
+        s
+    }
+
+    fn request(h: &Harness, path: &str, headers: &[(&'static str, &'static str)]) {
+        let mut head = crate::RequestHead { method: "GET".into(), path: path.to_string().into(), ..Default::default() };
+        for (k, v) in headers {
+            head.headers.set(k, *v);
+        }
+        for ev in Message::new(Head::Request(head), "").into_events() {
+            h.input(ev);
+        }
+    }
+
+    fn response_status(events: &[Event]) -> Vec<u16> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MessageStart(h) => h.response().map(|r| r.status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const OK: &str =
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=5\r\nconnection: keep-alive\r\n\r\nok";
+    const CLOSE: &str = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nclose";
+
+    #[test]
+    fn streams_of_one_key_share_a_session_and_each_gets_its_own_answer() {
+        let seen = Rc::new(Upstreams::default());
+        let filter = mux(Some("k"), &[], origin(&seen, vec![OK], 1000));
+        let layout = Rc::new(PipelineLayout::new("client", vec![filter]));
+        let run = |path: &'static str| {
+            let out = Rc::new(crate::testing::Collector::default());
+            let o = out.clone();
+            let p = Pipeline::new(&layout, crate::Context::new(None), Sink::Func(Box::new(move |ev| o.push(ev))));
+            let mut head =
+                crate::RequestHead { method: "GET".into(), path: path.to_string().into(), ..Default::default() };
+            head.headers.set("host", "x");
+            for ev in Message::new(Head::Request(head), "").into_events() {
+                p.input(ev);
+            }
+            (p, out)
+        };
+        let (a, out_a) = run("/a");
+        let (b, out_b) = run("/b");
+        assert_eq!(seen.conns.borrow().len(), 1, "one upstream connection for the key");
+        assert_eq!(response_status(&out_a.events()), vec![200]);
+        assert_eq!(response_status(&out_b.events()), vec![200]);
+        let sent = seen.conns.borrow()[0].0.clone();
+        assert!(sent.starts_with("GET /a HTTP/1.1\r\n") && sent.contains("GET /b HTTP/1.1\r\n"), "{sent}");
+        out_a.check();
+        out_b.check();
+        drop((a, b));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_both_ways() {
+        let seen = Rc::new(Upstreams::default());
+        let h = Harness::new(vec![mux(None, &[], origin(&seen, vec![OK], 1000))]);
+        request(
+            &h,
+            "/",
+            &[
+                ("host", "x"),
+                ("connection", "x-secret, keep-alive"),
+                ("x-secret", "1"),
+                ("te", "trailers"),
+                ("x-kept", "yes"),
+            ],
+        );
+        let sent = seen.conns.borrow()[0].0.to_ascii_lowercase();
+        assert!(sent.contains("x-kept: yes"), "{sent}");
+        for gone in ["x-secret", "te:", "connection: x-secret"] {
+            assert!(!sent.contains(gone), "{gone} was passed on: {sent}");
+        }
+        let events = h.out.events();
+        let Some(Event::MessageStart(head)) = events.first() else { panic!("{events:?}") };
+        let headers = head.headers().unwrap();
+        assert!(headers.get("keep-alive").is_none() && headers.get("connection").is_none(), "{headers:?}");
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
+    fn a_response_split_at_every_byte_is_the_same_response() {
+        for split in 1..OK.len() {
+            let seen = Rc::new(Upstreams::default());
+            let h = Harness::new(vec![mux(None, &[], origin(&seen, vec![OK], split))]);
+            request(&h, "/", &[("host", "x")]);
+            let events = h.out.events();
+            assert_eq!(response_status(&events), vec![200], "split {split}");
+            let body: Vec<u8> = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Data(d) => Some(d.to_vec()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            assert_eq!(body, b"ok", "split {split}");
+            assert!(matches!(events.last(), Some(Event::MessageEnd(_))), "split {split}: {events:?}");
+            h.input(Event::end());
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn connection_close_and_max_messages_retire_a_session() {
+        let seen = Rc::new(Upstreams::default());
+        let h = Harness::new(vec![mux(Some("k"), &[], origin(&seen, vec![CLOSE], 1000))]);
+        request(&h, "/1", &[("host", "x")]);
+        request(&h, "/2", &[("host", "x")]);
+        assert_eq!(seen.conns.borrow().len(), 2, "an answer with connection: close ends its session");
+        let events = h.out.events();
+        assert_eq!(response_status(&events), vec![200, 200]);
+        assert!(
+            !events.iter().any(|e| e.is_stream_end()),
+            "an upstream closing after its answer is no error: {events:?}"
+        );
+        h.input(Event::end());
+        h.finish();
+
+        let seen = Rc::new(Upstreams::default());
+        let h = Harness::new(vec![mux(Some("k"), &[("maxMessages", "2")], origin(&seen, vec![OK], 1000))]);
+        for i in 0..5 {
+            request(&h, &format!("/{i}"), &[("host", "x")]);
+        }
+        assert_eq!(seen.conns.borrow().len(), 3, "two requests per session");
+        assert_eq!(response_status(&h.out.events()), vec![200; 5]);
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
+    fn an_upstream_that_closes_before_answering_fails_the_waiting_stream() {
+        struct Hangup;
+        impl Filter for Hangup {
+            fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+                if matches!(ev, Event::Data(_)) {
+                    cx.output(Event::error(StreamError::ConnectionRefused));
+                }
+            }
+        }
+        let upstream = PipelineLayout::new("refusing", vec![FilterSpec::plain("hangup", || Hangup)]).into_slot();
+        let h = Harness::new(vec![mux(None, &[], upstream)]);
+        request(&h, "/", &[("host", "x")]);
+        let events = h.out.events();
+        assert!(matches!(events.last(), Some(Event::StreamEnd(Some(StreamError::ConnectionRefused)))), "{events:?}");
+        h.finish();
+    }
+
+    #[test]
+    fn a_request_cut_off_half_way_closes_its_upstream_connection() {
+        let seen = Rc::new(Upstreams::default());
+        let h = Harness::new(vec![mux(Some("k"), &[], origin(&seen, vec![], 1000))]);
+        let mut head = crate::RequestHead { method: "POST".into(), path: "/upload".into(), ..Default::default() };
+        head.headers.set("host", "x");
+        head.headers.set("content-length", "100");
+        h.input(Event::start(Head::Request(head)));
+        h.input(Event::Data("only part".into()));
+        h.input(Event::end());
+        assert!(seen.conns.borrow()[0].1, "the upstream connection was closed");
+        let events = h.out.events();
+        assert!(matches!(events.last(), Some(Event::StreamEnd(Some(_)))), "{events:?}");
+        h.finish();
+    }
+
+    #[test]
+    fn a_second_stream_waits_while_the_first_writes_its_body() {
+        let seen = Rc::new(Upstreams::default());
+        let filter = mux(Some("k"), &[], origin(&seen, vec![OK], 1000));
+        let layout = Rc::new(PipelineLayout::new("client", vec![filter]));
+        let open = || {
+            let out = Rc::new(crate::testing::Collector::default());
+            let o = out.clone();
+            (Pipeline::new(&layout, crate::Context::new(None), Sink::Func(Box::new(move |ev| o.push(ev)))), out)
+        };
+        let ((a, out_a), (b, out_b)) = (open(), open());
+        let mut post = crate::RequestHead { method: "POST".into(), path: "/a".into(), ..Default::default() };
+        post.headers.set("host", "x");
+        post.headers.set("content-length", "4");
+        a.input(Event::start(Head::Request(post)));
+        a.input(Event::Data("ab".into()));
+        let mut get = crate::RequestHead { method: "GET".into(), path: "/b".into(), ..Default::default() };
+        get.headers.set("host", "x");
+        for ev in Message::new(Head::Request(get), "").into_events() {
+            b.input(ev);
+        }
+        assert!(!seen.conns.borrow()[0].0.contains("GET /b"), "the second request waits for the first's body");
+        a.input(Event::Data("cd".into()));
+        a.input(Event::MessageEnd(Default::default()));
+        let sent = seen.conns.borrow()[0].0.clone();
+        let body_end = sent.find("abcd").expect("the first body was sent whole");
+        assert!(sent[body_end..].contains("GET /b"), "then the second request: {sent}");
+        assert_eq!(response_status(&out_a.events()), vec![200]);
+        assert_eq!(response_status(&out_b.events()), vec![200]);
+        drop((a, b));
     }
 }
