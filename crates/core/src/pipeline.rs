@@ -518,6 +518,31 @@ impl Cx<'_> {
     }
 }
 
+/// Events that reach a filter from outside its pipeline (a socket task, a shared
+/// upstream session): whoever has them pushes them here and wakes the filter
+/// through its `FilterHandle`, and the filter's `on_wake` outputs them, in order,
+/// with `drain`.
+#[derive(Default)]
+pub struct Inbox(RefCell<VecDeque<Event>>);
+
+impl Inbox {
+    /// Queues `ev` for the filter.
+    pub fn push(&self, ev: Event) {
+        self.0.borrow_mut().push_back(ev);
+    }
+
+    /// Outputs every queued event, including ones queued while it runs.
+    pub fn drain(&self, cx: &mut Cx<'_>) {
+        loop {
+            let next = self.0.borrow_mut().pop_front();
+            match next {
+                Some(ev) => cx.output(ev),
+                None => return,
+            }
+        }
+    }
+}
+
 /// Wakes a filter from asynchronous work; does nothing once the pipeline is gone.
 #[derive(Clone)]
 pub struct FilterHandle {

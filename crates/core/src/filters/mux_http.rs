@@ -36,7 +36,7 @@ use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
 use crate::http::{self, hop, Decoder, Encoder};
 use crate::options::{OptionDef, Ty};
-use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, Sink};
+use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, Inbox, LayoutSlot, Pipeline, Sink};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
@@ -182,7 +182,7 @@ struct Stream {
     /// connection, and whether it is paused because the upstream is slow to read.
     follow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
     /// Response events for the filter to output.
-    inbox: RefCell<VecDeque<Event>>,
+    inbox: Inbox,
     /// Request events held while another stream writes.
     held: RefCell<Vec<Event>>,
     /// Between the request's MessageStart and its MessageEnd.
@@ -388,7 +388,7 @@ impl Session {
                 }
             }
             let done = matches!(e, Event::MessageEnd(_));
-            stream.inbox.borrow_mut().push_back(e);
+            stream.inbox.push(e);
             if let (Some((own, paused)), Some((client, _))) = (&self.flow, &stream.follow) {
                 flow::follow(client, own, Direction::TowardClient, paused);
             }
@@ -417,7 +417,7 @@ impl Session {
         // upstream closed): it has its answer and gets no error.
         self.writer.borrow_mut().take();
         for s in waiting.iter().chain(writers.iter()) {
-            s.inbox.borrow_mut().push_back(Event::StreamEnd(err));
+            s.inbox.push(Event::StreamEnd(err));
             wake.push(s.handle.clone());
         }
         self.leave_pool();
@@ -629,7 +629,7 @@ impl MuxHttp {
                 (Some(_), Some(client)) => Some((client.clone(), Rc::default())),
                 _ => None,
             },
-            inbox: RefCell::default(),
+            inbox: Inbox::default(),
             held: RefCell::default(),
             request_open: Cell::new(false),
         });
@@ -674,14 +674,7 @@ impl Filter for MuxHttp {
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
         let Some((_, stream)) = &self.attached else { return };
-        let stream = stream.clone();
-        loop {
-            let next = stream.inbox.borrow_mut().pop_front();
-            match next {
-                Some(ev) => cx.output(ev),
-                None => break,
-            }
-        }
+        stream.clone().inbox.drain(cx);
     }
 }
 

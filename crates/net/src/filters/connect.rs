@@ -12,7 +12,7 @@ use proxy_core::args::{ArgError, ArgResult, Args, Param};
 use proxy_core::filters::FilterDef;
 use proxy_core::flow::{Backpressure, Gauge};
 use proxy_core::options::{OptionDef, Ty};
-use proxy_core::pipeline::{report_script_error, FilterHandle};
+use proxy_core::pipeline::{report_script_error, FilterHandle, Inbox};
 use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -108,7 +108,7 @@ struct Conn {
     /// Wakes the socket task.
     signal: Signal,
     /// Events for the filter to output.
-    inbox: RefCell<VecDeque<Event>>,
+    inbox: Inbox,
 }
 
 struct Running {
@@ -185,14 +185,7 @@ impl Filter for Connect {
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
         let Some(r) = &self.conn else { return };
-        let conn = r.conn.clone();
-        loop {
-            let next = conn.inbox.borrow_mut().pop_front();
-            match next {
-                Some(ev) => cx.output(ev),
-                None => break,
-            }
-        }
+        r.conn.clone().inbox.drain(cx);
     }
 }
 
@@ -245,7 +238,7 @@ async fn run(
     if let Some(f) = &flow {
         slow_server.clear(&f.toward_server);
     }
-    conn.inbox.borrow_mut().push_back(Event::StreamEnd(result.err()));
+    conn.inbox.push(Event::StreamEnd(result.err()));
     handle.wake();
 }
 
@@ -308,7 +301,7 @@ async fn pump(
                 Ok(None) => return Ok(()),
                 Ok(Some(bytes)) => {
                     reads += 1;
-                    conn.inbox.borrow_mut().push_back(Event::Data(bytes.into()));
+                    conn.inbox.push(Event::Data(bytes.into()));
                     handle.wake();
                 }
                 Err(e) => return Err(classify(&e)),
