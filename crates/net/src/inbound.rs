@@ -12,33 +12,23 @@
 //! client, the connection stops reading from it, so a pipelining or flooding
 //! client cannot grow the queue without bound.
 
-use crate::io::{write_queued, Reader, Signal, Watchdog};
+use crate::io::Watchdog;
+use crate::pump::{self, AtEnd, Reading, Side, Wire};
 use bytes::Bytes;
-use proxy_core::flow::{Backpressure, Gauge};
+use proxy_core::flow::{Backpressure, Direction, Gauge};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 /// What a connection shares with its pipeline's sink and with the worker.
 #[derive(Default)]
 struct Shared {
-    outbox: RefCell<Outbox>,
-    signal: Signal,
+    wire: Wire,
     draining: Cell<bool>,
-}
-
-/// Bytes the pipeline output and the socket has not taken yet.
-#[derive(Default)]
-struct Outbox {
-    chunks: VecDeque<Bytes>,
-    size: usize,
-    ended: bool,
 }
 
 /// A worker's open connections, so a drain can reach them and knows when it is done.
@@ -59,7 +49,7 @@ impl Connections {
         let all: Vec<_> = self.open.borrow().values().filter_map(Weak::upgrade).collect();
         for c in all {
             c.draining.set(true);
-            c.signal.raise();
+            c.wire.signal.raise();
         }
     }
 
@@ -83,11 +73,76 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// Writes queued output until it is all written or the socket would block.
-fn write_now(wr: &OwnedWriteHalf, shared: &Shared) -> std::io::Result<usize> {
-    let mut o = shared.outbox.borrow_mut();
-    let Outbox { chunks, size, .. } = &mut *o;
-    write_queued(wr, chunks, size)
+/// The client's side of the socket loop: bytes read go into the pipeline, and
+/// reading pauses while the client is behind on answers or a server behind on
+/// requests.
+struct Client<'a> {
+    pipeline: &'a Pipeline,
+    shared: &'a Shared,
+    inbound: &'a Inbound,
+    flow: &'a Backpressure,
+    slow_client: Gauge,
+    buffer_limit: usize,
+    /// Something was read that has not been answered in full yet.
+    awaiting_reply: bool,
+    peer: SocketAddr,
+}
+
+impl Side for Client<'_> {
+    fn received(&mut self, bytes: Bytes) {
+        self.awaiting_reply = true;
+        self.pipeline.input(Event::Data(bytes.into()));
+    }
+
+    fn peer_closed(&mut self) -> bool {
+        self.pipeline.input(Event::end());
+        false
+    }
+
+    fn read_failed(&mut self, e: &std::io::Error) -> Option<StreamError> {
+        tracing::debug!(peer = %self.peer, error = %e, "read failed");
+        self.pipeline.input(Event::error(StreamError::ReadError));
+        None
+    }
+
+    fn write_failed(&mut self, e: &std::io::Error) -> StreamError {
+        tracing::debug!(peer = %self.peer, error = %e, "write failed");
+        StreamError::WriteError
+    }
+
+    fn reading(&mut self, pending: usize) -> Reading {
+        // Tell outbound connections to pause while the client is behind, and pause
+        // reading from the client while a server is behind.
+        self.slow_client.update(&self.flow.toward_client, pending, self.buffer_limit);
+        let server_behind = self.flow.toward_server.is_on();
+        Reading {
+            allowed: pending < self.buffer_limit && !server_behind,
+            until: server_behind.then_some(Direction::TowardServer),
+            expected: true,
+        }
+    }
+
+    fn wrote(&mut self, pending: usize) {
+        // Everything the client asked for so far has been answered.
+        self.awaiting_reply = pending > 0;
+    }
+
+    fn busy(&self) -> bool {
+        // An HTTP request being answered is bounded by its own limits (the
+        // upstream's response timeout, say), not by idleness.
+        self.inbound.exchanges.get() > 0
+    }
+
+    fn may_close(&self) -> bool {
+        // Between exchanges: nothing read since the last answer went out, and no
+        // HTTP request still being answered (a long streamed response goes out
+        // in many writes).
+        let close = self.shared.draining.get() && !self.awaiting_reply && self.inbound.exchanges.get() == 0;
+        if close {
+            tracing::debug!(peer = %self.peer, "closed for shutdown");
+        }
+        close
+    }
 }
 
 /// Runs the connection until both sides are done.
@@ -101,120 +156,38 @@ pub async fn serve(
     let shared = Rc::new(Shared::default());
     connections.open.borrow_mut().insert(inbound.id, Rc::downgrade(&shared));
     let _registration = Registration { connections: &connections, id: inbound.id };
-    let _ = stream.set_nodelay(true);
     let peer = inbound.remote;
     tracing::debug!(%peer, "accepted");
 
     let sink = {
         let shared = shared.clone();
-        Sink::Func(Box::new(move |ev| {
-            let mut o = shared.outbox.borrow_mut();
-            match ev {
-                Event::Data(d) => {
-                    for c in d.into_chunks() {
-                        o.size += c.len();
-                        o.chunks.push_back(c);
-                    }
-                }
-                Event::StreamEnd(_) => o.ended = true,
-                _ => return,
-            }
-            drop(o);
-            shared.signal.raise();
+        Sink::Func(Box::new(move |ev| match ev {
+            Event::Data(d) => shared.wire.send(d),
+            Event::StreamEnd(_) => shared.wire.end(),
+            _ => {}
         }))
     };
     let inbound = Rc::new(inbound);
     let flow = Rc::new(Backpressure::default());
-    let mut slow_client = Gauge::default();
     let pipeline = Pipeline::new(&layout, Context::with_flow(inbound.clone(), flow.clone()), sink);
-
-    let (mut rd, wr) = stream.into_split();
-    let mut reader = Reader::default();
-    let mut read_done = false;
-    let mut awaiting_reply = false;
-    let mut watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
-    let (mut reads, mut writes) = (0u64, 0u64);
-    let timer = tokio::time::sleep(watchdog.period);
-    tokio::pin!(timer);
-
-    loop {
-        match write_now(&wr, &shared) {
-            Ok(0) => {}
-            Ok(_) => {
-                writes += 1;
-                // Everything the client asked for so far has been answered.
-                awaiting_reply = shared.outbox.borrow().size > 0;
-            }
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "write failed");
-                pipeline.input(Event::error(StreamError::WriteError));
-                break;
-            }
-        }
-        let (pending, ended) = {
-            let o = shared.outbox.borrow();
-            (o.size, o.ended)
-        };
-        if pending == 0 {
-            if ended {
-                break;
-            }
-            // Between exchanges: nothing read since the last answer went out, and
-            // no HTTP request still being answered (a long streamed response
-            // goes out in many writes).
-            if shared.draining.get() && !awaiting_reply && inbound.exchanges.get() == 0 {
-                tracing::debug!(%peer, "closed for shutdown");
-                break;
-            }
-        }
-        // Tell outbound connections to pause while the client is behind, and pause
-        // reading from the client while a server is behind.
-        slow_client.update(&flow.toward_client, pending, options.buffer_limit);
-        let server_behind = flow.toward_server.is_on();
-        let can_read = !read_done && pending < options.buffer_limit && !server_behind;
-        tokio::select! {
-            biased;
-            r = reader.read(&mut rd), if can_read => match r {
-                Ok(None) => {
-                    read_done = true;
-                    pipeline.input(Event::end());
-                }
-                Ok(Some(bytes)) => {
-                    reads += 1;
-                    awaiting_reply = true;
-                    pipeline.input(Event::Data(bytes.into()));
-                }
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "read failed");
-                    read_done = true;
-                    pipeline.input(Event::error(StreamError::ReadError));
-                }
-            },
-            r = wr.writable(), if pending > 0 => {
-                if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "write failed");
-                    pipeline.input(Event::error(StreamError::WriteError));
-                    break;
-                }
-            }
-            _ = shared.signal.raised() => {}
-            _ = flow.toward_server.cleared(), if server_behind && !read_done => {}
-            _ = &mut timer => {
-                // An HTTP request being answered is bounded by its own limits
-                // (the upstream's response timeout, say), not by idleness.
-                let busy = inbound.exchanges.get() > 0;
-                if let Some(err) = watchdog.check(reads, writes, !read_done, pending > 0, busy) {
-                    tracing::debug!(%peer, error = %err, "connection timed out");
-                    pipeline.input(Event::error(err));
-                    break;
-                }
-                timer.as_mut().reset(Instant::now() + watchdog.period);
-            }
-        }
+    let mut client = Client {
+        pipeline: &pipeline,
+        shared: &shared,
+        inbound: &inbound,
+        flow: &flow,
+        slow_client: Gauge::default(),
+        buffer_limit: options.buffer_limit,
+        awaiting_reply: false,
+        peer,
+    };
+    let watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
+    let result = pump::run(stream, &shared.wire, &mut client, watchdog, AtEnd::Close, Some(flow.clone())).await;
+    if let Err(err) = result {
+        tracing::debug!(%peer, error = %err, "connection ended");
+        pipeline.input(Event::error(err));
     }
-    let mut wr = wr;
-    let _ = wr.shutdown().await;
     inbound.closed.set(true);
+    let mut slow_client = client.slow_client;
     slow_client.clear(&flow.toward_client);
     drop(pipeline);
     tracing::debug!(%peer, "closed");

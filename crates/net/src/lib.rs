@@ -6,15 +6,19 @@
 //! # Layout
 //! - `worker`: `Worker`, a thread with its runtime, its ports and a drain on shutdown.
 //! - `listener`: binding ports and accepting connections (with `maxConnections`).
+//! - `pump`: the socket loop both directions run: writes, reads, limits, pressure.
 //! - `inbound`: one client connection: socket ⇄ pipeline, timeouts, backpressure.
+//! - `outbound`: connections to servers, for `connect` (resolve, retry, pump).
 //! - `task`: task pipelines, run once or every period.
 //! - `filters`: filters that need sockets (`connect`), and their part of the filter table.
-//! - `io`: a single-task wake-up, one-timer timeouts, non-blocking queued writes.
+//! - `io`: a single-task wake-up, one-timer timeouts, reads without idle buffers, queued writes.
 
 pub mod filters;
 pub mod inbound;
 pub mod io;
 pub mod listener;
+pub mod outbound;
+pub mod pump;
 pub mod task;
 pub mod worker;
 
