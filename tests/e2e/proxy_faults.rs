@@ -252,3 +252,30 @@ fn connection_cannot_strip_the_length_a_request_is_framed_by() {
     let sent = upstream.text();
     assert!(sent.contains("content-length: 99999999") && sent.contains("host: x"), "{}", &sent[..200.min(sent.len())]);
 }
+
+#[test]
+fn a_script_reads_an_answer_with_many_set_cookie_fields() {
+    let origin = RawOrigin::start(|s, seen| {
+        keep_answering(
+            s,
+            &seen,
+            b"HTTP/1.1 200 OK\r\nset-cookie: a=1\r\nset-cookie: b=2\r\nset-cookie: c=3\r\ncontent-length: 2\r\n\r\nok",
+        )
+    });
+    let front = free_port();
+    let p = Proxy::script(
+        &format!(
+            "pipy()\n.listen({front})\n.demuxHTTP().to($=>$\n  .muxHTTP().to($=>$.connect('127.0.0.1:{}'))\n  .handleMessageStart(msg => {{ msg.head.headers['x-cookies'] = msg.head.headers['set-cookie'].join(' ') }}))\n",
+            origin.port
+        ),
+        &[],
+    );
+    let mut c = Raw::connect(front);
+    c.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let got = c.read_responses(1);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}\n{}", p.log.text());
+    assert!(got.contains("x-cookies: a=1 b=2 c=3\r\n"), "{got}");
+    for cookie in ["a=1", "b=2", "c=3"] {
+        assert!(got.contains(&format!("set-cookie: {cookie}\r\n")), "{cookie}: {got}");
+    }
+}

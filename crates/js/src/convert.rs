@@ -31,15 +31,24 @@ pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
 fn headers_to_js<'js>(ctx: &Ctx<'js>, headers: &Headers) -> Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
     for (name, value) in headers.iter() {
-        match o.get::<_, Option<String>>(name)? {
-            Some(prev) if name == "set-cookie" => {
-                let arr = rquickjs::Array::new(ctx.clone())?;
-                arr.set(0, prev)?;
-                arr.set(1, value)?;
-                o.set(name, arr)?;
-            }
-            Some(prev) => o.set(name, format!("{prev}, {value}"))?,
-            None => o.set(name, value)?,
+        let prev: Value<'js> = o.get(name)?;
+        if prev.is_undefined() {
+            o.set(name, value)?;
+        } else if name == "set-cookie" {
+            // Set-Cookie cannot be joined with commas: repeated ones make an array.
+            let arr = match prev.as_array() {
+                Some(a) => a.clone(),
+                None => {
+                    let a = rquickjs::Array::new(ctx.clone())?;
+                    a.set(0, prev)?;
+                    o.set(name, a.clone())?;
+                    a
+                }
+            };
+            arr.set(arr.len(), value)?;
+        } else {
+            let prev: String = prev.get()?;
+            o.set(name, format!("{prev}, {value}"))?;
         }
     }
     Ok(o)

@@ -128,7 +128,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     // never outlives the runtime.
     let weak: Weak<Engine> = Rc::downgrade(engine);
     g.set(
-        "__sleep",
+        "__proxy_sleep",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, ms: f64| -> Result<Value<'js>> {
             let (promise, resolve, _) = ctx.promise()?;
             let Some(engine) = weak.upgrade() else { return Ok(promise.into_value()) };

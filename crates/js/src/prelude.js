@@ -26,7 +26,7 @@
     if (!(this instanceof Timeout)) return new Timeout(seconds);
     this.seconds = +seconds || 0;
   }
-  Timeout.prototype.wait = function () { return g.__sleep(this.seconds * 1000); };
+  Timeout.prototype.wait = function () { return g.__proxy_sleep(this.seconds * 1000); };
   g.MessageStart = MessageStart;
   g.MessageEnd = MessageEnd;
   g.StreamEnd = StreamEnd;
