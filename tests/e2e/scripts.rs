@@ -390,3 +390,19 @@ fn a_port_pipelines_on_start_gets_its_inbound_connection() {
     assert_eq!(crate::support::curl(&[&format!("http://127.0.0.1:{port}/")]), "x");
     assert!(p.log.wait_for(&format!("start on {port} same true"), Duration::from_secs(5)), "{}", p.log.text());
 }
+
+#[test]
+fn a_callback_declaring_no_parameters_still_gets_its_argument_through_rest_or_arguments() {
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({a}).serveHTTP((...m) => new Message('rest ' + m[0].head.path))\n\
+             pipy().listen({b}).serveHTTP(function () {{ return new Message('arguments ' + arguments[0].head.path) }})\n\
+             pipy().listen({c}).serveHTTP(() => new Message('none'))\n"
+        ),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{a}/x")]), "rest /x");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{b}/y")]), "arguments /y");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{c}/z")]), "none");
+}

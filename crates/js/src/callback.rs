@@ -44,9 +44,20 @@ pub struct JsCallback {
 impl JsCallback {
     /// Wraps `func`.
     pub fn new<'js>(engine: Rc<Engine>, ctx: &Ctx<'js>, func: Function<'js>) -> Self {
-        let takes_no_args = func.get::<_, i32>("length").map(|n| n == 0).unwrap_or(false);
+        let takes_no_args = func.get::<_, i32>("length").is_ok_and(|n| n == 0) && !reads_arguments(&func);
         JsCallback { func: EngineValue { value: Persistent::save(ctx, func), engine }, takes_no_args }
     }
+}
+
+/// Whether a function that declares no parameters may still read what it is
+/// called with (`(...args) => ...`, `arguments`, or code not shown, as of a
+/// native or bound function).
+fn reads_arguments(func: &Function<'_>) -> bool {
+    let text: Option<String> = func
+        .get::<_, Function>("toString")
+        .and_then(|f| f.call::<_, String>((rquickjs::function::This(func.clone()),)))
+        .ok();
+    text.is_none_or(|t| t.contains("...") || t.contains("arguments") || t.contains("[native code]"))
 }
 
 impl Callback for JsCallback {
