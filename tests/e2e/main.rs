@@ -11,6 +11,7 @@ mod limits;
 mod modules;
 mod proxy_faults;
 mod proxying;
+mod reference;
 mod reload;
 mod remote;
 mod scripts;

@@ -52,7 +52,7 @@ impl Ty {
             Ty::Int | Ty::Number => "number",
             Ty::Bool => "boolean",
             Ty::Str => "string",
-            Ty::Function => "(...args: any[]) => any",
+            Ty::Function => "((...args: any[]) => any)",
             Ty::Object => "object",
         }
     }

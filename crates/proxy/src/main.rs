@@ -6,6 +6,8 @@
 //! run what the host loads.
 
 mod log;
+#[cfg(test)]
+mod reference;
 mod remote;
 mod watch;
 

@@ -3,7 +3,8 @@
 //! table of its options, and the editor types declare every filter method and
 //! options interface. The test below fails when a file is out of date, naming the
 //! command that rewrites it (`scripts/reference.sh`), and when a filter page has
-//! no hand-written "Events" and "Example" sections after the generated part.
+//! no hand-written "Events" and "Example" sections after the generated part or
+//! no link from `docs/reference/README.md`.
 
 use proxy_core::filters::{FilterDef, Registry};
 use proxy_core::options::{OptionDef, Support};
@@ -178,7 +179,11 @@ mod tests {
     #[test]
     fn every_filter_page_has_its_events_and_an_example() {
         let mut missing = Vec::new();
+        let index = std::fs::read_to_string(root().join("docs/reference/README.md")).unwrap_or_default();
         for e in entries(&crate::filters()) {
+            if !index.contains(&format!("(filters/{}.md)", e.name)) {
+                missing.push(format!("docs/reference/README.md: no link to filters/{}.md", e.name));
+            }
             let path = root().join("docs/reference/filters").join(format!("{}.md", e.name));
             let page = std::fs::read_to_string(&path).unwrap_or_default();
             let hand = page.split(PAGE_END).nth(1).unwrap_or("");
@@ -188,7 +193,7 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "filter pages without their hand-written sections: {missing:#?}");
+        assert!(missing.is_empty(), "filter pages without their hand-written sections or index entry: {missing:#?}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `encodeHTTPRequest()` / `encodeHTTPResponse()`: HTTP messages in, bytes out, with
 //! MessageStart / MessageEnd kept around each message's bytes. Bodies up to
-//! `bufferSize` get a `content-length`; bigger ones are sent chunked. Data outside a
-//! message is dropped; StreamEnd passes on.
+//! `bufferSize` get a `content-length`; bigger ones keep the length their head
+//! declares, or are sent chunked (a response to HTTP/1.0 is sent unframed and the
+//! stream ends after it). Data outside a message is dropped; StreamEnd passes on.
 
 use crate::args::{ArgResult, Args};
 use crate::event::Event;

@@ -22,9 +22,11 @@ pub const DEF: FilterDef = FilterDef {
     name: "wait",
     params: "condition: () => boolean, options?: WaitOptions",
     doc: "Holds the stream's events until a condition holds.",
-    options: &[&[
-        OptionDef::duration("timeout", "How long to wait before the stream ends with ReadTimeout.").absent("no limit")
-    ]],
+    options: &[&[OptionDef::duration(
+        "timeout",
+        "How long to hold the events; then they go on as if the condition held.",
+    )
+    .absent("no limit")]],
     build,
 };
 

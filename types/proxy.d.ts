@@ -1,0 +1,771 @@
+// Types of proxy's script API (Pipy 1.5's), for editors and type-checking scripts:
+// put `/// <reference path="path/to/types/proxy.d.ts" />` at the top of a script, or
+// list this file in a jsconfig.json / tsconfig.json. The filter methods and their
+// options below are generated from the filter registry; the classes and globals are
+// written by hand (docs/reference/ says the same in prose).
+
+/** A sub-pipeline: a pipeline's name, or a function that builds one on `$`. */
+type SubPipeline = string | (($: Configuration) => Configuration);
+
+/** What a replacing filter may output: events, messages, or an array of them. */
+type Events = Event | Message | (Event | Message)[] | null | undefined;
+
+// The classes and globals below are declared here, not taken from TypeScript's "dom"
+// library: check scripts with `"lib": ["es2020"]` (no "dom"), or `Event`, `URL`,
+// `URLSearchParams`, `console` and `performance` are declared twice.
+
+// ---- events and messages ----
+
+/** Any event a pipeline carries. */
+type Event = Data | MessageStart | MessageEnd | StreamEnd;
+
+/** How text stands for bytes in `Data`: UTF-8 (the default), hexadecimal digits, Base64 or Base64url. */
+type DataEncoding = 'utf8' | 'utf-8' | 'hex' | 'base64' | 'base64url';
+
+/** Why a stream ended: `''` for a normal end, else the name of the failure. */
+type StreamErrorName =
+  | ''
+  | 'Replay'
+  | 'RuntimeError'
+  | 'ReadError'
+  | 'WriteError'
+  | 'CannotResolve'
+  | 'ConnectionAborted'
+  | 'ConnectionReset'
+  | 'ConnectionRefused'
+  | 'ConnectionTimeout'
+  | 'ReadTimeout'
+  | 'WriteTimeout'
+  | 'IdleTimeout'
+  | 'BufferOverflow'
+  | 'ProtocolError'
+  | 'Unauthorized';
+
+/** A chunk of bytes: the Data event, and the body of a Message. */
+declare class Data {
+  /** Empty bytes. */
+  constructor();
+  /** The bytes of a string in an encoding (default utf8), of an array of byte values, or of another Data. */
+  constructor(value: string | number[] | Data, encoding?: DataEncoding);
+  /** The same as `new Data(value, encoding)`; throws when the text is not valid in the encoding. */
+  static from(value: string | number[] | Data, encoding?: DataEncoding): Data;
+  /** Number of bytes. */
+  readonly size: number;
+  /** Always `'Data'`. */
+  readonly type: 'Data';
+  /** Appends the bytes of a Data, a string (UTF-8) or an array of byte values; returns nothing. */
+  push(value: Data | string | number[]): void;
+  /** Removes the first `count` bytes (all of them if there are fewer) and returns them. */
+  shift(count: number): Data;
+  /** Removes the last `count` bytes (all of them if there are fewer) and returns them. */
+  pop(count: number): Data;
+  /** The bytes as an array of numbers from 0 to 255. */
+  toArray(): number[];
+  /** The bytes as text in an encoding (default utf8; bytes that are not UTF-8 become U+FFFD). */
+  toString(encoding?: DataEncoding): string;
+}
+
+/** The head of an HTTP message as scripts see it: a request has `method` and `path`, a response `status`. */
+interface MessageHead {
+  /** Request method, such as `'GET'` (a request head; default `'GET'`). */
+  method?: string;
+  /** Request target, such as `'/index.html?q=1'` (a request head; default `'/'`). */
+  path?: string;
+  /** Response status code (a response head; default 200). */
+  status?: number;
+  /** Response reason phrase, such as `'OK'` (a response head). */
+  statusText?: string;
+  /** Protocol version, `'HTTP/1.1'` by default. */
+  protocol?: string;
+  /** Header fields by lowercase name; repeated fields are joined with `', '`, and `set-cookie` is an array. */
+  headers?: { [name: string]: string | string[] };
+  /** Other fields a script adds are kept on the object but not sent. */
+  [field: string]: any;
+}
+
+/** The tail of a decoded HTTP message. */
+interface MessageTail {
+  /** Bytes of the head as received. */
+  headSize: number;
+  /** Bytes of the body as received. */
+  bodySize: number;
+  /** Other fields a script adds are kept on the object but not sent. */
+  [field: string]: any;
+}
+
+/** A whole message: a head, a body and a tail (MessageStart, Data, MessageEnd in a stream). */
+declare class Message {
+  /** A message with no head and an empty body. */
+  constructor();
+  /** A message with no head and this body. */
+  constructor(body: string | Data);
+  /** A message with this head, body (default empty) and tail. */
+  constructor(head: MessageHead | null | undefined, body?: string | Data | null, tail?: object);
+  /** The head; undefined for a message built without one. */
+  head: MessageHead | undefined;
+  /** The body as Data (the same object on every read); reads back as given when set to a string. */
+  get body(): Data;
+  set body(value: Data | string);
+  /** The tail: `headSize` and `bodySize` of a decoded message, undefined for a message built without one. */
+  tail: MessageTail | undefined;
+}
+
+/** The event that starts a message, carrying its head. */
+declare class MessageStart {
+  /** A MessageStart with this head (none if left out). */
+  constructor(head?: MessageHead);
+  /** The head; undefined when the event has none. */
+  head: MessageHead | undefined;
+  /** Always `'MessageStart'`. */
+  readonly type: 'MessageStart';
+}
+
+/** The event that ends a message. */
+declare class MessageEnd {
+  /** A MessageEnd with this tail and payload (both are dropped when the event goes down the pipeline). */
+  constructor(tail?: object, payload?: any);
+  /** The tail: `headSize` and `bodySize` of a decoded message, or what the constructor was given. */
+  tail: MessageTail | undefined;
+  /** What the constructor was given; always undefined on an event from the pipeline. */
+  payload: any;
+  /** Always `'MessageEnd'`. */
+  readonly type: 'MessageEnd';
+}
+
+/** The event that ends a stream, with the reason if it failed. */
+declare class StreamEnd {
+  /** A StreamEnd with this error (default `''`: a normal end); an unknown name ends the stream as RuntimeError. */
+  constructor(error?: StreamErrorName);
+  /** `''` for a normal end, else the name of the failure. */
+  error: StreamErrorName;
+  /** Always `'StreamEnd'`. */
+  readonly type: 'StreamEnd';
+}
+
+/** A delay to wait for in a callback. */
+declare class Timeout {
+  /** A delay of this many seconds (a number; anything else counts as 0). */
+  constructor(seconds: number);
+  /** The delay in seconds. */
+  seconds: number;
+  /** A Promise that resolves (to undefined) once the delay has passed, counted from this call. */
+  wait(): Promise<void>;
+}
+
+// ---- URLs ----
+
+/** A parsed absolute URL, `scheme://[user[:password]@]host[:port][/path][?query][#hash]`. */
+declare class URL {
+  /** Parses `url`; a URL without a scheme is taken relative to `base`; throws TypeError when neither parses. */
+  constructor(url: string, base?: string);
+  /** The scheme, lowercase, with its colon: `'http:'`. */
+  readonly protocol: string;
+  /** `user:password` as written, or `''`. */
+  readonly auth: string;
+  /** The user name, or `''`. */
+  readonly username: string;
+  /** The password, or `''`. */
+  readonly password: string;
+  /** Host and port as written: `'Example.com:8080'`. */
+  readonly host: string;
+  /** The host without the port, lowercase. */
+  readonly hostname: string;
+  /** The port as written, else the scheme's default (`'80'` for http and ws, `'443'` for https and wss), else `''`. */
+  readonly port: string;
+  /** The path without the query, `'/'` when empty. */
+  readonly pathname: string;
+  /** The query with its `?`, or `''`. */
+  readonly search: string;
+  /** The query without its `?`, or `''`. */
+  readonly query: string;
+  /** The fragment with its `#`, or `''`. */
+  readonly hash: string;
+  /** `pathname` and `search` together. */
+  readonly path: string;
+  /** `protocol + '//' + host`. */
+  readonly origin: string;
+  /** The whole URL. */
+  readonly href: string;
+  /** The query's name-value pairs. */
+  readonly searchParams: URLSearchParams;
+  /** The same as `href`. */
+  toString(): string;
+  /** `encodeURI`. */
+  static encode(text: string): string;
+  /** `decodeURI`. */
+  static decode(text: string): string;
+  /** `encodeURIComponent`. */
+  static encodeComponent(text: string): string;
+  /** `decodeURIComponent`. */
+  static decodeComponent(text: string): string;
+}
+
+/** The name-value pairs of a query string, in order; a name may appear more than once. */
+declare class URLSearchParams {
+  /** Pairs from a query string (with or without its `?`; `+` is a space) or from an object whose array values give a pair each. */
+  constructor(init?: string | { [name: string]: any });
+  /** The first value of `name`, or null. */
+  get(name: string): string | null;
+  /** Every value of `name`, in order. */
+  getAll(name: string): string[];
+  /** Whether `name` is there. */
+  has(name: string): boolean;
+  /** Makes `String(value)` the only value of `name` (in the place of its first pair, else at the end). */
+  set(name: string, value: any): void;
+  /** Adds a pair at the end. */
+  append(name: string, value: any): void;
+  /** Removes every pair of `name`. */
+  delete(name: string): void;
+  /** The pairs as an object: a name seen once has a string, a repeated one an array. */
+  toObject(): { [name: string]: string | string[] };
+  /** The pairs as a query string without `?`, percent-encoded. */
+  toString(): string;
+}
+
+// ---- algo ----
+
+/** Algorithms scripts use to route, limit, balance and cache. */
+declare namespace algo {
+  /** Maps `host/path` patterns to values. */
+  class URLRouter {
+    /** A router holding each pattern of `routes` with its value. */
+    constructor(routes?: { [pattern: string]: any });
+    /** Adds a pattern (`/path`, `host/path`, `*.domain/path`, a path ending in `/*`); throws on one without `/` or with a port. */
+    add(pattern: string, value: any): void;
+    /** The value of the best pattern for the segments joined as `host/path` (port and `?query` ignored), or undefined. */
+    find(...segments: (string | null | undefined)[]): any;
+  }
+
+  /** Options of `algo.Quota`. */
+  interface QuotaOptions {
+    /** Refill this long after a consumption: seconds, or a duration such as `'1s'`. */
+    per?: number | string;
+    /** Refill by at most this much each `per`, instead of all the way to the initial amount. */
+    produce?: number;
+    /** The quota never holds more than this, even through `produce()`. */
+    max?: number;
+  }
+
+  /** An amount that throttling filters consume and that refills over time. */
+  class Quota {
+    /** A quota holding `initial` (negative counts as 0); an option `key` is refused. */
+    constructor(initial: number, options?: QuotaOptions);
+    /** The amount it starts with and refills to. */
+    readonly initial: number;
+    /** The amount there now. */
+    readonly current: number;
+    /** Takes up to `amount` and returns what was taken. */
+    consume(amount: number): number;
+    /** Adds `amount` (up to `max`) and wakes the filters waiting for it. */
+    produce(amount: number): void;
+    /** Back to the initial amount. */
+    reset(): void;
+  }
+
+  /** What `RoundRobinLoadBalancer.next()` hands out: a target. */
+  interface RoundRobinResource {
+    /** The target's name. */
+    id: string;
+  }
+
+  /** Weighted round robin over named targets, each borrower keeping the target it was given. */
+  class RoundRobinLoadBalancer {
+    /** Targets by name (weight 1 each) or as `{ name: weight }`; targets whose name `unhealthy.find()` returns truthy for are skipped. */
+    constructor(targets: string[] | { [id: string]: number }, unhealthy?: { find(id: string): any });
+    /** Adds a target or changes its weight, a whole number (fractions are rounded down; 0 leaves it out). */
+    set(id: string, weight: number): void;
+    /** The resource of `borrower` (default: the client connection), picking the next target on its first call; undefined when no target can be picked. */
+    next(borrower?: object): RoundRobinResource | undefined;
+    /** The same as `next()`. */
+    borrow(borrower?: object): RoundRobinResource | undefined;
+    /** The name of the next target, or undefined. */
+    select(): string | undefined;
+    /** Does nothing. */
+    deselect(): void;
+  }
+
+  /** Options of `algo.LoadBalancer`. */
+  interface LoadBalancerOptions {
+    /** `'round-robin'` (default): weighted turns; `'least-load'`: the target with the fewest resources in use. */
+    algorithm?: 'round-robin' | 'least-load';
+    /** The name of a target (default: the target itself). */
+    key?: (target: any) => any;
+    /** The weight of a target (default 1; 0 is never picked). */
+    weight?: (target: any) => number;
+    /** Resources a target hands out before they are shared (default 0: one per allocation). */
+    capacity?: number | ((target: any) => number);
+  }
+
+  /** A resource `LoadBalancer.allocate()` hands out. */
+  interface LoadBalancerResource {
+    /** The target it belongs to. */
+    readonly target: any;
+    /** Gives it back. */
+    free(): void;
+  }
+
+  /** Picks targets of any kind, and pools resources per target. */
+  class LoadBalancer {
+    /** A balancer over `targets`; throws on an unknown algorithm. */
+    constructor(targets?: any[], options?: LoadBalancerOptions);
+    /** Replaces the targets, keeping the state of those whose key stays. */
+    provision(targets: any[]): void;
+    /** The next `size` targets in the order allocations would pick them (each counts as picked). */
+    schedule(size: number, validator?: (target: any) => boolean): any[];
+    /** A resource of the next target `validator` accepts; null when there is none. */
+    allocate(validator: (target: any) => boolean): LoadBalancerResource | null;
+    /** A resource of the target named `key` if it is valid, else of the next valid target; null when there is none. */
+    allocate(key?: any, validator?: (target: any) => boolean): LoadBalancerResource | null;
+  }
+
+  /** Options of `algo.Cache`. */
+  interface CacheOptions {
+    /** Most entries kept; the least recently used goes first (default 0: no limit). */
+    size?: number;
+    /** How long an entry lives after it was stored: seconds, or a duration such as `'10s'` (default 0: for ever). */
+    ttl?: number | string;
+  }
+
+  /** A map with an optional loader for misses, a size limit and a time to live. */
+  class Cache {
+    /** A cache that calls `allocate(key)` for a missing key and `free(key, value)` for each entry that leaves. */
+    constructor(allocate?: ((key: any) => any) | null, free?: ((key: any, value: any) => void) | null, options?: CacheOptions);
+    /** A cache with options only. */
+    constructor(options: CacheOptions);
+    /** The value of `key`, loading and storing it through `allocate` when missing; undefined without `allocate`. */
+    get(key: any): any;
+    /** Stores a value for `key`. */
+    set(key: any, value: any): void;
+    /** The value of `key`, or undefined; never loads, never changes the order of use. */
+    find(key: any): any;
+    /** Whether `key` has a live entry. */
+    has(key: any): boolean;
+    /** Removes the entry of `key`; whether there was one. */
+    remove(key: any): boolean;
+    /** Removes every entry. */
+    clear(): void;
+    /** Number of entries (expired ones included until they are looked up). */
+    readonly size: number;
+  }
+
+  /** A 32-bit FNV-1a hash of a value's text (objects: their JSON). */
+  function hash(value: any): number;
+
+  /** A random version-4 UUID, such as `'3b241101-e2bb-4255-8caf-4136c566a962'`. */
+  function uuid(): string;
+}
+
+// ---- http ----
+
+/** HTTP from scripts. */
+declare namespace http {
+  /** Options of `http.Agent`: those of `connect` for its connections. */
+  interface AgentOptions {
+    /** How long a connection attempt may take. */
+    connectTimeout?: number | string;
+    /** Closes a connection when nothing arrives for this long. */
+    readTimeout?: number | string;
+    /** Closes a connection when a write makes no progress for this long. */
+    writeTimeout?: number | string;
+    /** Closes a connection when nothing moves either way for this long. */
+    idleTimeout?: number | string;
+  }
+
+  /** What `Agent.request()` returns: the Promise of the response, which can be given up. */
+  interface AgentRequest extends Promise<Message> {
+    /** Gives the request up: the Promise rejects and the connection closes if the answer has not come. */
+    cancel(): void;
+  }
+
+  /** An HTTP/1.1 client of one server, keeping connections alive between requests. */
+  class Agent {
+    /** A client of `host` (`'name:port'` or `'ip:port'`). */
+    constructor(host: string, options?: AgentOptions);
+    /** The host given to the constructor. */
+    readonly host: string;
+    /** The options given to the constructor (`{}` if none). */
+    readonly options: AgentOptions;
+    /** Sends a request (`host` header added unless given); the Promise gives the response or rejects with an Error. */
+    request(method: string, path?: string, headers?: { [name: string]: string | string[] }, body?: string | Data): AgentRequest;
+  }
+}
+
+// ---- the process ----
+
+/** The operating system. */
+declare namespace os {
+  /** The environment variables of the process when the worker started. */
+  const env: { [name: string]: string };
+  /** The operating system: `'linux'`, `'macos'`, `'windows'`, .... */
+  const platform: string;
+}
+
+/** Writes to the log, with the log's time stamp and level. */
+declare namespace console {
+  /** Logs at info level: strings as they are, other values as JSON, separated by spaces. */
+  function log(...values: any[]): void;
+  /** Logs at info level. */
+  function info(...values: any[]): void;
+  /** Logs at warning level. */
+  function warn(...values: any[]): void;
+  /** Logs at error level. */
+  function error(...values: any[]): void;
+  /** Logs at debug level (shown with `--log-level debug`). */
+  function debug(...values: any[]): void;
+}
+
+/** Timing. */
+declare namespace performance {
+  /** Milliseconds, with fractions, since the worker started its script. */
+  function now(): number;
+}
+
+/** Pipy's additions to the built-in JSON: text as Data. */
+interface JSON {
+  /** Parses the text of a Data (or a string) as JSON. */
+  decode(data: Data | string, reviver?: (this: any, key: string, value: any) => any): any;
+  /** Serializes a value as JSON, into a Data. */
+  encode(value: any, replacer?: ((this: any, key: string, value: any) => any) | (string | number)[] | null, space?: string | number): Data;
+}
+
+/** Writes values to standard output: strings as they are, other values as JSON, separated by spaces. */
+declare function print(...values: any[]): void;
+
+/** Like `print`, then a newline. */
+declare function println(...values: any[]): void;
+
+/** Base64 of a string whose characters are all below U+0100 (throws InvalidCharacterError otherwise). */
+declare function btoa(text: string): string;
+
+/** The text (one character per byte) that Base64 `data` stands for. */
+declare function atob(data: string): string;
+
+/** The worker running the script. */
+declare const __thread: {
+  /** The worker's number, from 0. */
+  id: number;
+  /** How many workers there are. */
+  concurrency: number;
+};
+
+/** A client connection, as `__inbound` shows it. */
+interface Inbound {
+  /** The connection's number in its worker, as Pipy numbers them. */
+  readonly id: number;
+  /** The client's IP address. */
+  readonly remoteAddress: string;
+  /** The client's port. */
+  readonly remotePort: number;
+  /** The local IP address the client connected to. */
+  readonly localAddress: string;
+  /** The local port the client connected to. */
+  readonly localPort: number;
+  /** True once the connection has closed. */
+  readonly closed: boolean;
+}
+
+/** The client connection of the stream a callback runs for; undefined outside a stream from `listen`. */
+declare const __inbound: Inbound | undefined;
+
+/** The path of the module's file in its codebase, such as `'/main.js'`. */
+declare const __filename: string;
+
+// ---- pipy() ----
+
+/** Context variables: initial values by name, each stream of a root pipeline with its own. */
+type ContextVariables = { [name: string]: any };
+
+/** Starts configuring pipelines, declaring the module's context variables (once per module) if given. */
+declare function pipy(variables?: ContextVariables | (() => ContextVariables)): Configuration;
+
+/** Files of the codebase. */
+declare namespace pipy {
+  /** The bytes of a file of the codebase, or null if there is no such file. */
+  function load(path: string): Data | null;
+  /** Evaluates a file of the codebase as a script and returns its value, once per file. */
+  function solve(path: string): any;
+}
+
+/** The methods that make pipeline layouts and their start; the filters are declared below. */
+interface Configuration {
+  /** Starts a pipeline layout run for each connection accepted on a port (`8080`, `'8080'` or `'127.0.0.1:8080'`). */
+  listen(port: number | string, options?: ListenOptions): Configuration;
+  /** Starts a pipeline layout run once at start, every interval (`'5s'`, or seconds), or on `'SIGHUP'`, `'SIGUSR1'`, `'SIGUSR2'`. */
+  task(when?: number | string): Configuration;
+  /** Starts a pipeline layout run once when the worker stops (it takes no arguments: give it onStart()). */
+  exit(): Configuration;
+  /** Starts a pipeline layout with a name, or the module's entrance (no name) that chain() and use() run. */
+  pipeline(name?: string): Configuration;
+  /** Calls `build($, i)` for i from 0 to count - 1, at load time. */
+  repeat(count: number, build: ($: Configuration, i: number) => any): Configuration;
+  /** Calls `build($, value, i)` for each value, at load time. */
+  repeat<T>(values: T[], build: ($: Configuration, value: T, i: number) => any): Configuration;
+  /** Events fed to each pipeline of the current layout as it starts, or a function (given the client connection, or the fork value) returning them. */
+  onStart(start: Events | ((arg: any) => Events | Promise<Events>)): Configuration;
+  /** The sub-pipeline of the filter just added. */
+  to(sub: SubPipeline): Configuration;
+  /** Declares context variables other modules can import, under a namespace. */
+  export(namespace: string, variables: ContextVariables): Configuration;
+  /** Makes variables another module exported usable here: `{ name: 'namespace' }`. */
+  import(variables: { [name: string]: string }): Configuration;
+}
+
+// ---- generated from the filter registry by scripts/reference.sh: do not edit by hand ----
+
+/** The filters: methods of a pipeline layout under construction. */
+interface Configuration {
+  /** Answers each HTTP request on the connection with a message or what a function returns. */
+  serveHTTP(handler: Message | ((request: Message) => Message | Promise<Message>), options?: ServeHTTPOptions): Configuration;
+  /** Serves HTTP on the connection, each request in a sub-pipeline of its own that answers it. */
+  demuxHTTP(options?: DemuxHTTPOptions): Configuration;
+  /** Sends each HTTP request through an upstream session shared by the streams of the same key. */
+  muxHTTP(key?: any | (() => any), options?: MuxHTTPOptions): Configuration;
+  /** Decodes bytes into HTTP/1 request messages. */
+  decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
+  /** Decodes bytes into HTTP/1 response messages. */
+  decodeHTTPResponse(options?: DecodeHTTPResponseOptions): Configuration;
+  /** Encodes HTTP request messages into HTTP/1 bytes. */
+  encodeHTTPRequest(options?: EncodeHTTPRequestOptions): Configuration;
+  /** Encodes HTTP response messages into HTTP/1 bytes. */
+  encodeHTTPResponse(options?: EncodeHTTPResponseOptions): Configuration;
+  /** Runs a named pipeline inline, sharing the stream's context. */
+  link(pipeline: SubPipeline): Configuration;
+  /** Runs the entrance pipelines of a list of modules as a plugin chain; chain() runs the next one. */
+  chain(modules?: string[]): Configuration;
+  /** Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back. */
+  use(modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean): Configuration;
+  /** Holds the stream's events until a condition holds. */
+  wait(condition: () => boolean, options?: WaitOptions): Configuration;
+  /** Lets messages through only as fast as a quota allows, one unit each. */
+  throttleMessageRate(quota: algo.Quota | (() => algo.Quota)): Configuration;
+  /** Lets bytes through only as fast as a quota allows, one unit per byte. */
+  throttleDataRate(quota: algo.Quota | (() => algo.Quota)): Configuration;
+  /** Copies every event to sub-pipelines (one per value) and passes it on. */
+  fork(values?: any | any[] | (() => any | any[])): Configuration;
+  /** Runs the first pipeline whose condition holds, chosen at the stream's first event. */
+  branch(...conditionsAndPipelines: (boolean | ((...args: any[]) => boolean) | SubPipeline)[]): Configuration;
+  /** Runs the first pipeline whose condition holds for the first MessageStart. */
+  branchMessageStart(...conditionsAndPipelines: (boolean | ((head: MessageStart) => boolean) | SubPipeline)[]): Configuration;
+  /** Runs the first pipeline whose condition holds for the first whole message. */
+  branchMessage(...conditionsAndPipelines: (boolean | ((message: Message) => boolean) | SubPipeline)[]): Configuration;
+  /** Swallows every event but StreamEnd. */
+  dummy(): Configuration;
+  /** Logs every event, with its head and bytes, and passes it on. */
+  dump(tag?: string): Configuration;
+  /** Logs the text of every Data event and passes every event on. */
+  print(): Configuration;
+  /** Calls a function with the stream's first event and passes every event on. */
+  handleStreamStart(callback: (event: Event) => any): Configuration;
+  /** Calls a function with each MessageStart and passes every event on. */
+  handleMessageStart(callback: (head: MessageStart) => any): Configuration;
+  /** Calls a function with each Data event and passes every event on. */
+  handleData(callback: (data: Data) => any): Configuration;
+  /** Calls a function with each MessageEnd and passes every event on. */
+  handleMessageEnd(callback: (end: MessageEnd) => any): Configuration;
+  /** Calls a function with the StreamEnd and passes every event on. */
+  handleStreamEnd(callback: (end: StreamEnd) => any): Configuration;
+  /** Calls a function with each whole message while its events stream on. */
+  handleMessage(callback: (message: Message) => any, options?: HandleMessageOptions): Configuration;
+  /** Replaces the stream's first event. */
+  replaceStreamStart(replacement?: Events | ((event: Event) => Events)): Configuration;
+  /** Replaces each MessageStart. */
+  replaceMessageStart(replacement?: Events | ((head: MessageStart) => Events)): Configuration;
+  /** Replaces each Data event. */
+  replaceData(replacement?: Events | ((data: Data) => Events)): Configuration;
+  /** Replaces each MessageEnd. */
+  replaceMessageEnd(replacement?: Events | ((end: MessageEnd) => Events)): Configuration;
+  /** Replaces the StreamEnd. */
+  replaceStreamEnd(replacement?: Events | ((end: StreamEnd) => Events)): Configuration;
+  /** Replaces each whole message. */
+  replaceMessage(replacement?: Events | ((message: Message) => Events), options?: ReplaceMessageOptions): Configuration;
+  /** Replaces each message's body, keeping its head and tail. */
+  replaceMessageBody(replacement?: Data | string | ((body: Data) => Data | string), options?: ReplaceMessageBodyOptions): Configuration;
+  /** Opens a TCP connection to the target and exchanges the stream's Data with it. */
+  connect(target: string | (() => string), options?: ConnectOptions): Configuration;
+}
+
+/** Options of `serveHTTP`. */
+interface ServeHTTPOptions {
+  /** Largest request head; a bigger one is answered 431. Default: 16k. */
+  maxHeaderSize?: number | string;
+  /** Response bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
+  bufferSize?: number | string;
+  /** Time a client has to send a whole request head; then 408. Default: 60s. */
+  headerTimeout?: number | string;
+  /** Time a request body may go without a byte arriving; then 408. Default: 60s. */
+  bodyTimeout?: number | string;
+  /** Requests read and not yet answered before reading from the client pauses. Default: 32. */
+  maxPipelined?: number;
+  /** Answers an HTTP/1.1 request without Host with 400. Default: false. */
+  requireHost?: boolean;
+  /** Requests a connection carries before it closes. Not supported yet: giving it is a load error. */
+  maxMessages?: number;
+  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  connectionWindowSize?: number | string;
+  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  streamWindowSize?: number | string;
+  /** Largest request body buffered for the handler; a bigger one is answered 413. Default: 16m. */
+  maxBodySize?: number | string;
+}
+
+/** Options of `demuxHTTP`. */
+interface DemuxHTTPOptions {
+  /** Largest request head; a bigger one is answered 431. Default: 16k. */
+  maxHeaderSize?: number | string;
+  /** Response bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
+  bufferSize?: number | string;
+  /** Time a client has to send a whole request head; then 408. Default: 60s. */
+  headerTimeout?: number | string;
+  /** Time a request body may go without a byte arriving; then 408. Default: 60s. */
+  bodyTimeout?: number | string;
+  /** Requests read and not yet answered before reading from the client pauses. Default: 32. */
+  maxPipelined?: number;
+  /** Answers an HTTP/1.1 request without Host with 400. Default: false. */
+  requireHost?: boolean;
+  /** Requests a connection carries before it closes. Not supported yet: giving it is a load error. */
+  maxMessages?: number;
+  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  connectionWindowSize?: number | string;
+  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  streamWindowSize?: number | string;
+}
+
+/** Options of `muxHTTP`. */
+interface MuxHTTPOptions {
+  /** How long a session no stream uses stays open. Default: 10s. */
+  maxIdle?: number | string;
+  /** Streams sharing one session; 0 is no limit. Default: 0. */
+  maxQueue?: number;
+  /** Requests a session carries before it takes no more; 0 is no limit. Default: 0. */
+  maxMessages?: number;
+  /** Request bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
+  bufferSize?: number | string;
+  /** Largest response head; a bigger one fails the session. Default: 16k. */
+  maxHeaderSize?: number | string;
+  /** A session awaiting an answer that sees no byte either way for this long closes; its streams end with ReadTimeout. Default: 60s. */
+  responseTimeout?: number | string;
+  /** The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported. Default: 1. */
+  version?: number | string | ((...args: any[]) => any);
+  /** HTTP/2 keep-alive pings. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  ping?: ((...args: any[]) => any);
+  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  connectionWindowSize?: number | string;
+  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  streamWindowSize?: number | string;
+}
+
+/** Options of `decodeHTTPRequest`. */
+interface DecodeHTTPRequestOptions {
+  /** Largest message head; a bigger one ends the stream with ProtocolError. Default: 16k. */
+  maxHeaderSize?: number | string;
+  /** Accepted as Pipy has it. Accepted without effect: bodies stream as they arrive here. */
+  bufferSize?: number | string;
+}
+
+/** Options of `decodeHTTPResponse`. */
+interface DecodeHTTPResponseOptions {
+  /** Largest message head; a bigger one ends the stream with ProtocolError. Default: 16k. */
+  maxHeaderSize?: number | string;
+  /** Accepted as Pipy has it. Accepted without effect: bodies stream as they arrive here. */
+  bufferSize?: number | string;
+}
+
+/** Options of `encodeHTTPRequest`. */
+interface EncodeHTTPRequestOptions {
+  /** Bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
+  bufferSize?: number | string;
+}
+
+/** Options of `encodeHTTPResponse`. */
+interface EncodeHTTPResponseOptions {
+  /** Bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
+  bufferSize?: number | string;
+}
+
+/** Options of `wait`. */
+interface WaitOptions {
+  /** How long to hold the events; then they go on as if the condition held. Default: no limit. */
+  timeout?: number | string;
+}
+
+/** Options of `handleMessage`. */
+interface HandleMessageOptions {
+  /** Largest body copied for the callback; past it the callback gets the body cut short. Default: 16m. */
+  bufferLimit?: number | string;
+}
+
+/** Options of `replaceMessage`. */
+interface ReplaceMessageOptions {
+  /** Largest message buffered; a bigger one ends the stream with BufferOverflow. Default: 16m. */
+  bufferLimit?: number | string;
+}
+
+/** Options of `replaceMessageBody`. */
+interface ReplaceMessageBodyOptions {
+  /** Largest message buffered; a bigger one ends the stream with BufferOverflow. Default: 16m. */
+  bufferLimit?: number | string;
+}
+
+/** Options of `connect`. */
+interface ConnectOptions {
+  /** How long a connection attempt may take; then ConnectionTimeout. Default: no limit. */
+  connectTimeout?: number | string;
+  /** Closes the connection when nothing arrives for this long (ReadTimeout). Default: no limit. */
+  readTimeout?: number | string;
+  /** Closes the connection when a write makes no progress for this long (WriteTimeout). Default: no limit. */
+  writeTimeout?: number | string;
+  /** Closes the connection when nothing moves either way for this long. Default: 60s. */
+  idleTimeout?: number | string;
+  /** Further attempts after a failed connect; -1 retries for ever. Default: 0. */
+  retryCount?: number;
+  /** Pause between attempts. Default: 0s. */
+  retryDelay?: number | string;
+  /** Bytes waiting to be written to the peer; more is dropped with an error in the log. Default: no limit. */
+  bufferLimit?: number | string;
+  /** The transport. Default: 'tcp'. */
+  protocol?: 'tcp';
+  /** Queued bytes past which the writer pushes back. Accepted without effect: backpressure here follows the socket's own writability. */
+  congestionLimit?: number | string;
+  /** TCP keep-alive probes. Accepted without effect: keep-alive probes are not sent; idleTimeout closes a dead connection. */
+  keepAlive?: boolean;
+  /** TCP_NODELAY. Accepted without effect: it is always on. */
+  noDelay?: boolean;
+  /** The local address to connect from. Not supported yet: giving it is a load error. */
+  bind?: string;
+  /** Called as the connection changes state. Not supported yet: giving it is a load error. */
+  onState?: ((...args: any[]) => any);
+  /** Netlink family, with protocol 'netlink'. Not supported yet: giving it is a load error. */
+  netlinkFamily?: number;
+}
+
+/** Options of `listen`. */
+interface ListenOptions {
+  /** Connections served at once; further clients wait to be accepted. Default: no limit. */
+  maxConnections?: number;
+  /** Closes a connection when nothing arrives for this long. Default: no limit. */
+  readTimeout?: number | string;
+  /** Closes a connection when a write makes no progress for this long. Default: no limit. */
+  writeTimeout?: number | string;
+  /** Closes a connection when nothing moves either way for this long. Default: 60s. */
+  idleTimeout?: number | string;
+  /** Reading from the client stops while this many bytes wait to be written to it. Default: 1m. */
+  bufferLimit?: number | string;
+  /** The transport. Default: 'tcp'. */
+  protocol?: 'tcp';
+  /** Queued bytes past which the writer pushes back. Accepted without effect: bufferLimit is the bound here. */
+  congestionLimit?: number | string;
+  /** TCP keep-alive probes. Accepted without effect: keep-alive probes are not sent; idleTimeout closes a dead connection. */
+  keepAlive?: boolean;
+  /** TCP_NODELAY. Accepted without effect: it is always on. */
+  noDelay?: boolean;
+  /** Per-peer statistics. Accepted without effect: no per-peer statistics are kept. */
+  peerStats?: boolean;
+  /** Connections on the port at once, across workers. Not supported yet: giving it is a load error. */
+  maxPortConnections?: number;
+  /** Accepts connections to any address (IP_TRANSPARENT). Not supported yet: giving it is a load error. */
+  transparent?: boolean;
+  /** Connects upstream from the client's address. Not supported yet: giving it is a load error. */
+  masquerade?: boolean;
+}
+
+// ---- end of the generated part ----
