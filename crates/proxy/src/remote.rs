@@ -61,7 +61,7 @@ pub fn snapshot(url: &str, fetch: &Arc<Fetch>) -> Result<RemoteFiles, String> {
     let entry = match manifest(&body) {
         Some(paths) => {
             for path in &paths {
-                if let Err(why) = proxy_js::files::codebase_path(path) {
+                if let Err(why) = proxy_js::codebase_path(path) {
                     return Err(format!("{url} lists {path}, which cannot be fetched: {why}"));
                 }
                 let file = format!("{base}{path}");

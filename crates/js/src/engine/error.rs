@@ -6,8 +6,13 @@ use rquickjs::{Ctx, Error, Exception, Value};
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+/// Length of the code a module's text is wrapped in on its line 1
+/// (`with(__proxy_scope_NNNN){`, see `load::module`), taken off the columns of
+/// locations on that line.
+pub const PREFIX_LEN: usize = "with(__proxy_scope_0000){".len();
+
 thread_local! {
-    /// Files evaluated as modules, whose line 1 starts with `module::PREFIX_LEN`
+    /// Files evaluated as modules, whose line 1 starts with `PREFIX_LEN`
     /// characters the user did not write.
     static WRAPPED: RefCell<HashSet<String>> = RefCell::default();
 }
@@ -32,7 +37,7 @@ fn unwrap_columns(text: &str) -> String {
                     from = digits_at;
                     continue;
                 };
-                let fixed = col.saturating_sub(crate::module::PREFIX_LEN).max(1).to_string();
+                let fixed = col.saturating_sub(PREFIX_LEN).max(1).to_string();
                 out.replace_range(digits_at..digits_at + digits.len(), &fixed);
                 from = digits_at + fixed.len();
             }
@@ -119,7 +124,7 @@ mod tests {
     #[test]
     fn columns_of_line_1_of_modules_lose_the_prefix() {
         super::note_wrapped("m.js");
-        let n = crate::module::PREFIX_LEN;
+        let n = super::PREFIX_LEN;
         let stack = format!("    at f (m.js:1:{})\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5, n + 5);
         let fixed = super::unwrap_columns(&stack);
         assert_eq!(fixed, format!("    at f (m.js:1:5)\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5));

@@ -126,7 +126,7 @@ pub fn to_data<'js>(ctx: &Ctx<'js>, v: &Value<'js>, encoding: Option<&str>) -> R
     if let Some(s) = v.as_string() {
         return Ok(Data::from(decode_text(ctx, &s.to_string()?, encoding)?));
     }
-    if crate::convert::kind_of(v) == Some(crate::convert::Kind::Data) {
+    if crate::api::kind::kind_of(v) == Some(crate::api::kind::Kind::Data) {
         if let Ok(cls) = Class::<JsData>::from_value(v) {
             return Ok(cls.borrow().data.clone());
         }

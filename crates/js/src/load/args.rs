@@ -1,9 +1,9 @@
 //! `JsArgs`: the arguments of one filter call in a script, read through
 //! `proxy_core::args::Args` by the filter's own `build` function.
 
-use crate::callback::JsCallback;
-use crate::config::{self, ModuleShared};
-use crate::convert::events_from_js;
+use crate::api::callback::JsCallback;
+use crate::api::convert::events_from_js;
+use crate::load::config::{self, ModuleShared};
 use proxy_core::args::{ArgError, ArgResult, Args, OptValue, Options};
 use proxy_core::{Callback, Event, LayoutSlot};
 use rquickjs::{Coerced, Ctx, Function, Object, Value};
@@ -26,7 +26,7 @@ impl<'js> JsArgs<'_, 'js> {
     }
 
     fn js_err(&self, e: rquickjs::Error) -> ArgError {
-        ArgError(crate::error::from_rquickjs(&self.ctx, e).message)
+        ArgError(crate::engine::error::from_rquickjs(&self.ctx, e).message)
     }
 
     /// Keeps the exception script code threw, to throw it on unchanged.
@@ -35,7 +35,7 @@ impl<'js> JsArgs<'_, 'js> {
             return ArgError(e.to_string());
         }
         let thrown = self.ctx.catch();
-        let message = crate::error::from_value(thrown.clone()).message;
+        let message = crate::engine::error::from_value(thrown.clone()).message;
         self.thrown = Some(thrown);
         ArgError(message)
     }
@@ -125,7 +125,7 @@ impl<'js> Args for JsArgs<'_, 'js> {
     fn values(&mut self, i: usize) -> ArgResult<Option<Vec<proxy_core::ScriptValue>>> {
         let Some(v) = self.get(i).cloned() else { return Ok(None) };
         let engine = self.shared.engine();
-        let keep = |v: Value<'js>| crate::callback::script_value(&engine, &self.ctx, v);
+        let keep = |v: Value<'js>| crate::api::callback::script_value(&engine, &self.ctx, v);
         match v.as_array() {
             Some(a) => {
                 let items = a.iter::<Value>().collect::<rquickjs::Result<Vec<_>>>().map_err(|e| self.js_err(e))?;
@@ -136,7 +136,7 @@ impl<'js> Args for JsArgs<'_, 'js> {
     }
 
     fn native(&mut self, i: usize) -> ArgResult<Option<proxy_core::ScriptValue>> {
-        Ok(self.get(i).and_then(crate::callback::native_of))
+        Ok(self.get(i).and_then(crate::api::callback::native_of))
     }
 
     fn strings(&mut self, i: usize) -> ArgResult<Option<Vec<String>>> {

@@ -21,6 +21,8 @@
 //! - **Panics.** A panic inside an entry (a bug in native code a script called) is
 //!   caught at the entry and becomes a script error; the engine's state is restored.
 
+pub mod error;
+
 use proxy_core::{Pending, ScriptError};
 use rquickjs::{qjs, Context, Ctx, Runtime};
 use std::cell::{Cell, RefCell};
@@ -91,12 +93,11 @@ pub struct Engine {
     pub inbounds: RefCell<InboundObjects>,
     /// The context scripts run in (declared before the runtime: it must go first).
     pub context: Context,
-    /// The QuickJS runtime (one per worker).
-    pub runtime: Runtime,
+    /// The QuickJS runtime (one per worker), owned here so that it outlives the
+    /// context.
+    _runtime: Runtime,
     /// How long one callback may run.
     pub callback_timeout: Duration,
-    /// The limits this engine was made with.
-    pub limits: Limits,
     /// What the watchdog sees of this engine.
     watched: Arc<Watched>,
     /// The runtime, for the stack limit and for unsetting the interrupt flag.
@@ -123,7 +124,6 @@ impl Engine {
         if limits.memory > 0 {
             runtime.set_memory_limit(limits.memory);
         }
-        crate::data::set_budget(limits.memory);
         let context = Context::full(&runtime)?;
         let raw = context.with(|ctx| raw_runtime(&ctx));
         set_interrupt_flag(raw, Some(&watched.flag));
@@ -131,9 +131,8 @@ impl Engine {
         Ok(Engine {
             inbounds: RefCell::default(),
             context,
-            runtime,
+            _runtime: runtime,
             callback_timeout: limits.callback_timeout,
-            limits,
             watched,
             raw,
         })
@@ -421,7 +420,7 @@ mod tests {
         e.enter(e.callback_timeout, |ctx| {
             ctx.eval::<rquickjs::Coerced<String>, _>(code)
                 .map(|s| s.0)
-                .map_err(|err| crate::error::from_rquickjs(ctx, err).message)
+                .map_err(|err| crate::engine::error::from_rquickjs(ctx, err).message)
         })
         .map_err(|e| e.message)?
     }

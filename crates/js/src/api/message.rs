@@ -6,8 +6,8 @@
 
 #![allow(unsafe_code)] // rquickjs' class macros generate `unsafe impl`s of its own traits.
 
-use crate::convert::{head_from_js, head_to_js, tail_to_js};
-use crate::data::{from_data, to_data};
+use crate::api::data::{from_data, to_data};
+use crate::api::head::{head_from_js, head_to_js, tail_to_js};
 use proxy_core::{Data, Head, Message, Tail};
 use rquickjs::class::{Trace, Tracer};
 use rquickjs::function::Opt;
@@ -59,17 +59,20 @@ pub struct JsMessage<'js> {
     tail: Slot<'js, Tail>,
     /// The native body's bytes, counted against the scripts' Data budget.
     #[qjs(skip_trace)]
-    held: crate::data::Held,
+    held: crate::api::data::Held,
 }
 
 fn is_body(v: &Value<'_>) -> bool {
-    v.is_string() || v.is_undefined() || v.is_null() || crate::convert::kind_of(v) == Some(crate::convert::Kind::Data)
+    v.is_string()
+        || v.is_undefined()
+        || v.is_null()
+        || crate::api::kind::kind_of(v) == Some(crate::api::kind::Kind::Data)
 }
 
 impl<'js> JsMessage<'js> {
     /// Wraps a message from the pipeline; nothing is converted yet.
     pub fn native(ctx: &Ctx<'js>, m: Message) -> Result<Self> {
-        let held = crate::data::Held::new(ctx, m.body.len())?;
+        let held = crate::api::data::Held::new(ctx, m.body.len())?;
         Ok(JsMessage { head: Slot::Native(m.head), body: Slot::Native(m.body), tail: Slot::Native(m.tail), held })
     }
 
@@ -93,11 +96,11 @@ impl<'js> JsMessage<'js> {
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'js>, first: Opt<Value<'js>>, second: Opt<Value<'js>>, third: Opt<Value<'js>>) -> Result<Self> {
         let (first, second, third) = (first.0, second.0, third.0);
-        let body_of = |v: Option<Value<'js>>| -> Result<(Slot<'js, Data>, crate::data::Held)> {
+        let body_of = |v: Option<Value<'js>>| -> Result<(Slot<'js, Data>, crate::api::data::Held)> {
             Ok(match v {
                 Some(v) if v.is_string() => {
                     let data = to_data(&ctx, &v, None)?;
-                    let held = crate::data::Held::new(&ctx, data.len())?;
+                    let held = crate::api::data::Held::new(&ctx, data.len())?;
                     (Slot::Native(data), held)
                 }
                 Some(v) if !v.is_undefined() && !v.is_null() => (Slot::Js(v), Default::default()),

@@ -13,17 +13,21 @@ use std::time::Duration;
 const PRELUDE: &str = include_str!("prelude.js");
 const CODEBASE: &str = include_str!("codebase.js");
 
+/// Reads a file of the codebase: its bytes, `None` if there is none, or why it may
+/// not be read.
+pub type ReadFile = Box<dyn Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>>;
+
 /// Installs what every module's `pipy` gets (`pipy.load`, `pipy.solve`), and
-/// `JSON.decode` / `JSON.encode` and `os`, for the files of `codebase`.
-pub fn install_codebase<'js>(ctx: &Ctx<'js>, codebase: Rc<crate::module::Codebase>) -> Result<()> {
+/// `JSON.decode` / `JSON.encode` and `os`, for the files `read` gives.
+pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
     let g = ctx.globals();
     // Held strongly: pipelines still running an old version after a reload may
     // read files. The codebase holds nothing that keeps the engine alive.
     g.set(
         "__proxy_load",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
-            match codebase.read(&path) {
-                Ok(Some(bytes)) => crate::data::from_data(&ctx, proxy_core::Data::from(bytes)),
+            match read(&path) {
+                Ok(Some(bytes)) => crate::api::data::from_data(&ctx, proxy_core::Data::from(bytes)),
                 Ok(None) => Ok(Value::new_null(ctx)),
                 Err(why) => Err(rquickjs::Exception::throw_message(&ctx, &format!("pipy.load: {why}"))),
             }
@@ -74,12 +78,12 @@ fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
 /// Installs the globals on a context.
 pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize)) -> Result<()> {
     let g = ctx.globals();
-    rquickjs::Class::<crate::data::JsData>::define(&g)?;
-    rquickjs::Class::<crate::message::JsMessage>::define(&g)?;
-    rquickjs::Class::<crate::message::JsMessageStart>::define(&g)?;
+    rquickjs::Class::<crate::api::data::JsData>::define(&g)?;
+    rquickjs::Class::<crate::api::message::JsMessage>::define(&g)?;
+    rquickjs::Class::<crate::api::message::JsMessageStart>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
     ctx.eval::<(), _>(include_str!("url.js"))?;
-    crate::algo::install(ctx)?;
+    crate::api::algo::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;
     type Log = fn(&str);

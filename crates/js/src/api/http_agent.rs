@@ -9,7 +9,7 @@
 //! Promise rejects and, if the answer has not come yet, the upstream connection
 //! is closed.
 
-use crate::convert::{events_from_js, message_to_js};
+use crate::api::convert::{events_from_js, message_to_js};
 use crate::engine::{Engine, EngineValue};
 use proxy_core::event::{Collected, MessageCollector};
 use proxy_core::filters::FilterDef;

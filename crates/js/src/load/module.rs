@@ -6,16 +6,15 @@
 //! configuration call (`chain`, `use`) names them; what refers to their pipelines
 //! is resolved when every module is loaded.
 
-use crate::config::{self, ModuleShared};
+use crate::api::vars::VarRef;
+use crate::engine::error;
 use crate::engine::Engine;
-use crate::error;
-use crate::vars::VarRef;
+use crate::load::config::{self, ModuleShared};
 use proxy_core::{LayoutSlot, PipelineLayout, Program, ScriptError};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Ctx, Exception, Object, Result, Value};
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 
 /// The code put before a module's text. Its length does not depend on the index,
@@ -23,9 +22,6 @@ use std::rc::{Rc, Weak};
 fn prefix(index: usize) -> String {
     format!("with({}){{", scope_key(index))
 }
-
-/// Length of `prefix(_)`.
-pub const PREFIX_LEN: usize = "with(__proxy_scope_0000){".len();
 
 /// The global property holding module `index`'s scope object.
 pub fn scope_key(index: usize) -> String {
@@ -57,30 +53,6 @@ fn check_syntax(ctx: &Ctx<'_>, text: &str, file: &str) -> Result<()> {
         return Err(rquickjs::Error::Exception);
     }
     Ok(())
-}
-
-/// Every codebase file any load on any worker has read (or tried to), so that a
-/// watcher reloads for those and not for, say, a log file in the same folder.
-static READ: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Notes that the codebase uses `path`.
-pub fn note_read(path: &std::path::Path) {
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    if let Ok(mut read) = READ.lock() {
-        read.insert(path);
-    }
-}
-
-/// Every codebase file a load has read (or tried to read).
-pub fn codebase_files() -> Vec<PathBuf> {
-    READ.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
-}
-
-/// True if a load has read (or tried to read) `path`.
-pub fn is_codebase_file(path: &std::path::Path) -> bool {
-    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    READ.lock().map(|r| r.contains(&path)).unwrap_or(true)
 }
 
 /// The text each module file last loaded without an error, on any worker.
@@ -115,7 +87,7 @@ struct Import {
 
 /// The files of one codebase and the modules loaded from them on this worker.
 pub struct Codebase {
-    files: crate::files::Files,
+    files: crate::load::files::Files,
     /// The filters modules may use.
     filters: proxy_core::filters::Registry,
     loaded: std::cell::Cell<bool>,
@@ -132,13 +104,13 @@ pub struct Codebase {
 /// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module (a path
 /// that leaves the codebase keeps its text, and reading it fails).
 fn normalize(path: &str) -> String {
-    crate::files::codebase_path(path).unwrap_or_else(|_| path.trim().to_string())
+    crate::load::files::codebase_path(path).unwrap_or_else(|_| path.trim().to_string())
 }
 
 impl Codebase {
     /// A codebase whose files come from `files`, whose modules may use `filters`.
     pub fn new(
-        files: crate::files::Files,
+        files: crate::load::files::Files,
         engine: &Rc<Engine>,
         filters: proxy_core::filters::Registry,
     ) -> Rc<Codebase> {
@@ -175,11 +147,6 @@ impl Codebase {
     /// True once the script has loaded.
     pub fn is_loaded(&self) -> bool {
         self.loaded.get()
-    }
-
-    /// The module loaded as number `index`.
-    pub fn module(&self, index: usize) -> Option<Rc<ModuleShared>> {
-        self.modules.borrow().get(index).cloned()
     }
 
     /// Drops every module's configuration (script callbacks included), so that a
@@ -372,7 +339,7 @@ mod tests {
         assert_eq!(normalize("plugins/a.js"), "plugins/a.js");
         assert_eq!(normalize("/plugins/a.js"), "plugins/a.js");
         assert_eq!(normalize("./plugins/a.js"), "plugins/a.js");
-        assert_eq!(prefix(7).len(), PREFIX_LEN);
-        assert_eq!(prefix(9999).len(), PREFIX_LEN);
+        assert_eq!(prefix(7).len(), crate::engine::error::PREFIX_LEN);
+        assert_eq!(prefix(9999).len(), crate::engine::error::PREFIX_LEN);
     }
 }

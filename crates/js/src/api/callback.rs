@@ -2,10 +2,10 @@
 //! context, converts the argument, calls under the deadline, converts the result
 //! as the filter asked, and turns a returned Promise into a `Pending`.
 
-use crate::convert::{event_to_js, events_from_js, message_to_js, write_back_head};
+use crate::api::convert::{event_to_js, events_from_js, message_to_js, write_back_head};
+use crate::api::vars::CurrentContext;
+use crate::engine::error;
 use crate::engine::{self, Engine, EngineValue};
-use crate::error;
-use crate::vars::CurrentContext;
 use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, ScriptValue, Want};
 use rquickjs::{Coerced, Ctx, Function, Persistent, Value};
 use std::rc::Rc;
@@ -29,7 +29,7 @@ fn restore_value<'js>(ctx: &Ctx<'js>, v: &ScriptValue) -> rquickjs::Result<Value
 /// The native object behind `v`, for filters that take one (`algo.Quota`).
 pub fn native_of(v: &Value<'_>) -> Option<ScriptValue> {
     let obj = v.as_object()?;
-    let quota = rquickjs::Class::<crate::algo::quota::JsQuota>::from_object(obj)?;
+    let quota = rquickjs::Class::<crate::api::algo::quota::JsQuota>::from_object(obj)?;
     let q = quota.borrow().quota.clone();
     Some(Rc::new(q))
 }
@@ -71,7 +71,7 @@ impl Callback for JsCallback {
                 Arg::None => (Value::new_undefined(ctx.clone()), None),
                 Arg::Inbound => {
                     let v = match cx.inbound() {
-                        Some(i) => crate::vars::inbound_object(ctx, engine, i),
+                        Some(i) => crate::api::vars::inbound_object(ctx, engine, i),
                         None => Ok(Value::new_undefined(ctx.clone())),
                     };
                     (v.map_err(|e| error::from_rquickjs(ctx, e))?, None)

@@ -3,9 +3,10 @@
 //! mode code) and turns its configuration calls into layouts. Any failure comes back
 //! as one `ScriptError` with the script's `file:line:col`.
 
-use crate::files::Files;
-use crate::module::Codebase;
-use crate::{engine::Engine, error, globals, vars};
+use crate::api::{globals, vars};
+use crate::engine::{error, Engine};
+use crate::load::files::Files;
+use crate::load::module::Codebase;
 use proxy_core::{Program, ScriptError};
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use std::time::Duration;
 #[derive(Clone)]
 pub enum Source {
     /// A URL: the codebase's files are fetched relative to it.
-    Remote(std::sync::Arc<crate::files::RemoteFiles>),
+    Remote(std::sync::Arc<crate::load::files::RemoteFiles>),
     /// A file; its folder is the codebase root.
     File(PathBuf),
     /// Script text given on the command line.
@@ -55,7 +56,7 @@ impl Host {
     pub fn load(source: &Source, opts: &HostOptions) -> Result<(Program, Host), ScriptError> {
         let (key, file, text, base) = match source {
             Source::File(path) => {
-                crate::module::note_read(path);
+                crate::load::files::note_read(path);
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ScriptError::new(format!("cannot read {}: {e}", path.display())))?;
                 let base = path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
@@ -79,14 +80,17 @@ impl Host {
         };
         let engine =
             Rc::new(Engine::new(opts.limits).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?);
+        // Data objects and message bodies count against the same limit as the heap.
+        crate::api::data::set_budget(opts.limits.memory);
         let codebase = Codebase::new(base, &engine, opts.filters.clone());
         engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
             globals::install(ctx, &engine, opts.thread).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
-            crate::http_agent::install(ctx, Rc::downgrade(&engine), opts.filters.find("connect")).map_err(fail)?;
-            globals::install_codebase(ctx, codebase.clone()).map_err(fail)?;
+            crate::api::http_agent::install(ctx, Rc::downgrade(&engine), opts.filters.find("connect")).map_err(fail)?;
+            let files = codebase.clone();
+            globals::install_codebase(ctx, Box::new(move |path| files.read(path))).map_err(fail)?;
             Ok(())
         })??;
         let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {

@@ -1,7 +1,8 @@
 //! Where a codebase's files come from: a folder on disk, or a URL. For a URL the
 //! binary supplies the fetching (this crate knows scripts, not HTTP); files
 //! fetched once are kept, so every worker and every `pipy.load` of a version sees
-//! the same bytes, and a reload starts from a fresh `RemoteFiles`.
+//! the same bytes, and a reload starts from a fresh `RemoteFiles`. Every file a
+//! load reads is noted (`codebase_files`), so that a watcher reloads for those.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -133,7 +134,7 @@ impl Files {
                 // What loading reads is what a change must reload; a running
                 // script reads the file afresh each time anyway.
                 if !loaded {
-                    crate::module::note_read(&file);
+                    note_read(&file);
                 }
                 let Ok(real) = std::fs::canonicalize(&file) else { return Ok(None) };
                 let real_root = std::fs::canonicalize(if root.as_os_str().is_empty() { Path::new(".") } else { root })
@@ -170,6 +171,30 @@ impl Files {
             Files::Remote(r) => format!("{}{path}", r.base()),
         }
     }
+}
+
+/// Every codebase file any load on any worker has read (or tried to), so that a
+/// watcher reloads for those and not for, say, a log file in the same folder.
+static READ: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Notes that the codebase uses `path`.
+pub fn note_read(path: &std::path::Path) {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Ok(mut read) = READ.lock() {
+        read.insert(path);
+    }
+}
+
+/// Every codebase file a load has read (or tried to read).
+pub fn codebase_files() -> Vec<PathBuf> {
+    READ.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
+}
+
+/// True if a load has read (or tried to read) `path`.
+pub fn is_codebase_file(path: &std::path::Path) -> bool {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    READ.lock().map(|r| r.contains(&path)).unwrap_or(true)
 }
 
 #[cfg(test)]

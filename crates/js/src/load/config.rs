@@ -7,11 +7,11 @@
 //! they add to (-1: the layout of the last `listen` / `pipeline` call). A `$=>$`
 //! builder gets a configurator of a fresh anonymous layout.
 
-use crate::args::{options_of, JsArgs, JsOptions};
+use crate::api::vars::ModuleVars;
+use crate::engine::error;
 use crate::engine::Engine;
-use crate::error;
-use crate::module::Codebase;
-use crate::vars::ModuleVars;
+use crate::load::args::{options_of, JsArgs, JsOptions};
+use crate::load::module::Codebase;
 use proxy_core::options::OptionReader;
 use proxy_core::pipeline::OnStart;
 use proxy_core::program::LISTEN_OPTIONS;
@@ -380,8 +380,8 @@ pub fn install<'js>(
             ctx.clone(),
             move |ctx: Ctx<'js>, this: This<Object<'js>>, namespace: String, vars: Object<'js>| {
                 while_loading(&ctx, &s, "export")?;
-                let scope = crate::module::scope(&ctx, s.index)?;
-                let declared = crate::vars::declare(&ctx, &scope, &s.vars, &vars)?;
+                let scope = crate::load::module::scope(&ctx, s.index)?;
+                let declared = crate::api::vars::declare(&ctx, &scope, &s.vars, &vars)?;
                 s.codebase().export(&namespace, declared);
                 Ok::<_, rquickjs::Error>(this.0)
             },
@@ -393,12 +393,12 @@ pub fn install<'js>(
         "import",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, map: Object<'js>| {
             while_loading(&ctx, &s, "import")?;
-            let scope = crate::module::scope(&ctx, s.index)?;
+            let scope = crate::load::module::scope(&ctx, s.index)?;
             let codebase = s.codebase();
             for prop in map.props::<String, String>() {
                 let (name, namespace) = prop?;
                 let target = codebase.import(&ctx, &namespace, &name);
-                crate::vars::alias(&ctx, &scope, &name, target)?;
+                crate::api::vars::alias(&ctx, &scope, &name, target)?;
             }
             Ok::<_, rquickjs::Error>(this.0)
         })?,
@@ -432,8 +432,8 @@ pub fn install<'js>(
             if std::mem::replace(&mut s.builder.borrow_mut().declared_vars, true) {
                 return Err(throw(&ctx, "pipy(): context variables are declared twice in one module"));
             }
-            let scope = crate::module::scope(&ctx, s.index)?;
-            crate::vars::declare(&ctx, &scope, &s.vars, o)?;
+            let scope = crate::load::module::scope(&ctx, s.index)?;
+            crate::api::vars::declare(&ctx, &scope, &s.vars, o)?;
         }
         configurator(&ctx, s.index, -1)
     })?;

@@ -1,0 +1,26 @@
+//! What scripts see besides the configuration API: classes, globals, and the
+//! conversions between script values and the engine's events.
+//!
+//! # Layout
+//! - `data`: the native `Data` class, and the budget of bytes Data objects hold.
+//! - `message`: the native `Message` class, with heads converted only when read.
+//! - `head`: heads and tails as plain script objects.
+//! - `kind`: which native kind a script value is.
+//! - `convert`: script values to and from events and messages.
+//! - `callback`: `JsCallback`, a script function as a `proxy_core::Callback`.
+//! - `vars`: context variables and `__inbound`.
+//! - `http_agent`: `http.Agent`, HTTP requests from scripts.
+//! - `algo`: `algo.URLRouter` and the other algorithm classes.
+//! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
+//!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
+
+pub mod algo;
+pub mod callback;
+pub mod convert;
+pub mod data;
+pub mod globals;
+pub mod head;
+pub mod http_agent;
+pub mod kind;
+pub mod message;
+pub mod vars;
