@@ -18,7 +18,7 @@
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
-//! - `testing`: the filter contract checker used by tests.
+//! - `testing`: the filter contract checker used by tests (feature `testing`).
 //! - `value_args`: filter arguments from Rust values (host-built filters, tests).
 //! - `timer`: delayed callbacks through a driver the worker installs.
 
@@ -35,6 +35,7 @@ pub mod options;
 pub mod pipeline;
 pub mod program;
 pub mod quota;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timer;
 pub mod value_args;
