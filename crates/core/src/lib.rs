@@ -15,6 +15,7 @@
 //! - `options`: `OptionDef`, a filter's options declared once, and `OptionReader`.
 //! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
 //! - `http`: the sans-IO HTTP/1 codec.
+//! - `mux`: upstream sessions shared by key, whatever protocol they speak.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
@@ -31,6 +32,7 @@ pub mod filters;
 pub mod flow;
 pub mod head;
 pub mod http;
+pub mod mux;
 pub mod options;
 pub mod pipeline;
 pub mod program;

@@ -35,58 +35,24 @@ use crate::filters::FilterDef;
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
 use crate::http::{self, hop, Decoder, Encoder};
+use crate::mux::{Key, Ledger, Pool, Pooled};
 use crate::options::{OptionDef, Ty};
 use crate::pipeline::{report_script_error, Cx, Filter, FilterHandle, FilterSpec, Inbox, LayoutSlot, Pipeline, Sink};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 struct Options {
     response_timeout: std::time::Duration,
-    max_idle: std::time::Duration,
-    max_queue: usize,
     max_messages: usize,
     buffer_size: usize,
     max_header_size: usize,
 }
 
-/// What groups streams into a session.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
-    /// The client connection with this id (no key given).
-    Inbound(u64),
-    /// A key the script gave.
-    Script(String),
-    /// An object the script gave, by identity (its session keeps it alive, so the
-    /// identity is not reused while the session is in the pool).
-    Object(u64),
-}
-
-/// A cheap hasher for session keys (FxHash's multiply-rotate); keys come from this
-/// process, so there is nothing to defend against.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(*b as u64);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type Sessions = HashMap<Key, Vec<Rc<Session>>, std::hash::BuildHasherDefault<KeyHasher>>;
-
-/// The sessions of one `muxHTTP` in a layout, by key.
-struct Pool {
+/// The sessions of one `muxHTTP` in a layout, and the options they share.
+struct Upstreams {
     options: Options,
-    sessions: RefCell<Sessions>,
+    pool: Pool<Session>,
 }
 
 /// `muxHTTP` as scripts see it.
@@ -152,21 +118,21 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     if !http1 {
         return Err(ArgError(format!("{}: only HTTP/1.1 upstreams are supported so far (version: 1)", def.name)));
     }
-    let pool = Rc::new(Pool {
+    let max_idle = r.duration("maxIdle")?;
+    let max_queue = r.int("maxQueue")?.max(0) as usize;
+    let upstreams = Rc::new(Upstreams {
         options: Options {
             response_timeout: r.duration("responseTimeout")?,
-            max_idle: r.duration("maxIdle")?,
-            max_queue: r.int("maxQueue")?.max(0) as usize,
             max_messages: r.int("maxMessages")?.max(0) as usize,
             buffer_size: r.size("bufferSize")?,
             max_header_size: r.size("maxHeaderSize")?,
         },
-        sessions: RefCell::default(),
+        pool: Pool::new(max_queue, max_idle),
     });
     let key = Rc::new(key);
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| MuxHttp {
-        pool: pool.clone(),
+        upstreams: upstreams.clone(),
         key: key.clone(),
         slot: subs[0].clone(),
         attached: None,
@@ -192,7 +158,7 @@ struct Stream {
 /// A shared upstream: one sub-pipeline, with the HTTP codec around it.
 struct Session {
     key: Key,
-    pool: Weak<Pool>,
+    upstreams: Weak<Upstreams>,
     pipeline: RefCell<Option<Pipeline>>,
     encoder: RefCell<Encoder>,
     decoder: RefCell<Decoder>,
@@ -201,7 +167,8 @@ struct Session {
     /// The stream writing a request now, and those waiting to write.
     writer: RefCell<Option<Rc<Stream>>>,
     writers: RefCell<VecDeque<Rc<Stream>>>,
-    shares: Cell<usize>,
+    /// The streams on it, for the pool.
+    ledger: Ledger,
     messages: Cell<usize>,
     /// Takes no new requests.
     closing: Cell<bool>,
@@ -209,8 +176,6 @@ struct Session {
     inbound: Option<Weak<Inbound>>,
     /// Inside an interim (1xx) response, which answers no request.
     interim: Cell<bool>,
-    /// Counts the streams that took the session, to tell whether it stayed idle.
-    idle_epoch: Cell<u64>,
     /// The object the key stands for, kept alive with the session.
     _key_object: Option<crate::callback::ScriptValue>,
     /// A session streams of several clients may share has backpressure of its
@@ -218,8 +183,6 @@ struct Session {
     /// slow, whichever client that is; and whether it is paused so. A session of
     /// one client connection (no key) uses that client's backpressure directly.
     flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
-    /// An idle check is scheduled (one at a time, not one per request).
-    idle_check: Cell<bool>,
     /// Bytes moved either way, the count the last response check saw, and how
     /// many checks in a row saw no change; a check is scheduled.
     progress: Cell<u64>,
@@ -310,7 +273,7 @@ impl Session {
         }
         if end {
             self.messages.set(self.messages.get() + 1);
-            let max = self.pool.upgrade().map(|p| p.options.max_messages).unwrap_or(0);
+            let max = self.upstreams.upgrade().map(|u| u.options.max_messages).unwrap_or(0);
             if max > 0 && self.messages.get() >= max {
                 self.closing.set(true);
             }
@@ -427,20 +390,14 @@ impl Session {
     }
 
     fn leave_pool(self: &Rc<Self>) {
-        if let Some(pool) = self.pool.upgrade() {
-            let mut sessions = pool.sessions.borrow_mut();
-            if let Some(list) = sessions.get_mut(&self.key) {
-                list.retain(|s| !Rc::ptr_eq(s, self));
-                if list.is_empty() {
-                    sessions.remove(&self.key);
-                }
-            }
+        if let Some(u) = self.upstreams.upgrade() {
+            u.pool.remove(&self.key, self);
         }
     }
 
     /// A stream stopped using the session.
     fn release(self: &Rc<Self>, stream: &Rc<Stream>) {
-        self.shares.set(self.shares.get().saturating_sub(1));
+        let shares = self.ledger.leave();
         self.writers.borrow_mut().retain(|s| !Rc::ptr_eq(s, stream));
         let was_writing = self.writer.borrow().as_ref().is_some_and(|w| Rc::ptr_eq(w, stream));
         let client_gone = self.inbound.as_ref().is_some_and(|i| i.upgrade().is_none_or(|i| i.closed.get()));
@@ -451,15 +408,17 @@ impl Session {
             let waiting = self.waiting.borrow();
             (waiting.iter().any(|s| Rc::ptr_eq(s, stream)), waiting.iter().any(|s| !Rc::ptr_eq(s, stream)))
         };
-        if was_writing || (abandoned && !others) || (self.shares.get() == 0 && (self.closing.get() || client_gone)) {
+        if was_writing || (abandoned && !others) || (shares == 0 && (self.closing.get() || client_gone)) {
             // A half-written request leaves the upstream connection unusable.
             let mut wake = Vec::new();
             self.end(None, &mut wake);
             for h in wake {
                 h.wake();
             }
-        } else if self.shares.get() == 0 && !self.idle_check.get() {
-            self.check_idle_later();
+        } else if shares == 0 {
+            if let Some(u) = self.upstreams.upgrade() {
+                u.pool.watch_idle(self);
+            }
         }
     }
 
@@ -470,7 +429,7 @@ impl Session {
         if self.response_check.get() {
             return;
         }
-        let timeout = self.pool.upgrade().map(|p| p.options.response_timeout).unwrap_or_default();
+        let timeout = self.upstreams.upgrade().map(|u| u.options.response_timeout).unwrap_or_default();
         if timeout.is_zero() {
             return;
         }
@@ -504,38 +463,37 @@ impl Session {
         });
         self.response_check.set(scheduled);
     }
+}
 
-    /// Closes the session once no stream has taken it for a whole `maxIdle`; one
-    /// check is pending at a time, so an idle session closes after 1 to 2 × maxIdle.
-    fn check_idle_later(self: &Rc<Self>) {
-        let epoch = self.idle_epoch.get();
-        let max_idle = self.pool.upgrade().map(|p| p.options.max_idle).unwrap_or_default();
-        let weak = Rc::downgrade(self);
-        let scheduled = crate::timer::after(max_idle, move || {
-            let Some(s) = weak.upgrade() else { return };
-            s.idle_check.set(false);
-            if s.shares.get() > 0 || s.pipeline.borrow().is_none() {
-                return;
-            }
-            if s.idle_epoch.get() != epoch || !s.waiting.borrow().is_empty() {
-                // Used meanwhile, idle again now: look again after another period.
-                s.check_idle_later();
-                return;
-            }
-            tracing::debug!("muxHTTP: closing a session idle for maxIdle");
-            let mut wake = Vec::new();
-            s.end(None, &mut wake);
-            for h in wake {
-                h.wake();
-            }
-        });
-        self.idle_check.set(scheduled);
+impl Pooled for Session {
+    fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn usable(&self) -> bool {
+        Session::usable(self)
+    }
+
+    fn ended(&self) -> bool {
+        self.pipeline.borrow().is_none()
+    }
+
+    fn busy(&self) -> bool {
+        !self.waiting.borrow().is_empty()
+    }
+
+    fn close_idle(self: Rc<Self>) {
+        let mut wake = Vec::new();
+        self.end(None, &mut wake);
+        for h in wake {
+            h.wake();
+        }
     }
 }
 
 /// The `muxHTTP` filter.
 pub struct MuxHttp {
-    pool: Rc<Pool>,
+    upstreams: Rc<Upstreams>,
     key: Rc<Option<Param<String>>>,
     slot: LayoutSlot,
     attached: Option<(Rc<Session>, Rc<Stream>)>,
@@ -564,10 +522,7 @@ impl MuxHttp {
                 (Key::Inbound(inbound.as_ref().map(|i| i.id).unwrap_or(0)), inbound)
             }
         };
-        let max_queue = self.pool.options.max_queue;
-        let existing = self.pool.sessions.borrow().get(&key).and_then(|list| {
-            list.iter().find(|s| s.usable() && (max_queue == 0 || s.shares.get() < max_queue)).cloned()
-        });
+        let existing = self.upstreams.pool.find(&key);
         let session = match existing {
             Some(s) => s,
             None => {
@@ -578,20 +533,18 @@ impl MuxHttp {
                 };
                 let session = Rc::new(Session {
                     key: key.clone(),
-                    pool: Rc::downgrade(&self.pool),
+                    upstreams: Rc::downgrade(&self.upstreams),
                     pipeline: RefCell::new(None),
-                    encoder: RefCell::new(Encoder::requests(self.pool.options.buffer_size)),
-                    decoder: RefCell::new(Decoder::responses(self.pool.options.max_header_size)),
+                    encoder: RefCell::new(Encoder::requests(self.upstreams.options.buffer_size)),
+                    decoder: RefCell::new(Decoder::responses(self.upstreams.options.max_header_size)),
                     waiting: RefCell::default(),
                     writer: RefCell::default(),
                     writers: RefCell::default(),
-                    shares: Cell::new(0),
+                    ledger: Ledger::default(),
                     messages: Cell::new(0),
                     closing: Cell::new(false),
                     inbound: inbound.as_ref().map(Rc::downgrade),
                     interim: Cell::new(false),
-                    idle_epoch: Cell::new(0),
-                    idle_check: Cell::new(false),
                     progress: Cell::new(0),
                     progress_seen: Cell::new(0),
                     quiet_checks: Cell::new(0),
@@ -617,12 +570,11 @@ impl MuxHttp {
                 };
                 let pipeline = Pipeline::in_chain(&layout, context, sink, cx.chain().cloned());
                 *session.pipeline.borrow_mut() = Some(pipeline);
-                self.pool.sessions.borrow_mut().entry(key).or_default().push(session.clone());
+                self.upstreams.pool.add(key, session.clone());
                 session
             }
         };
-        session.shares.set(session.shares.get() + 1);
-        session.idle_epoch.set(session.idle_epoch.get() + 1);
+        session.ledger.join();
         let stream = Rc::new(Stream {
             handle: cx.handle(),
             follow: match (&session.flow, cx.context().flow()) {
