@@ -29,6 +29,7 @@ pub enum Param<T> {
 }
 
 /// One option value from an options object.
+#[derive(Clone)]
 pub enum OptValue {
     /// A number.
     Number(f64),

@@ -168,13 +168,7 @@ pub struct JsOptions(HashMap<String, OptValue>);
 
 impl Options for JsOptions {
     fn get(&self, name: &str) -> Option<OptValue> {
-        self.0.get(name).map(|v| match v {
-            OptValue::Number(n) => OptValue::Number(*n),
-            OptValue::Str(s) => OptValue::Str(s.clone()),
-            OptValue::Bool(b) => OptValue::Bool(*b),
-            OptValue::Callback(c) => OptValue::Callback(c.clone()),
-            OptValue::Other => OptValue::Other,
-        })
+        self.0.get(name).cloned()
     }
     fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.0.keys().cloned().collect();
