@@ -14,7 +14,7 @@
 //! - `args`: `Args`, how filters read their script arguments.
 //! - `options`: `OptionDef`, a filter's options declared once, and `OptionReader`.
 //! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
-//! - `http`: the sans-IO HTTP/1 codec.
+//! - `http`: HTTP, sans-IO: the session interface, HTTP/1 (`http::h1`), hop-by-hop rules.
 //! - `mux`: upstream sessions shared by key, whatever protocol they speak.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.

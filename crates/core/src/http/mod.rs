@@ -1,21 +1,21 @@
-//! HTTP/1.x, sans-IO: a decoder from bytes to message events and an encoder back.
+//! HTTP, sans-IO: what the HTTP filters share, whatever the version, and each
+//! version's codec and sessions in a folder of its own.
 //!
 //! # Layout
-//! - `decoder`: `Decoder`, bytes → MessageStart / Data / MessageEnd, requests or responses.
-//! - `encoder`: `Encoder`, message events → bytes, with Pipy's header order.
+//! - `session`: `ClientSession`, what `muxHTTP` sends requests through.
+//! - `h1`: HTTP/1.x: the codec (`Decoder`, `Encoder`) and the client session.
 //! - `server`: what the server filters share: options, read time limits, the
 //!   bound on unanswered requests.
 //! - `hop`: hop-by-hop headers, which a proxy does not pass on.
 //! - `status`: standard reason phrases.
 
-pub mod decoder;
-pub mod encoder;
+pub mod h1;
 pub mod hop;
 pub mod server;
+pub mod session;
 pub mod status;
 
-pub use decoder::{DecodeError, Decoder};
-pub use encoder::{Encoder, ResponseInfo};
+pub use h1::{DecodeError, Decoder, Encoder, ResponseInfo};
 
 /// Default limit of a request or response head, in bytes.
 pub const DEFAULT_MAX_HEADER_SIZE: usize = 16 * 1024;

@@ -13,10 +13,10 @@
 //! than none. A body that does not match the length it declared ends the
 //! stream with `ProtocolError`.
 
-use super::status;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::head::{Head, Headers, RequestHead, ResponseHead};
+use crate::http::status;
 use bytes::{BufMut, BytesMut};
 
 /// What a response encoder must know about the request it answers.
