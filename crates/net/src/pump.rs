@@ -10,10 +10,10 @@ use crate::io::{write_queued, Reader, Signal, Watchdog};
 use bytes::Bytes;
 use proxy_core::flow::{Backpressure, Direction};
 use proxy_core::{Data, StreamError};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -28,26 +28,50 @@ pub struct Outbox {
     pub ended: bool,
 }
 
-/// What a socket loop shares with whoever feeds it: the bytes to write, and the
-/// wake-up for the loop when there are more (or when something else changed).
+/// What a socket loop shares with whoever feeds it: the bytes to write, the
+/// socket while it is open, and the wake-up for the loop.
+///
+/// Bytes sent while nothing waits are written at once, from the sender's turn of
+/// the event loop (an answer produced while reading a request, or a response
+/// read from a server), so they do not wait for the socket's own task to be
+/// polled; only what the socket does not take is queued for the loop.
 #[derive(Default)]
 pub struct Wire {
     /// Bytes waiting to be written.
     pub outbox: RefCell<Outbox>,
     /// Wakes the loop.
     pub signal: Signal,
+    /// The socket's writing half while the loop runs.
+    socket: RefCell<Option<Rc<OwnedWriteHalf>>>,
+    /// Writes that made progress, by the loop or by senders.
+    progress: Cell<u64>,
 }
 
 impl Wire {
-    /// Queues `data` to be written and wakes the loop.
+    /// Writes `data` now if nothing waits and the socket takes it; queues the rest
+    /// and wakes the loop for it.
     pub fn send(&self, data: Data) {
-        {
-            let mut o = self.outbox.borrow_mut();
-            for c in data.into_chunks() {
-                o.size += c.len();
-                o.chunks.push_back(c);
+        let mut o = self.outbox.borrow_mut();
+        let was_empty = o.size == 0;
+        for c in data.into_chunks() {
+            o.size += c.len();
+            o.chunks.push_back(c);
+        }
+        if was_empty && !o.ended {
+            if let Some(wr) = &*self.socket.borrow() {
+                let Outbox { chunks, size, .. } = &mut *o;
+                // An error is left for the loop, which meets it on its own write.
+                if let Ok(n) = write_queued(wr, chunks, size) {
+                    if n > 0 {
+                        self.progress.set(self.progress.get() + 1);
+                    }
+                }
+                if o.size == 0 {
+                    return;
+                }
             }
         }
+        drop(o);
         self.signal.raise();
     }
 
@@ -120,9 +144,12 @@ pub async fn run<S: Side>(
     flow: Option<Rc<Backpressure>>,
 ) -> Result<(), StreamError> {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
+    let wr = Rc::new(wr);
+    *wire.socket.borrow_mut() = Some(wr.clone());
     let mut reader = Reader::default();
-    let (mut reads, mut writes) = (0u64, 0u64);
+    let mut reads = 0u64;
+    let mut writes_seen = wire.progress.get();
     let mut read_done = false;
     let mut write_closed = false;
     let timer = tokio::time::sleep(watchdog.period);
@@ -131,27 +158,30 @@ pub async fn run<S: Side>(
         let written = {
             let mut o = wire.outbox.borrow_mut();
             let Outbox { chunks, size, .. } = &mut *o;
-            write_queued(&wr, chunks, size).map(|n| (n, *size))
+            write_queued(&wr, chunks, size)
         };
         match written {
-            Ok((0, _)) => {}
-            Ok((_, left)) => {
-                writes += 1;
-                side.wrote(left);
-            }
+            Ok(0) => {}
+            Ok(_) => wire.progress.set(wire.progress.get() + 1),
             Err(e) => break Err(side.write_failed(&e)),
         }
         let (pending, ended) = {
             let o = wire.outbox.borrow();
             (o.size, o.ended)
         };
+        // Writes since the last turn, this loop's or senders' own.
+        if wire.progress.get() != writes_seen {
+            writes_seen = wire.progress.get();
+            side.wrote(pending);
+        }
         if pending == 0 {
             if ended {
                 match at_end {
                     AtEnd::Close => break Ok(()),
                     AtEnd::HalfClose if !write_closed => {
                         write_closed = true;
-                        let _ = wr.shutdown().await;
+                        wire.socket.borrow_mut().take();
+                        let _ = socket2::SockRef::from(wr.as_ref().as_ref()).shutdown(std::net::Shutdown::Write);
                     }
                     AtEnd::HalfClose => {}
                 }
@@ -192,15 +222,16 @@ pub async fn run<S: Side>(
             _ = async { if let Some(p) = wait { p.cleared().await } }, if wait.is_some() => {}
             _ = &mut timer => {
                 let expected = !read_done && reading.expected;
-                if let Some(err) = watchdog.check(reads, writes, expected, pending > 0, side.busy()) {
+                if let Some(err) = watchdog.check(reads, wire.progress.get(), expected, pending > 0, side.busy()) {
                     break Err(err);
                 }
                 timer.as_mut().reset(Instant::now() + watchdog.period);
             }
         }
     };
+    wire.socket.borrow_mut().take();
     if at_end == AtEnd::Close && !write_closed {
-        let _ = wr.shutdown().await;
+        let _ = socket2::SockRef::from(wr.as_ref().as_ref()).shutdown(std::net::Shutdown::Write);
     }
     result
 }
