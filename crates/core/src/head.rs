@@ -217,6 +217,11 @@ impl Default for RequestHead {
 }
 
 impl RequestHead {
+    /// True when the client waits for `100 Continue` before sending its body.
+    pub fn expects_continue(&self) -> bool {
+        self.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    }
+
     /// True when the client wants the connection closed after the response.
     pub fn is_final(&self) -> bool {
         let conn = self.headers.get("connection").map(|v| v.to_ascii_lowercase());

@@ -23,13 +23,12 @@
 //! holds a bounded amount of memory.
 
 use crate::args::{ArgResult, Args};
-use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::filters::FilterDef;
 use crate::flow::{self, Backpressure, Direction, Gauge};
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{self, reading_paused, InputPause, ReadExpired, ReadTimer, ServerOptions};
+use crate::http::server::{self, reading_paused, Exchanges, InputPause, ReadExpired, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use std::cell::Cell;
@@ -61,7 +60,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         next_tag: 0,
         input_ended: false,
         closed: false,
-        inbound: None,
+        exchanges: Exchanges::default(),
     });
     spec.joint = !named;
     Ok(spec)
@@ -115,30 +114,14 @@ pub struct DemuxHttp {
     next_tag: usize,
     input_ended: bool,
     closed: bool,
-    /// The client connection, whose count of unanswered requests this keeps.
-    inbound: Option<Rc<Inbound>>,
+    /// Requests read and not answered, counted on the client connection.
+    exchanges: Exchanges,
 }
 
 impl DemuxHttp {
-    /// One more request read and not yet answered in full (or one fewer).
-    fn count(&self, more: bool) {
-        if let Some(i) = &self.inbound {
-            let n = i.exchanges.get();
-            i.exchanges.set(if more { n + 1 } else { n.saturating_sub(1) });
-        }
-    }
-
     fn stream_mut(&mut self, tag: usize) -> Option<&mut Stream> {
         let first = self.streams.front()?.tag;
         self.streams.get_mut(tag.checked_sub(first)?)
-    }
-}
-
-impl Drop for DemuxHttp {
-    fn drop(&mut self) {
-        for _ in 0..self.streams.len() {
-            self.count(false);
-        }
     }
 }
 
@@ -189,12 +172,8 @@ impl DemuxHttp {
     fn start_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if let Event::MessageStart(h) = &ev {
             let info = h.request().map(ResponseInfo::for_request).unwrap_or_default();
-            let expects = h
-                .request()
-                .and_then(|r| r.headers.get("expect"))
-                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-            if expects && self.streams.is_empty() {
-                cx.output(Event::Data(Data::from("HTTP/1.1 100 Continue\r\n\r\n")));
+            if h.request().is_some_and(|r| r.expects_continue()) && self.streams.is_empty() {
+                cx.output(Event::Data(Data::from(crate::http::h1::CONTINUE)));
             }
             let tag = self.next_tag;
             self.next_tag += 1;
@@ -212,7 +191,7 @@ impl DemuxHttp {
                 None => cx.context().fork(),
             };
             let pipeline = cx.sub_pipeline(&self.slot, context, tag);
-            self.count(true);
+            self.exchanges.begin();
             self.streams.push_back(Stream {
                 tag,
                 pipeline,
@@ -252,7 +231,7 @@ impl DemuxHttp {
     fn reject(&mut self, status: u16) {
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.count(true);
+        self.exchanges.begin();
         self.streams.push_back(Stream {
             tag,
             pipeline: None,
@@ -368,7 +347,7 @@ impl DemuxHttp {
                 break;
             }
             self.streams.pop_front();
-            self.count(false);
+            self.exchanges.end();
         }
     }
 }
@@ -378,9 +357,7 @@ impl Filter for DemuxHttp {
         if self.closed || self.input_ended {
             return;
         }
-        if self.inbound.is_none() {
-            self.inbound = cx.context().inbound().cloned();
-        }
+        self.exchanges.attach(cx.context().inbound());
         let mut decoded = Vec::new();
         let closed = ev.is_stream_end();
         let result = match ev {

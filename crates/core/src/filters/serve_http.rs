@@ -16,12 +16,11 @@
 
 use crate::args::{ArgError, ArgResult, Args, Param};
 use crate::callback::{Arg, Pending, Returned, ScriptError, Want};
-use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
 use crate::filters::FilterDef;
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{self, reading_paused, InputPause, ReadTimer, ServerOptions};
+use crate::http::server::{self, reading_paused, Exchanges, InputPause, ReadTimer, ServerOptions};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::options::OptionDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
@@ -78,8 +77,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         input_ended: false,
         client_closed: false,
         closed: false,
-        inbound: None,
-        outstanding: 0,
+        exchanges: Exchanges::default(),
     }))
 }
 
@@ -107,24 +105,11 @@ pub struct ServeHttp {
     input_ended: bool,
     client_closed: bool,
     closed: bool,
-    /// The client connection, and how many of its requests this filter read and
-    /// has not answered (counted in the connection's `exchanges`).
-    inbound: Option<Rc<Inbound>>,
-    outstanding: u32,
+    /// Requests read and not answered, counted on the client connection.
+    exchanges: Exchanges,
 }
 
 impl ServeHttp {
-    fn count(&mut self, more: bool) {
-        let Some(i) = &self.inbound else { return };
-        if more {
-            self.outstanding += 1;
-            i.exchanges.set(i.exchanges.get() + 1);
-        } else if self.outstanding > 0 {
-            self.outstanding -= 1;
-            i.exchanges.set(i.exchanges.get().saturating_sub(1));
-        }
-    }
-
     /// Works through decoded input until it runs out or a response is pending.
     fn pump(&mut self, cx: &mut Cx<'_>) {
         while self.waiting.is_none() && !self.closed {
@@ -136,12 +121,8 @@ impl ServeHttp {
                     }
                     if let Event::MessageStart(h) = &ev {
                         self.queued_requests = self.queued_requests.saturating_sub(1);
-                        if let Head::Request(r) = &**h {
-                            let expects =
-                                r.headers.get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-                            if expects {
-                                cx.output(Event::Data(Data::from("HTTP/1.1 100 Continue\r\n\r\n")));
-                            }
+                        if h.request().is_some_and(|r| r.expects_continue()) {
+                            cx.output(Event::Data(Data::from(crate::http::h1::CONTINUE)));
                         }
                     }
                     match self.collector.feed(ev) {
@@ -183,7 +164,7 @@ impl ServeHttp {
                         (w, broken)
                     }
                 };
-                self.count(false);
+                self.exchanges.end();
                 cx.output(Event::Data(wire));
                 if info.is_final || broken {
                     self.closed = true;
@@ -219,7 +200,7 @@ impl ServeHttp {
             }
         };
         let (wire, broken) = encode_all(&mut self.encoder, info, events);
-        self.count(false);
+        self.exchanges.end();
         if !wire.is_empty() {
             cx.output(Event::Data(wire));
         }
@@ -234,7 +215,7 @@ impl ServeHttp {
     fn give_up(&mut self, cx: &mut Cx<'_>) {
         tracing::debug!("serveHTTP: the client closed while the handler's Promise was pending; the request is dropped");
         self.waiting = None;
-        self.count(false);
+        self.exchanges.end();
         self.closed = true;
         cx.output(Event::end());
     }
@@ -245,14 +226,6 @@ impl ServeHttp {
         cx.output(Event::Data(wire));
         self.closed = true;
         cx.output(Event::end());
-    }
-}
-
-impl Drop for ServeHttp {
-    fn drop(&mut self) {
-        while self.outstanding > 0 {
-            self.count(false);
-        }
     }
 }
 
@@ -290,9 +263,7 @@ impl Filter for ServeHttp {
         if self.closed || self.input_ended {
             return;
         }
-        if self.inbound.is_none() {
-            self.inbound = cx.context().inbound().cloned();
-        }
+        self.exchanges.attach(cx.context().inbound());
         let before = self.decoder.heads();
         match ev {
             Event::Data(d) => {
@@ -326,7 +297,7 @@ impl Filter for ServeHttp {
         let new = (self.decoder.heads() - before) as usize;
         self.queued_requests += new;
         for _ in 0..new {
-            self.count(true);
+            self.exchanges.begin();
         }
         self.pump(cx);
     }

@@ -6,6 +6,7 @@
 
 use super::Decoder;
 use crate::args::ArgResult;
+use crate::context::Inbound;
 use crate::flow::Backpressure;
 use crate::options::{OptionDef, OptionReader};
 use crate::pipeline::FilterHandle;
@@ -201,4 +202,75 @@ impl Drop for InputPause {
 /// it is slow, or too many requests wait): a client cannot be late then.
 pub fn reading_paused(cx: &crate::pipeline::Cx<'_>) -> bool {
     cx.context().flow().is_some_and(|f| f.toward_server.is_on())
+}
+
+/// The requests a server filter has read from a connection and not answered yet,
+/// counted on the connection (`Inbound::exchanges`) so that its idle limit waits
+/// for them; whatever is still open is released when the filter goes.
+#[derive(Default)]
+pub struct Exchanges {
+    inbound: Option<Rc<Inbound>>,
+    open: u32,
+}
+
+impl Exchanges {
+    /// Counts on `inbound` from now on (the first one given stays).
+    pub fn attach(&mut self, inbound: Option<&Rc<Inbound>>) {
+        if self.inbound.is_none() {
+            self.inbound = inbound.cloned();
+        }
+    }
+
+    /// A request was read.
+    pub fn begin(&mut self) {
+        let Some(i) = &self.inbound else { return };
+        self.open += 1;
+        i.exchanges.set(i.exchanges.get() + 1);
+    }
+
+    /// A request was answered (or given up).
+    pub fn end(&mut self) {
+        let Some(i) = &self.inbound else { return };
+        if self.open > 0 {
+            self.open -= 1;
+            i.exchanges.set(i.exchanges.get().saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for Exchanges {
+    fn drop(&mut self) {
+        while self.open > 0 {
+            self.end();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchanges_count_on_the_connection_and_are_released_with_the_filter() {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let inbound = Rc::new(Inbound::new(1, addr, addr));
+        let mut a = Exchanges::default();
+        a.begin();
+        assert_eq!(inbound.exchanges.get(), 0, "nothing is counted before a connection is attached");
+        a.attach(Some(&inbound));
+        a.begin();
+        a.begin();
+        let mut b = Exchanges::default();
+        b.attach(Some(&inbound));
+        b.begin();
+        assert_eq!(inbound.exchanges.get(), 3);
+        a.end();
+        a.end();
+        a.end();
+        assert_eq!(inbound.exchanges.get(), 1, "no more ends than begins");
+        a.begin();
+        drop(a);
+        drop(b);
+        assert_eq!(inbound.exchanges.get(), 0, "what was open is released");
+    }
 }

@@ -11,4 +11,7 @@ pub mod decoder;
 pub mod encoder;
 
 pub use decoder::{DecodeError, Decoder};
+
+/// The interim answer to a request that `expects_continue`.
+pub const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n";
 pub use encoder::{Encoder, ResponseInfo};
