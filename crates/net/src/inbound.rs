@@ -148,7 +148,7 @@ impl Side for Client<'_> {
 /// Runs the connection until both sides are done.
 pub async fn serve(
     stream: TcpStream,
-    inbound: Inbound,
+    inbound: Rc<Inbound>,
     layout: Rc<PipelineLayout>,
     options: Rc<ListenOptions>,
     connections: Rc<Connections>,
@@ -167,7 +167,6 @@ pub async fn serve(
             _ => {}
         }))
     };
-    let inbound = Rc::new(inbound);
     let flow = Rc::new(Backpressure::default());
     let pipeline = Pipeline::new(&layout, Context::with_flow(inbound.clone(), flow.clone()), sink);
     let mut client = Client {
@@ -180,8 +179,8 @@ pub async fn serve(
         awaiting_reply: false,
         peer,
     };
-    let watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
-    let result = pump::run(stream, &shared.wire, &mut client, watchdog, AtEnd::Close, Some(flow.clone())).await;
+    let mut watchdog = Watchdog::new(Some(options.idle_timeout), options.read_timeout, options.write_timeout);
+    let result = pump::run(stream, &shared.wire, &mut client, &mut watchdog, AtEnd::Close, Some(flow.clone())).await;
     if let Err(err) = result {
         tracing::debug!(%peer, error = %err, "connection ended");
         pipeline.input(Event::error(err));
@@ -204,7 +203,7 @@ mod size_probe {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = l.local_addr().unwrap();
             let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let inbound = proxy_core::Inbound::new(1, addr, addr);
+            let inbound = Rc::new(proxy_core::Inbound::new(1, addr, addr));
             let f = super::serve(
                 s,
                 inbound,

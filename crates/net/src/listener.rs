@@ -204,7 +204,7 @@ pub async fn accept_loop(
         };
         let local = stream.local_addr().unwrap_or(remote);
         let id = port.next_id.replace(next_inbound_id());
-        let inbound = Inbound::new(id, local, remote);
+        let inbound = std::rc::Rc::new(Inbound::new(id, local, remote));
         let layout = port.layout.borrow().clone();
         let generation = port.generation.borrow().clone();
         let options = port.options.borrow().clone();

@@ -180,8 +180,9 @@ async fn run(
             tracing::debug!(target, "connect: connected");
             let mut server =
                 Server { link: &link, handle: &handle, flow: flow.as_deref(), slow_server: &mut slow_server };
-            let watchdog = Watchdog::new(options.idle_timeout, options.read_timeout, options.write_timeout);
-            let result = pump::run(stream, &link.wire, &mut server, watchdog, AtEnd::HalfClose, flow.clone()).await;
+            let mut watchdog = Watchdog::new(options.idle_timeout, options.read_timeout, options.write_timeout);
+            let result =
+                pump::run(stream, &link.wire, &mut server, &mut watchdog, AtEnd::HalfClose, flow.clone()).await;
             if let Err(err) = &result {
                 tracing::debug!(target, error = %err, "connect: ended");
             }

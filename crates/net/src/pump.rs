@@ -134,12 +134,13 @@ pub trait Side {
 
 /// Runs `stream` until the connection is done: `Ok` when it ended as it should,
 /// the error that ended it otherwise. `flow` is the backpressure `Reading::until`
-/// refers to.
+/// refers to. (The watchdog is borrowed, not moved in, so that the loop's state
+/// does not hold it twice.)
 pub async fn run<S: Side>(
     stream: TcpStream,
     wire: &Wire,
     side: &mut S,
-    mut watchdog: Watchdog,
+    watchdog: &mut Watchdog,
     at_end: AtEnd,
     flow: Option<Rc<Backpressure>>,
 ) -> Result<(), StreamError> {
@@ -285,7 +286,8 @@ mod tests {
             let (mut client, server) = pair().await;
             let wire = Wire::default();
             let mut side = Shout { wire: &wire, closed: false };
-            let pump = run(server, &wire, &mut side, Watchdog::new(None, None, None), AtEnd::Close, None);
+            let mut watchdog = Watchdog::new(None, None, None);
+            let pump = run(server, &wire, &mut side, &mut watchdog, AtEnd::Close, None);
             let peer = async {
                 client.write_all(b"hello ").await.unwrap();
                 client.write_all(b"there").await.unwrap();
@@ -328,9 +330,15 @@ mod tests {
                 let wire = Wire::default();
                 let idle = Duration::from_millis(50);
                 let started = std::time::Instant::now();
-                let result =
-                    run(server, &wire, &mut Quiet(busy), Watchdog::new(Some(idle), None, None), AtEnd::Close, None)
-                        .await;
+                let result = run(
+                    server,
+                    &wire,
+                    &mut Quiet(busy),
+                    &mut Watchdog::new(Some(idle), None, None),
+                    AtEnd::Close,
+                    None,
+                )
+                .await;
                 let took = started.elapsed();
                 assert_eq!(result, Err(StreamError::IdleTimeout));
                 let limit = if busy { idle * crate::io::BUSY_IDLE_FACTOR } else { idle };
@@ -367,7 +375,8 @@ mod tests {
             let wire = Wire::default();
             let got: Rc<RefCell<Vec<u8>>> = Rc::default();
             let mut side = Held(flow.clone(), got.clone());
-            let pump = run(server, &wire, &mut side, Watchdog::new(None, None, None), AtEnd::Close, Some(flow.clone()));
+            let mut watchdog = Watchdog::new(None, None, None);
+            let pump = run(server, &wire, &mut side, &mut watchdog, AtEnd::Close, Some(flow.clone()));
             let peer = async {
                 client.write_all(b"data").await.unwrap();
                 client.shutdown().await.unwrap();
