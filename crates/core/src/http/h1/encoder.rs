@@ -59,7 +59,7 @@ enum Framing {
 }
 
 struct Current {
-    head: Head,
+    head: Box<Head>,
     info: ResponseInfo,
     buffer: Data,
     length: usize,
@@ -102,7 +102,7 @@ impl Encoder {
                 if self.current.is_none() {
                     let info = std::mem::take(&mut self.next_info);
                     self.current =
-                        Some(Current { head: *head, info, buffer: Data::new(), length: 0, framing: Framing::Buffered });
+                        Some(Current { head, info, buffer: Data::new(), length: 0, framing: Framing::Buffered });
                 }
             }
             Event::Data(d) => {
@@ -143,7 +143,7 @@ impl Encoder {
                 let mut broken = false;
                 match cur.framing {
                     Framing::Buffered => {
-                        out(Event::start(cur.head.clone()));
+                        out(Event::MessageStart(cur.head.clone()));
                         // Head and body as one Data: one write, one segment on the wire.
                         let mut wire = write_head(&mut cur, self.response);
                         if !cur.info.head_request && !cur.buffer.is_empty() && !bodiless(&cur.head) {
@@ -178,7 +178,7 @@ impl Encoder {
                         };
                         start_streaming(&mut cur, framing, self.response, out);
                     } else if cur.framing == Framing::Buffered {
-                        out(Event::start(cur.head.clone()));
+                        out(Event::MessageStart(cur.head.clone()));
                         out(Event::Data(write_head(&mut cur, self.response)));
                     }
                 }
@@ -212,7 +212,7 @@ fn streaming_framing(cur: &Current, response: bool) -> Framing {
         return Framing::Length { declared, sent: 0 };
     }
     let http10 =
-        if response { cur.info.http10 } else { matches!(&cur.head, Head::Request(r) if &*r.protocol == "HTTP/1.0") };
+        if response { cur.info.http10 } else { matches!(&*cur.head, Head::Request(r) if &*r.protocol == "HTTP/1.0") };
     match (http10, response) {
         (false, _) => Framing::Chunked,
         (true, true) => Framing::UntilClose,
@@ -224,7 +224,7 @@ fn streaming_framing(cur: &Current, response: bool) -> Framing {
 fn start_streaming(cur: &mut Current, framing: Framing, response: bool, out: &mut impl FnMut(Event)) {
     cur.framing = framing;
     let body = std::mem::take(&mut cur.buffer);
-    out(Event::start(cur.head.clone()));
+    out(Event::MessageStart(cur.head.clone()));
     let mut wire = write_head(cur, response);
     match framing {
         Framing::Chunked => {
@@ -278,7 +278,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
     let mut no_length = false;
     let mut method_sets_length = false;
     let headers: &Headers = if response {
-        let r = match &cur.head {
+        let r = match &*cur.head {
             Head::Response(r) => r,
             _ => {
                 default_response = ResponseHead::default();
@@ -298,7 +298,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         }
         &r.headers
     } else {
-        let r = match &cur.head {
+        let r = match &*cur.head {
             Head::Request(r) => r,
             _ => {
                 default_request = RequestHead::default();
@@ -319,7 +319,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         match name {
             "keep-alive" | "transfer-encoding" => continue,
             "content-length" => {
-                let not_modified = matches!(&cur.head, Head::Response(r) if r.status == 304);
+                let not_modified = matches!(&*cur.head, Head::Response(r) if r.status == 304);
                 if cur.info.head_request || not_modified {
                     no_length = true;
                 } else {
