@@ -1,8 +1,8 @@
 //! Every folder in `tutorial/` is checked: `proxy --check` loads it, then start
 //! proxy on its `main.js`, run its
-//! `test.sh` (curl commands) and compare the output with its `test.out`
-//! (01-hello, 02-echo, 03-proxy, 04-routing, 05-load-balancing,
-//! 06-configuration, and any added later: the folder is listed).
+//! `test.sh` (curl commands) and compare the output with its `test.out`. The
+//! folders are listed, not named, so every tutorial (`07-plugins`, `08-cache`
+//! and any added later) is checked.
 
 use crate::support::{repo, Proxy};
 use std::process::Command;
