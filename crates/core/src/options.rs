@@ -410,7 +410,7 @@ fn unknown(owner: &str, decls: &[&[OptionDef]], name: &str) -> ArgError {
     let decls: Vec<&OptionDef> = decls.iter().flat_map(|g| g.iter()).collect();
     let near = decls
         .iter()
-        .map(|d| (edit_distance(&d.name.to_ascii_lowercase(), &name.to_ascii_lowercase()), d.name))
+        .map(|d| (strsim::levenshtein(&d.name.to_ascii_lowercase(), &name.to_ascii_lowercase()), d.name))
         .filter(|(dist, _)| *dist <= 2.max(name.len() / 4))
         .min();
     let hint = match near {
@@ -422,21 +422,6 @@ fn unknown(owner: &str, decls: &[&[OptionDef]], name: &str) -> ArgError {
         }
     };
     ArgError(format!("{owner}: unknown option '{name}'{hint}"))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let here = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
-            prev = here;
-        }
-    }
-    row[b.len()]
 }
 
 /// `16384` as `16k`, `1048576` as `1m`; other numbers as they are.
