@@ -6,7 +6,6 @@
 //! reference pages and the editor types are generated from it too.
 
 use crate::args::{ArgError, ArgResult, OptValue, Options};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// A type an option's value may have.
@@ -393,14 +392,6 @@ impl OptionReader {
                 DefaultValue::Str(s) => Some(s.to_string()),
                 _ => None,
             },
-        })
-    }
-
-    /// A function, if one was given.
-    pub fn callback(&self, name: &str) -> ArgResult<Option<Rc<dyn crate::Callback>>> {
-        Ok(match self.given(name)?.0 {
-            Some(OptValue::Callback(c)) => Some(c),
-            _ => None,
         })
     }
 }

@@ -112,11 +112,6 @@ pub const FILTERS: &[&FilterDef] = &[
     &replace::MESSAGE_BODY,
 ];
 
-/// The filter called `name` among core's filters.
-pub fn find(name: &str) -> Option<&'static FilterDef> {
-    FILTERS.iter().copied().find(|d| d.name == name)
-}
-
 /// Every filter scripts may use, by script name: the binary joins each crate's
 /// table (`FILTERS` here, `proxy_net::filters::FILTERS`, ...) and hands the
 /// result to the script host, so a filter in a new crate is one more table, not
