@@ -250,6 +250,11 @@ impl MessageCollector {
         self.current.is_some()
     }
 
+    /// Drops the message being collected, if any.
+    pub fn clear(&mut self) {
+        self.current = None;
+    }
+
     /// Feeds one event.
     pub fn feed(&mut self, ev: Event) -> Collected {
         match ev {

@@ -1,4 +1,5 @@
-//! `serveHTTP(message | fn, options?)`: an HTTP/1.x server in one filter. Data in is
+//! `serveHTTP(message | fn, options?)`: an HTTP/1.x server in one filter, on the
+//! server session (`http::h1::server`) taking one request at a time. Data in is
 //! decoded into requests; each whole request is answered with the fixed message or
 //! with what the callback returns (a Message or a Promise of one); responses go out
 //! as bytes, in request order. StreamEnd in (the client closed) ends the output
@@ -20,20 +21,16 @@ use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
 use crate::filters::FilterDef;
 use crate::head::{Head, ResponseHead};
-use crate::http::server::{self, reading_paused, Exchanges, InputPause, ReadTimer, ServerOptions};
-use crate::http::{Decoder, Encoder, ResponseInfo};
+use crate::http::h1::server::Session;
+use crate::http::server::{self, ServerOptions};
+use crate::http::session::{Incoming, RequestId, ServerSession};
 use crate::options::OptionDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Default limit of a request body that is buffered for the handler.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 << 20;
-
-/// Body bytes that may wait decoded behind a pending answer before reading pauses
-/// (at least; `bufferSize` if larger).
-const MIN_QUEUED_BYTES: usize = 64 << 10;
 
 /// Encoded fixed responses, per kind of request they answer.
 type WireCache = RefCell<[Option<Data>; 8]>;
@@ -64,130 +61,85 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     Ok(FilterSpec::plain(def.name, move || ServeHttp {
         handler: handler.clone(),
         cache: cache.clone(),
-        decoder: options.decoder(),
-        encoder: Encoder::responses(options.buffer_size),
+        // One request at a time: the next is read once this one is answered.
+        session: Session::new(options.clone(), 1),
         collector: MessageCollector::new(Some(max_body_size)),
-        timer: ReadTimer::new(&options),
-        options: options.clone(),
-        decoded: VecDeque::new(),
-        queued_requests: 0,
-        queued_bytes: 0,
-        pause: InputPause::default(),
         waiting: None,
-        input_ended: false,
-        client_closed: false,
-        closed: false,
-        exchanges: Exchanges::default(),
     }))
-}
-
-enum Decoded {
-    Event(Event),
-    Error(u16),
-    End,
 }
 
 /// The `serveHTTP` filter.
 pub struct ServeHttp {
     handler: Rc<Param<Vec<Event>>>,
     cache: Rc<WireCache>,
-    decoder: Decoder,
-    encoder: Encoder,
+    session: Session<()>,
     collector: MessageCollector,
-    timer: ReadTimer,
-    options: Rc<ServerOptions>,
-    decoded: VecDeque<Decoded>,
-    /// Requests in `decoded` not yet taken, and body bytes there.
-    queued_requests: usize,
-    queued_bytes: usize,
-    pause: InputPause,
-    waiting: Option<(Pending, ResponseInfo)>,
-    input_ended: bool,
-    client_closed: bool,
-    closed: bool,
-    /// Requests read and not answered, counted on the client connection.
-    exchanges: Exchanges,
+    /// The request whose handler returned a Promise, and the Promise.
+    waiting: Option<(RequestId, Pending)>,
 }
 
 impl ServeHttp {
-    /// Works through decoded input until it runs out or a response is pending.
-    fn pump(&mut self, cx: &mut Cx<'_>) {
-        while self.waiting.is_none() && !self.closed {
-            let Some(item) = self.decoded.pop_front() else { break };
-            match item {
-                Decoded::Event(ev) => {
-                    if let Event::Data(d) = &ev {
-                        self.queued_bytes = self.queued_bytes.saturating_sub(d.len());
-                    }
-                    if let Event::MessageStart(h) = &ev {
-                        self.queued_requests = self.queued_requests.saturating_sub(1);
-                        if h.request().is_some_and(|r| r.expects_continue()) {
-                            cx.output(Event::Data(Data::from(crate::http::h1::CONTINUE)));
+    /// Takes the requests the session hands over, answering each, until it has
+    /// no more for now.
+    fn drain(&mut self, cx: &mut Cx<'_>) {
+        loop {
+            while let Some(incoming) = self.session.next(cx) {
+                match incoming {
+                    Incoming::Request(id, ev) => match self.collector.feed(ev) {
+                        Collected::Message(m) => self.respond(id, m, cx),
+                        Collected::Overflow => self.session.refuse(413),
+                        Collected::Taken | Collected::Other(_) => {}
+                    },
+                    Incoming::Abort(id, _, _) => {
+                        self.collector.clear();
+                        if self.waiting.as_ref().is_some_and(|(w, _)| *w == id) {
+                            tracing::debug!(
+                                "serveHTTP: the client closed while the handler's Promise was pending; the request is dropped"
+                            );
+                            self.waiting = None;
                         }
                     }
-                    match self.collector.feed(ev) {
-                        Collected::Message(m) => self.respond(m, cx),
-                        Collected::Overflow => self.reject(413, cx),
-                        Collected::Taken | Collected::Other(_) => {}
-                    }
-                }
-                Decoded::Error(status) => self.reject(status, cx),
-                Decoded::End => {
-                    self.closed = true;
-                    cx.output(Event::end());
                 }
             }
+            if !self.session.flush(cx) {
+                break;
+            }
         }
-        // Requests, or body bytes, waiting behind a pending answer pause the client.
-        let waiting = if self.queued_bytes > self.options.buffer_size.max(MIN_QUEUED_BYTES) {
-            self.options.max_pipelined
-        } else {
-            self.queued_requests
-        };
-        self.pause.update(cx.context().flow(), waiting, self.options.max_pipelined);
     }
 
-    fn respond(&mut self, req: Message, cx: &mut Cx<'_>) {
-        let info = req.head.request().map(ResponseInfo::for_request).unwrap_or_default();
+    fn respond(&mut self, id: RequestId, req: Message, cx: &mut Cx<'_>) {
+        let info = self.session.info(id);
         match &*self.handler {
             Param::Static(events) => {
                 let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
                 let cached = self.cache.borrow()[key].clone();
-                let (wire, broken) = match cached {
+                let (wire, close) = match cached {
                     Some(w) => (w, info.is_final),
                     None => {
-                        let (w, broken) = encode_all(&mut self.encoder, info, events.clone());
+                        let (w, close) = self.session.encode_whole(info, events.clone());
                         // (A final answer ends the stream anyway: that is no fault.)
-                        if !broken || info.is_final {
+                        if !close || info.is_final {
                             self.cache.borrow_mut()[key] = Some(w.clone());
                         }
-                        (w, broken)
+                        (w, close)
                     }
                 };
-                self.exchanges.end();
-                cx.output(Event::Data(wire));
-                if info.is_final || broken {
-                    self.closed = true;
-                    cx.output(Event::end());
-                }
+                self.session.answer_encoded(id, wire, close);
             }
             Param::Dynamic(cb) => {
                 let result = cb.call(cx.context(), Arg::Message(req), Want::Events);
-                self.answer(result, info, cx);
+                self.answer(id, result, cx);
             }
         }
     }
 
-    fn answer(&mut self, result: Result<Returned, ScriptError>, info: ResponseInfo, cx: &mut Cx<'_>) {
+    fn answer(&mut self, id: RequestId, result: Result<Returned, ScriptError>, cx: &mut Cx<'_>) {
         let events = match result {
             Ok(Returned::Events(evs)) if evs.iter().any(|e| matches!(e, Event::MessageStart(_))) => evs,
             Ok(Returned::Pending(p)) => {
-                if self.client_closed {
-                    return self.give_up(cx);
-                }
                 tracing::debug!("serveHTTP: waiting for the handler's Promise");
                 p.wake_on_settle(cx.handle());
-                self.waiting = Some((p, info));
+                self.waiting = Some((id, p));
                 return;
             }
             Ok(_) => {
@@ -199,33 +151,8 @@ impl ServeHttp {
                 error_response(500)
             }
         };
-        let (wire, broken) = encode_all(&mut self.encoder, info, events);
-        self.exchanges.end();
-        if !wire.is_empty() {
-            cx.output(Event::Data(wire));
-        }
-        if info.is_final || broken {
-            self.closed = true;
-            cx.output(Event::end());
-        }
-    }
-
-    /// The client left while the handler's Promise is pending: the answer would
-    /// go nowhere, so the stream ends now.
-    fn give_up(&mut self, cx: &mut Cx<'_>) {
-        tracing::debug!("serveHTTP: the client closed while the handler's Promise was pending; the request is dropped");
-        self.waiting = None;
-        self.exchanges.end();
-        self.closed = true;
-        cx.output(Event::end());
-    }
-
-    fn reject(&mut self, status: u16, cx: &mut Cx<'_>) {
-        let info = ResponseInfo { is_final: true, ..ResponseInfo::default() };
-        let (wire, _) = encode_all(&mut self.encoder, info, error_response(status));
-        cx.output(Event::Data(wire));
-        self.closed = true;
-        cx.output(Event::end());
+        let (wire, close) = self.session.encode_whole(self.session.info(id), events);
+        self.session.answer_encoded(id, wire, close);
     }
 }
 
@@ -233,93 +160,25 @@ fn error_response(status: u16) -> Vec<Event> {
     Message::new(Head::Response(ResponseHead::with_status(status)), Data::new()).into_events()
 }
 
-/// Encodes one response into bytes. Anything after the first message is ignored.
-/// A response that cannot be framed whole (the handler's events end the stream
-/// half-way, or break their declared length) says so: the connection must close.
-fn encode_all(encoder: &mut Encoder, info: ResponseInfo, events: Vec<Event>) -> (Data, bool) {
-    encoder.set_response_info(info);
-    let mut wire = Data::new();
-    let mut broken = false;
-    let mut collect = |out: Event| match out {
-        Event::Data(d) => wire.push(d),
-        Event::StreamEnd(_) => broken = true,
-        _ => {}
-    };
-    for ev in events {
-        let done = matches!(ev, Event::MessageEnd(_) | Event::StreamEnd(_));
-        encoder.encode(ev, &mut collect);
-        if done {
-            break;
-        }
-    }
-    if encoder.in_message() {
-        encoder.encode(Event::message_end(), &mut collect);
-    }
-    (wire, broken)
-}
-
 impl Filter for ServeHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
-        if self.closed || self.input_ended {
+        if self.session.input_ended() {
             return;
         }
-        self.exchanges.attach(cx.context().inbound());
-        let before = self.decoder.heads();
-        match ev {
-            Event::Data(d) => {
-                let (decoded, bytes) = (&mut self.decoded, &mut self.queued_bytes);
-                let mut queue = |ev: Event| {
-                    if let Event::Data(d) = &ev {
-                        *bytes += d.len();
-                    }
-                    decoded.push_back(Decoded::Event(ev));
-                };
-                if let Err(e) = self.decoder.input(d, &mut queue) {
-                    tracing::debug!(error = %e, "bad request");
-                    self.decoded.push_back(Decoded::Error(e.status()));
-                    self.input_ended = true;
-                } else {
-                    self.timer.after_input(&self.decoder, &cx.handle());
-                }
-            }
-            Event::StreamEnd(_) => {
-                let decoded = &mut self.decoded;
-                let _ = self.decoder.end(&mut |ev| decoded.push_back(Decoded::Event(ev)));
-                self.decoded.push_back(Decoded::End);
-                self.input_ended = true;
-                self.client_closed = true;
-                if self.waiting.is_some() {
-                    return self.give_up(cx);
-                }
-            }
-            _ => {}
-        }
-        let new = (self.decoder.heads() - before) as usize;
-        self.queued_requests += new;
-        for _ in 0..new {
-            self.exchanges.begin();
-        }
-        self.pump(cx);
+        self.session.input(ev, cx);
+        self.drain(cx);
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
-        if let Some((pending, info)) = &self.waiting {
-            let info = *info;
+        if let Some((id, pending)) = &self.waiting {
+            let id = *id;
             if let Some(result) = pending.take() {
                 self.waiting = None;
-                self.answer(result, info, cx);
-                self.pump(cx);
+                self.answer(id, result, cx);
             }
         }
-        if self.closed || self.input_ended {
-            return;
-        }
-        if let Some(expired) = self.timer.check(&self.decoder, &cx.handle(), reading_paused(cx)) {
-            tracing::debug!(?expired, "serveHTTP: request not received in time");
-            self.decoded.push_back(Decoded::Error(408));
-            self.input_ended = true;
-            self.pump(cx);
-        }
+        self.session.wake(cx);
+        self.drain(cx);
     }
 }
 
@@ -418,5 +277,138 @@ HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok"
         h.input(Event::end());
         assert!(h.out.ended());
         h.finish();
+    }
+
+    /// Pending answers of `echo`, with what each settles with.
+    type Pendings = Rc<RefCell<Vec<(Pending, Vec<Event>)>>>;
+
+    /// Settles the newest pending answer, if any.
+    fn settle_one(pendings: &Pendings) -> bool {
+        let Some((p, events)) = pendings.borrow_mut().pop() else { return false };
+        p.settle(Ok(Returned::Events(events)));
+        p.notify();
+        true
+    }
+
+    /// A handler that answers with the request's path and body length, and
+    /// returns a Promise for paths containing "slow" (kept in `pendings`).
+    fn echo(pendings: Pendings, options: Vec<(&str, &str)>) -> FilterSpec {
+        let cb = move |_: &crate::Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Message(m) = arg else { panic!("serveHTTP passes the request message") };
+            let answer = format!("{} {}", m.head.request().unwrap().path, m.body.len());
+            let events = Message::new(Head::None, answer).into_events();
+            if m.head.request().unwrap().path.contains("slow") {
+                let p = Pending::new();
+                pendings.borrow_mut().push((p.clone(), events));
+                return Ok(Returned::Pending(p));
+            }
+            Ok(Returned::Events(events))
+        };
+        let options = options.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        spec(&DEF, vec![TestArg::Callback(Rc::new(cb)), TestArg::Options(options)])
+    }
+
+    const PIPELINED: &str = "GET /a HTTP/1.1\r\nhost: x\r\n\r\n\
+POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz\
+PUT /c HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n\
+HEAD /d HTTP/1.1\r\nhost: x\r\n\r\n\
+GET /e HTTP/1.0\r\n\r\n";
+
+    #[test]
+    fn split_at_every_byte_gives_the_same_answers() {
+        let whole = {
+            let h = Harness::new(vec![echo(Rc::default(), vec![])]);
+            h.send(PIPELINED);
+            let t = h.out.text();
+            assert!(h.out.ended(), "HTTP/1.0 closes");
+            h.finish();
+            t
+        };
+        assert!(whole.contains("100 Continue") && whole.ends_with("/e 0"), "{whole}");
+        for at in 1..PIPELINED.len() {
+            let h = Harness::new(vec![echo(Rc::default(), vec![])]);
+            h.send(&PIPELINED[..at]);
+            h.send(&PIPELINED[at..]);
+            assert_eq!(h.out.text(), whole, "split at {at}");
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn the_client_closing_while_a_promise_is_pending_gives_the_request_up() {
+        let pendings: Pendings = Rc::default();
+        let h = Harness::new(vec![echo(pendings.clone(), vec![])]);
+        h.send(
+            "GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /c HTTP/1.1\r\nhost: x\r\n\r\n",
+        );
+        assert!(h.out.text().ends_with("/a 0"), "the first is answered, the rest wait: {:?}", h.out.text());
+        h.input(Event::end());
+        assert!(h.out.ended());
+        // Settling later sends nothing.
+        assert!(settle_one(&pendings));
+        assert!(h.out.text().ends_with("/a 0"));
+        h.finish();
+    }
+
+    #[test]
+    fn random_request_streams_keep_the_contract_and_are_answered_in_order() {
+        let mut x: u64 = 0x2545F4914F6CDD1D;
+        let mut rnd = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        // Each request, and the answer body it gets if it is answered.
+        let parts: &[(&str, &str)] = &[
+            ("GET /a HTTP/1.1\r\nhost: x\r\n\r\n", "/a 0"),
+            ("POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz", "/slow 3"),
+            ("PUT /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", "/c 2"),
+            ("GET /close HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", "/close 0"),
+            (
+                "POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 40\r\n\r\n0123456789012345678901234567890123456789",
+                "413",
+            ),
+            ("BROKEN\r\n\r\n", "400"),
+        ];
+        for _ in 0..2_000 {
+            let mut input = String::new();
+            let mut answers = Vec::new();
+            for _ in 0..1 + rnd(5) {
+                let (part, answer) = parts[rnd(parts.len())];
+                input.push_str(part);
+                answers.push(answer);
+            }
+            let pendings: Pendings = Rc::default();
+            let h = Harness::new(vec![echo(pendings.clone(), vec![("maxBodySize", "16")])]);
+            let bytes = input.as_bytes();
+            let mut at = 0;
+            while at < bytes.len() {
+                let n = 1 + rnd(bytes.len() - at);
+                h.input(Event::Data(bytes[at..at + n].to_vec().into()));
+                at += n;
+                // Promises settle at random moments.
+                while rnd(2) == 0 && settle_one(&pendings) {}
+            }
+            while settle_one(&pendings) {}
+            // Every request up to the first that closes is answered, in order.
+            let text = h.out.text();
+            let mut from = 0;
+            for answer in &answers {
+                let found = text[from..].find(answer).map(|i| from + i);
+                assert!(found.is_some(), "{answer:?} missing after {from} in {text:?} for {input:?}");
+                from = found.unwrap() + answer.len();
+                if matches!(*answer, "/close 0" | "413" | "400") {
+                    break;
+                }
+            }
+            let answered =
+                answers.iter().position(|a| matches!(*a, "/close 0" | "413" | "400")).map_or(answers.len(), |i| i + 1);
+            assert_eq!(text.matches("HTTP/1.1 ").count(), answered, "one answer per request up to the close: {text:?}");
+            if rnd(2) == 0 {
+                h.input(Event::end());
+            }
+            h.finish();
+        }
     }
 }

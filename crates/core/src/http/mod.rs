@@ -2,8 +2,9 @@
 //! version's codec and sessions in a folder of its own.
 //!
 //! # Layout
-//! - `session`: `ClientSession`, what `muxHTTP` sends requests through.
-//! - `h1`: HTTP/1.x: the codec (`Decoder`, `Encoder`) and the client session.
+//! - `session`: `ServerSession`, what `serveHTTP` and `demuxHTTP` run on, and
+//!   `ClientSession`, what `muxHTTP` sends requests through.
+//! - `h1`: HTTP/1.x: the codec (`Decoder`, `Encoder`) and both sessions.
 //! - `server`: what the server filters share: options, read time limits, the
 //!   bound on unanswered requests.
 //! - `hop`: hop-by-hop headers, which a proxy does not pass on.

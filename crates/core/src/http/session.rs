@@ -1,12 +1,17 @@
-//! The interface between the HTTP filters and the protocol versions. A
-//! `ClientSession` is what `muxHTTP` sends requests through: an upstream
-//! connection shared by the streams of one key, kept in a `mux::Pool`. HTTP/1.1
-//! (`h1::client::Session`) is the first implementation; the filter knows only
-//! this interface and the pool.
+//! The interface between the HTTP filters and the protocol versions.
+//!
+//! - A `ServerSession` is one client connection, as `serveHTTP` and
+//!   `demuxHTTP` see it: requests come out (`Incoming`), answers go in, and the
+//!   session owns framing, ordering, interim answers, time limits and refusals.
+//! - A `ClientSession` is what `muxHTTP` sends requests through: an upstream
+//!   connection shared by the streams of one key, kept in a `mux::Pool`.
+//!
+//! HTTP/1.x (`h1::server::Session`, `h1::client::Session`) is the first
+//! implementation of each; the filters know only these interfaces and the pool.
 
 use crate::callback::ScriptValue;
 use crate::context::Inbound;
-use crate::event::Event;
+use crate::event::{Event, StreamError};
 use crate::mux::{Key, Pool, Pooled};
 use crate::pipeline::{Cx, Inbox, PipelineLayout};
 use std::rc::{Rc, Weak};
@@ -56,4 +61,51 @@ pub trait ClientSession: Pooled + Sized {
     fn leave(self: &Rc<Self>, stream: &Rc<Self::Stream>);
     /// Where `stream`'s response events wait for its filter.
     fn inbox(stream: &Self::Stream) -> &Inbox;
+}
+
+/// A request of a server connection, numbered in the order requests arrive.
+pub type RequestId = u64;
+
+/// What a server session hands its filter; `T` is what the filter keeps per request.
+pub enum Incoming<T> {
+    /// An event of request `id`; its MessageStart opens it.
+    Request(RequestId, Event),
+    /// Request `id` is given up (bad input, a time limit, the client left): its
+    /// handler is to be told `why`; the filter's state for it comes back.
+    Abort(RequestId, StreamError, Option<T>),
+}
+
+/// A client connection served one request at a time or several at once.
+/// The filter feeds it what the client sends (`input`, `wake`), takes the
+/// requests that come out (`next`), gives back answers (`answer`) and lets it
+/// write them (`flush`).
+pub trait ServerSession<T> {
+    /// What the client sent (Data, or StreamEnd when it closed).
+    fn input(&mut self, ev: Event, cx: &mut Cx<'_>);
+    /// The filter was woken: a time limit on reading a request may have passed.
+    fn wake(&mut self, cx: &mut Cx<'_>);
+    /// The filter refuses the request being read: it is given up and answered
+    /// `status`, then the connection closes.
+    fn refuse(&mut self, status: u16);
+    /// The next request event or abort for the filter, `None` when nothing
+    /// more can be handed over now.
+    fn next(&mut self, cx: &mut Cx<'_>) -> Option<Incoming<T>>;
+    /// Keeps `state` for request `id` (given back if it is aborted).
+    fn keep(&mut self, id: RequestId, state: T);
+    /// Request `id` is the one being answered now.
+    fn is_front(&self, id: RequestId) -> bool;
+    /// An event of the answer to request `id`: `Some(front)` if taken (`front`:
+    /// it is the answer being written now), `None` if ignored.
+    fn answer(&mut self, id: RequestId, ev: Event) -> Option<bool>;
+    /// Writes what answers can go out; true if a request was answered in full
+    /// and another may be handed over (call `next` again).
+    fn flush(&mut self, cx: &mut Cx<'_>) -> bool;
+    /// What the filter keeps for request `id`, while it is unanswered.
+    fn state_mut(&mut self, id: RequestId) -> Option<&mut T>;
+    /// What the filter keeps for the request being answered now.
+    fn front_state_mut(&mut self) -> Option<&mut T>;
+    /// Nothing more is read from the client.
+    fn input_ended(&self) -> bool;
+    /// The output has ended: the connection is done.
+    fn closed(&self) -> bool;
 }
