@@ -3,9 +3,9 @@
 //! output keeps the filter contract and every pipeline is released.
 #![no_main]
 
-use proxy_core::callback::{Arg, Returned, Want};
+use proxy_core::{Arg, Returned, Want};
 use proxy_core::filters::{demux_http, replace};
-use proxy_core::pipeline::{FilterSpec, PipelineLayout};
+use proxy_core::{FilterSpec, PipelineLayout};
 use proxy_core::testing::{spec, Harness, TestArg};
 use proxy_core::{Context, Data, Event, Head, Message, StreamError};
 use std::rc::Rc;

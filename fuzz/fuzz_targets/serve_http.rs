@@ -4,7 +4,7 @@
 //! is released.
 #![no_main]
 
-use proxy_core::callback::{Arg, Pending, Returned, ScriptError, Want};
+use proxy_core::{Arg, Pending, Returned, ScriptError, Want};
 use proxy_core::filters::serve_http;
 use proxy_core::testing::{spec, Harness, TestArg};
 use proxy_core::{Context, Data, Event, Head, Message};

@@ -57,7 +57,7 @@ impl Group {
         }
         // Later, from the event loop: the caller is in the middle of a filter.
         let group = Rc::downgrade(self);
-        self.scheduled.set(crate::timer::after(std::time::Duration::ZERO, move || {
+        self.scheduled.set(crate::timer::call_after(std::time::Duration::ZERO, move || {
             let Some(group) = group.upgrade() else { return };
             group.scheduled.set(false);
             let waiters = std::mem::take(&mut *group.waiters.borrow_mut());

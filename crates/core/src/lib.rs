@@ -4,6 +4,10 @@
 //! A script's layouts are `PipelineLayout`s; each connection or request runs a
 //! `Pipeline` made from one. Filters run user code only through `Callback`.
 //!
+//! Modules are private; what other crates use is re-exported at the root (the
+//! `pub use` block below), except the two rooms with layouts of their own,
+//! `filters` and `http`.
+//!
 //! # Layout
 //! - `data`: `Data`, a rope of shared byte chunks.
 //! - `event`: `Event`, `StreamError`, `Message`.
@@ -21,33 +25,45 @@
 //! - `quota`: `Quota`, what throttling filters consume.
 //! - `testing`: the filter contract checker used by tests (feature `testing`).
 //! - `value_args`: filter arguments from Rust values (host-built filters, tests).
-//! - `timer`: delayed callbacks through a driver the worker installs.
+//! - `timer`: delayed callbacks (`call_after`) through a driver the worker installs.
 
-pub mod args;
-pub mod callback;
-pub mod context;
-pub mod data;
-pub mod event;
+mod args;
+mod callback;
+mod context;
+mod data;
+mod event;
 pub mod filters;
-pub mod flow;
-pub mod head;
+mod flow;
+mod head;
 pub mod http;
-pub mod mux;
-pub mod options;
-pub mod pipeline;
-pub mod program;
-pub mod quota;
+mod mux;
+mod options;
+mod pipeline;
+mod program;
+mod quota;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod timer;
-pub mod value_args;
+mod timer;
+mod value_args;
 
+pub use args::{ArgError, ArgResult, Args, NoOptions, OptValue, Options, Param};
 pub use callback::{Arg, Callback, Pending, Returned, ScriptError, ScriptValue, Want};
-pub use context::{Context, Inbound};
-pub use data::Data;
-pub use event::{Event, EventKind, Message, StreamError};
-pub use head::{Head, Headers, RequestHead, ResponseHead, Tail};
-pub use pipeline::{
-    live_pipelines, ChainLink, Cx, Filter, FilterHandle, FilterSpec, LayoutSlot, Pipeline, PipelineLayout, Sink, Slot,
+pub use context::{Context, ContextVars, Inbound, WeakContext};
+pub use data::{Data, DataReader};
+pub use event::{Collected, Event, EventKind, Message, MessageCollector, StreamError};
+pub use flow::{follow, Backpressure, Direction, Gauge, Pressure};
+pub use head::{lowercase, Head, Headers, RequestHead, ResponseHead, Tail, Text};
+pub use mux::{Key, KeyHasher, Ledger, Pool, Pooled};
+pub use options::{
+    format_duration, format_size, parse_duration, parse_size, DefaultValue, OptionDef, OptionReader, Support, Ty,
 };
-pub use program::{Generation, ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule};
+pub use pipeline::{
+    live_pipelines, report_script_error, ChainLink, Cx, Filter, FilterHandle, FilterSpec, Inbox, LayoutSlot,
+    MakeFilter, OnStart, Pipeline, PipelineLayout, Sink, Slot,
+};
+pub use program::{
+    Generation, ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule, LISTEN_OPTIONS, SIGNALS,
+};
+pub use quota::{Quota, QuotaOptions};
+pub use timer::{call_after, set_timer_driver, TimerDriver};
+pub use value_args::{define_module_pipeline, ValueArg, ValueArgs};

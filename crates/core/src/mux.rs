@@ -147,7 +147,7 @@ fn schedule_idle<S: Pooled>(weak: Weak<S>, max_idle: Duration) {
     let Some(s) = weak.upgrade() else { return };
     let epoch = s.ledger().epoch.get();
     let w = weak.clone();
-    let scheduled = crate::timer::after(max_idle, move || {
+    let scheduled = crate::timer::call_after(max_idle, move || {
         let Some(s) = w.upgrade() else { return };
         s.ledger().idle_check.set(false);
         if s.ledger().shares() > 0 || s.ended() {
@@ -201,7 +201,7 @@ mod tests {
     fn manual_timers() -> Due {
         let due: Due = Rc::default();
         let d = due.clone();
-        crate::timer::set_driver(Box::new(move |_, f| d.borrow_mut().push(f)));
+        crate::timer::set_timer_driver(Box::new(move |_, f| d.borrow_mut().push(f)));
         due
     }
 

@@ -115,7 +115,7 @@ impl Quota {
             return;
         }
         let weak: Weak<Inner> = Rc::downgrade(&self.0);
-        let scheduled = crate::timer::after(per, move || {
+        let scheduled = crate::timer::call_after(per, move || {
             let Some(inner) = weak.upgrade() else { return };
             let q = Quota(inner);
             q.0.scheduled.set(false);

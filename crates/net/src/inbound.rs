@@ -15,7 +15,7 @@
 use crate::io::Watchdog;
 use crate::pump::{self, AtEnd, Reading, Side, Wire};
 use bytes::Bytes;
-use proxy_core::flow::{Backpressure, Direction, Gauge};
+use proxy_core::{Backpressure, Direction, Gauge};
 use proxy_core::{Context, Event, Inbound, ListenOptions, Pipeline, PipelineLayout, Sink, StreamError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -3,6 +3,9 @@
 //! accepted connection. Nothing here knows the script engine: a worker is handed a
 //! function that loads the script on its thread and returns the `Program`.
 //!
+//! Modules are private; the binary uses what the root re-exports: the worker
+//! and its controls, and this crate's part of the filter table.
+//!
 //! # Layout
 //! - `worker`: `Worker`, a thread with its runtime, its ports and a drain on shutdown.
 //! - `listener`: binding ports and accepting connections (with `maxConnections`).
@@ -13,13 +16,14 @@
 //! - `filters`: filters that need sockets (`connect`), and their part of the filter table.
 //! - `io`: a single-task wake-up, one-timer timeouts, reads without idle buffers, queued writes.
 
-pub mod filters;
-pub mod inbound;
-pub mod io;
-pub mod listener;
-pub mod outbound;
-pub mod pump;
-pub mod task;
-pub mod worker;
+mod filters;
+mod inbound;
+mod io;
+mod listener;
+mod outbound;
+mod pump;
+mod task;
+mod worker;
 
+pub use filters::FILTERS;
 pub use worker::{on_worker_thread, reload, spawn_worker, Controller, Died, Shutdown, Worker, WorkerOptions};

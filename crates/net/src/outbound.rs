@@ -9,9 +9,9 @@
 use crate::io::Watchdog;
 use crate::pump::{self, AtEnd, Reading, Side, Wire};
 use bytes::Bytes;
-use proxy_core::flow::{Backpressure, Direction, Gauge};
-use proxy_core::pipeline::{FilterHandle, Inbox};
+use proxy_core::{Backpressure, Direction, Gauge};
 use proxy_core::{Event, StreamError};
+use proxy_core::{FilterHandle, Inbox};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::net::TcpStream;

@@ -8,7 +8,7 @@
 
 use crate::io::{write_queued, Reader, Signal, Watchdog};
 use bytes::Bytes;
-use proxy_core::flow::{Backpressure, Direction};
+use proxy_core::{Backpressure, Direction};
 use proxy_core::{Data, StreamError};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

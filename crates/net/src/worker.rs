@@ -344,7 +344,7 @@ fn run(
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        proxy_core::timer::set_driver(Box::new(|delay, f| {
+        proxy_core::set_timer_driver(Box::new(|delay, f| {
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(delay).await;
                 f();

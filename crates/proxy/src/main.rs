@@ -83,17 +83,17 @@ impl Target {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    proxy_core::options::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
+    proxy_core::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
 }
 
 /// Every filter scripts may use: the table of each crate that has filters, joined
 /// here (a crate with new filters adds its table to this list).
 fn filters() -> proxy_core::filters::Registry {
-    proxy_core::filters::Registry::core().with(proxy_net::filters::FILTERS)
+    proxy_core::filters::Registry::core().with(proxy_net::FILTERS)
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
-    proxy_core::options::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
+    proxy_core::parse_size(s).ok_or_else(|| format!("'{s}' is not a size like 512m or 2g"))
 }
 
 impl Cli {

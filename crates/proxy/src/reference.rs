@@ -7,7 +7,7 @@
 //! no link from `docs/reference/README.md`.
 
 use proxy_core::filters::{FilterDef, Registry};
-use proxy_core::options::{OptionDef, Support};
+use proxy_core::{OptionDef, Support};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ impl Entry {
             name: "listen",
             params: "port: number | string, options?: ListenOptions",
             doc: "Starts a pipeline of the layout that follows for every connection to a port.",
-            options: proxy_core::program::LISTEN_OPTIONS.iter().collect(),
+            options: proxy_core::LISTEN_OPTIONS.iter().collect(),
             options_type: "ListenOptions".into(),
         }
     }

@@ -119,7 +119,7 @@ impl Filter for Wait {
                 self.held.push(ev);
                 if let Some(t) = self.timeout {
                     let (flag, handle) = (self.timed_out.clone(), cx.handle());
-                    crate::timer::after(t, move || {
+                    crate::timer::call_after(t, move || {
                         flag.set(true);
                         handle.wake();
                     });

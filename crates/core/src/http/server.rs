@@ -131,7 +131,7 @@ impl ReadTimer {
         // A limit too far off to reach is no limit.
         let Some(deadline) = Instant::now().checked_add(limit) else { return };
         let handle = handle.clone();
-        if crate::timer::after(limit, move || handle.wake()) {
+        if crate::timer::call_after(limit, move || handle.wake()) {
             self.watching = Some((what, deadline));
         }
     }

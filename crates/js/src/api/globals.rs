@@ -140,7 +140,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
             // NaN waits no time; an absurdly long wait is a year.
             let seconds = if ms.is_nan() { 0.0 } else { (ms / 1000.0).clamp(0.0, 365.0 * 86400.0) };
             let delay = Duration::from_secs_f64(seconds);
-            let scheduled = proxy_core::timer::after(delay, move || {
+            let scheduled = proxy_core::call_after(delay, move || {
                 let engine = resolve.engine.clone();
                 let _ = engine.enter(engine.callback_timeout, |ctx| {
                     if let Ok(f) = resolve.value.clone().restore(ctx) {

@@ -11,10 +11,10 @@
 
 use crate::api::convert::{events_from_js, message_to_js};
 use crate::engine::{Engine, EngineValue};
-use proxy_core::event::{Collected, MessageCollector};
 use proxy_core::filters::FilterDef;
-use proxy_core::value_args::{ValueArg, ValueArgs};
+use proxy_core::{Collected, MessageCollector};
 use proxy_core::{Context, Event, Message, Pipeline, PipelineLayout, Sink, StreamError};
+use proxy_core::{ValueArg, ValueArgs};
 use rquickjs::{Ctx, Exception, Function, Object, Persistent, Result, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ fn settle(
     reject: Persistent<Function<'static>>,
     outcome: Outcome,
 ) {
-    let ran = proxy_core::timer::after(Duration::ZERO, move || {
+    let ran = proxy_core::call_after(Duration::ZERO, move || {
         let (resolve, reject) = (
             EngineValue { value: resolve, engine: engine.clone() },
             EngineValue { value: reject, engine: engine.clone() },
@@ -146,7 +146,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>, connect: Option<&'stat
                 }
                 // Let go of the pipeline from the event loop, not from inside it.
                 if let Some(p) = h.borrow_mut().take() {
-                    proxy_core::timer::after(Duration::ZERO, move || drop(p));
+                    proxy_core::call_after(Duration::ZERO, move || drop(p));
                 }
             }));
             let pipeline = Pipeline::new(&layout, Context::new(None), sink);
@@ -162,7 +162,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: Weak<Engine>, connect: Option<&'stat
                 if let (Some(engine), Some((resolve, reject))) = (e.upgrade(), pending_for_cancel.borrow_mut().take()) {
                     settle(engine, resolve, reject, Outcome::Failed("the request was cancelled".into()));
                 }
-                proxy_core::timer::after(Duration::ZERO, move || drop(p));
+                proxy_core::call_after(Duration::ZERO, move || drop(p));
             })?;
             promise.set("cancel", cancel)?;
             Ok(promise.into_value())

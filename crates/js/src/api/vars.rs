@@ -7,8 +7,8 @@
 //! values are evaluated once at load, so an object given as initial value is shared
 //! by reference by every pipeline of the worker, as in Pipy.
 
-use proxy_core::context::ContextVars;
 use proxy_core::Context;
+use proxy_core::ContextVars;
 use rquickjs::object::Accessor;
 use rquickjs::{Ctx, Exception, Object, Persistent, Result, Value};
 use std::any::Any;
@@ -40,7 +40,7 @@ impl Drop for CurrentContext {
 
 thread_local! {
     /// Contexts that Promise callbacks were bound to, by id (see `bind_promises`).
-    static BOUND: RefCell<(std::collections::HashMap<u64, proxy_core::context::WeakContext>, usize)> =
+    static BOUND: RefCell<(std::collections::HashMap<u64, proxy_core::WeakContext>, usize)> =
         RefCell::new((std::collections::HashMap::new(), 64));
 }
 

@@ -1,10 +1,10 @@
 //! `JsArgs`: the arguments of one filter call in a script, read through
-//! `proxy_core::args::Args` by the filter's own `build` function.
+//! `proxy_core::Args` by the filter's own `build` function.
 
 use crate::api::callback::JsCallback;
 use crate::api::convert::events_from_js;
 use crate::load::config::{self, ModuleShared};
-use proxy_core::args::{ArgError, ArgResult, Args, OptValue, Options};
+use proxy_core::{ArgError, ArgResult, Args, OptValue, Options};
 use proxy_core::{Callback, Event, LayoutSlot};
 use rquickjs::{Coerced, Ctx, Function, Object, Value};
 use std::collections::HashMap;

@@ -12,9 +12,9 @@ use crate::engine::error;
 use crate::engine::Engine;
 use crate::load::args::{options_of, JsArgs, JsOptions};
 use crate::load::module::Codebase;
-use proxy_core::options::OptionReader;
-use proxy_core::pipeline::OnStart;
-use proxy_core::program::LISTEN_OPTIONS;
+use proxy_core::OnStart;
+use proxy_core::OptionReader;
+use proxy_core::LISTEN_OPTIONS;
 use proxy_core::{FilterSpec, LayoutSlot, ListenOptions, PipelineLayout, Port, ScriptError};
 use rquickjs::function::{Opt, Rest, This};
 use rquickjs::{Ctx, Exception, Function, Object, Result, Value};
@@ -177,7 +177,7 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
         Some(o) => options_of(ctx, shared, o)?,
         None => JsOptions::default(),
     };
-    let err = |e: proxy_core::args::ArgError| throw(ctx, &e.0);
+    let err = |e: proxy_core::ArgError| throw(ctx, &e.0);
     let r = OptionReader::check("listen", &[LISTEN_OPTIONS], Box::new(js)).map_err(err)?;
     ListenOptions::read(&r).map_err(err)
 }
@@ -252,17 +252,16 @@ pub fn install<'js>(
                     } else {
                         v.get::<rquickjs::Coerced<String>>()?.0
                     };
-                    match proxy_core::options::parse_duration(&text) {
+                    match proxy_core::parse_duration(&text) {
                         Some(d) if !d.is_zero() => proxy_core::TaskSchedule::Every(d),
-                        _ if text.starts_with("SIG") => match proxy_core::program::SIGNALS.iter().find(|s| **s == text)
-                        {
+                        _ if text.starts_with("SIG") => match proxy_core::SIGNALS.iter().find(|s| **s == text) {
                             Some(name) => proxy_core::TaskSchedule::Signal(name),
                             None => {
                                 return Err(throw(
                                     &ctx,
                                     &format!(
                                         "task('{text}'): tasks can run on {} (use exit() to run on shutdown)",
-                                        proxy_core::program::SIGNALS.join(", ")
+                                        proxy_core::SIGNALS.join(", ")
                                     ),
                                 ))
                             }
@@ -340,7 +339,7 @@ pub fn install<'js>(
             let draft = draft_of(&ctx, &s, &this.0, "onStart")?;
             let mut a = JsArgs { ctx: ctx.clone(), args: args.0, shared: &s, thrown: None };
             let start = {
-                use proxy_core::args::{Args, Param};
+                use proxy_core::{Args, Param};
                 let param = (&mut a as &mut dyn Args).events_param(0);
                 match param {
                     Ok(Param::Static(evs)) => OnStart::Events(evs),
@@ -359,7 +358,7 @@ pub fn install<'js>(
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, target: Value<'js>| {
             let draft = draft_of(&ctx, &s, &this.0, "to")?;
             let mut a = JsArgs { ctx: ctx.clone(), args: vec![target], shared: &s, thrown: None };
-            let slot = match proxy_core::args::Args::layout(&mut a, 0) {
+            let slot = match proxy_core::Args::layout(&mut a, 0) {
                 Ok(slot) => slot,
                 Err(e) => return Err(a.into_throw(e)),
             };

@@ -6,7 +6,7 @@
 //!   paths stay inside it.
 //! - `module`: modules, each evaluated in its own scope; the codebase they come from.
 //! - `config`: `pipy()` and the configurator methods, made from the filter registry.
-//! - `args`: `JsArgs`, script arguments as `proxy_core::args::Args`.
+//! - `args`: `JsArgs`, script arguments as `proxy_core::Args`.
 
 pub mod args;
 pub mod config;

@@ -7,11 +7,11 @@
 //! `WriteTimeout`, `IdleTimeout`, `ConnectionReset`.
 
 use crate::outbound::{Outbound, OutboundOptions};
-use proxy_core::args::{ArgError, ArgResult, Args, Param};
 use proxy_core::filters::FilterDef;
-use proxy_core::options::{OptionDef, Ty};
-use proxy_core::pipeline::report_script_error;
+use proxy_core::report_script_error;
 use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
+use proxy_core::{ArgError, ArgResult, Args, Param};
+use proxy_core::{OptionDef, Ty};
 use std::rc::Rc;
 use std::time::Duration;
 

@@ -315,7 +315,7 @@ impl Session {
             return;
         }
         let weak = Rc::downgrade(self);
-        let scheduled = crate::timer::after(timeout / 4, move || {
+        let scheduled = crate::timer::call_after(timeout / 4, move || {
             let Some(s) = weak.upgrade() else { return };
             s.response_check.set(false);
             if s.pipeline.borrow().is_none() || s.waiting.borrow().is_empty() {

@@ -1,10 +1,10 @@
-//! `algo.Quota`: scripts' handle on a `proxy_core::quota::Quota`, the amount the
+//! `algo.Quota`: scripts' handle on a `proxy_core::Quota`, the amount the
 //! throttle filters consume. `new algo.Quota(initial, { per, produce, max })`;
 //! `initial`, `current`, `consume(n)`, `produce(n)`, `reset()`.
 
 #![allow(unsafe_code)] // rquickjs' class macros generate `unsafe impl`s of its own traits.
 
-use proxy_core::quota::{Quota, QuotaOptions};
+use proxy_core::{Quota, QuotaOptions};
 use rquickjs::class::Trace;
 use rquickjs::function::Opt;
 use rquickjs::{Coerced, Ctx, Exception, JsLifetime, Object, Result, Value};
@@ -25,7 +25,7 @@ fn seconds(ctx: &Ctx<'_>, v: Value<'_>) -> Result<Option<std::time::Duration>> {
         Some(n) => n.to_string(),
         None => v.get::<Coerced<String>>()?.0,
     };
-    proxy_core::options::parse_duration(&text).map(Some).ok_or_else(|| {
+    proxy_core::parse_duration(&text).map(Some).ok_or_else(|| {
         Exception::throw_type(ctx, &format!("algo.Quota: 'per' must be a duration like 1s, not '{text}'"))
     })
 }
