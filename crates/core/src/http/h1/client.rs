@@ -10,6 +10,7 @@
 //! closes with ReadTimeout.
 
 use crate::context::Inbound;
+use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
@@ -17,9 +18,13 @@ use crate::http::session::{ClientOptions, ClientSession, Opening};
 use crate::http::{hop, Decoder, Encoder};
 use crate::mux::{Key, Ledger, Pool, Pooled};
 use crate::pipeline::{Cx, FilterHandle, Inbox, Pipeline, Sink};
+use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
+
+/// Filters to wake once a session's state is settled (most often one).
+type Wakes = SmallVec<[FilterHandle; 2]>;
 
 /// One request stream's end of a session.
 pub struct Stream {
@@ -129,7 +134,7 @@ impl Session {
             self.waiting.borrow_mut().push_back(stream.clone());
             self.watch_response();
         }
-        let mut wire = Vec::new();
+        let mut wire: SmallVec<[Data; 2]> = SmallVec::new();
         let mut broken = false;
         self.encoder.borrow_mut().encode(ev, &mut |out| match out {
             Event::Data(d) => wire.push(d),
@@ -181,7 +186,7 @@ impl Session {
 
     /// Output of the session's sub-pipeline: responses to route, or its end.
     fn on_output(self: &Rc<Self>, ev: Event) {
-        let mut decoded = Vec::new();
+        let mut decoded: SmallVec<[Event; 4]> = SmallVec::new();
         let ended = match ev {
             Event::Data(d) => {
                 self.progress.set(self.progress.get() + d.len() as u64);
@@ -198,7 +203,7 @@ impl Session {
             }
             _ => None,
         };
-        let mut wake: Vec<FilterHandle> = Vec::new();
+        let mut wake = Wakes::new();
         for mut e in decoded {
             // `100 Continue` and other interim answers are not the response.
             if let Event::MessageStart(h) = &e {
@@ -252,7 +257,7 @@ impl Session {
     }
 
     /// The session is over: fail what waits, leave the pool.
-    fn end(self: &Rc<Self>, err: Option<StreamError>, wake: &mut Vec<FilterHandle>) {
+    fn end(self: &Rc<Self>, err: Option<StreamError>, wake: &mut Wakes) {
         self.closing.set(true);
         let waiting: Vec<_> = self.waiting.borrow_mut().drain(..).collect();
         let writers: Vec<_> = self.writers.borrow_mut().drain(..).collect();
@@ -291,7 +296,7 @@ impl Session {
         };
         if was_writing || (abandoned && !others) || (shares == 0 && (self.closing.get() || client_gone)) {
             // A half-written request leaves the upstream connection unusable.
-            let mut wake = Vec::new();
+            let mut wake = Wakes::new();
             self.end(None, &mut wake);
             for h in wake {
                 h.wake();
@@ -333,7 +338,7 @@ impl Session {
             if s.quiet_checks.get() >= 4 {
                 let waiting = s.waiting.borrow().len();
                 tracing::warn!(waiting, "muxHTTP: no answer from upstream within responseTimeout");
-                let mut wake = Vec::new();
+                let mut wake = Wakes::new();
                 s.end(Some(StreamError::ReadTimeout), &mut wake);
                 for h in wake {
                     h.wake();
@@ -364,7 +369,7 @@ impl Pooled for Session {
     }
 
     fn close_idle(self: Rc<Self>) {
-        let mut wake = Vec::new();
+        let mut wake = Wakes::new();
         self.end(None, &mut wake);
         for h in wake {
             h.wake();

@@ -529,17 +529,13 @@ fn body_framing(headers: &Headers, response: bool, http10: bool, host_optional: 
 
 /// Finds the end of a head (after the blank line), scanning from `from`.
 fn find_head_end(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i < b.len() {
-        if b[i] == b'\n' {
-            if b.get(i + 1) == Some(&b'\n') {
-                return Some(i + 2);
-            }
-            if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
+    let rest = b.get(from..)?;
+    for i in memchr::memchr_iter(b'\n', rest).map(|i| from + i) {
+        match (b.get(i + 1), b.get(i + 2)) {
+            (Some(b'\n'), _) => return Some(i + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(i + 3),
+            _ => {}
         }
-        i += 1;
     }
     None
 }

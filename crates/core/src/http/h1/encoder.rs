@@ -287,7 +287,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         };
         put(&mut b, if r.protocol.is_empty() { "HTTP/1.1" } else { &r.protocol });
         b.put_u8(b' ');
-        put(&mut b, &r.status.to_string());
+        put_number(&mut b, r.status.into());
         b.put_u8(b' ');
         put(&mut b, r.status_text.as_deref().or(status::reason(r.status)).unwrap_or("OK"));
         put(&mut b, "\r\n");
@@ -342,14 +342,14 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
             Framing::Chunked => put(&mut b, "transfer-encoding: chunked\r\n"),
             Framing::Length { declared, .. } => {
                 put(&mut b, "content-length: ");
-                put(&mut b, &declared.to_string());
+                put_number(&mut b, declared as u64);
                 put(&mut b, "\r\n");
             }
             Framing::UntilClose => {}
             Framing::Buffered => {
                 if cur.length > 0 || response || method_sets_length {
                     put(&mut b, "content-length: ");
-                    put(&mut b, &cur.length.to_string());
+                    put_number(&mut b, cur.length as u64);
                     put(&mut b, "\r\n");
                 }
             }
@@ -370,6 +370,21 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
 
 fn put(b: &mut BytesMut, s: &str) {
     b.put_slice(s.as_bytes());
+}
+
+/// Writes `n` in decimal, without the allocation `to_string` makes.
+fn put_number(b: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.put_slice(&digits[at..]);
 }
 
 #[cfg(test)]

@@ -23,12 +23,16 @@ use crate::http::server::{reading_paused, Exchanges, InputPause, ReadExpired, Re
 use crate::http::session::{Incoming, RequestId, ServerSession};
 use crate::http::{Decoder, Encoder, ResponseInfo};
 use crate::pipeline::Cx;
+use smallvec::{smallvec, SmallVec};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// Body bytes that may wait decoded behind unanswered requests before reading
 /// pauses (at least; `bufferSize` if larger).
 const MIN_QUEUED_BYTES: usize = 64 << 10;
+
+/// Answer events waiting to be written (most answers are a head, a body and an end).
+type Held = SmallVec<[Event; 3]>;
 
 /// One request read and not yet answered in full, with what its filter keeps for it.
 struct Answer<T> {
@@ -40,7 +44,7 @@ struct Answer<T> {
     started: bool,
     done: bool,
     /// Answer events waiting for the answers before this one.
-    held: Vec<Event>,
+    held: Held,
     /// `held` is bytes already encoded.
     encoded: bool,
     /// Given up: nothing of it goes out.
@@ -56,7 +60,7 @@ impl<T> Answer<T> {
             request_done: false,
             started: false,
             done: false,
-            held: Vec::new(),
+            held: Held::new(),
             encoded: false,
             aborted: false,
         }
@@ -105,15 +109,15 @@ pub struct Session<T> {
     exchanges: Exchanges,
 }
 
-fn status_only(status: u16) -> Vec<Event> {
-    vec![Event::start(Head::Response(ResponseHead::with_status(status))), Event::message_end()]
+fn status_only(status: u16) -> Held {
+    smallvec![Event::start(Head::Response(ResponseHead::with_status(status))), Event::message_end()]
 }
 
 /// The answer given for a request whose handler ended without answering.
-fn synthesized(err: Option<StreamError>) -> Vec<Event> {
+fn synthesized(err: Option<StreamError>) -> Held {
     let (status, text) = err.unwrap_or(StreamError::ConnectionReset).http_status();
     let head = ResponseHead { status, status_text: Some(text.into()), ..ResponseHead::default() };
-    vec![Event::start(Head::Response(head)), Event::message_end()]
+    smallvec![Event::start(Head::Response(head)), Event::message_end()]
 }
 
 impl<T> Session<T> {
@@ -269,7 +273,7 @@ impl<T> Session<T> {
         a.started = true;
         a.done = true;
         a.encoded = true;
-        a.held = vec![Event::Data(wire)];
+        a.held = smallvec![Event::Data(wire)];
         if close {
             a.held.push(Event::end());
         }
@@ -444,9 +448,9 @@ impl<T> ServerSession<T> for Session<T> {
         let mut finished = false;
         while !self.closed {
             let Some(front) = self.answers.front_mut() else { break };
-            let held = std::mem::take(&mut front.held);
+            let mut held = std::mem::take(&mut front.held);
             let (info, encoded) = (front.info, front.encoded);
-            for ev in held {
+            for ev in held.drain(..) {
                 if encoded {
                     if ev.is_stream_end() {
                         self.closed = true;
@@ -471,7 +475,11 @@ impl<T> ServerSession<T> for Session<T> {
             }
             // An answer given before its request ended stays until the request has
             // been read (the next request cannot start before that anyway).
-            let front = self.answers.front().expect("still there");
+            let front = self.answers.front_mut().expect("still there");
+            if front.held.is_empty() {
+                // Its room, for what comes next.
+                front.held = held;
+            }
             if self.closed || !(front.done && front.request_done) {
                 break;
             }
