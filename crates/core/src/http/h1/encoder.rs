@@ -342,7 +342,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
             Framing::Chunked => put(&mut b, "transfer-encoding: chunked\r\n"),
             Framing::Length { declared, .. } => {
                 put(&mut b, "content-length: ");
-                put_number(&mut b, declared as u64);
+                put_number(&mut b, declared);
                 put(&mut b, "\r\n");
             }
             Framing::UntilClose => {}
