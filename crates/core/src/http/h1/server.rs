@@ -31,8 +31,9 @@ use std::rc::Rc;
 /// pauses (at least; `bufferSize` if larger).
 const MIN_QUEUED_BYTES: usize = 64 << 10;
 
-/// Answer events waiting to be written (most answers are a head, a body and an end).
-type Held = SmallVec<[Event; 3]>;
+/// Answer events waiting to be written: the one being answered passes them on one
+/// at a time, so room for one is kept inline.
+type Held = SmallVec<[Event; 1]>;
 
 /// One request read and not yet answered in full, with what its filter keeps for it.
 struct Answer<T> {
