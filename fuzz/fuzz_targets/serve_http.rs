@@ -37,10 +37,10 @@ fn serve(pendings: Pendings) -> proxy_core::FilterSpec {
 }
 
 fn settle(pendings: &Pendings) {
-    if let Some((p, events)) = pendings.borrow_mut().pop() {
-        p.settle(Ok(Returned::Events(events)));
-        p.notify();
-    }
+    // Settling may run the handler again, which adds to `pendings`.
+    let Some((p, events)) = pendings.borrow_mut().pop() else { return };
+    p.settle(Ok(Returned::Events(events)));
+    p.notify();
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -97,8 +97,11 @@ pub struct Session<T> {
     /// Requests handed to the filter and not answered in full, in order; ids are consecutive.
     answers: VecDeque<Answer<T>>,
     queued: VecDeque<Queued>,
-    /// Body bytes in `queued`.
+    /// Body bytes in `queued`, and the requests that start there.
     queued_bytes: usize,
+    queued_starts: usize,
+    /// Answers whose requests have been read whole.
+    read_whole: usize,
     /// Requests given up, for the filter to learn of.
     aborts: VecDeque<(RequestId, StreamError)>,
     pause: InputPause,
@@ -134,6 +137,8 @@ impl<T> Session<T> {
             answers: VecDeque::new(),
             queued: VecDeque::new(),
             queued_bytes: 0,
+            queued_starts: 0,
+            read_whole: 0,
             aborts: VecDeque::new(),
             pause: InputPause::default(),
             next_id: 0,
@@ -151,6 +156,7 @@ impl<T> Session<T> {
             self.queued_bytes = self.queued_bytes.saturating_sub(d.len());
         }
         if let Event::MessageStart(h) = &ev {
+            self.queued_starts = self.queued_starts.saturating_sub(1);
             let info = h.request().map(ResponseInfo::for_request).unwrap_or_default();
             if h.request().is_some_and(|r| r.expects_continue()) && self.answers.is_empty() {
                 cx.output(Event::Data(Data::from(super::CONTINUE)));
@@ -165,10 +171,12 @@ impl<T> Session<T> {
         if back.request_done {
             return None;
         }
+        let id = back.id;
         if matches!(ev, Event::MessageEnd(_)) {
             back.request_done = true;
+            self.read_whole += 1;
         }
-        Some(Incoming::Request(back.id, ev))
+        Some(Incoming::Request(id, ev))
     }
 
     fn push_refusal(&mut self, status: u16) {
@@ -176,6 +184,7 @@ impl<T> Session<T> {
         self.next_id += 1;
         self.exchanges.begin();
         self.answers.push_back(Answer::refusal(id, status));
+        self.read_whole += 1;
     }
 
     /// Input can go no further: once what was decoded before is handed over,
@@ -194,6 +203,7 @@ impl<T> Session<T> {
             self.queued.truncate(whole);
             self.queued_bytes =
                 self.queued.iter().map(|q| if let Queued::Event(Event::Data(d)) = q { d.len() } else { 0 }).sum();
+            self.queued_starts = self.queued.iter().filter(|q| is_start(q)).count();
         }
         self.queued.push_back(Queued::Stop(status, why));
     }
@@ -218,6 +228,7 @@ impl<T> Session<T> {
     fn give_up_unstarted(&mut self) {
         self.queued.clear();
         self.queued_bytes = 0;
+        self.queued_starts = 0;
         let unstarted: Vec<RequestId> =
             self.answers.iter().filter(|a| !a.started && !a.aborted).map(|a| a.id).collect();
         for id in unstarted {
@@ -231,7 +242,7 @@ impl<T> Session<T> {
     /// own did.
     fn abort(&mut self, id: RequestId, why: StreamError, status: Option<u16>) {
         let Some(a) = self.answer_mut(id) else { return };
-        a.request_done = true;
+        let was_read = std::mem::replace(&mut a.request_done, true);
         a.done = true;
         match status {
             Some(status) if !a.started => {
@@ -246,6 +257,9 @@ impl<T> Session<T> {
                 a.started = true;
                 a.aborted = true;
             }
+        }
+        if !was_read {
+            self.read_whole += 1;
         }
         self.aborts.push_back((id, why));
     }
@@ -316,10 +330,12 @@ impl<T> ServerSession<T> for Session<T> {
         }
         self.exchanges.attach(cx.context().inbound());
         let closed = ev.is_stream_end();
-        let (queued, bytes) = (&mut self.queued, &mut self.queued_bytes);
+        let (queued, bytes, starts) = (&mut self.queued, &mut self.queued_bytes, &mut self.queued_starts);
         let mut queue = |ev: Event| {
-            if let Event::Data(d) = &ev {
-                *bytes += d.len();
+            match &ev {
+                Event::Data(d) => *bytes += d.len(),
+                Event::MessageStart(_) => *starts += 1,
+                _ => {}
             }
             queued.push_back(Queued::Event(ev));
         };
@@ -376,6 +392,7 @@ impl<T> ServerSession<T> for Session<T> {
         self.input_ended = true;
         self.queued.clear();
         self.queued_bytes = 0;
+        self.queued_starts = 0;
         self.cut_off(Some(status), StreamError::ProtocolError);
     }
 
@@ -485,15 +502,20 @@ impl<T> ServerSession<T> for Session<T> {
                 break;
             }
             self.answers.pop_front();
+            self.read_whole -= 1;
             self.exchanges.end();
             finished = true;
         }
+        debug_assert_eq!(self.read_whole, self.answers.iter().filter(|a| a.request_done).count());
+        debug_assert_eq!(
+            self.queued_starts,
+            self.queued.iter().filter(|q| matches!(q, Queued::Event(Event::MessageStart(_)))).count()
+        );
         // Requests read and not answered, or body bytes waiting behind them, pause the client.
         let waiting = if self.queued_bytes > self.options.buffer_size.max(MIN_QUEUED_BYTES) {
             self.options.max_pipelined
         } else {
-            self.answers.iter().filter(|a| a.request_done).count()
-                + self.queued.iter().filter(|q| matches!(q, Queued::Event(Event::MessageStart(_)))).count()
+            self.read_whole + self.queued_starts
         };
         self.pause.update(cx.context().flow(), waiting, self.options.max_pipelined);
         let idle = self.answers.is_empty() && self.queued.is_empty() && self.aborts.is_empty();
