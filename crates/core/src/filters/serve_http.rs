@@ -64,6 +64,8 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         // One request at a time: the next is read once this one is answered.
         session: Session::new(options.clone(), 1),
         collector: MessageCollector::new(Some(max_body_size)),
+        max_body_size,
+        body_read: 0,
         waiting: None,
     }))
 }
@@ -74,6 +76,10 @@ pub struct ServeHttp {
     cache: Rc<WireCache>,
     session: Session<()>,
     collector: MessageCollector,
+    /// The limit of a request body, and the body bytes of the request being
+    /// read (a fixed answer counts them instead of collecting them).
+    max_body_size: usize,
+    body_read: usize,
     /// The request whose handler returned a Promise, and the Promise.
     waiting: Option<(RequestId, Pending)>,
 }
@@ -85,6 +91,21 @@ impl ServeHttp {
         loop {
             while let Some(incoming) = self.session.next(cx) {
                 match incoming {
+                    Incoming::Request(id, ev) if self.fixed() => {
+                        // A fixed answer needs only the request's end: its body is
+                        // counted against the limit, not kept.
+                        match ev {
+                            Event::MessageStart(_) => self.body_read = 0,
+                            Event::Data(d) => {
+                                self.body_read += d.len();
+                                if self.body_read > self.max_body_size {
+                                    self.session.refuse(413);
+                                }
+                            }
+                            Event::MessageEnd(_) => self.answer_fixed(id),
+                            Event::StreamEnd(_) => {}
+                        }
+                    }
                     Incoming::Request(id, ev) => match self.collector.feed(ev) {
                         Collected::Message(m) => self.respond(id, m, cx),
                         Collected::Overflow => self.session.refuse(413),
@@ -107,29 +128,35 @@ impl ServeHttp {
         }
     }
 
-    fn respond(&mut self, id: RequestId, req: Message, cx: &mut Cx<'_>) {
+    /// The handler is a fixed message.
+    fn fixed(&self) -> bool {
+        matches!(*self.handler, Param::Static(_))
+    }
+
+    /// Answers request `id` with the fixed message, encoded once per kind of request.
+    fn answer_fixed(&mut self, id: RequestId) {
+        let Param::Static(events) = &*self.handler else { return };
         let info = self.session.info(id);
-        match &*self.handler {
-            Param::Static(events) => {
-                let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
-                let cached = self.cache.borrow()[key].clone();
-                let (wire, close) = match cached {
-                    Some(w) => (w, info.is_final),
-                    None => {
-                        let (w, close) = self.session.encode_whole(info, events.clone());
-                        // (A final answer ends the stream anyway: that is no fault.)
-                        if !close || info.is_final {
-                            self.cache.borrow_mut()[key] = Some(w.clone());
-                        }
-                        (w, close)
-                    }
-                };
-                self.session.answer_encoded(id, wire, close);
+        let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
+        let cached = self.cache.borrow()[key].clone();
+        let (wire, close) = match cached {
+            Some(w) => (w, info.is_final),
+            None => {
+                let (w, close) = self.session.encode_whole(info, events.clone());
+                // (A final answer ends the stream anyway: that is no fault.)
+                if !close || info.is_final {
+                    self.cache.borrow_mut()[key] = Some(w.clone());
+                }
+                (w, close)
             }
-            Param::Dynamic(cb) => {
-                let result = cb.call(cx.context(), Arg::Message(req), Want::Events);
-                self.answer(id, result, cx);
-            }
+        };
+        self.session.answer_encoded(id, wire, close);
+    }
+
+    fn respond(&mut self, id: RequestId, req: Message, cx: &mut Cx<'_>) {
+        if let Param::Dynamic(cb) = &*self.handler {
+            let result = cb.call(cx.context(), Arg::Message(req), Want::Events);
+            self.answer(id, result, cx);
         }
     }
 
