@@ -325,4 +325,43 @@ HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
             h.finish();
         }
     }
+
+    #[test]
+    fn no_queued_request_starts_after_a_final_answer_closed_the_connection() {
+        use crate::pipeline::FilterHandle;
+        type Log = Rc<std::cell::RefCell<(Vec<String>, Vec<FilterHandle>)>>;
+        /// Notes each request's path, and answers when woken.
+        struct Late(Log);
+        impl Filter for Late {
+            fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+                match &ev {
+                    Event::MessageStart(h) => self.0.borrow_mut().0.push(h.request().unwrap().path.to_string()),
+                    Event::MessageEnd(_) => self.0.borrow_mut().1.push(cx.handle()),
+                    _ => {}
+                }
+            }
+            fn on_wake(&mut self, cx: &mut Cx<'_>) {
+                cx.output(Event::start(Head::Response(crate::head::ResponseHead::with_status(200))));
+                cx.output(Event::message_end());
+            }
+        }
+        let log: Log = Rc::default();
+        let l = log.clone();
+        let layout = PipelineLayout::new("late", vec![FilterSpec::plain("late", move || Late(l.clone()))]);
+        let mut s = spec(&DEF, vec![TestArg::Options([("maxPipelined".to_string(), "2".to_string())].into())]);
+        s.subs.push(layout.into_slot());
+        let h = Harness::new(vec![s]);
+        h.send(
+            "GET /h HTTP/1.1\r\nhost: x\r\n\r\nGET /close HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n\
+POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
+        );
+        assert_eq!(log.borrow().0, vec!["/h", "/close"]);
+        let handles = log.borrow().1.clone();
+        handles[1].wake(); // /close answers first: held, it is not its turn
+        handles[0].wake(); // /h answers: both go out, and the connection ends
+        assert!(h.out.ended());
+        assert_eq!(log.borrow().0, vec!["/h", "/close"], "a request started after the connection closed");
+        log.borrow_mut().1.clear();
+        h.finish();
+    }
 }

@@ -405,7 +405,9 @@ impl<T> ServerSession<T> for Session<T> {
                 return Some(Incoming::Abort(id, why, state));
             }
             let front_is_start = matches!(self.queued.front(), Some(Queued::Event(Event::MessageStart(_))));
-            if front_is_start && self.answers.len() >= self.running {
+            if self.closed {
+                // The connection is done: what was read after its last answer goes nowhere.
+            } else if front_is_start && self.answers.len() >= self.running {
                 // Too many running: the rest waits.
             } else if let Some(q) = self.queued.pop_front() {
                 match q {
@@ -523,7 +525,7 @@ impl<T> ServerSession<T> for Session<T> {
             self.closed = true;
             cx.output(Event::end());
         }
-        finished && !self.queued.is_empty()
+        finished && !self.closed && !self.queued.is_empty()
     }
 
     /// What the filter keeps for request `id`, while it is unanswered.
