@@ -604,7 +604,7 @@ interface ServeHTTPOptions {
   connectionWindowSize?: number | string;
   /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
   streamWindowSize?: number | string;
-  /** Largest request body buffered for the handler; a bigger one is answered 413. Default: 16m. */
+  /** Largest request body a request may have (a function handler gets it whole); a bigger one is answered 413. Default: 16m. */
   maxBodySize?: number | string;
 }
 

@@ -29,7 +29,7 @@ use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Default limit of a request body that is buffered for the handler.
+/// Default limit of a request body (a function handler gets it whole).
 pub const DEFAULT_MAX_BODY_SIZE: usize = 16 << 20;
 
 /// Encoded fixed responses, per kind of request they answer.
@@ -45,9 +45,11 @@ pub const DEF: FilterDef = FilterDef {
 };
 
 /// The options only `serveHTTP` takes.
-const OPTIONS: &[OptionDef] =
-    &[OptionDef::size("maxBodySize", "Largest request body buffered for the handler; a bigger one is answered 413.")
-        .default_size(DEFAULT_MAX_BODY_SIZE)];
+const OPTIONS: &[OptionDef] = &[OptionDef::size(
+    "maxBodySize",
+    "Largest request body a request may have (a function handler gets it whole); a bigger one is answered 413.",
+)
+.default_size(DEFAULT_MAX_BODY_SIZE)];
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     if args.is_nullish(0) {
