@@ -1,6 +1,7 @@
 //! Test helpers: `TestArgs` (`value_args`) builds filters from Rust values, and
 //! `run` drives a layout and checks the filter contract on its output (StreamEnd
-//! last and once, MessageStart / MessageEnd balanced, every pipeline released).
+//! last and once, MessageStart / MessageEnd balanced, every pipeline released);
+//! `Rng` makes randomised tests repeatable.
 
 use crate::context::Context;
 use crate::event::Event;
@@ -110,5 +111,36 @@ impl Harness {
         self.pipeline = None;
         assert_eq!(live_pipelines(), self.live_before, "pipelines leaked");
         self.out.events()
+    }
+}
+
+/// A small repeatable random source (xorshift) for randomised tests.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A source starting from `seed` (not zero).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// A number below `n` (0 if `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        let x = &mut self.0;
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        (*x % n.max(1) as u64) as usize
+    }
+
+    /// `bytes` cut into pieces of random sizes, in order.
+    pub fn pieces<'a>(&mut self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = 1 + self.below(bytes.len() - at);
+            pieces.push(&bytes[at..at + n]);
+            at += n;
+        }
+        pieces
     }
 }

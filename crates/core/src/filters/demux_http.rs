@@ -198,7 +198,7 @@ mod tests {
     use crate::filters::replace;
     use crate::head::Head;
     use crate::pipeline::PipelineLayout;
-    use crate::testing::{spec, Harness, TestArg};
+    use crate::testing::{spec, Harness, Rng, TestArg};
     use crate::Context;
 
     fn answering() -> LayoutSlot {
@@ -291,13 +291,7 @@ HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
 
     #[test]
     fn random_request_streams_keep_the_contract_and_release_everything() {
-        let mut x: u64 = 0x9E3779B97F4A7C15;
-        let mut rnd = move |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n.max(1) as u64) as usize
-        };
+        let mut rng = Rng::new(0x9E3779B97F4A7C15);
         let parts: &[&str] = &[
             "GET /a HTTP/1.1\r\nhost: x\r\n\r\n",
             "POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
@@ -308,18 +302,14 @@ HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nok /c"
         ];
         for _ in 0..2_000 {
             let mut input = String::new();
-            for _ in 0..1 + rnd(5) {
-                input.push_str(parts[rnd(parts.len())]);
+            for _ in 0..1 + rng.below(5) {
+                input.push_str(parts[rng.below(parts.len())]);
             }
             let h = Harness::new(vec![demux()]);
-            let bytes = input.as_bytes();
-            let mut at = 0;
-            while at < bytes.len() {
-                let n = 1 + rnd(bytes.len() - at);
-                h.input(Event::Data(bytes[at..at + n].to_vec().into()));
-                at += n;
+            for piece in rng.pieces(input.as_bytes()) {
+                h.input(Event::Data(piece.to_vec().into()));
             }
-            if rnd(2) == 0 {
+            if rng.below(2) == 0 {
                 h.input(Event::end());
             }
             h.finish();

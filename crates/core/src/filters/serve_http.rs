@@ -215,7 +215,7 @@ impl Filter for ServeHttp {
 mod tests {
     use super::*;
     use crate::callback::Pending;
-    use crate::testing::{spec, Harness, TestArg};
+    use crate::testing::{spec, Harness, Rng, TestArg};
     use std::cell::RefCell;
 
     fn hello() -> FilterSpec {
@@ -381,13 +381,7 @@ GET /e HTTP/1.0\r\n\r\n";
 
     #[test]
     fn random_request_streams_keep_the_contract_and_are_answered_in_order() {
-        let mut x: u64 = 0x2545F4914F6CDD1D;
-        let mut rnd = move |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n.max(1) as u64) as usize
-        };
+        let mut rng = Rng::new(0x2545F4914F6CDD1D);
         // Each request, and the answer body it gets if it is answered.
         let parts: &[(&str, &str)] = &[
             ("GET /a HTTP/1.1\r\nhost: x\r\n\r\n", "/a 0"),
@@ -403,21 +397,17 @@ GET /e HTTP/1.0\r\n\r\n";
         for _ in 0..2_000 {
             let mut input = String::new();
             let mut answers = Vec::new();
-            for _ in 0..1 + rnd(5) {
-                let (part, answer) = parts[rnd(parts.len())];
+            for _ in 0..1 + rng.below(5) {
+                let (part, answer) = parts[rng.below(parts.len())];
                 input.push_str(part);
                 answers.push(answer);
             }
             let pendings: Pendings = Rc::default();
             let h = Harness::new(vec![echo(pendings.clone(), vec![("maxBodySize", "16")])]);
-            let bytes = input.as_bytes();
-            let mut at = 0;
-            while at < bytes.len() {
-                let n = 1 + rnd(bytes.len() - at);
-                h.input(Event::Data(bytes[at..at + n].to_vec().into()));
-                at += n;
+            for piece in rng.pieces(input.as_bytes()) {
+                h.input(Event::Data(piece.to_vec().into()));
                 // Promises settle at random moments.
-                while rnd(2) == 0 && settle_one(&pendings) {}
+                while rng.below(2) == 0 && settle_one(&pendings) {}
             }
             while settle_one(&pendings) {}
             // Every request up to the first that closes is answered, in order.
@@ -434,7 +424,7 @@ GET /e HTTP/1.0\r\n\r\n";
             let answered =
                 answers.iter().position(|a| matches!(*a, "/close 0" | "413" | "400")).map_or(answers.len(), |i| i + 1);
             assert_eq!(text.matches("HTTP/1.1 ").count(), answered, "one answer per request up to the close: {text:?}");
-            if rnd(2) == 0 {
+            if rng.below(2) == 0 {
                 h.input(Event::end());
             }
             h.finish();

@@ -1,6 +1,6 @@
-//! What the HTTP/1 server filters (`serveHTTP`, `demuxHTTP`) share when they read
-//! requests from a client: their options, time limits on reading a request
-//! (`ReadTimer`), and a bound on requests read and not yet answered
+//! What server sessions use when they read requests from a client: the options
+//! both server filters (`serveHTTP`, `demuxHTTP`) take, time limits on reading a
+//! request (`ReadTimer`), and a bound on requests read and not yet answered
 //! (`InputPause`), so that a client sending slowly, or pipelining without
 //! reading the answers, holds neither a connection nor memory for long.
 

@@ -95,10 +95,14 @@ pub trait ServerSession<T> {
     /// Request `id` is the one being answered now.
     fn is_front(&self, id: RequestId) -> bool;
     /// An event of the answer to request `id`: `Some(front)` if taken (`front`:
-    /// it is the answer being written now), `None` if ignored.
+    /// it is the answer being written now), `None` if ignored (a second message,
+    /// or anything after the end). StreamEnd before the answer started gets the
+    /// client a `502` / `504` in its place; after, the client's stream ends once
+    /// what was sent is out.
     fn answer(&mut self, id: RequestId, ev: Event) -> Option<bool>;
-    /// Writes what answers can go out; true if a request was answered in full
-    /// and another may be handed over (call `next` again).
+    /// Writes what answers can go out, and ends the output once the connection
+    /// is done; true if a request was answered in full and another may be
+    /// handed over (call `next` again).
     fn flush(&mut self, cx: &mut Cx<'_>) -> bool;
     /// What the filter keeps for request `id`, while it is unanswered.
     fn state_mut(&mut self, id: RequestId) -> Option<&mut T>;

@@ -294,12 +294,7 @@ impl Decoder {
     fn request_head(&mut self, bytes: &Bytes, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut raw);
-        match req.parse(bytes) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err(DecodeError::Malformed("incomplete head")),
-            Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::HeadTooLarge),
-            Err(_) => return Err(DecodeError::Malformed("bad request line or header")),
-        }
+        parsed(req.parse(bytes), "bad request line or header")?;
         let method = match req.method.unwrap_or("GET") {
             "GET" => Text::from_static("GET"),
             "POST" => Text::from_static("POST"),
@@ -320,12 +315,7 @@ impl Decoder {
     fn response_head(&mut self, bytes: &Bytes, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
         let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut res = httparse::Response::new(&mut raw);
-        match res.parse(bytes) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err(DecodeError::Malformed("incomplete head")),
-            Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::HeadTooLarge),
-            Err(_) => return Err(DecodeError::Malformed("bad status line or header")),
-        }
+        parsed(res.parse(bytes), "bad status line or header")?;
         let status = res.code.unwrap_or(200);
         let status_text = res.reason.map(|r| match r {
             "OK" => Text::from_static("OK"),
@@ -433,6 +423,16 @@ fn chunk_size(line: &[u8]) -> Result<u64, DecodeError> {
 }
 
 /// `part` (a slice of `head`) as text sharing `head`'s memory.
+/// What parsing a whole head with httparse came to; `bad` names a malformed one.
+fn parsed(result: httparse::Result<usize>, bad: &'static str) -> Result<(), DecodeError> {
+    match result {
+        Ok(httparse::Status::Complete(_)) => Ok(()),
+        Ok(httparse::Status::Partial) => Err(DecodeError::Malformed("incomplete head")),
+        Err(httparse::Error::TooManyHeaders) => Err(DecodeError::HeadTooLarge),
+        Err(_) => Err(DecodeError::Malformed(bad)),
+    }
+}
+
 fn text(head: &Bytes, part: &str) -> Text {
     Text::from_utf8(head.slice_ref(part.as_bytes())).unwrap_or_default()
 }

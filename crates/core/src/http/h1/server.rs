@@ -31,6 +31,9 @@ use std::rc::Rc;
 /// pauses (at least; `bufferSize` if larger).
 const MIN_QUEUED_BYTES: usize = 64 << 10;
 
+/// How the session's own answers (refusals) go out: the connection closes after them.
+const CLOSING: ResponseInfo = ResponseInfo { head_request: false, is_final: true, http10: false };
+
 /// Answer events waiting to be written: the one being answered passes them on one
 /// at a time, so room for one is kept inline.
 type Held = SmallVec<[Event; 1]>;
@@ -69,7 +72,7 @@ impl<T> Answer<T> {
 
     /// An answer of the session's own: `status`, then the connection closes.
     fn refusal(id: RequestId, status: u16) -> Self {
-        let mut a = Answer::new(id, ResponseInfo { is_final: true, ..ResponseInfo::default() });
+        let mut a = Answer::new(id, CLOSING);
         a.request_done = true;
         a.started = true;
         a.done = true;
@@ -248,7 +251,7 @@ impl<T> Session<T> {
             Some(status) if !a.started => {
                 a.held = status_only(status);
                 a.encoded = false;
-                a.info = ResponseInfo { is_final: true, ..ResponseInfo::default() };
+                a.info = CLOSING;
                 a.started = true;
             }
             _ if a.started => a.held.push(Event::error(why)),
@@ -264,18 +267,20 @@ impl<T> Session<T> {
         self.aborts.push_back((id, why));
     }
 
-    fn answer_mut(&mut self, id: RequestId) -> Option<&mut Answer<T>> {
+    /// Where request `id` is in `answers` (ids there are consecutive).
+    fn position(&self, id: RequestId) -> Option<usize> {
         let first = self.answers.front()?.id;
-        self.answers.get_mut(usize::try_from(id.checked_sub(first)?).ok()?)
+        usize::try_from(id.checked_sub(first)?).ok()
+    }
+
+    fn answer_mut(&mut self, id: RequestId) -> Option<&mut Answer<T>> {
+        let i = self.position(id)?;
+        self.answers.get_mut(i)
     }
 
     /// How request `id` is to be answered (`HEAD`, HTTP/1.0, last on the connection).
     pub fn info(&self, id: RequestId) -> ResponseInfo {
-        let first = self.answers.front().map_or(0, |a| a.id);
-        id.checked_sub(first)
-            .and_then(|i| self.answers.get(usize::try_from(i).ok()?))
-            .map(|a| a.info)
-            .unwrap_or_default()
+        self.position(id).and_then(|i| self.answers.get(i)).map(|a| a.info).unwrap_or_default()
     }
 
     /// A whole answer to request `id`, already encoded; with `close`, the
@@ -322,8 +327,6 @@ impl<T> Session<T> {
 }
 
 impl<T> ServerSession<T> for Session<T> {
-    /// What the client sent (Data, or StreamEnd when it closed). The filter
-    /// then takes what it brought with `next`.
     fn input(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if self.input_ended() {
             return;
@@ -364,7 +367,6 @@ impl<T> ServerSession<T> for Session<T> {
         }
     }
 
-    /// The filter was woken: a time limit on reading a request may have passed.
     fn wake(&mut self, cx: &mut Cx<'_>) {
         if self.input_ended() {
             return;
@@ -382,8 +384,6 @@ impl<T> ServerSession<T> for Session<T> {
         }
     }
 
-    /// The filter refuses the request being read (`413` for a body too large):
-    /// the request is given up and answered `status`, then the connection closes.
     fn refuse(&mut self, status: u16) {
         if self.closed {
             return;
@@ -396,8 +396,6 @@ impl<T> ServerSession<T> for Session<T> {
         self.cut_off(Some(status), StreamError::ProtocolError);
     }
 
-    /// The next thing for the filter: a request given up, or the next event of
-    /// a request; `None` when nothing more can be handed over now.
     fn next(&mut self, cx: &mut Cx<'_>) -> Option<Incoming<T>> {
         loop {
             if let Some((id, why)) = self.aborts.pop_front() {
@@ -428,13 +426,8 @@ impl<T> ServerSession<T> for Session<T> {
         }
     }
 
-    /// An event of the answer to request `id`: `Some(front)` if taken (`front`:
-    /// it is the answer being written now, and `flush` sends it), `None` if it
-    /// is ignored (a second message, or after the end). StreamEnd before the
-    /// answer started gets the client a `502` / `504` in its place; after, the
-    /// connection closes once what was sent is out.
     fn answer(&mut self, id: RequestId, ev: Event) -> Option<bool> {
-        let is_front = self.answers.front().is_some_and(|a| a.id == id);
+        let is_front = self.is_front(id);
         let a = self.answer_mut(id)?;
         if a.done || a.aborted {
             return None;
@@ -461,9 +454,6 @@ impl<T> ServerSession<T> for Session<T> {
         Some(is_front)
     }
 
-    /// Writes answers in order, the front one as far as it has come; returns
-    /// whether a request was answered in full (so another may be handed over).
-    /// Ends the output when the connection is done.
     fn flush(&mut self, cx: &mut Cx<'_>) -> bool {
         let mut finished = false;
         while !self.closed {
@@ -528,7 +518,6 @@ impl<T> ServerSession<T> for Session<T> {
         finished && !self.closed && !self.queued.is_empty()
     }
 
-    /// What the filter keeps for request `id`, while it is unanswered.
     fn keep(&mut self, id: RequestId, state: T) {
         if let Some(a) = self.answer_mut(id) {
             a.state = Some(state);
@@ -543,17 +532,14 @@ impl<T> ServerSession<T> for Session<T> {
         self.answer_mut(id)?.state.as_mut()
     }
 
-    /// What the filter keeps for the request being answered now.
     fn front_state_mut(&mut self) -> Option<&mut T> {
         self.answers.front_mut()?.state.as_mut()
     }
 
-    /// Nothing more is read from the client.
     fn input_ended(&self) -> bool {
         self.input_ended || self.closed
     }
 
-    /// The output has ended: the connection is done.
     fn closed(&self) -> bool {
         self.closed
     }
