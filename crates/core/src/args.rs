@@ -39,8 +39,50 @@ pub enum OptValue {
     Bool(bool),
     /// A function.
     Callback(Rc<dyn Callback>),
-    /// Anything else (objects, arrays).
+    /// An array, element by element.
+    List(Vec<OptValue>),
+    /// A plain object (`certificate: { cert, key }`), field by field.
+    Fields(Fields),
+    /// An object of the script host's with a native value behind it (a
+    /// `crypto.Certificate`, an `algo.Quota`).
+    Native(crate::callback::ScriptValue),
+    /// Anything else.
     Other,
+}
+
+impl OptValue {
+    /// The string, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            OptValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The native value of type `T` behind it, if it has one.
+    pub fn native<T: 'static>(&self) -> Option<Rc<T>> {
+        match self {
+            OptValue::Native(v) => v.clone().downcast::<T>().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of a plain script object, read once.
+#[derive(Clone)]
+pub struct Fields(pub Rc<dyn Options>);
+
+impl Fields {
+    /// The value of field `name`, or `None` if absent, null or undefined.
+    pub fn get(&self, name: &str) -> Option<OptValue> {
+        self.0.get(name)
+    }
+}
+
+impl std::fmt::Debug for Fields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.names()).finish()
+    }
 }
 
 /// An options object (`{ maxHeaderSize: '16k', ... }`).

@@ -62,6 +62,28 @@ pub enum Arg<'a> {
     Value(&'a ScriptValue),
     /// The stream's client connection (what a port pipeline's `onStart` gets).
     Inbound,
+    /// Plain values, one per argument (a server name; `ok` and a certificate).
+    Plain(&'a [Plain]),
+}
+
+/// A plain value a filter hands to a script: the host makes a script value of it.
+#[derive(Debug, Clone)]
+pub enum Plain {
+    /// `undefined`.
+    Undefined,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    Str(String),
+    /// An array.
+    List(Vec<Plain>),
+    /// An object with these fields.
+    Object(Vec<(&'static str, Plain)>),
+    /// A native value the host has a class for (a certificate becomes a
+    /// `crypto.Certificate`).
+    Native(ScriptValue),
 }
 
 /// How the filter wants the callback's return value.
@@ -86,6 +108,10 @@ pub enum Want {
     Values,
     /// The native object behind a script object (a `Quota`), as `Native`.
     Native,
+    /// A plain object's fields, as `Fields` (`None` for anything else).
+    Fields,
+    /// A number, as `Number` (`None` for anything that is not one).
+    Number,
 }
 
 /// What a callback returned, converted as the filter asked.
@@ -107,6 +133,10 @@ pub enum Returned {
     Value(Option<ScriptValue>),
     /// The native object behind the returned value, if it has one.
     Native(Option<ScriptValue>),
+    /// The fields of a returned plain object.
+    Fields(Option<crate::args::Fields>),
+    /// A returned number.
+    Number(Option<f64>),
     /// An object as a key (`Want::Key`): its identity, and the object itself,
     /// which keeps the identity from being reused while it is held.
     Object(u64, ScriptValue),

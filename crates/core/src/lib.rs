@@ -46,8 +46,8 @@ pub mod testing;
 mod timer;
 mod value_args;
 
-pub use args::{ArgError, ArgResult, Args, NoOptions, OptValue, Options, Param};
-pub use callback::{Arg, Callback, Pending, Returned, ScriptError, ScriptValue, Want};
+pub use args::{ArgError, ArgResult, Args, Fields, NoOptions, OptValue, Options, Param};
+pub use callback::{Arg, Callback, Pending, Plain, Returned, ScriptError, ScriptValue, Want};
 pub use context::{Context, ContextVars, Inbound, WeakContext};
 pub use data::{Data, DataReader};
 pub use event::{Collected, Event, EventKind, Message, MessageCollector, StreamError};

@@ -25,8 +25,10 @@ pub enum Ty {
     Str,
     /// A function the filter calls.
     Function,
-    /// An object or an array.
+    /// An object.
     Object,
+    /// An array.
+    List,
 }
 
 impl Ty {
@@ -41,6 +43,7 @@ impl Ty {
             Ty::Str => "a string",
             Ty::Function => "a function",
             Ty::Object => "an object",
+            Ty::List => "an array",
         }
     }
 
@@ -53,6 +56,7 @@ impl Ty {
             Ty::Str => "string",
             Ty::Function => "((...args: any[]) => any)",
             Ty::Object => "object",
+            Ty::List => "any[]",
         }
     }
 
@@ -67,7 +71,8 @@ impl Ty {
             (Ty::Bool, OptValue::Bool(_)) => true,
             (Ty::Str, OptValue::Str(_)) => true,
             (Ty::Function, OptValue::Callback(_)) => true,
-            (Ty::Object, OptValue::Other) => true,
+            (Ty::Object, OptValue::Fields(_) | OptValue::Native(_) | OptValue::Other) => true,
+            (Ty::List, OptValue::List(_)) => true,
             _ => false,
         }
     }
@@ -479,13 +484,7 @@ mod tests {
 
     impl Options for Map {
         fn get(&self, name: &str) -> Option<OptValue> {
-            self.0.get(name).map(|v| match v {
-                OptValue::Number(n) => OptValue::Number(*n),
-                OptValue::Str(s) => OptValue::Str(s.clone()),
-                OptValue::Bool(b) => OptValue::Bool(*b),
-                OptValue::Callback(c) => OptValue::Callback(c.clone()),
-                OptValue::Other => OptValue::Other,
-            })
+            self.0.get(name).cloned()
         }
         fn names(&self) -> Vec<String> {
             let mut names: Vec<String> = self.0.keys().map(|k| k.to_string()).collect();
