@@ -91,15 +91,13 @@ fn context_variables_are_per_stream_and_shared_objects_are_shared() {
 }
 
 #[test]
-fn context_variables_outside_a_pipeline_are_a_clear_load_error() {
-    let err = Host::load(
-        &Source::Eval("pipy({ _x: 1 }).listen(1).serveHTTP(new Message(String(_x)))".into()),
-        &HostOptions::default(),
-    )
-    .err()
-    .expect("reading a context variable at load time fails");
-    assert!(err.message.contains("context variables can only be used while a pipeline runs"), "{}", err.message);
-    assert!(err.location.as_deref().unwrap_or("").starts_with("<eval>:1:"), "{:?}", err.location);
+fn context_variables_outside_a_pipeline_are_their_initial_values() {
+    // While the script configures itself, `_x` is the value every stream starts
+    // with: reading gives it, writing changes it for the streams to come.
+    let (program, _host) = load("pipy({ _x: 41 }).listen(1).serveHTTP(new Message(String(_x + 1)))");
+    assert_eq!(get(&program, "/"), "42");
+    let (program, _host) = load("pipy({ _y: 'a' }); _y = 'b'; pipy().listen(1).serveHTTP(() => new Message(_y))");
+    assert_eq!(get(&program, "/"), "b");
 }
 
 #[test]

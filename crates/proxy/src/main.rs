@@ -89,7 +89,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Every filter scripts may use: the table of each crate that has filters, joined
 /// here (a crate with new filters adds its table to this list).
 fn filters() -> proxy_core::filters::Registry {
-    proxy_core::filters::Registry::core().with(proxy_net::FILTERS)
+    proxy_core::filters::Registry::core().with(proxy_net::FILTERS).with(proxy_tls::FILTERS)
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {

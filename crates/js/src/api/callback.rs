@@ -6,7 +6,7 @@ use crate::api::convert::{event_to_js, events_from_js, message_to_js, write_back
 use crate::api::vars::CurrentContext;
 use crate::engine::error;
 use crate::engine::{self, Engine, EngineValue};
-use proxy_core::{Arg, Callback, Context, Event, Pending, Returned, ScriptError, ScriptValue, Want};
+use proxy_core::{Arg, Callback, Context, Event, Pending, Plain, Returned, ScriptError, ScriptValue, Want};
 use rquickjs::{Coerced, Ctx, Function, Persistent, Value};
 use std::rc::Rc;
 
@@ -26,12 +26,43 @@ fn restore_value<'js>(ctx: &Ctx<'js>, v: &ScriptValue) -> rquickjs::Result<Value
     }
 }
 
-/// The native object behind `v`, for filters that take one (`algo.Quota`).
+/// The native object behind `v`, for filters that take one (`algo.Quota`,
+/// `crypto.Certificate`).
 pub fn native_of(v: &Value<'_>) -> Option<ScriptValue> {
     let obj = v.as_object()?;
-    let quota = rquickjs::Class::<crate::api::algo::quota::JsQuota>::from_object(obj)?;
-    let q = quota.borrow().quota.clone();
-    Some(Rc::new(q))
+    if let Some(quota) = rquickjs::Class::<crate::api::algo::quota::JsQuota>::from_object(obj) {
+        let q = quota.borrow().quota.clone();
+        return Some(Rc::new(q));
+    }
+    crate::api::crypto::native_of(obj)
+}
+
+/// A script value of a plain value a filter hands over.
+fn plain_to_js<'js>(ctx: &Ctx<'js>, p: &Plain) -> rquickjs::Result<Value<'js>> {
+    Ok(match p {
+        Plain::Undefined => Value::new_undefined(ctx.clone()),
+        Plain::Bool(b) => Value::new_bool(ctx.clone(), *b),
+        Plain::Number(n) => Value::new_number(ctx.clone(), *n),
+        Plain::Str(s) => rquickjs::String::from_str(ctx.clone(), s)?.into_value(),
+        Plain::List(items) => {
+            let a = rquickjs::Array::new(ctx.clone())?;
+            for (i, item) in items.iter().enumerate() {
+                a.set(i, plain_to_js(ctx, item)?)?;
+            }
+            a.into_value()
+        }
+        Plain::Object(fields) => {
+            let o = rquickjs::Object::new(ctx.clone())?;
+            for (name, v) in fields {
+                o.set(*name, plain_to_js(ctx, v)?)?;
+            }
+            o.into_value()
+        }
+        Plain::Native(v) => match crate::api::crypto::to_js(ctx, v) {
+            Some(made) => made?,
+            None => restore_value(ctx, v)?,
+        },
+    })
 }
 
 /// A script function that filters can call.
@@ -66,8 +97,18 @@ impl Callback for JsCallback {
         let engine = &self.func.engine;
         let result = engine.enter(engine.callback_timeout, |ctx| {
             let func = self.func.value.clone().restore(ctx).map_err(|e| error::from_rquickjs(ctx, e))?;
+            if let (Arg::Plain(args), false) = (&arg, self.takes_no_args) {
+                let mut list = rquickjs::function::Args::new(ctx.clone(), args.len());
+                for a in args.iter() {
+                    let v = plain_to_js(ctx, a).map_err(|e| error::from_rquickjs(ctx, e))?;
+                    list.push_arg(v).map_err(|e| error::from_rquickjs(ctx, e))?;
+                }
+                let ret: Value = func.call_arg(list).map_err(|e| error::from_rquickjs(ctx, e))?;
+                return convert(ctx, ret, want, Some(cx), engine);
+            }
             let (js_arg, write_back) = match arg {
                 _ if self.takes_no_args => (Value::new_undefined(ctx.clone()), None),
+                Arg::Plain(_) => (Value::new_undefined(ctx.clone()), None),
                 Arg::None => (Value::new_undefined(ctx.clone()), None),
                 Arg::Inbound => {
                     let v = match cx.inbound() {
@@ -159,6 +200,15 @@ fn convert<'js>(
         Want::Key => Ok(Returned::Str(key_of(&v).map_err(|e| error::from_rquickjs(ctx, e))?)),
         Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
         Want::Native => Ok(Returned::Native(native_of(&v))),
+        Want::Number => Ok(Returned::Number(v.as_number())),
+        Want::Fields => match v.as_object() {
+            Some(o) if !v.is_array() && !v.is_function() => {
+                let fields =
+                    crate::load::args::options_of_with(ctx, engine, o).map_err(|e| error::from_rquickjs(ctx, e))?;
+                Ok(Returned::Fields(Some(proxy_core::Fields(Rc::new(fields)))))
+            }
+            _ => Ok(Returned::Fields(None)),
+        },
         Want::Values => match v.as_array() {
             Some(a) => {
                 let items = a

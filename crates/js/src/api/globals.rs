@@ -28,7 +28,10 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
             match read(&path) {
                 Ok(Some(bytes)) => crate::api::data::from_data(&ctx, proxy_core::Data::from(bytes)),
-                Ok(None) => Ok(Value::new_null(ctx)),
+                Ok(None) => {
+                    tracing::warn!("pipy.load: no file '{path}' in the codebase");
+                    Ok(Value::new_null(ctx))
+                }
                 Err(why) => Err(rquickjs::Exception::throw_message(&ctx, &format!("pipy.load: {why}"))),
             }
         })?,
@@ -84,6 +87,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     ctx.eval::<(), _>(PRELUDE)?;
     ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::api::algo::install(ctx)?;
+    crate::api::crypto::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;
     type Log = fn(&str);

@@ -11,12 +11,14 @@
 //! - `vars`: context variables and `__inbound`.
 //! - `http_agent`: `http.Agent`, HTTP requests from scripts.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
+//! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
 //! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
 //!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
 
 pub mod algo;
 pub mod callback;
 pub mod convert;
+pub mod crypto;
 pub mod data;
 pub mod globals;
 pub mod head;

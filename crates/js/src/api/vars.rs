@@ -180,11 +180,23 @@ fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>
     }))
 }
 
+/// Outside a pipeline (while the script configures itself) a variable is its
+/// initial value: reading gives it, writing changes what every stream starts with.
+fn initial<'js>(ctx: &Ctx<'js>, var: &VarRef) -> Result<rquickjs::Array<'js>> {
+    ctx.globals().get(var.vars.init_key.as_str())
+}
+
 fn read<'js>(ctx: &Ctx<'js>, var: &VarRef) -> Result<Value<'js>> {
+    if current().is_none() {
+        return initial(ctx, var)?.get(var.index);
+    }
     with_slots(ctx, &var.vars, |s| s[var.index].clone())?.restore(ctx)
 }
 
 fn write<'js>(ctx: &Ctx<'js>, var: &VarRef, v: Value<'js>) -> Result<()> {
+    if current().is_none() {
+        return initial(ctx, var)?.set(var.index, v);
+    }
     let p = Persistent::save(ctx, v);
     with_slots(ctx, &var.vars, |s| s[var.index] = p)
 }

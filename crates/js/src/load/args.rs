@@ -3,6 +3,7 @@
 
 use crate::api::callback::JsCallback;
 use crate::api::convert::events_from_js;
+use crate::engine::Engine;
 use crate::load::config::{self, ModuleShared};
 use proxy_core::{ArgError, ArgResult, Args, OptValue, Options};
 use proxy_core::{Callback, Event, LayoutSlot};
@@ -179,23 +180,51 @@ impl Options for JsOptions {
 
 /// Reads every property of an options object.
 pub fn options_of<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, o: &Object<'js>) -> rquickjs::Result<JsOptions> {
+    options_of_with(ctx, &shared.engine(), o)
+}
+
+/// Objects inside options are read this deep (`certificate: { cert, key }` is 2),
+/// so that an object referring to itself ends.
+const DEPTH: usize = 4;
+
+/// Reads every property of an options object, with callbacks run by `engine`.
+pub fn options_of_with<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, o: &Object<'js>) -> rquickjs::Result<JsOptions> {
+    fields_of(ctx, engine, o, DEPTH)
+}
+
+fn fields_of<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, o: &Object<'js>, depth: usize) -> rquickjs::Result<JsOptions> {
     let mut map = HashMap::new();
     for prop in o.props::<String, Value>() {
         let (name, v) = prop?;
-        let value = if v.is_undefined() || v.is_null() {
+        if v.is_undefined() || v.is_null() {
             continue;
-        } else if let Some(n) = v.as_number() {
-            OptValue::Number(n)
-        } else if let Some(s) = v.as_string() {
-            OptValue::Str(s.to_string()?)
-        } else if let Some(b) = v.as_bool() {
-            OptValue::Bool(b)
-        } else if let Some(f) = v.as_function() {
-            OptValue::Callback(callback_of(shared, ctx, f.clone()))
-        } else {
-            OptValue::Other
-        };
-        map.insert(name, value);
+        }
+        map.insert(name, option_value(ctx, engine, v, depth)?);
     }
     Ok(JsOptions(map))
+}
+
+fn option_value<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, v: Value<'js>, depth: usize) -> rquickjs::Result<OptValue> {
+    Ok(if let Some(n) = v.as_number() {
+        OptValue::Number(n)
+    } else if let Some(s) = v.as_string() {
+        OptValue::Str(s.to_string()?)
+    } else if let Some(b) = v.as_bool() {
+        OptValue::Bool(b)
+    } else if let Some(f) = v.as_function() {
+        OptValue::Callback(Rc::new(JsCallback::new(engine.clone(), ctx, f.clone())))
+    } else if let Some(native) = crate::api::callback::native_of(&v) {
+        OptValue::Native(native)
+    } else if depth == 0 {
+        OptValue::Other
+    } else if let Some(a) = v.as_array() {
+        let items = a.iter::<Value>().collect::<rquickjs::Result<Vec<_>>>()?;
+        OptValue::List(
+            items.into_iter().map(|v| option_value(ctx, engine, v, depth - 1)).collect::<rquickjs::Result<_>>()?,
+        )
+    } else if let Some(o) = v.as_object() {
+        OptValue::Fields(proxy_core::Fields(Rc::new(fields_of(ctx, engine, o, depth - 1)?)))
+    } else {
+        OptValue::Other
+    })
 }

@@ -1,0 +1,225 @@
+//! `crypto`: the certificate and key classes TLS options take
+//! (`crypto.Certificate`, `crypto.CertificateChain`, `crypto.PrivateKey`,
+//! `crypto.PublicKey`), each a script handle on a `proxy_tls` value read once from
+//! PEM or DER (a string or `Data`, as `pipy.load` gives it).
+
+#![allow(unsafe_code)] // rquickjs' class macros generate `unsafe impl`s of its own traits.
+
+use proxy_tls::{Certificate, CertificateChain, CertificateInfo, KeyError, PrivateKey, PublicKey};
+use rquickjs::class::Trace;
+use rquickjs::{Class, Ctx, Exception, JsLifetime, Object, Result, Value};
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+/// The bytes of a constructor's argument: a string or Data.
+fn bytes_of<'js>(ctx: &Ctx<'js>, class: &str, v: &Value<'js>) -> Result<Vec<u8>> {
+    if v.is_undefined() || v.is_null() {
+        return Err(Exception::throw_type(
+            ctx,
+            &format!("crypto.{class}: expects PEM text (a string or Data), got {}", v.type_name()),
+        ));
+    }
+    if v.is_object() && !v.is_string() && crate::api::kind::kind_of(v) != Some(crate::api::kind::Kind::Data) {
+        return Err(Exception::throw_type(
+            ctx,
+            &format!("crypto.{class}: expects PEM text (a string or Data); making one from options is not supported"),
+        ));
+    }
+    Ok(crate::api::data::to_data(ctx, v, None)?.to_vec())
+}
+
+fn thrown(ctx: &Ctx<'_>, class: &str, e: KeyError) -> rquickjs::Error {
+    Exception::throw_type(ctx, &format!("crypto.{class}: {e}"))
+}
+
+fn pem_data<'js>(ctx: &Ctx<'js>, pem: String) -> Result<Value<'js>> {
+    crate::api::data::from_data(ctx, proxy_core::Data::from(pem))
+}
+
+/// `crypto.Certificate` as scripts see it.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "Certificate")]
+pub struct JsCertificate {
+    #[qjs(skip_trace)]
+    pub(crate) cert: Rc<Certificate>,
+    #[qjs(skip_trace)]
+    info: OnceCell<CertificateInfo>,
+}
+
+impl JsCertificate {
+    fn info(&self) -> &CertificateInfo {
+        self.info.get_or_init(|| self.cert.info())
+    }
+}
+
+fn names<'js>(ctx: &Ctx<'js>, pairs: &[(String, String)]) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    for (k, v) in pairs {
+        o.set(k.as_str(), v.as_str())?;
+    }
+    Ok(o)
+}
+
+#[rquickjs::methods]
+impl JsCertificate {
+    /// `new crypto.Certificate(pem)`.
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<Self> {
+        let bytes = bytes_of(&ctx, "Certificate", &data)?;
+        let cert = Certificate::from_bytes(&bytes).map_err(|e| thrown(&ctx, "Certificate", e))?;
+        Ok(JsCertificate { cert: Rc::new(cert), info: OnceCell::new() })
+    }
+
+    /// The subject's attributes by name (`commonName`, `organizationName`...).
+    #[qjs(get)]
+    pub fn subject<'js>(&self, ctx: Ctx<'js>) -> Result<Object<'js>> {
+        names(&ctx, &self.info().subject)
+    }
+
+    /// The issuer's attributes.
+    #[qjs(get)]
+    pub fn issuer<'js>(&self, ctx: Ctx<'js>) -> Result<Object<'js>> {
+        names(&ctx, &self.info().issuer)
+    }
+
+    /// The DNS names it is for.
+    #[qjs(get, rename = "subjectAltNames")]
+    pub fn subject_alt_names(&self) -> Vec<String> {
+        self.info().subject_alt_names.clone()
+    }
+
+    /// Start of validity, milliseconds since the epoch.
+    #[qjs(get, rename = "notBefore")]
+    pub fn not_before(&self) -> f64 {
+        self.info().not_before
+    }
+
+    /// End of validity, milliseconds since the epoch.
+    #[qjs(get, rename = "notAfter")]
+    pub fn not_after(&self) -> f64 {
+        self.info().not_after
+    }
+
+    /// PEM text of it, as Data.
+    #[qjs(rename = "toPEM")]
+    pub fn to_pem<'js>(&self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        pem_data(&ctx, self.cert.to_pem())
+    }
+}
+
+/// `crypto.CertificateChain` as scripts see it.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "CertificateChain")]
+pub struct JsCertificateChain {
+    #[qjs(skip_trace)]
+    pub(crate) chain: Rc<CertificateChain>,
+}
+
+#[rquickjs::methods]
+impl JsCertificateChain {
+    /// `new crypto.CertificateChain(pem)`: every certificate of the text, leaf first.
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<Self> {
+        let bytes = bytes_of(&ctx, "CertificateChain", &data)?;
+        let chain = CertificateChain::from_bytes(&bytes).map_err(|e| thrown(&ctx, "CertificateChain", e))?;
+        Ok(JsCertificateChain { chain: Rc::new(chain) })
+    }
+
+    /// How many certificates it has.
+    #[qjs(get)]
+    pub fn size(&self) -> usize {
+        self.chain.certs().len()
+    }
+}
+
+/// `crypto.PrivateKey` as scripts see it.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "PrivateKey")]
+pub struct JsPrivateKey {
+    #[qjs(skip_trace)]
+    pub(crate) key: Rc<PrivateKey>,
+}
+
+#[rquickjs::methods]
+impl JsPrivateKey {
+    /// `new crypto.PrivateKey(pem)`.
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<Self> {
+        let bytes = bytes_of(&ctx, "PrivateKey", &data)?;
+        let key = PrivateKey::from_bytes(&bytes).map_err(|e| thrown(&ctx, "PrivateKey", e))?;
+        Ok(JsPrivateKey { key: Rc::new(key) })
+    }
+
+    /// PEM text of it, as Data.
+    #[qjs(rename = "toPEM")]
+    pub fn to_pem<'js>(&self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        pem_data(&ctx, self.key.to_pem())
+    }
+}
+
+/// `crypto.PublicKey` as scripts see it.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "PublicKey")]
+pub struct JsPublicKey {
+    #[qjs(skip_trace)]
+    pub(crate) key: Rc<PublicKey>,
+}
+
+#[rquickjs::methods]
+impl JsPublicKey {
+    /// `new crypto.PublicKey(pem)`, or the public half of a `crypto.PrivateKey`.
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<Self> {
+        if let Some(private) = data.as_object().and_then(Class::<JsPrivateKey>::from_object) {
+            let key = private.borrow().key.public_key();
+            return match key {
+                Some(k) => Ok(JsPublicKey { key: Rc::new(k) }),
+                None => {
+                    Err(Exception::throw_type(&ctx, "crypto.PublicKey: this private key has no public half to give"))
+                }
+            };
+        }
+        let bytes = bytes_of(&ctx, "PublicKey", &data)?;
+        let key = PublicKey::from_bytes(&bytes).map_err(|e| thrown(&ctx, "PublicKey", e))?;
+        Ok(JsPublicKey { key: Rc::new(key) })
+    }
+
+    /// PEM text of it, as Data.
+    #[qjs(rename = "toPEM")]
+    pub fn to_pem<'js>(&self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        pem_data(&ctx, self.key.to_pem())
+    }
+}
+
+/// The native value behind a crypto object, for filter options.
+pub fn native_of(obj: &Object<'_>) -> Option<proxy_core::ScriptValue> {
+    if let Some(c) = Class::<JsCertificate>::from_object(obj) {
+        return Some(c.borrow().cert.clone());
+    }
+    if let Some(c) = Class::<JsCertificateChain>::from_object(obj) {
+        return Some(c.borrow().chain.clone());
+    }
+    if let Some(k) = Class::<JsPrivateKey>::from_object(obj) {
+        return Some(k.borrow().key.clone());
+    }
+    if let Some(k) = Class::<JsPublicKey>::from_object(obj) {
+        return Some(k.borrow().key.clone());
+    }
+    None
+}
+
+/// A script object for a native value a filter hands over (a peer's certificate).
+pub fn to_js<'js>(ctx: &Ctx<'js>, v: &proxy_core::ScriptValue) -> Option<Result<Value<'js>>> {
+    let cert = v.clone().downcast::<Certificate>().ok()?;
+    Some(Class::instance(ctx.clone(), JsCertificate { cert, info: OnceCell::new() }).map(|c| c.into_value()))
+}
+
+/// Installs the `crypto` global.
+pub fn install(ctx: &Ctx<'_>) -> Result<()> {
+    let crypto = Object::new(ctx.clone())?;
+    Class::<JsCertificate>::define(&crypto)?;
+    Class::<JsCertificateChain>::define(&crypto)?;
+    Class::<JsPrivateKey>::define(&crypto)?;
+    Class::<JsPublicKey>::define(&crypto)?;
+    ctx.globals().set("crypto", crypto)
+}
