@@ -222,6 +222,46 @@ declare class URLSearchParams {
   toString(): string;
 }
 
+// ---- crypto ----
+
+/** Certificates and keys, for the TLS filters. Each is read from PEM text or DER (a string or Data). */
+declare namespace crypto {
+  /** One X.509 certificate. */
+  class Certificate {
+    constructor(pem: string | Data);
+    /** The subject's attributes by long name (`commonName`, `organizationName`...). */
+    readonly subject: { [name: string]: string };
+    /** The issuer's attributes by long name. */
+    readonly issuer: { [name: string]: string };
+    /** The DNS names it is for. */
+    readonly subjectAltNames: string[];
+    /** Start of validity, milliseconds since the epoch. */
+    readonly notBefore: number;
+    /** End of validity, milliseconds since the epoch. */
+    readonly notAfter: number;
+    /** PEM text of it. */
+    toPEM(): Data;
+  }
+  /** A certificate and those that certify it, leaf first. */
+  class CertificateChain {
+    constructor(pem: string | Data);
+    /** How many certificates it holds. */
+    readonly size: number;
+  }
+  /** A private key (PKCS#8, SEC1 or PKCS#1). */
+  class PrivateKey {
+    constructor(pem: string | Data);
+    /** PEM text of it. */
+    toPEM(): Data;
+  }
+  /** A public key. */
+  class PublicKey {
+    constructor(pem: string | Data | PrivateKey);
+    /** PEM text of it. */
+    toPEM(): Data;
+  }
+}
+
 // ---- algo ----
 
 /** Algorithms scripts use to route, limit, balance and cache. */
@@ -582,6 +622,14 @@ interface Configuration {
   replaceMessageBody(replacement?: Data | string | ((body: Data) => Data | string), options?: ReplaceMessageBodyOptions): Configuration;
   /** Opens a TCP connection to the target and exchanges the stream's Data with it. */
   connect(target: string | (() => string), options?: ConnectOptions): Configuration;
+  /** Terminates TLS: the sub-pipeline after it sees the client's plaintext, and its output is encrypted back. */
+  acceptTLS(options: AcceptTLSOptions): Configuration;
+  /** Originates TLS: plaintext in is encrypted into the sub-pipeline after it, and what that outputs is decrypted. */
+  connectTLS(options?: ConnectTLSOptions): Configuration;
+  /** Calls back with the server names and ALPN protocols of the client's TLS ClientHello; passes every event on. */
+  handleTLSClientHello(callback: (hello: { serverNames: string[], protocolNames: string[] }) => void): Configuration;
+  /** Calls back with the protocol the stream's first bytes are in (TLS, HTTP, HTTP2 or none); passes every event on. */
+  detectProtocol(callback: (protocol: 'TLS' | 'HTTP' | 'HTTP2' | '') => any, options?: DetectProtocolOptions): Configuration;
 }
 
 /** Options of `serveHTTP`. */
@@ -736,6 +784,68 @@ interface ConnectOptions {
   onState?: ((...args: any[]) => any);
   /** Netlink family, with protocol 'netlink'. Not supported yet: giving it is a load error. */
   netlinkFamily?: number;
+}
+
+/** Options of `acceptTLS`. */
+interface AcceptTLSOptions {
+  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one. Default: none. */
+  certificate?: object | ((...args: any[]) => any);
+  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
+  trusted?: any[];
+  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; true lets the handshake finish. Default: none. */
+  verify?: ((...args: any[]) => any);
+  /** Another name of verify. Default: none. */
+  onVerify?: ((...args: any[]) => any);
+  /** Called with { alpn, version, peer } (and serverName on acceptTLS) once the handshake is done. Default: none. */
+  handshake?: ((...args: any[]) => any);
+  /** Called with the session ({ state, error, protocol, hostname, peer }) when its state changes. Default: none. */
+  onState?: ((...args: any[]) => any);
+  /** The oldest TLS version allowed ('TLS1' and 'TLS1.1' mean TLS 1.2 here). Default: 'TLS1.2'. */
+  minVersion?: 'TLS1' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3';
+  /** The newest TLS version allowed. Default: 'TLS1.3'. */
+  maxVersion?: 'TLS1.2' | 'TLS1.3';
+  /** An OpenSSL cipher list. Not supported yet: giving it is a load error. */
+  ciphers?: string;
+  /** Chinese national TLS (TLCP). Not supported yet: giving it is a load error. */
+  ntls?: boolean;
+  /** Protocols to accept, in the client's order of preference; or names => index of the one to take. Default: no protocol negotiation. */
+  alpn?: any[] | ((...args: any[]) => any);
+  /** Diffie-Hellman parameters. Accepted without effect: only ECDHE key exchange is offered. */
+  dhparam?: string;
+}
+
+/** Options of `connectTLS`. */
+interface ConnectTLSOptions {
+  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one. Default: none. */
+  certificate?: object | ((...args: any[]) => any);
+  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
+  trusted?: any[];
+  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; true lets the handshake finish. Default: none. */
+  verify?: ((...args: any[]) => any);
+  /** Another name of verify. Default: none. */
+  onVerify?: ((...args: any[]) => any);
+  /** Called with { alpn, version, peer } (and serverName on acceptTLS) once the handshake is done. Default: none. */
+  handshake?: ((...args: any[]) => any);
+  /** Called with the session ({ state, error, protocol, hostname, peer }) when its state changes. Default: none. */
+  onState?: ((...args: any[]) => any);
+  /** The oldest TLS version allowed ('TLS1' and 'TLS1.1' mean TLS 1.2 here). Default: 'TLS1.2'. */
+  minVersion?: 'TLS1' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3';
+  /** The newest TLS version allowed. Default: 'TLS1.3'. */
+  maxVersion?: 'TLS1.2' | 'TLS1.3';
+  /** An OpenSSL cipher list. Not supported yet: giving it is a load error. */
+  ciphers?: string;
+  /** Chinese national TLS (TLCP). Not supported yet: giving it is a load error. */
+  ntls?: boolean;
+  /** The server name to ask for and check the certificate against; or a function returning it. Default: none: no name is sent and only the certificate's chain is checked. */
+  sni?: string | ((...args: any[]) => any);
+  /** The protocols to offer, most wanted first. Default: no protocol negotiation. */
+  alpn?: string | any[];
+}
+
+/** Options of `detectProtocol`. */
+interface DetectProtocolOptions {
+  /** Decides '' when the stream has said too little by then. Default: no limit. */
+  timeout?: number | string;
 }
 
 /** Options of `listen`. */

@@ -18,5 +18,6 @@ mod scripts;
 mod serve;
 mod slow_clients;
 mod support;
+mod tls;
 mod tutorials;
 mod vhosts;

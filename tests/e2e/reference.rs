@@ -70,6 +70,9 @@ fn every_example_in_the_reference_loads() {
                     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
                     std::fs::write(&path, text).unwrap();
                 }
+                if files.iter().any(|(_, text)| text.contains("server.crt")) {
+                    test_certificate(&dir.0);
+                }
                 let main = dir.0.join("main.js");
                 let out = Command::new(binary()).arg("--check").arg(&main).current_dir(&dir.0).output().unwrap();
                 if !out.status.success() {
@@ -79,6 +82,18 @@ fn every_example_in_the_reference_loads() {
         }
     }
     assert!(failed.is_empty(), "{count} examples, these fail: {failed:#?}");
+}
+
+/// `server.crt` and `server.key` for an example that loads them: a certificate made
+/// here, so that no key is kept in the docs.
+fn test_certificate(dir: &std::path::Path) {
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-keyout", "server.key", "-out", "server.crt", "-days", "1", "-subj", "/CN=localhost"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Globals every JavaScript engine has: not ours to document.

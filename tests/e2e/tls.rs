@@ -1,0 +1,577 @@
+//! TLS: termination (`acceptTLS`) with fixed and per-name certificates, ALPN and
+//! client certificates; origination (`connectTLS`) with certificate checks; the
+//! ClientHello filters; and what bad input, bad files and stalled handshakes get.
+//! Certificates are made by each test with the openssl command line, under a test
+//! CA; clients are curl, `openssl s_client` and Python's `ssl` module.
+
+use crate::support::{curl, free_port, Proxy, Raw, TempDir};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A test CA in `dir` (`ca.crt`, `ca.key`).
+fn make_ca(dir: &Path, name: &str) {
+    let key = format!("{name}.key");
+    let crt = format!("{name}.crt");
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+    openssl(dir, &["req", "-x509", "-new", "-key", &key, "-out", &crt, "-days", "30", "-subj", &format!("/CN={name}")]);
+}
+
+/// `NAME.crt` and `NAME.key` for `cn` (also its one DNS name), signed by CA `ca`,
+/// valid from now for `days` days (0: expired long ago).
+fn make_cert(dir: &Path, ca: &str, name: &str, cn: &str, days: i64) {
+    let key = format!("{name}.key");
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+    openssl(dir, &["req", "-new", "-key", &key, "-out", &format!("{name}.csr"), "-subj", &format!("/CN={cn}/O=Test")]);
+    std::fs::write(
+        dir.join(format!("{name}.ext")),
+        format!("subjectAltName=DNS:{cn}\nextendedKeyUsage=serverAuth,clientAuth\n"),
+    )
+    .unwrap();
+    if days > 0 {
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-extfile",
+                &format!("{name}.ext"),
+                "-days",
+                &days.to_string(),
+            ],
+        );
+        return;
+    }
+    // Already expired: valid for one day in 2020 (`openssl ca` takes the dates).
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\norganizationName = optional\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "1000\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            &format!("{ca}.crt"),
+            "-keyfile",
+            &format!("{ca}.key"),
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.crt"),
+            "-extfile",
+            &format!("{name}.ext"),
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+        ],
+    );
+}
+
+/// A codebase folder with a CA and certificates for `localhost`, `a.test`,
+/// `b.test` and a client, plus the script.
+fn codebase(script: &str) -> TempDir {
+    let dir = TempDir::new();
+    make_ca(&dir.0, "ca");
+    make_cert(&dir.0, "ca", "server", "localhost", 30);
+    make_cert(&dir.0, "ca", "a", "a.test", 30);
+    make_cert(&dir.0, "ca", "b", "b.test", 30);
+    make_cert(&dir.0, "ca", "client", "client.test", 30);
+    std::fs::write(dir.0.join("main.js"), script).unwrap();
+    dir
+}
+
+fn start(dir: &TempDir) -> Proxy {
+    let mut p = Proxy::spawn(&dir.0.join("main.js"), &[], Some(&dir.0));
+    p.ready();
+    p
+}
+
+/// `openssl s_client` sending `request` after the handshake; its stdout and stderr.
+fn s_client(dir: &Path, port: u16, extra: &[&str], request: &str) -> String {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-ign_eof"])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run openssl s_client");
+    child.stdin.take().unwrap().write_all(request.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+const GET: &str = "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+/// Python's ssl module: the body of GET / over TLS with `server_hostname`, and the
+/// protocol ALPN agreed on.
+fn python_get(dir: &Path, port: u16, server_hostname: &str, alpn: &str) -> String {
+    let code = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile="ca.crt")
+ctx.set_alpn_protocols([{alpn}])
+with socket.create_connection(("127.0.0.1", {port}), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname="{server_hostname}") as s:
+        s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        print(s.selected_alpn_protocol(), data.split(b"\r\n\r\n", 1)[1].decode())
+"#
+    );
+    let out = Command::new("python3").arg("-c").arg(code).current_dir(dir).output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn https_in_front_of_an_http_upstream_with_alpn() {
+    let (port, origin) = (free_port(), free_port());
+    let dir = codebase(&format!(
+        r#"
+var cert = new crypto.Certificate(pipy.load('server.crt'))
+var key = new crypto.PrivateKey(pipy.load('server.key'))
+pipy()
+.listen({origin})
+.serveHTTP(new Message('from the origin\n'))
+
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert, key }},
+  alpn: ['http/1.1'],
+  handshake: info => console.log(`handshake alpn=${{info.alpn}} name=${{info.serverName}} ${{info.version}}`),
+}})
+.to($=>$.demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}'))))
+"#
+    ));
+    let p = start(&dir);
+    let ca = dir.0.join("ca.crt");
+    let url = format!("https://localhost:{port}/");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    assert_eq!(curl(&["--cacert", ca.to_str().unwrap(), "--resolve", &resolve, &url]), "from the origin\n");
+    assert!(
+        p.log.wait_for("handshake alpn=http/1.1 name=localhost TLSv1.3", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
+    // Python negotiates http/1.1 from its offer of h2 and http/1.1.
+    assert_eq!(python_get(&dir.0, port, "localhost", "'h2', 'http/1.1'"), "http/1.1 from the origin\n\n");
+    // A client offering only protocols the server does not take fails the handshake.
+    let out = s_client(&dir.0, port, &["-alpn", "h2", "-servername", "localhost"], GET);
+    assert!(out.contains("no application protocol") || out.contains("alert"), "{out}");
+    assert!(p.log.wait_for("acceptTLS: handshake with 127.0.0.1:", Duration::from_secs(5)), "{}", p.log.text());
+    // Never -k: curl refuses a certificate it cannot check.
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", "--resolve", &resolve, &url]), "000");
+    assert_eq!(curl(&["--cacert", ca.to_str().unwrap(), "--resolve", &resolve, &url]), "from the origin\n");
+}
+
+#[test]
+fn each_server_name_gets_its_own_certificate() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+var certs = {{
+  'a.test': {{ cert: new crypto.Certificate(pipy.load('a.crt')), key: new crypto.PrivateKey(pipy.load('a.key')) }},
+  'b.test': {{ cert: new crypto.Certificate(pipy.load('b.crt')), key: new crypto.PrivateKey(pipy.load('b.key')) }},
+}}
+pipy()
+.listen({port})
+.acceptTLS({{ certificate: sni => certs[sni] }})
+.to($=>$.serveHTTP(() => new Message('served\n')))
+"#
+    ));
+    let p = start(&dir);
+    for name in ["a.test", "b.test"] {
+        let out = s_client(&dir.0, port, &["-servername", name, "-verify_hostname", name, "-verify_return_error"], GET);
+        assert!(out.contains(&format!("subject=CN = {name}")), "{name}: {out}");
+        assert!(out.contains("Verify return code: 0 (ok)"), "{name}: {out}");
+        assert!(out.contains("served"), "{name}: {out}");
+        let ca = dir.0.join("ca.crt");
+        let url = format!("https://{name}:{port}/");
+        let resolve = format!("{name}:{port}:127.0.0.1");
+        assert_eq!(curl(&["--cacert", ca.to_str().unwrap(), "--resolve", &resolve, &url]), "served\n");
+    }
+    // A name the function has no certificate for fails that handshake only.
+    let out = s_client(&dir.0, port, &["-servername", "c.test"], GET);
+    assert!(!out.contains("served"), "{out}");
+    assert!(p.log.wait_for("no certificate for server name c.test", Duration::from_secs(5)), "{}", p.log.text());
+    let out = s_client(&dir.0, port, &["-servername", "a.test"], GET);
+    assert!(out.contains("served"), "{out}");
+}
+
+#[test]
+fn mutual_tls_lets_in_only_clients_with_a_trusted_certificate() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  trusted: [new crypto.Certificate(pipy.load('ca.crt'))],
+  handshake: info => console.log(`client is ${{info.peer.subject.commonName}} of ${{info.peer.subject.organizationName}}`),
+}})
+.to($=>$.serveHTTP(new Message('welcome\n')))
+"#
+    ));
+    let p = start(&dir);
+    let out = s_client(&dir.0, port, &["-cert", "client.crt", "-key", "client.key"], GET);
+    assert!(out.contains("welcome"), "{out}");
+    assert!(p.log.wait_for("client is client.test of Test", Duration::from_secs(5)), "{}", p.log.text());
+    // No certificate, or one from another CA: no answer, one log line each.
+    let out = s_client(&dir.0, port, &[], GET);
+    assert!(!out.contains("welcome"), "{out}");
+    make_ca(&dir.0, "other");
+    make_cert(&dir.0, "other", "stranger", "client.test", 30);
+    let out = s_client(&dir.0, port, &["-cert", "stranger.crt", "-key", "stranger.key"], GET);
+    assert!(!out.contains("welcome"), "{out}");
+    assert!(p.log.wait_count("acceptTLS: handshake with", 2, Duration::from_secs(5)), "{}", p.log.text());
+    // Python with the client certificate gets in.
+    let code = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile="ca.crt")
+ctx.load_cert_chain("client.crt", "client.key")
+with socket.create_connection(("127.0.0.1", {port}), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        data = b""
+        while not data.endswith(b"welcome\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        print(data.split(b"\r\n\r\n", 1)[1].decode(), end="")
+"#
+    );
+    let out = Command::new("python3").arg("-c").arg(code).current_dir(&dir.0).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "welcome\n", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_verify_callback_sees_the_check_and_the_certificate_and_decides() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  trusted: [new crypto.Certificate(pipy.load('ca.crt'))],
+  verify: (ok, cert) => (console.log(`verify ${{ok}} ${{cert.subject.commonName}} ${{cert.subjectAltNames}}`), ok || cert.subject.commonName === 'friend.test'),
+}})
+.to($=>$.serveHTTP(new Message('welcome\n')))
+"#
+    ));
+    let p = start(&dir);
+    let out = s_client(&dir.0, port, &["-cert", "client.crt", "-key", "client.key"], GET);
+    assert!(out.contains("welcome"), "{out}");
+    assert!(p.log.wait_for("verify true client.test client.test", Duration::from_secs(5)), "{}", p.log.text());
+    make_ca(&dir.0, "other");
+    make_cert(&dir.0, "other", "friend", "friend.test", 30);
+    make_cert(&dir.0, "other", "stranger", "stranger.test", 30);
+    let out = s_client(&dir.0, port, &["-cert", "friend.crt", "-key", "friend.key"], GET);
+    assert!(out.contains("welcome"), "{out}");
+    assert!(p.log.wait_for("verify false friend.test", Duration::from_secs(5)), "{}", p.log.text());
+    let out = s_client(&dir.0, port, &["-cert", "stranger.crt", "-key", "stranger.key"], GET);
+    assert!(!out.contains("welcome"), "{out}");
+    assert!(p.log.wait_for("verify refused the client's certificate", Duration::from_secs(5)), "{}", p.log.text());
+}
+
+#[test]
+fn connect_tls_checks_the_upstream_certificate() {
+    let (front, good, expired, upstream) = (free_port(), free_port(), free_port(), free_port());
+    let dir = codebase("");
+    make_cert(&dir.0, "ca", "old", "localhost", 0);
+    std::fs::write(
+        dir.0.join("main.js"),
+        format!(
+            r#"
+var ca = new crypto.Certificate(pipy.load('ca.crt'))
+var tls = (crt, key) => ({{ certificate: {{ cert: new crypto.Certificate(pipy.load(crt)), key: new crypto.PrivateKey(pipy.load(key)) }} }})
+pipy({{ _to: '' }})
+.listen({upstream})
+.acceptTLS(tls('server.crt', 'server.key')).to($=>$.serveHTTP(new Message('secret\n')))
+.listen({expired})
+.acceptTLS(tls('old.crt', 'old.key')).to($=>$.serveHTTP(new Message('stale\n')))
+
+.listen({good})
+.demuxHTTP().to($=>$.muxHTTP().to($=>$
+  .connectTLS({{ sni: 'localhost', trusted: [ca], handshake: i => console.log(`upstream cert ${{i.peer.subject.commonName}}`) }})
+  .to($=>$.connect('127.0.0.1:{upstream}'))
+))
+
+.listen({front})
+.demuxHTTP().to($=>$
+  .handleMessageStart(msg => _to = msg.head.path)
+  .muxHTTP(() => _to).to($=>$
+    .branch(
+      () => _to === '/mozilla', $=>$.connectTLS({{ sni: 'localhost' }}).to($=>$.connect('127.0.0.1:{upstream}')),
+      () => _to === '/expired', $=>$.connectTLS({{ sni: 'localhost', trusted: [ca] }}).to($=>$.connect('127.0.0.1:{expired}')),
+      () => _to === '/name', $=>$.connectTLS({{ sni: 'a.test', trusted: [ca] }}).to($=>$.connect('127.0.0.1:{upstream}')),
+      () => _to === '/anyway', $=>$.connectTLS({{ sni: 'a.test', verify: () => true }}).to($=>$.connect('127.0.0.1:{upstream}')),
+      $=>$.connectTLS({{ trusted: [ca] }}).to($=>$.connect('127.0.0.1:{upstream}'))
+    )
+  )
+)
+"#
+        ),
+    )
+    .unwrap();
+    let p = start(&dir);
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{good}/")]), "secret\n");
+    assert!(p.log.wait_for("upstream cert localhost", Duration::from_secs(5)), "{}", p.log.text());
+    // Without sni the chain alone is checked.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/nosni")]), "secret\n");
+    let status =
+        |path: &str| curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{front}{path}")]);
+    // Not under the Mozilla roots, expired, or for another name: 502, and a log line saying why.
+    assert_eq!(status("/mozilla"), "502");
+    assert!(p.log.wait_for("UnknownIssuer", Duration::from_secs(5)), "{}", p.log.text());
+    assert_eq!(status("/expired"), "502");
+    assert!(p.log.wait_for("certificate expired", Duration::from_secs(5)), "{}", p.log.text());
+    assert_eq!(status("/name"), "502");
+    assert!(p.log.wait_for("certificate not valid for name \"a.test\"", Duration::from_secs(5)), "{}", p.log.text());
+    // Taking any certificate has to be said.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/anyway")]), "secret\n");
+}
+
+#[test]
+fn plain_http_and_garbage_on_a_tls_port_are_closed_at_once_and_nothing_else_is_touched() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let p = start(&dir);
+    // An open TLS connection stays usable meanwhile.
+    let mut kept = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-quiet"])
+        .current_dir(&dir.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut kin = kept.stdin.take().unwrap();
+    let mut kout = kept.stdout.take().unwrap();
+    let mut ask = || {
+        kin.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"ok\n") {
+            let n = kout.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    ask();
+
+    let t = Instant::now();
+    let mut raw = Raw::connect(port);
+    raw.send(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+    let answer = raw.read_to_close();
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(!answer.contains("ok"), "{answer:?}");
+    let mut rng = 12345u64;
+    for _ in 0..20 {
+        let mut raw = Raw::connect(port);
+        let bytes: Vec<u8> = (0..200)
+            .map(|i| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if i == 0 {
+                    22
+                } else {
+                    rng as u8
+                }
+            })
+            .collect();
+        raw.send(&bytes);
+        let _ = raw.read_to_close();
+    }
+    ask();
+    let _ = kept.kill();
+    let _ = kept.wait();
+    assert!(p.log.text().contains("acceptTLS: handshake with 127.0.0.1:"), "{}", p.log.text());
+}
+
+#[test]
+fn a_stalled_handshake_is_closed_by_the_port_timeout_and_a_flood_of_records_holds_no_memory() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port}, {{ readTimeout: '1s' }})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let p = start(&dir);
+    let t = Instant::now();
+    let mut raw = Raw::connect(port);
+    raw.send(&[22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]);
+    let _ = raw.read_to_close();
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "{waited:?}");
+    // Handshake records that never end a ClientHello: refused past the bound, not kept.
+    let before = p.rss_kib();
+    let mut raw = Raw::connect(port);
+    let mut record = vec![22, 3, 1, 0x40, 0];
+    record.extend(std::iter::repeat_n(0u8, 0x4000));
+    let mut hello = vec![22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff];
+    hello.extend(std::iter::repeat_n(record, 200).flatten());
+    let _ = raw.0.write_all(&hello);
+    let _ = raw.read_to_close();
+    assert!(p.rss_kib() < before + 8 * 1024, "{} KiB after, {before} before", p.rss_kib());
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/")]), "000");
+}
+
+#[test]
+fn bad_certificate_files_are_load_errors_that_name_the_place() {
+    let port = free_port();
+    let dir = codebase("");
+    std::fs::write(dir.0.join("junk.crt"), "this is not a certificate\n").unwrap();
+    let cases = [
+        ("pipy.load('missing.crt')", "pipy.load('server.key')", "no file 'missing.crt' in the codebase"),
+        ("pipy.load('junk.crt')", "pipy.load('server.key')", "crypto.Certificate: no certificate"),
+        ("pipy.load('server.crt')", "pipy.load('server.crt')", "crypto.PrivateKey: no private key"),
+        ("pipy.load('server.crt')", "pipy.load('a.key')", "the private key does not match the certificate"),
+    ];
+    for (cert, key, says) in cases {
+        let script = format!(
+            "var cert = new crypto.Certificate({cert})\nvar key = new crypto.PrivateKey({key})\npipy()\n.listen({port})\n.acceptTLS({{ certificate: {{ cert, key }} }})\n.to($=>$.serveHTTP(new Message('x')))\n"
+        );
+        std::fs::write(dir.0.join("main.js"), script).unwrap();
+        let out =
+            Command::new(crate::support::binary()).arg("--check").arg("main.js").current_dir(&dir.0).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(says), "{says}: {text}");
+        assert!(text.contains("main.js:"), "{text}");
+    }
+}
+
+#[test]
+fn a_replaced_certificate_is_used_by_new_handshakes_after_the_reload() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('live.crt')), key: new crypto.PrivateKey(pipy.load('live.key')) }} }})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    std::fs::copy(dir.0.join("a.crt"), dir.0.join("live.crt")).unwrap();
+    std::fs::copy(dir.0.join("a.key"), dir.0.join("live.key")).unwrap();
+    let p = start(&dir);
+    assert!(s_client(&dir.0, port, &[], GET).contains("subject=CN = a.test"));
+    // A broken certificate file: the running version stays.
+    std::fs::write(dir.0.join("live.crt"), "broken").unwrap();
+    assert!(p.log.wait_for("Not reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(s_client(&dir.0, port, &[], GET).contains("subject=CN = a.test"));
+    // The key first, then the certificate: the pair is taken once both match.
+    std::fs::copy(dir.0.join("b.key"), dir.0.join("live.key")).unwrap();
+    std::fs::copy(dir.0.join("b.crt"), dir.0.join("live.crt")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = s_client(&dir.0, port, &[], GET);
+        if out.contains("subject=CN = b.test") {
+            assert!(out.contains("ok"), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still the old certificate: {out}\n{}", p.log.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tls_versions_can_be_narrowed() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{ minVersion: 'TLS1.3', certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let _p = start(&dir);
+    assert!(s_client(&dir.0, port, &["-tls1_3"], GET).contains("ok"));
+    let out = s_client(&dir.0, port, &["-tls1_2"], GET);
+    assert!(!out.contains("\nok"), "{out}");
+    assert!(out.contains("alert") || out.contains("version"), "{out}");
+}
+
+#[test]
+fn one_port_tells_tls_from_http_and_reads_the_client_hello() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+var cert = new crypto.Certificate(pipy.load('server.crt'))
+var key = new crypto.PrivateKey(pipy.load('server.key'))
+pipy({{ _tls: false }})
+.listen({port})
+.detectProtocol(name => void (_tls = name === 'TLS', console.log(`detected '${{name}}'`)))
+.branch(
+  () => _tls, $=>$
+    .handleTLSClientHello(h => console.log(`hello for ${{h.serverNames}} offering ${{h.protocolNames}}`))
+    .acceptTLS({{ certificate: {{ cert, key }} }}).to('http'),
+  'http'
+)
+.pipeline('http')
+.serveHTTP(() => new Message(_tls ? 'secure\n' : 'plain\n'))
+"#
+    ));
+    let p = start(&dir);
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "plain\n");
+    assert!(p.log.wait_for("detected 'HTTP'", Duration::from_secs(5)), "{}", p.log.text());
+    let ca = dir.0.join("ca.crt");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = format!("https://localhost:{port}/");
+    assert_eq!(curl(&["--cacert", ca.to_str().unwrap(), "--resolve", &resolve, &url]), "secure\n");
+    assert!(p.log.wait_for("detected 'TLS'", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("hello for localhost offering h2,http/1.1", Duration::from_secs(5)), "{}", p.log.text());
+}
