@@ -1,4 +1,5 @@
-//! Every folder in `tutorial/` is checked: `proxy --check` loads it, then start
+//! Every folder in `tutorial/` is checked: its `setup.sh`, if it has one, makes
+//! what it needs (certificates), `proxy --check` loads it, then start
 //! proxy on its `main.js`, run its
 //! `test.sh` (curl commands) and compare the output with its `test.out`. The
 //! folders are listed, not named, so every tutorial (`07-plugins`, `08-cache`
@@ -18,6 +19,10 @@ fn every_tutorial_does_what_its_readme_says() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         for f in ["main.js", "README.md", "test.sh", "test.out"] {
             assert!(dir.join(f).is_file(), "tutorial {name} has no {f}");
+        }
+        if dir.join("setup.sh").is_file() {
+            let setup = Command::new("bash").arg("setup.sh").current_dir(&dir).output().unwrap();
+            assert!(setup.status.success(), "tutorial {name}: setup.sh: {}", String::from_utf8_lossy(&setup.stderr));
         }
         // `--check` loads it and prints its layouts without serving.
         let check = Command::new(crate::support::binary()).arg("--check").arg(dir.join("main.js")).output().unwrap();
