@@ -575,3 +575,126 @@ pipy({{ _tls: false }})
     assert!(p.log.wait_for("detected 'TLS'", Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.log.wait_for("hello for localhost offering h2,http/1.1", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+#[test]
+fn a_renegotiation_attempt_is_refused_and_the_server_goes_on() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let p = start(&dir);
+    // s_client renegotiates when it reads a line "R" (TLS 1.2 has renegotiation; rustls refuses it).
+    let script = format!(
+        "(printf 'GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n'; sleep 0.5; printf 'R\\n'; sleep 1) | \
+         timeout 10 openssl s_client -connect 127.0.0.1:{port} -tls1_2 -CAfile ca.crt 2>&1"
+    );
+    let out = Command::new("bash").arg("-c").arg(script).current_dir(&dir.0).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RENEGOTIATING") && text.contains("no renegotiation"), "{text}");
+    assert!(p.log.wait_for("acceptTLS: connection with 127.0.0.1:", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(s_client(&dir.0, port, &[], GET).contains("ok"));
+}
+
+#[test]
+fn alpn_and_sni_functions_chains_max_version_and_certificate_fields() {
+    let (port, upstream, front) = (free_port(), free_port(), free_port());
+    let dir = codebase("");
+    // An intermediate CA under the root, and a leaf under it: served as a chain.
+    openssl(&dir.0, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "mid.key"]);
+    openssl(&dir.0, &["req", "-new", "-key", "mid.key", "-out", "mid.csr", "-subj", "/CN=mid"]);
+    std::fs::write(dir.0.join("mid.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        .unwrap();
+    openssl(
+        &dir.0,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "mid.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "mid.crt",
+            "-days",
+            "30",
+            "-extfile",
+            "mid.ext",
+        ],
+    );
+    make_cert(&dir.0, "mid", "leaf", "localhost", 30);
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.0.join("leaf.crt")).unwrap(),
+        std::fs::read_to_string(dir.0.join("mid.crt")).unwrap()
+    );
+    std::fs::write(dir.0.join("chain.crt"), chain).unwrap();
+    std::fs::write(
+        dir.0.join("main.js"),
+        format!(
+            r#"
+var chain = new crypto.CertificateChain(pipy.load('chain.crt'))
+var key = new crypto.PrivateKey(pipy.load('leaf.key'))
+var ca = new crypto.Certificate(pipy.load('ca.crt'))
+var leaf = new crypto.Certificate(pipy.load('leaf.crt'))
+console.log(`chain of ${{chain.size}}; leaf by ${{leaf.issuer.commonName}} for ${{leaf.subjectAltNames}}, ${{leaf.notAfter > leaf.notBefore}}, ${{leaf.toPEM().toString().startsWith('-----BEGIN CERTIFICATE-----')}}`)
+console.log(`public key ${{new crypto.PublicKey(key).toPEM().toString().split('\n')[0]}}`)
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert: chain, key }},
+  maxVersion: 'TLS1.2',
+  alpn: names => (console.log(`offered ${{names}}`), names.indexOf('second')),
+  handshake: i => console.log(`chose ${{i.alpn}} over ${{i.version}}`),
+}})
+.to($=>$.serveHTTP(new Message('chained\n')))
+
+.listen({upstream})
+.acceptTLS({{ certificate: {{ cert: chain, key }}, alpn: ['http/1.1'], handshake: i => console.log(`upstream got ${{i.alpn}} for ${{i.serverName}}`) }})
+.to($=>$.serveHTTP(new Message('up\n')))
+
+.listen({front})
+.demuxHTTP().to($=>$.muxHTTP().to($=>$
+  .connectTLS({{ sni: () => 'localhost', alpn: ['h2', 'http/1.1'], trusted: [ca], handshake: i => console.log(`front chose ${{i.alpn}}`) }})
+  .to($=>$.connect('127.0.0.1:{upstream}'))
+))
+"#
+        ),
+    )
+    .unwrap();
+    let p = start(&dir);
+    assert!(
+        p.log.wait_for("chain of 2; leaf by mid for localhost, true, true", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
+    assert!(p.log.text().contains("public key -----BEGIN PUBLIC KEY-----"), "{}", p.log.text());
+    // The client verifies through the intermediate the server sends; ALPN by the function.
+    let out = s_client(
+        &dir.0,
+        port,
+        &["-alpn", "first,second", "-verify_return_error", "-verify_hostname", "localhost"],
+        GET,
+    );
+    assert!(out.contains("chained") && out.contains("ALPN protocol: second"), "{out}");
+    assert!(out.contains("Protocol  : TLSv1.2") || out.contains("TLSv1.2"), "{out}");
+    assert!(p.log.wait_for("offered first,second", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("chose second over TLSv1.2", Duration::from_secs(5)), "{}", p.log.text());
+    // An index the function cannot give fails the handshake.
+    let out = s_client(&dir.0, port, &["-alpn", "first"], GET);
+    assert!(!out.contains("chained"), "{out}");
+    // maxVersion TLS1.2: a TLS 1.3-only client gets no handshake.
+    let out = s_client(&dir.0, port, &["-tls1_3"], GET);
+    assert!(!out.contains("chained"), "{out}");
+    // connectTLS: the sni function's name is sent and checked, ALPN offered in order.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/")]), "up\n");
+    assert!(p.log.wait_for("upstream got http/1.1 for localhost", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(p.log.wait_for("front chose http/1.1", Duration::from_secs(5)), "{}", p.log.text());
+}
