@@ -330,6 +330,11 @@ impl Drop for ConnectTls {
 impl Filter for ConnectTls {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if matches!(self.state, State::Idle) {
+            if let Event::StreamEnd(_) = ev {
+                // Ended before anything was sent: nothing to connect, as with `connect`.
+                self.state = State::Done;
+                return cx.output(ev);
+            }
             self.start(cx);
         }
         match ev {
