@@ -788,11 +788,11 @@ interface ConnectOptions {
 
 /** Options of `acceptTLS`. */
 interface AcceptTLSOptions {
-  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one. Default: none. */
+  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise). Default: none. */
   certificate?: object | ((...args: any[]) => any);
   /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
   trusted?: any[];
-  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; true lets the handshake finish. Default: none. */
+  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; a truthy answer lets the handshake finish. Default: none. */
   verify?: ((...args: any[]) => any);
   /** Another name of verify. Default: none. */
   onVerify?: ((...args: any[]) => any);
@@ -816,11 +816,11 @@ interface AcceptTLSOptions {
 
 /** Options of `connectTLS`. */
 interface ConnectTLSOptions {
-  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one. Default: none. */
+  /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise). Default: none. */
   certificate?: object | ((...args: any[]) => any);
   /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
   trusted?: any[];
-  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; true lets the handshake finish. Default: none. */
+  /** (ok, cert) => boolean: called with the result of checking the peer's certificate; a truthy answer lets the handshake finish. Default: none. */
   verify?: ((...args: any[]) => any);
   /** Another name of verify. Default: none. */
   onVerify?: ((...args: any[]) => any);

@@ -698,3 +698,207 @@ pipy()
     assert!(p.log.wait_for("upstream got http/1.1 for localhost", Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.log.wait_for("front chose http/1.1", Duration::from_secs(5)), "{}", p.log.text());
 }
+
+/// Runs Python `code` in `dir`; its stdout and stderr.
+fn python(dir: &Path, code: &str) -> String {
+    let out = Command::new("timeout").args(["20", "python3", "-c", code]).current_dir(dir).output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn bytes_after_close_notify_are_dropped_and_the_worker_goes_on() {
+    let (port, idle) = (free_port(), free_port());
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({idle})
+.dummy()
+.listen({port})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.connect('127.0.0.1:{idle}'))
+"#
+    ));
+    let _p = start(&dir);
+    // close_notify and more bytes in one write, on a stream whose sub-pipeline stays open.
+    let out = python(
+        &dir.0,
+        &format!(
+            r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile="ca.crt")
+raw = socket.create_connection(("127.0.0.1", {port}), timeout=5)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.sendall(b"hello")
+inner = s.unwrap()
+inner.sendall(b"\x17\x03\x03" + b"x" * 6000)
+print("sent")
+"#
+        ),
+    );
+    assert!(out.contains("sent"), "{out}");
+    // The worker is not stuck (it spun on those bytes once): a new handshake is done at once.
+    let out = python(
+        &dir.0,
+        &format!(
+            r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile="ca.crt")
+with socket.create_connection(("127.0.0.1", {port}), timeout=3) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        print("handshake", s.version())
+"#
+        ),
+    );
+    assert!(out.contains("handshake TLSv1.3"), "{out}");
+}
+
+#[test]
+fn certificates_made_per_handshake_are_never_served_for_another_name() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+var pem = {{ 'a.test': ['a.crt', 'a.key'], 'b.test': ['b.crt', 'b.key'] }}
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: name => ({{ cert: new crypto.Certificate(pipy.load(pem[name][0])), key: new crypto.PrivateKey(pipy.load(pem[name][1])) }}),
+}})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    // Without glibc's thread cache, freed objects' addresses come back at once: the
+    // case where a cache keyed by address without keeping the objects goes wrong.
+    let mut cmd = Command::new(crate::support::binary());
+    cmd.arg(dir.0.join("main.js")).current_dir(&dir.0).env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
+    let mut p = Proxy::from_command(cmd);
+    p.ready();
+    let out = python(
+        &dir.0,
+        &format!(
+            r#"
+import socket, ssl, random
+ctx = ssl.create_default_context(cafile="ca.crt")
+wrong = 0
+for i in range(120):
+    name = random.choice(["a.test", "b.test"])
+    with socket.create_connection(("127.0.0.1", {port}), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name) as s:
+            got = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+            wrong += got != name
+print("wrong", wrong)
+"#
+        ),
+    );
+    assert!(out.contains("wrong 0"), "{out}\n{}", p.log.text());
+}
+
+#[test]
+fn an_answer_cut_off_is_not_ended_with_close_notify() {
+    let (port, backend) = (free_port(), free_port());
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.to($=>$.connect('127.0.0.1:{backend}'))
+"#
+    ));
+    let _p = start(&dir);
+    // A backend that sends part of an answer, then resets the connection.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", backend)).unwrap();
+    let backend_thread = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf);
+        conn.write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 100\r\n\r\npartial").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = socket2::SockRef::from(&conn).set_linger(Some(Duration::ZERO));
+    });
+    let out = python(
+        &dir.0,
+        &format!(
+            r#"
+import socket, ssl
+ctx = ssl.create_default_context(cafile="ca.crt")
+with socket.create_connection(("127.0.0.1", {port}), timeout=5) as raw:
+    with ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+            print("clean end after", data)
+        except (ssl.SSLError, ConnectionError) as e:
+            print("cut off after", data, type(e).__name__)
+"#
+        ),
+    );
+    backend_thread.join().unwrap();
+    assert!(out.contains("cut off after b'HTTP/1.0 200 OK"), "{out}");
+}
+
+#[test]
+fn an_alpn_function_that_declines_gets_the_client_an_alert() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  alpn: () => -1,
+}})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let _p = start(&dir);
+    let out = s_client(&dir.0, port, &["-alpn", "http/1.1"], GET);
+    assert!(out.contains("no application protocol"), "{out}");
+}
+
+#[test]
+fn connect_tls_ends_its_output_at_the_servers_close_notify() {
+    let (front, upstream) = (free_port(), free_port());
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({front})
+.connectTLS({{ sni: 'localhost', trusted: [new crypto.Certificate(pipy.load('ca.crt'))] }})
+.to($=>$.connect('127.0.0.1:{upstream}'))
+"#
+    ));
+    let _p = start(&dir);
+    // An upstream that answers, says close_notify, and waits for ours before it closes.
+    let server = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain("server.crt", "server.key")
+l = socket.create_server(("127.0.0.1", {upstream}))
+print("listening", flush=True)
+c, _ = l.accept()
+s = ctx.wrap_socket(c, server_side=True)
+s.recv(1024)
+s.sendall(b"answer\n")
+s.settimeout(5)
+s.unwrap()
+print("got close_notify back", flush=True)
+"#
+    );
+    let mut up =
+        Command::new("python3").arg("-c").arg(server).current_dir(&dir.0).stdout(Stdio::piped()).spawn().unwrap();
+    let mut up_out = std::io::BufReader::new(up.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut up_out, &mut line).unwrap();
+    assert_eq!(line, "listening\n");
+    let started = Instant::now();
+    let mut raw = Raw::connect(front);
+    raw.send(b"question\n");
+    let got = raw.read_to_close();
+    assert_eq!(got, "answer\n");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    line.clear();
+    std::io::BufRead::read_line(&mut up_out, &mut line).unwrap();
+    assert_eq!(line, "got close_notify back\n");
+    let _ = up.wait();
+}

@@ -123,6 +123,12 @@ impl Server {
                     Ok(Returned::Fields(Some(fields))) => Pair::of(&OptValue::Fields(fields)).map_err(|why| {
                         Failure(format!("the certificate callback's answer: {why}"), StreamError::RuntimeError)
                     })?,
+                    Ok(Returned::Pending(_)) => {
+                        return Err(Failure(
+                            "the certificate callback returned a Promise; it must answer at once".into(),
+                            StreamError::RuntimeError,
+                        ))
+                    }
                     Ok(_) => {
                         let name = sni.as_deref().unwrap_or("(none)");
                         return Err(Failure(
@@ -140,15 +146,17 @@ impl Server {
         };
         let alpn = protocol.clone().unwrap_or_default();
         let mut configs = self.configs.borrow_mut();
-        let made = configs.get(identity, alpn.as_bytes(), None, || {
-            let ck = match (&certified, &keep) {
+        // The pair goes into the cache with its config: its objects must live as
+        // long as the identity the entry is found by.
+        let make_from = keep.clone();
+        let made = configs.get(identity, alpn.as_bytes(), keep, || {
+            let ck = match (&certified, &make_from) {
                 (Some(ck), _) => ck.clone(),
                 (None, Some(pair)) => pair.certified()?,
                 (None, None) => unreachable!(),
             };
             self.make_config(ck, protocol)
         });
-        drop(keep);
         made.map_err(|why| Failure(why, StreamError::RuntimeError))
     }
 
@@ -156,8 +164,6 @@ impl Server {
         if offered.is_empty() {
             return Ok(None);
         }
-        let no_match =
-            || Failure(format!("no protocol in common with the client's {offered:?}"), StreamError::ProtocolError);
         match &self.alpn {
             Alpn::None => Ok(None),
             // None in common: offering rustls our list makes it refuse with the
@@ -169,7 +175,9 @@ impl Server {
                     Ok(Returned::Number(Some(i))) if i >= 0.0 && (i as usize) < offered.len() && i.fract() == 0.0 => {
                         Ok(Some(offered[i as usize].clone()))
                     }
-                    Ok(_) => Err(no_match()),
+                    // Declined: a protocol the client did not offer makes rustls
+                    // refuse with the no_application_protocol alert.
+                    Ok(_) => Ok(Some(unoffered(offered))),
                     Err(e) => Err(Failure(format!("the alpn callback failed: {e}"), StreamError::RuntimeError)),
                 }
             }
@@ -192,6 +200,11 @@ impl Server {
         config.alpn_protocols = protocol.map(|p| vec![p.into_bytes()]).unwrap_or_default();
         Ok(config)
     }
+}
+
+/// A protocol name the client did not offer.
+fn unoffered(offered: &[String]) -> String {
+    (0..).map(|i| format!("none-{i}")).find(|n| !offered.contains(n)).expect("some name is not offered")
 }
 
 /// Where a connection is.
@@ -303,6 +316,12 @@ impl AcceptTls {
             let cert = peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined);
             match verify.call(cx.context(), Arg::Plain(&[Plain::Bool(ok), cert]), Want::Bool) {
                 Ok(Returned::Bool(true)) => {}
+                Ok(Returned::Pending(_)) => {
+                    return Err(Failure(
+                        "verify returned a Promise; it must answer at once".into(),
+                        StreamError::RuntimeError,
+                    ))
+                }
                 Ok(_) => {
                     return Err(Failure("verify refused the client's certificate".into(), StreamError::Unauthorized))
                 }
@@ -413,8 +432,13 @@ impl Filter for AcceptTls {
                 }
             }
             Event::StreamEnd(e) => {
+                if matches!(self.state, State::Done) {
+                    return; // ended already (a failure), or queued before it
+                }
                 let mut wire = Data::new();
-                if let State::Running(tls) = &mut self.state {
+                // close_notify only for a whole answer: after an error the client
+                // must see the connection cut, not a clean end of a truncated one.
+                if let (State::Running(tls), None) = (&mut self.state, &e) {
                     tls.close(&mut wire);
                 }
                 self.state = State::Done;

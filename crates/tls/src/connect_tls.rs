@@ -48,6 +48,8 @@ pub const DEF: FilterDef = FilterDef {
 
 /// Plaintext held while the handshake runs, past which the client is paused.
 const HELD_LIMIT: usize = 64 * 1024;
+/// Plaintext held while the handshake runs when there is no client to pause.
+const HELD_MAX: usize = 1024 * 1024;
 
 /// What every connection of one `connectTLS` shares.
 struct Client {
@@ -92,7 +94,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     let client = Rc::new(Client { common, sni, alpn, check, configs: RefCell::default() });
     if let CertSource::Fixed(_) | CertSource::None = client.common.certificate {
         // Made now, so that a bad option fails the load rather than a connection.
-        client.config(&Context::new(None)).map_err(|why| ArgError(format!("{}: {why}", def.name)))?;
+        client.config(&Context::new(None), &no_name()).map_err(|why| ArgError(format!("{}: {why}", def.name)))?;
     }
     let mut spec = FilterSpec::with_subs(def.name, Vec::new(), move |subs| ConnectTls {
         client: client.clone(),
@@ -109,15 +111,20 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
 }
 
 impl Client {
-    fn config(&self, cx: &Context) -> Result<Arc<ClientConfig>, String> {
+    /// The config for a connection to `name`: the certificate function is called
+    /// with it.
+    fn config(&self, cx: &Context, name: &ServerName<'_>) -> Result<Arc<ClientConfig>, String> {
         let (identity, pair) = match &self.common.certificate {
             CertSource::None => ([0, 0], None),
             CertSource::Fixed(ck) => ([Arc::as_ptr(ck) as *const () as usize, 0], None),
-            CertSource::Chosen(f) => match f.call(cx, Arg::Plain(&[]), Want::Fields) {
+            CertSource::Chosen(f) => match f.call(cx, Arg::Plain(&[name_arg(name)]), Want::Fields) {
                 Ok(Returned::Fields(Some(fields))) => {
                     let pair = Pair::of(&OptValue::Fields(fields))
                         .map_err(|why| format!("the certificate callback's answer: {why}"))?;
                     (pair.identity(), Some(pair))
+                }
+                Ok(Returned::Pending(_)) => {
+                    return Err("the certificate callback returned a Promise; it must answer at once".into())
                 }
                 Ok(_) => ([0, 0], None),
                 Err(e) => return Err(format!("the certificate callback failed: {e}")),
@@ -158,6 +165,14 @@ impl Client {
     }
 }
 
+/// The server name as the certificate function gets it (`undefined` for none).
+fn name_arg(name: &ServerName<'_>) -> Plain {
+    match name {
+        ServerName::DnsName(n) => Plain::Str(n.as_ref().to_string()),
+        _ => Plain::Undefined,
+    }
+}
+
 /// Where a connection is.
 enum State {
     /// Before the first event.
@@ -186,8 +201,8 @@ pub struct ConnectTls {
 
 impl ConnectTls {
     fn start(&mut self, cx: &mut Cx<'_>) {
-        let started = self.client.config(cx.context()).and_then(|config| {
-            let name = self.client.name(cx.context())?;
+        let started = self.client.name(cx.context()).and_then(|name| {
+            let config = self.client.config(cx.context(), &name)?;
             let conn = ClientConnection::new(config, name.clone()).map_err(|e| e.to_string())?;
             Ok((conn, name))
         });
@@ -213,10 +228,16 @@ impl ConnectTls {
         }
     }
 
-    fn hold(&mut self, d: Data) {
+    fn hold(&mut self, d: Data, cx: &mut Cx<'_>) {
         self.held.push(d);
-        if let Some(flow) = &self.flow {
-            self.held_gauge.update(&flow.toward_server, self.held.len(), HELD_LIMIT);
+        match &self.flow {
+            Some(flow) => self.held_gauge.update(&flow.toward_server, self.held.len(), HELD_LIMIT),
+            // Nothing to pause (a stream with no client connection): a bound instead.
+            None if self.held.len() > HELD_MAX => {
+                let why = format!("over {HELD_MAX} bytes sent before the handshake was done");
+                self.fail(cx, Data::new(), why, StreamError::BufferOverflow)
+            }
+            None => {}
         }
     }
 
@@ -239,7 +260,7 @@ impl ConnectTls {
             // 401, when it is the upstream that failed (502).
             return self.fail(cx, wire, e.to_string(), StreamError::ProtocolError);
         }
-        let done_now = handshaking && !tls.handshaking();
+        let (done_now, peer_closed) = (handshaking && !tls.handshaking(), tls.peer_closed());
         self.to_server(wire);
         if done_now {
             if let Err((why, error)) = self.established(cx) {
@@ -248,6 +269,20 @@ impl ConnectTls {
         }
         if !plain.is_empty() {
             cx.output(Event::Data(plain));
+        }
+        if peer_closed {
+            // The server's close_notify: its answer is whole. Say ours and end.
+            if let State::Open(tls) = &mut self.state {
+                let mut wire = Data::new();
+                tls.close(&mut wire);
+                self.to_server(wire);
+            }
+            self.state = State::Done;
+            self.let_go();
+            if let Some(sub) = self.sub.take() {
+                sub.input(Event::end());
+            }
+            cx.output(Event::end());
         }
     }
 
@@ -261,6 +296,9 @@ impl ConnectTls {
             let cert = peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined);
             match verify.call(cx.context(), Arg::Plain(&[Plain::Bool(ok), cert]), Want::Bool) {
                 Ok(Returned::Bool(true)) => {}
+                Ok(Returned::Pending(_)) => {
+                    return Err(("verify returned a Promise; it must answer at once".into(), StreamError::RuntimeError))
+                }
                 Ok(_) => return Err(("verify refused the server's certificate".into(), StreamError::ProtocolError)),
                 Err(e) => return Err((format!("verify failed: {e}"), StreamError::RuntimeError)),
             }
@@ -291,7 +329,9 @@ impl ConnectTls {
         tls.send(&held, &mut wire);
         self.let_go();
         if let Some(end) = self.end_held.take() {
-            tls.close(&mut wire);
+            if end.is_none() {
+                tls.close(&mut wire);
+            }
             self.to_server(wire);
             self.state = State::Open(tls);
             if let Some(sub) = &self.sub {
@@ -339,7 +379,7 @@ impl Filter for ConnectTls {
         }
         match ev {
             Event::Data(d) => match &mut self.state {
-                State::Running(..) => self.hold(d),
+                State::Running(..) => self.hold(d, cx),
                 State::Open(tls) => {
                     let mut wire = Data::new();
                     tls.send(&d, &mut wire);
@@ -350,9 +390,13 @@ impl Filter for ConnectTls {
             Event::StreamEnd(e) => match &mut self.state {
                 State::Running(..) => self.end_held = Some(e),
                 State::Open(tls) => {
-                    let mut wire = Data::new();
-                    tls.close(&mut wire);
-                    self.to_server(wire);
+                    // close_notify only after a whole stream: after an error the
+                    // server must see the connection cut, not a clean end.
+                    if e.is_none() {
+                        let mut wire = Data::new();
+                        tls.close(&mut wire);
+                        self.to_server(wire);
+                    }
                     if let Some(sub) = &self.sub {
                         sub.input(Event::StreamEnd(e));
                     }

@@ -115,17 +115,14 @@ impl Detect {
             }
         }
         if !self.tls_out {
-            // A handshake record (22), version 3.x (x ≤ 4), a ClientHello (1) whose
-            // length fits the record.
+            // A handshake record (22), version 3.x (x ≤ 4), a ClientHello (1). (Pipy
+            // also wants the hello's length within the record's, which refuses a
+            // hello fragmented over records, as TLS allows.)
             let ok = match seen.len() {
                 1 => seen[0] == 22,
                 2 => seen[1] == 3,
                 3 => seen[2] <= 4,
                 6 => seen[5] == 1,
-                9 => {
-                    let record = u16::from_be_bytes([seen[3], seen[4]]) as u32;
-                    u32::from_be_bytes([0, seen[6], seen[7], seen[8]]) <= record + 4
-                }
                 11 => return Some("TLS"),
                 _ => true,
             };
@@ -226,7 +223,9 @@ mod tests {
         assert_eq!(detect(b"SSH-2.0-OpenSSH\r\n"), Some(""));
         assert_eq!(detect(b"GET /"), None);
         assert_eq!(detect(b"GET / HTTP/2.0\r\n"), Some(""));
-        assert_eq!(detect(&[22, 3, 1, 0, 1, 1, 0, 1, 0, 3, 3]), Some(""));
+        // A ClientHello longer than its first record (fragmented) is TLS too.
+        assert_eq!(detect(&[22, 3, 1, 0, 1, 1, 0, 1, 0, 3, 3]), Some("TLS"));
+        assert_eq!(detect(&[22, 3, 1, 0, 5, 2, 0, 0, 1, 3, 3]), Some(""));
     }
 
     #[test]

@@ -28,13 +28,20 @@ impl Tls {
 
     /// Takes ciphertext in. Plaintext that comes of it is added to `plain`, and
     /// what the connection has to send (handshake messages, alerts) to `wire`. On
-    /// an error, `wire` has the alert that tells the peer.
+    /// an error, `wire` has the alert that tells the peer. Bytes after the peer's
+    /// close_notify are dropped.
     pub fn receive(&mut self, mut input: &[u8], plain: &mut Data, wire: &mut Data) -> Result<(), rustls::Error> {
         // At least once: bytes an Acceptor read are in the connection already.
         loop {
+            if self.peer_closed {
+                // Nothing counts after close_notify (and rustls reads no more).
+                return Ok(());
+            }
             if !input.is_empty() {
-                if let Err(e) = self.conn.read_tls(&mut input) {
-                    return Err(rustls::Error::General(e.to_string()));
+                match self.conn.read_tls(&mut input) {
+                    Ok(0) => input = &[],
+                    Ok(_) => {}
+                    Err(e) => return Err(rustls::Error::General(e.to_string())),
                 }
             }
             let state = match self.conn.process_new_packets() {
@@ -192,6 +199,29 @@ mod tests {
     fn an_exchange_survives_any_split_of_its_bytes() {
         for step in [1, 2, 3, 5, 7, 64, 1000, 1 << 20] {
             exchange(step);
+        }
+    }
+
+    #[test]
+    fn bytes_after_close_notify_are_dropped_not_looped_on() {
+        for step in [1, 7, 100_000] {
+            let (mut client, mut server) = pair();
+            let (mut to_server, mut to_client) = (Data::new(), Data::new());
+            let (mut plain_c, mut plain_s) = (Data::new(), Data::new());
+            client.flush(&mut to_server);
+            for _ in 0..10 {
+                let w = std::mem::take(&mut to_server);
+                deliver(&mut server, w, step, &mut plain_s, &mut to_client).unwrap();
+                let w = std::mem::take(&mut to_client);
+                deliver(&mut client, w, step, &mut plain_c, &mut to_server).unwrap();
+            }
+            client.send(&Data::from("last words"), &mut to_server);
+            client.close(&mut to_server);
+            to_server.push(Data::from(vec![0x17u8; 6000]));
+            let w = std::mem::take(&mut to_server);
+            deliver(&mut server, w, step, &mut plain_s, &mut to_client).unwrap();
+            assert!(server.peer_closed());
+            assert_eq!(plain_s.to_vec(), b"last words");
         }
     }
 

@@ -27,14 +27,14 @@ pub const COMMON_OPTIONS: &[OptionDef] = &[
     OptionDef::new(
         "certificate",
         &[Ty::Object, Ty::Function],
-        "{ cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one.",
+        "{ cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise).",
     ),
     OptionDef::new("trusted", &[Ty::List], "crypto.Certificate objects a peer's certificate must chain to.")
         .absent("acceptTLS: clients need no certificate; connectTLS: the Mozilla roots"),
     OptionDef::new(
         "verify",
         &[Ty::Function],
-        "(ok, cert) => boolean: called with the result of checking the peer's certificate; true lets the handshake finish.",
+        "(ok, cert) => boolean: called with the result of checking the peer's certificate; a truthy answer lets the handshake finish.",
     ),
     OptionDef::new("onVerify", &[Ty::Function], "Another name of verify."),
     OptionDef::new("handshake", &[Ty::Function], "Called with { alpn, version, peer } (and serverName on acceptTLS) once the handshake is done."),
@@ -126,6 +126,7 @@ impl Common {
 }
 
 /// The objects of a `{ cert, key }` pair, not yet checked to belong together.
+#[derive(Clone)]
 pub struct Pair {
     cert: OptValue,
     key: Rc<PrivateKey>,
