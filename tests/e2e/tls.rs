@@ -902,3 +902,41 @@ print("got close_notify back", flush=True)
     assert_eq!(line, "got close_notify back\n");
     let _ = up.wait();
 }
+
+#[test]
+fn on_state_follows_the_session_from_handshake_to_failure() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{
+  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  alpn: ['http/1.1'],
+  onState: s => console.log(`state ${{s.state}} protocol=${{s.protocol}} host=${{s.hostname}} error=${{s.error}}`),
+}})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let p = start(&dir);
+    let out = s_client(&dir.0, port, &["-servername", "localhost", "-alpn", "http/1.1"], GET);
+    assert!(out.contains("ok"), "{out}");
+    assert!(
+        p.log.wait_for("state handshake protocol=http/1.1 host=localhost error=undefined", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
+    assert!(
+        p.log.wait_for("state connected protocol=http/1.1 host=localhost error=undefined", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
+    let mut raw = Raw::connect(port);
+    raw.send(b"GET / HTTP/1.1\r\n\r\n");
+    let _ = raw.read_to_close();
+    assert!(
+        p.log.wait_for("state closed protocol=undefined host=undefined error=", Duration::from_secs(5)),
+        "{}",
+        p.log.text()
+    );
+}
