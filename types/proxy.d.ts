@@ -692,7 +692,7 @@ interface MuxHTTPOptions {
   maxHeaderSize?: number | string;
   /** A session awaiting an answer that sees no byte either way for this long closes; its streams end with ReadTimeout. Default: 60s. */
   responseTimeout?: number | string;
-  /** The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported. Default: 1. */
+  /** The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported, and with a function HTTP/1.1 is spoken whatever it returns. Default: 1. */
   version?: number | string | ((...args: any[]) => any);
   /** HTTP/2 keep-alive pings. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
   ping?: ((...args: any[]) => any);

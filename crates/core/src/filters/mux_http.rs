@@ -69,7 +69,7 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef::new(
         "version",
         &[Ty::Int, Ty::Str, Ty::Function],
-        "The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported.",
+        "The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported, and with a function HTTP/1.1 is spoken whatever it returns.",
     )
     .default_int(1),
     OptionDef::new("ping", &[Ty::Function], "HTTP/2 keep-alive pings.")
