@@ -21,8 +21,14 @@ mod handle_client_hello;
 mod keys;
 mod session;
 mod settings;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 mod testing;
+
+/// What the fuzz targets drive (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::session::fuzz_server_input;
+}
 
 pub use client_hello::{ClientHello, HelloParser, HelloState};
 pub use keys::{Certificate, CertificateChain, CertificateInfo, KeyError, PrivateKey, PublicKey};

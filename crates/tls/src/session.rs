@@ -141,6 +141,49 @@ impl Tls {
     }
 }
 
+/// For the fuzz target: a server session after a real handshake with a client,
+/// fed `data` (the client's records, close_notify, garbage, as the fuzzer makes
+/// them) in pieces of the size its first byte says. Returns the plaintext read.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn fuzz_server_input(data: &[u8]) -> usize {
+    use rustls::{ClientConnection, ServerConnection};
+    use std::sync::{Arc, OnceLock};
+    static CONFIGS: OnceLock<(Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>)> = OnceLock::new();
+    let (server_config, client_config) = CONFIGS.get_or_init(|| {
+        let (server, roots) = crate::testing::server_config("localhost");
+        (Arc::new(server), Arc::new(crate::testing::client_config(roots)))
+    });
+    let mut client = Tls::new(ClientConnection::new(client_config.clone(), "localhost".try_into().unwrap()).unwrap());
+    let mut server = Tls::new(ServerConnection::new(server_config.clone()).unwrap());
+    let (mut to_server, mut to_client, mut plain) = (Data::new(), Data::new(), Data::new());
+    client.flush(&mut to_server);
+    for _ in 0..4 {
+        for chunk in std::mem::take(&mut to_server).chunks() {
+            server.receive(chunk, &mut plain, &mut to_client).unwrap();
+        }
+        for chunk in std::mem::take(&mut to_client).chunks() {
+            client.receive(chunk, &mut plain, &mut to_server).unwrap();
+        }
+    }
+    let Some((&split, rest)) = data.split_first() else { return 0 };
+    // Each piece is a record the client sealed, its close_notify, or raw bytes.
+    for piece in rest.chunks(1 + split as usize) {
+        let mut wire = Data::new();
+        match piece[0] % 4 {
+            0 => client.close(&mut wire),
+            1 | 2 => client.send(&Data::from(piece.to_vec()), &mut wire),
+            _ => wire.push(Data::from(piece.to_vec())),
+        }
+        for chunk in wire.chunks() {
+            if server.receive(chunk, &mut plain, &mut to_client).is_err() {
+                return plain.len();
+            }
+        }
+        assert!(plain.len() <= data.len() * 2, "more plaintext than was sent");
+    }
+    plain.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +265,15 @@ mod tests {
             deliver(&mut server, w, step, &mut plain_s, &mut to_client).unwrap();
             assert!(server.peer_closed());
             assert_eq!(plain_s.to_vec(), b"last words");
+        }
+    }
+
+    #[test]
+    fn random_mixes_of_records_close_notify_and_garbage_end() {
+        let mut rng = proxy_core::testing::Rng::new(5);
+        for _ in 0..300 {
+            let bytes: Vec<u8> = (0..rng.below(400) + 1).map(|_| rng.below(256) as u8).collect();
+            fuzz_server_input(&bytes);
         }
     }
 
