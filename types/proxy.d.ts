@@ -804,6 +804,8 @@ interface AcceptTLSOptions {
   minVersion?: 'TLS1' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3';
   /** The newest TLS version allowed. Default: 'TLS1.3'. */
   maxVersion?: 'TLS1.2' | 'TLS1.3';
+  /** A handshake not done within this long ends the stream with ReadTimeout. Default: 10s. */
+  handshakeTimeout?: number | string;
   /** An OpenSSL cipher list. Not supported yet: giving it is a load error. */
   ciphers?: string;
   /** Chinese national TLS (TLCP). Not supported yet: giving it is a load error. */
@@ -832,6 +834,8 @@ interface ConnectTLSOptions {
   minVersion?: 'TLS1' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3';
   /** The newest TLS version allowed. Default: 'TLS1.3'. */
   maxVersion?: 'TLS1.2' | 'TLS1.3';
+  /** A handshake not done within this long ends the stream with ReadTimeout. Default: 10s. */
+  handshakeTimeout?: number | string;
   /** An OpenSSL cipher list. Not supported yet: giving it is a load error. */
   ciphers?: string;
   /** Chinese national TLS (TLCP). Not supported yet: giving it is a load error. */

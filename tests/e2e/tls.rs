@@ -940,3 +940,49 @@ pipy()
         p.log.text()
     );
 }
+
+#[test]
+fn a_handshake_that_stalls_ends_at_the_handshake_timeout() {
+    let port = free_port();
+    let dir = codebase(&format!(
+        r#"
+pipy()
+.listen({port})
+.acceptTLS({{
+  handshakeTimeout: '1s',
+  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+}})
+.to($=>$.serveHTTP(new Message('ok\n')))
+"#
+    ));
+    let p = start(&dir);
+    let t = Instant::now();
+    let mut raw = Raw::connect(port);
+    raw.send(&[22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]);
+    let _ = raw.read_to_close();
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "{waited:?}");
+    assert!(p.log.wait_for("failed: not done within 1s", Duration::from_secs(5)), "{}", p.log.text());
+    // A handshake done in time is not cut by the timer firing later.
+    let mut kept = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-quiet"])
+        .current_dir(&dir.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut kin = kept.stdin.take().unwrap();
+    let mut kout = kept.stdout.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    kin.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(b"ok\n") {
+        let n = kout.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let _ = kept.kill();
+    let _ = kept.wait();
+}

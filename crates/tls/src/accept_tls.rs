@@ -97,6 +97,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         state: State::Hello(Box::default()),
         sub: None,
         ended_in: false,
+        timer: None,
     });
     spec.joint = true;
     Ok(spec)
@@ -225,6 +226,8 @@ pub struct AcceptTls {
     sub: Option<Pipeline>,
     /// The client's StreamEnd came (answers may still go out).
     ended_in: bool,
+    /// Set once `handshakeTimeout` has passed since the first byte.
+    timer: Option<Rc<std::cell::Cell<bool>>>,
 }
 
 impl AcceptTls {
@@ -398,6 +401,9 @@ impl Filter for AcceptTls {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         match ev {
             Event::Data(d) => {
+                if self.timer.is_none() {
+                    self.timer = Some(crate::settings::handshake_timer(cx, self.server.common.handshake_timeout));
+                }
                 for chunk in d.chunks() {
                     if matches!(self.state, State::Done) {
                         return;
@@ -419,6 +425,19 @@ impl Filter for AcceptTls {
                 }
             }
             Event::MessageStart(_) | Event::MessageEnd(_) => {}
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let fired = self.timer.as_ref().is_some_and(|t| t.get());
+        let handshaking = match &self.state {
+            State::Hello(_) => true,
+            State::Running(tls) => tls.handshaking(),
+            State::Done => false,
+        };
+        if fired && handshaking {
+            let why = format!("not done within {}", proxy_core::format_duration(self.server.common.handshake_timeout));
+            self.fail(cx, Data::new(), Failure(why, StreamError::ReadTimeout));
         }
     }
 

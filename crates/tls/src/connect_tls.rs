@@ -105,6 +105,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         held_gauge: Gauge::default(),
         flow: None,
         end_held: None,
+        timer: None,
     });
     spec.joint = true;
     Ok(spec)
@@ -197,6 +198,8 @@ pub struct ConnectTls {
     flow: Option<Rc<Backpressure>>,
     /// StreamEnd that came while the handshake ran.
     end_held: Option<Option<StreamError>>,
+    /// Set once `handshakeTimeout` has passed since the handshake started.
+    timer: Option<Rc<std::cell::Cell<bool>>>,
 }
 
 impl ConnectTls {
@@ -219,6 +222,7 @@ impl ConnectTls {
         tls.flush(&mut wire);
         self.state = State::Running(Box::new(tls), name);
         self.sub = Some(sub);
+        self.timer = Some(crate::settings::handshake_timer(cx, self.client.common.handshake_timeout));
         self.to_server(wire);
     }
 
@@ -404,6 +408,14 @@ impl Filter for ConnectTls {
                 _ => {}
             },
             Event::MessageStart(_) | Event::MessageEnd(_) => {}
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_>) {
+        let fired = self.timer.as_ref().is_some_and(|t| t.get());
+        if fired && matches!(self.state, State::Running(..)) {
+            let why = format!("not done within {}", proxy_core::format_duration(self.client.common.handshake_timeout));
+            self.fail(cx, Data::new(), why, StreamError::ReadTimeout);
         }
     }
 

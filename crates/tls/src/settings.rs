@@ -43,9 +43,23 @@ pub const COMMON_OPTIONS: &[OptionDef] = &[
         .one_of(&["TLS1", "TLS1.1", "TLS1.2", "TLS1.3"])
         .default_str("TLS1.2"),
     OptionDef::string("maxVersion", "The newest TLS version allowed.").one_of(&["TLS1.2", "TLS1.3"]).default_str("TLS1.3"),
+    OptionDef::duration("handshakeTimeout", "A handshake not done within this long ends the stream with ReadTimeout.")
+        .default_duration(std::time::Duration::from_secs(10)),
     OptionDef::string("ciphers", "An OpenSSL cipher list.").refused(),
     OptionDef::bool("ntls", "Chinese national TLS (TLCP).").refused(),
 ];
+
+/// Wakes a filter once `after` has passed; it then checks whether its handshake
+/// is done (a handshake that finished in time makes the wake-up a no-op).
+pub fn handshake_timer(cx: &proxy_core::Cx<'_>, after: std::time::Duration) -> Rc<std::cell::Cell<bool>> {
+    let (fired, handle) = (Rc::new(std::cell::Cell::new(false)), cx.handle());
+    let flag = fired.clone();
+    proxy_core::call_after(after, move || {
+        flag.set(true);
+        handle.wake();
+    });
+    fired
+}
 
 /// Where a filter's own certificate comes from.
 pub enum CertSource {
@@ -78,6 +92,8 @@ pub struct Common {
     pub trusted: Option<Arc<RootCertStore>>,
     /// The callbacks.
     pub hooks: Hooks,
+    /// How long a handshake may take.
+    pub handshake_timeout: std::time::Duration,
 }
 
 fn err(owner: &str, why: impl std::fmt::Display) -> ArgError {
@@ -121,7 +137,8 @@ impl Common {
             handshake: callback("handshake")?,
             on_state: callback("onState")?,
         };
-        Ok(Common { versions, certificate, trusted, hooks })
+        let handshake_timeout = opts.duration("handshakeTimeout")?;
+        Ok(Common { versions, certificate, trusted, hooks, handshake_timeout })
     }
 }
 
