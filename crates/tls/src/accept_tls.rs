@@ -10,10 +10,11 @@
 //! reason. A client's StreamEnd ends the sub-pipeline; the sub-pipeline's
 //! StreamEnd sends close_notify and ends the output.
 
-use crate::keys::Certificate;
 use crate::provider;
 use crate::session::Tls;
-use crate::settings::{CertSource, ClientCheck, Common, ConfigCache, OneCert, Pair, COMMON_OPTIONS};
+use crate::settings::{
+    native, text, CertSource, ClientCheck, Common, ConfigCache, OneCert, Pair, Refusal, COMMON_OPTIONS,
+};
 use proxy_core::filters::FilterDef;
 use proxy_core::{
     Arg, ArgError, ArgResult, Args, Callback, Context, Cx, Data, Event, Filter, FilterSpec, LayoutSlot, OptValue,
@@ -311,36 +312,27 @@ impl AcceptTls {
     /// hears about it, and the sub-pipeline starts.
     fn established(&mut self, cx: &mut Cx<'_>) -> Result<(), Failure> {
         let State::Running(tls) = &self.state else { return Ok(()) };
-        let chain = tls.peer_certificates();
-        let peer = chain.first().and_then(|c| Certificate::from_der(c.clone()).ok()).map(Rc::new);
         let hooks = &self.server.common.hooks;
-        if let (Some(verify), Some(check)) = (&hooks.verify, &self.server.client_check) {
-            let ok = check.check(&chain);
-            let cert = peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined);
-            match verify.call(cx.context(), Arg::Plain(&[Plain::Bool(ok), cert]), Want::Bool) {
-                Ok(Returned::Bool(true)) => {}
-                Ok(Returned::Pending(_)) => {
-                    return Err(Failure(
-                        "verify returned a Promise; it must answer at once".into(),
-                        StreamError::RuntimeError,
-                    ))
-                }
-                Ok(_) => {
+        let leaf = if hooks.see_peer() { tls.peer() } else { None };
+        let peer = || native(leaf.clone());
+        if let (Some(_), Some(check)) = (&hooks.verify, &self.server.client_check) {
+            let ok = check.check(&tls.peer_certificates());
+            match hooks.verify(cx.context(), ok, peer()) {
+                Ok(()) => {}
+                Err(Refusal::Refused) => {
                     return Err(Failure("verify refused the client's certificate".into(), StreamError::Unauthorized))
                 }
-                Err(e) => return Err(Failure(format!("verify failed: {e}"), StreamError::RuntimeError)),
+                Err(Refusal::Failed(why)) => return Err(Failure(why, StreamError::RuntimeError)),
             }
         }
-        if let Some(f) = &hooks.handshake {
-            let info = Plain::Object(vec![
-                ("alpn", tls.alpn().map(Plain::Str).unwrap_or(Plain::Undefined)),
-                ("serverName", tls.server_name().map(Plain::Str).unwrap_or(Plain::Undefined)),
-                ("version", tls.version().map(|v| Plain::Str(v.into())).unwrap_or(Plain::Undefined)),
-                ("peer", peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined)),
-            ]);
-            if let Err(e) = f.call(cx.context(), Arg::Plain(&[info]), Want::Nothing) {
-                return Err(Failure(format!("the handshake callback failed: {e}"), StreamError::RuntimeError));
-            }
+        if hooks.handshake.is_some() {
+            let info = vec![
+                ("alpn", text(tls.alpn())),
+                ("serverName", text(tls.server_name())),
+                ("version", text(tls.version())),
+                ("peer", peer()),
+            ];
+            hooks.handshake(cx.context(), info).map_err(|why| Failure(why, StreamError::RuntimeError))?;
         }
         self.call_on_state(cx, "connected", None);
         match cx.sub_pipeline(&self.slot, cx.context().clone(), 0) {
@@ -354,25 +346,22 @@ impl AcceptTls {
     }
 
     fn call_on_state(&self, cx: &mut Cx<'_>, state: &str, error: Option<&str>) {
-        let Some(f) = &self.server.common.hooks.on_state else { return };
+        let hooks = &self.server.common.hooks;
+        if hooks.on_state.is_none() {
+            return;
+        }
         let tls = match &self.state {
             State::Running(tls) => Some(tls),
             _ => None,
         };
-        let peer = tls
-            .and_then(|t| t.peer_certificates().into_iter().next())
-            .and_then(|c| Certificate::from_der(c).ok())
-            .map(|c| Plain::Native(Rc::new(c)));
-        let session = Plain::Object(vec![
-            ("state", Plain::Str(state.into())),
-            ("error", error.map(|e| Plain::Str(e.into())).unwrap_or(Plain::Undefined)),
-            ("protocol", tls.and_then(|t| t.alpn()).map(Plain::Str).unwrap_or(Plain::Undefined)),
-            ("hostname", tls.and_then(|t| t.server_name()).map(Plain::Str).unwrap_or(Plain::Undefined)),
-            ("peer", peer.unwrap_or(Plain::Undefined)),
-        ]);
-        if let Err(e) = f.call(cx.context(), Arg::Plain(&[session]), Want::Nothing) {
-            proxy_core::report_script_error(&e, DEF.name);
-        }
+        let session = vec![
+            ("state", text(Some(state))),
+            ("error", text(error)),
+            ("protocol", text(tls.and_then(|t| t.alpn()))),
+            ("hostname", text(tls.and_then(|t| t.server_name()))),
+            ("peer", native(tls.and_then(|t| t.peer()))),
+        ];
+        hooks.on_state(cx.context(), DEF.name, session);
     }
 
     fn output(&self, cx: &mut Cx<'_>, wire: Data) {

@@ -9,10 +9,11 @@
 //! chain alone is checked. A `verify` callback gets the result and decides. A
 //! failed handshake ends the stream with an error, logged once with the reason.
 
-use crate::keys::Certificate;
 use crate::provider;
 use crate::session::Tls;
-use crate::settings::{no_name, CertSource, Common, ConfigCache, OneCert, Pair, ServerCheck, COMMON_OPTIONS};
+use crate::settings::{
+    native, no_name, text, CertSource, Common, ConfigCache, OneCert, Pair, Refusal, ServerCheck, COMMON_OPTIONS,
+};
 use proxy_core::filters::FilterDef;
 use proxy_core::{
     Arg, ArgError, ArgResult, Args, Backpressure, Callback, Context, Cx, Data, Event, Filter, FilterSpec, Gauge,
@@ -292,40 +293,26 @@ impl ConnectTls {
 
     fn established(&mut self, cx: &mut Cx<'_>) -> Result<(), (String, StreamError)> {
         let State::Running(tls, name) = std::mem::replace(&mut self.state, State::Done) else { return Ok(()) };
-        let chain = tls.peer_certificates();
-        let peer = chain.first().and_then(|c| Certificate::from_der(c.clone()).ok()).map(Rc::new);
         let hooks = &self.client.common.hooks;
-        if let Some(verify) = &hooks.verify {
-            let ok = self.client.check.check(&chain, &name);
-            let cert = peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined);
-            match verify.call(cx.context(), Arg::Plain(&[Plain::Bool(ok), cert]), Want::Bool) {
-                Ok(Returned::Bool(true)) => {}
-                Ok(Returned::Pending(_)) => {
-                    return Err(("verify returned a Promise; it must answer at once".into(), StreamError::RuntimeError))
+        let leaf = if hooks.see_peer() { tls.peer() } else { None };
+        let peer = || native(leaf.clone());
+        if hooks.verify.is_some() {
+            let ok = self.client.check.check(&tls.peer_certificates(), &name);
+            match hooks.verify(cx.context(), ok, peer()) {
+                Ok(()) => {}
+                Err(Refusal::Refused) => {
+                    return Err(("verify refused the server's certificate".into(), StreamError::ProtocolError))
                 }
-                Ok(_) => return Err(("verify refused the server's certificate".into(), StreamError::ProtocolError)),
-                Err(e) => return Err((format!("verify failed: {e}"), StreamError::RuntimeError)),
+                Err(Refusal::Failed(why)) => return Err((why, StreamError::RuntimeError)),
             }
         }
-        if let Some(f) = &hooks.handshake {
-            let info = Plain::Object(vec![
-                ("alpn", tls.alpn().map(Plain::Str).unwrap_or(Plain::Undefined)),
-                ("version", tls.version().map(|v| Plain::Str(v.into())).unwrap_or(Plain::Undefined)),
-                ("peer", peer.clone().map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined)),
-            ]);
-            if let Err(e) = f.call(cx.context(), Arg::Plain(&[info]), Want::Nothing) {
-                return Err((format!("the handshake callback failed: {e}"), StreamError::RuntimeError));
-            }
+        if hooks.handshake.is_some() {
+            let info = vec![("alpn", text(tls.alpn())), ("version", text(tls.version())), ("peer", peer())];
+            hooks.handshake(cx.context(), info).map_err(|why| (why, StreamError::RuntimeError))?;
         }
-        if let Some(f) = &hooks.on_state {
-            let session = Plain::Object(vec![
-                ("state", Plain::Str("connected".into())),
-                ("protocol", tls.alpn().map(Plain::Str).unwrap_or(Plain::Undefined)),
-                ("peer", peer.map(|c| Plain::Native(c)).unwrap_or(Plain::Undefined)),
-            ]);
-            if let Err(e) = f.call(cx.context(), Arg::Plain(&[session]), Want::Nothing) {
-                proxy_core::report_script_error(&e, DEF.name);
-            }
+        if hooks.on_state.is_some() {
+            let session = vec![("state", text(Some("connected"))), ("protocol", text(tls.alpn())), ("peer", peer())];
+            hooks.on_state(cx.context(), DEF.name, session);
         }
         let mut tls = tls;
         let mut wire = Data::new();

@@ -196,12 +196,7 @@ impl PrivateKey {
         let der = if looks_like_der(bytes) {
             PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| KeyError(format!("not a DER private key: {e}")))?
         } else {
-            PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
-                rustls_pki_types::pem::Error::NoItemsFound => {
-                    KeyError("no private key: expected PEM text with a PRIVATE KEY block, or DER".into())
-                }
-                e => KeyError(format!("broken PEM private key: {e}")),
-            })?
+            PrivateKeyDer::from_pem_slice(bytes).map_err(|e| pem_error("private key", "PRIVATE KEY", e))?
         };
         let signer = provider()
             .key_provider
@@ -243,12 +238,7 @@ impl PublicKey {
         let spki = if looks_like_der(bytes) {
             SubjectPublicKeyInfoDer::from(bytes.to_vec())
         } else {
-            SubjectPublicKeyInfoDer::from_pem_slice(bytes).map_err(|e| match e {
-                rustls_pki_types::pem::Error::NoItemsFound => {
-                    KeyError("no public key: expected PEM text with a PUBLIC KEY block, or DER".into())
-                }
-                e => KeyError(format!("broken PEM public key: {e}")),
-            })?
+            SubjectPublicKeyInfoDer::from_pem_slice(bytes).map_err(|e| pem_error("public key", "PUBLIC KEY", e))?
         };
         Ok(PublicKey { spki })
     }
@@ -256,6 +246,16 @@ impl PublicKey {
     /// PEM text of it.
     pub fn to_pem(&self) -> String {
         pem("PUBLIC KEY", &self.spki)
+    }
+}
+
+/// Why PEM text did not give a `what` (from a `label` block).
+fn pem_error(what: &str, label: &str, e: rustls_pki_types::pem::Error) -> KeyError {
+    match e {
+        rustls_pki_types::pem::Error::NoItemsFound => {
+            KeyError(format!("no {what}: expected PEM text with a {label} block, or DER"))
+        }
+        e => KeyError(format!("broken PEM {what}: {e}")),
     }
 }
 

@@ -123,6 +123,12 @@ impl Tls {
         self.conn.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()
     }
 
+    /// The peer's own certificate, parsed for scripts.
+    pub fn peer(&self) -> Option<std::rc::Rc<crate::keys::Certificate>> {
+        let leaf = self.conn.peer_certificates()?.first()?.clone().into_owned();
+        crate::keys::Certificate::from_der(leaf).ok().map(std::rc::Rc::new)
+    }
+
     /// The server name the client asked for (server side).
     pub fn server_name(&self) -> Option<String> {
         match &self.conn {

@@ -11,7 +11,9 @@
 
 use crate::keys::{certified_key, Certificate, CertificateChain, PrivateKey};
 use crate::provider;
-use proxy_core::{ArgError, ArgResult, Callback, OptValue, OptionDef, OptionReader, Ty};
+use proxy_core::{
+    Arg, ArgError, ArgResult, Callback, Context, OptValue, OptionDef, OptionReader, Plain, Returned, Ty, Want,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -80,6 +82,61 @@ pub struct Hooks {
     pub handshake: Option<Rc<dyn Callback>>,
     /// `onState(session)`.
     pub on_state: Option<Rc<dyn Callback>>,
+}
+
+/// How `verify` said no.
+pub enum Refusal {
+    /// It answered falsy.
+    Refused,
+    /// It threw, or answered with a Promise: why.
+    Failed(String),
+}
+
+/// A string for a script, or `undefined`.
+pub fn text(v: Option<impl Into<String>>) -> Plain {
+    v.map(|s| Plain::Str(s.into())).unwrap_or(Plain::Undefined)
+}
+
+/// A native value for a script (a certificate), or `undefined`.
+pub fn native<T: 'static>(v: Option<Rc<T>>) -> Plain {
+    v.map(|v| Plain::Native(v as Rc<dyn std::any::Any>)).unwrap_or(Plain::Undefined)
+}
+
+impl Hooks {
+    /// Whether a callback will see the peer's certificate (so it is worth parsing).
+    pub fn see_peer(&self) -> bool {
+        self.verify.is_some() || self.handshake.is_some() || self.on_state.is_some()
+    }
+
+    /// Asks `verify`, if there is one, about the peer's certificate `cert` whose
+    /// check gave `ok`.
+    pub fn verify(&self, cx: &Context, ok: bool, cert: Plain) -> Result<(), Refusal> {
+        let Some(verify) = &self.verify else { return Ok(()) };
+        match verify.call(cx, Arg::Plain(&[Plain::Bool(ok), cert]), Want::Bool) {
+            Ok(Returned::Bool(true)) => Ok(()),
+            Ok(Returned::Pending(_)) => {
+                Err(Refusal::Failed("verify returned a Promise; it must answer at once".into()))
+            }
+            Ok(_) => Err(Refusal::Refused),
+            Err(e) => Err(Refusal::Failed(format!("verify failed: {e}"))),
+        }
+    }
+
+    /// Tells `handshake`, if there is one, about the handshake done.
+    pub fn handshake(&self, cx: &Context, info: Vec<(&'static str, Plain)>) -> Result<(), String> {
+        let Some(f) = &self.handshake else { return Ok(()) };
+        f.call(cx, Arg::Plain(&[Plain::Object(info)]), Want::Nothing)
+            .map(|_| ())
+            .map_err(|e| format!("the handshake callback failed: {e}"))
+    }
+
+    /// Tells `onState`, if there is one, about the session; its errors are logged.
+    pub fn on_state(&self, cx: &Context, owner: &str, session: Vec<(&'static str, Plain)>) {
+        let Some(f) = &self.on_state else { return };
+        if let Err(e) = f.call(cx, Arg::Plain(&[Plain::Object(session)]), Want::Nothing) {
+            proxy_core::report_script_error(&e, owner);
+        }
+    }
 }
 
 /// The options both filters share, read.
