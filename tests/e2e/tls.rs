@@ -110,6 +110,47 @@ fn start(dir: &TempDir) -> Proxy {
     p
 }
 
+/// An `openssl s_client` connection kept open, closed when dropped.
+struct Kept {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+}
+
+impl Kept {
+    fn open(dir: &Path, port: u16) -> Kept {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-quiet"])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+        Kept { child, stdin, stdout }
+    }
+
+    /// Asks `GET /` and reads until the answer ends with `ok\n`.
+    fn ask(&mut self) {
+        self.stdin.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.ends_with(b"ok\n") {
+            let n = self.stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `openssl s_client` sending `request` after the handshake; its stdout and stderr.
 fn s_client(dir: &Path, port: u16, extra: &[&str], request: &str) -> String {
     let mut child = Command::new("openssl")
@@ -136,6 +177,10 @@ fn s_client(dir: &Path, port: u16, extra: &[&str], request: &str) -> String {
 
 const GET: &str = "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
 
+/// The `certificate` option for `server.crt` and its key, as the scripts below give it.
+const CERT: &str =
+    "certificate: { cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }";
+
 /// Python's ssl module: the body of GET / over TLS with `server_hostname`, and the
 /// protocol ALPN agreed on.
 fn python_get(dir: &Path, port: u16, server_hostname: &str, alpn: &str) -> String {
@@ -156,8 +201,7 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=10) as raw:
         print(s.selected_alpn_protocol(), data.split(b"\r\n\r\n", 1)[1].decode())
 "#
     );
-    let out = Command::new("python3").arg("-c").arg(code).current_dir(dir).output().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    python(dir, &code)
 }
 
 #[test]
@@ -243,7 +287,7 @@ fn mutual_tls_lets_in_only_clients_with_a_trusted_certificate() {
 pipy()
 .listen({port})
 .acceptTLS({{
-  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  {CERT},
   trusted: [new crypto.Certificate(pipy.load('ca.crt'))],
   handshake: info => console.log(`client is ${{info.peer.subject.commonName}} of ${{info.peer.subject.organizationName}}`),
 }})
@@ -280,8 +324,7 @@ with socket.create_connection(("127.0.0.1", {port}), timeout=10) as raw:
         print(data.split(b"\r\n\r\n", 1)[1].decode(), end="")
 "#
     );
-    let out = Command::new("python3").arg("-c").arg(code).current_dir(&dir.0).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "welcome\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(python(&dir.0, &code), "welcome\n");
 }
 
 #[test]
@@ -292,7 +335,7 @@ fn a_verify_callback_sees_the_check_and_the_certificate_and_decides() {
 pipy()
 .listen({port})
 .acceptTLS({{
-  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  {CERT},
   trusted: [new crypto.Certificate(pipy.load('ca.crt'))],
   verify: (ok, cert) => (console.log(`verify ${{ok}} ${{cert.subject.commonName}} ${{cert.subjectAltNames}}`), ok || cert.subject.commonName === 'friend.test'),
 }})
@@ -379,33 +422,14 @@ fn plain_http_and_garbage_on_a_tls_port_are_closed_at_once_and_nothing_else_is_t
         r#"
 pipy()
 .listen({port})
-.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ {CERT} }})
 .to($=>$.serveHTTP(new Message('ok\n')))
 "#
     ));
     let p = start(&dir);
     // An open TLS connection stays usable meanwhile.
-    let mut kept = std::process::Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-quiet"])
-        .current_dir(&dir.0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut kin = kept.stdin.take().unwrap();
-    let mut kout = kept.stdout.take().unwrap();
-    let mut ask = || {
-        kin.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 512];
-        while !got.ends_with(b"ok\n") {
-            let n = kout.read(&mut buf).unwrap();
-            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
-    ask();
+    let mut kept = Kept::open(&dir.0, port);
+    kept.ask();
 
     let t = Instant::now();
     let mut raw = Raw::connect(port);
@@ -431,9 +455,7 @@ pipy()
         raw.send(&bytes);
         let _ = raw.read_to_close();
     }
-    ask();
-    let _ = kept.kill();
-    let _ = kept.wait();
+    kept.ask();
     assert!(p.log.text().contains("acceptTLS: handshake with 127.0.0.1:"), "{}", p.log.text());
 }
 
@@ -444,7 +466,7 @@ fn a_stalled_handshake_is_closed_by_the_port_timeout_and_a_flood_of_records_hold
         r#"
 pipy()
 .listen({port}, {{ readTimeout: '1s' }})
-.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ {CERT} }})
 .to($=>$.serveHTTP(new Message('ok\n')))
 "#
     ));
@@ -534,7 +556,7 @@ fn tls_versions_can_be_narrowed() {
         r#"
 pipy()
 .listen({port})
-.acceptTLS({{ minVersion: 'TLS1.3', certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ minVersion: 'TLS1.3', {CERT} }})
 .to($=>$.serveHTTP(new Message('ok\n')))
 "#
     ));
@@ -583,7 +605,7 @@ fn a_renegotiation_attempt_is_refused_and_the_server_goes_on() {
         r#"
 pipy()
 .listen({port})
-.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ {CERT} }})
 .to($=>$.serveHTTP(new Message('ok\n')))
 "#
     ));
@@ -714,7 +736,7 @@ pipy()
 .listen({idle})
 .dummy()
 .listen({port})
-.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ {CERT} }})
 .to($=>$.connect('127.0.0.1:{idle}'))
 "#
     ));
@@ -799,7 +821,7 @@ fn an_answer_cut_off_is_not_ended_with_close_notify() {
         r#"
 pipy()
 .listen({port})
-.acceptTLS({{ certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }} }})
+.acceptTLS({{ {CERT} }})
 .to($=>$.connect('127.0.0.1:{backend}'))
 "#
     ));
@@ -845,7 +867,7 @@ fn an_alpn_function_that_declines_gets_the_client_an_alert() {
 pipy()
 .listen({port})
 .acceptTLS({{
-  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  {CERT},
   alpn: () => -1,
 }})
 .to($=>$.serveHTTP(new Message('ok\n')))
@@ -911,7 +933,7 @@ fn on_state_follows_the_session_from_handshake_to_failure() {
 pipy()
 .listen({port})
 .acceptTLS({{
-  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  {CERT},
   alpn: ['http/1.1'],
   onState: s => console.log(`state ${{s.state}} protocol=${{s.protocol}} host=${{s.hostname}} error=${{s.error}}`),
 }})
@@ -950,7 +972,7 @@ pipy()
 .listen({port})
 .acceptTLS({{
   handshakeTimeout: '1s',
-  certificate: {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }},
+  {CERT},
 }})
 .to($=>$.serveHTTP(new Message('ok\n')))
 "#
@@ -964,25 +986,9 @@ pipy()
     assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "{waited:?}");
     assert!(p.log.wait_for("failed: not done within 1s", Duration::from_secs(5)), "{}", p.log.text());
     // A handshake done in time is not cut by the timer firing later.
-    let mut kept = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-CAfile", "ca.crt", "-quiet"])
-        .current_dir(&dir.0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut kin = kept.stdin.take().unwrap();
-    let mut kout = kept.stdout.take().unwrap();
+    let mut kept = Kept::open(&dir.0, port);
+    kept.ask();
+    // Past the timeout (nothing to wait on: the timer of a finished handshake does nothing).
     std::thread::sleep(Duration::from_millis(1500));
-    kin.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    while !got.ends_with(b"ok\n") {
-        let n = kout.read(&mut buf).unwrap();
-        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
-    let _ = kept.kill();
-    let _ = kept.wait();
+    kept.ask();
 }
