@@ -154,13 +154,7 @@ fn initial_values(ctx: &Ctx<'_>, vars: &ModuleVars) -> Result<Vec<Slot>> {
     init.iter::<Value>().map(|v| v.map(|v| Persistent::save(ctx, v))).collect()
 }
 
-fn with_slots<R>(ctx: &Ctx<'_>, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Result<R> {
-    let Some(cx) = current() else {
-        return Err(Exception::throw_reference(
-            ctx,
-            "context variables can only be used while a pipeline runs (pass a function to compute values per stream)",
-        ));
-    };
+fn with_slots<R>(ctx: &Ctx<'_>, cx: &Context, vars: &ModuleVars, f: impl FnOnce(&mut Vec<Slot>) -> R) -> Result<R> {
     let needs_init = cx.with_vars(|slot| {
         let js = slot.as_ref().and_then(|b| b.as_any().downcast_ref::<JsVars>());
         js.and_then(|js| js.modules.get(vars.module)).is_none_or(|m| m.is_none())
@@ -187,18 +181,20 @@ fn initial<'js>(ctx: &Ctx<'js>, var: &VarRef) -> Result<rquickjs::Array<'js>> {
 }
 
 fn read<'js>(ctx: &Ctx<'js>, var: &VarRef) -> Result<Value<'js>> {
-    if current().is_none() {
-        return initial(ctx, var)?.get(var.index);
+    match current() {
+        None => initial(ctx, var)?.get(var.index),
+        Some(cx) => with_slots(ctx, &cx, &var.vars, |s| s[var.index].clone())?.restore(ctx),
     }
-    with_slots(ctx, &var.vars, |s| s[var.index].clone())?.restore(ctx)
 }
 
 fn write<'js>(ctx: &Ctx<'js>, var: &VarRef, v: Value<'js>) -> Result<()> {
-    if current().is_none() {
-        return initial(ctx, var)?.set(var.index, v);
+    match current() {
+        None => initial(ctx, var)?.set(var.index, v),
+        Some(cx) => {
+            let p = Persistent::save(ctx, v);
+            with_slots(ctx, &cx, &var.vars, |s| s[var.index] = p)
+        }
     }
-    let p = Persistent::save(ctx, v);
-    with_slots(ctx, &var.vars, |s| s[var.index] = p)
 }
 
 /// Declares the properties of `init` as variables of `vars`, each an accessor of
