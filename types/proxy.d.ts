@@ -648,10 +648,18 @@ interface ServeHTTPOptions {
   requireHost?: boolean;
   /** Requests a connection carries before it closes. Not supported yet: giving it is a load error. */
   maxMessages?: number;
-  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
-  connectionWindowSize?: number | string;
-  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  /** HTTP/2: streams a client may have open at once. Default: 128. */
+  maxConcurrentStreams?: number;
+  /** HTTP/2: each stream's receive window, how much of a request body a client may send ahead. Default: 256k. */
   streamWindowSize?: number | string;
+  /** HTTP/2: the same as streamWindowSize, by its SETTINGS name. Default: as streamWindowSize. */
+  initialWindowSize?: number | string;
+  /** HTTP/2: the connection's receive window, shared by its streams. Default: 1m. */
+  connectionWindowSize?: number | string;
+  /** HTTP/2: the largest frame payload a client may send (16k to 16M). Default: 16k. */
+  maxFrameSize?: number | string;
+  /** HTTP/2: the largest decoded header list; past it the stream is refused. Default: as maxHeaderSize. */
+  maxHeaderListSize?: number | string;
   /** Largest request body a request may have (a function handler gets it whole); a bigger one is answered 413. Default: 16m. */
   maxBodySize?: number | string;
 }
@@ -672,10 +680,18 @@ interface DemuxHTTPOptions {
   requireHost?: boolean;
   /** Requests a connection carries before it closes. Not supported yet: giving it is a load error. */
   maxMessages?: number;
-  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
-  connectionWindowSize?: number | string;
-  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 connections only, which this proxy does not accept yet. */
+  /** HTTP/2: streams a client may have open at once. Default: 128. */
+  maxConcurrentStreams?: number;
+  /** HTTP/2: each stream's receive window, how much of a request body a client may send ahead. Default: 256k. */
   streamWindowSize?: number | string;
+  /** HTTP/2: the same as streamWindowSize, by its SETTINGS name. Default: as streamWindowSize. */
+  initialWindowSize?: number | string;
+  /** HTTP/2: the connection's receive window, shared by its streams. Default: 1m. */
+  connectionWindowSize?: number | string;
+  /** HTTP/2: the largest frame payload a client may send (16k to 16M). Default: 16k. */
+  maxFrameSize?: number | string;
+  /** HTTP/2: the largest decoded header list; past it the stream is refused. Default: as maxHeaderSize. */
+  maxHeaderListSize?: number | string;
 }
 
 /** Options of `muxHTTP`. */

@@ -6,6 +6,7 @@ mod codebase_bounds;
 mod docker;
 mod fanout;
 mod health;
+mod http2;
 mod lifecycle;
 mod limits;
 mod modules;

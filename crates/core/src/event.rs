@@ -228,6 +228,8 @@ pub struct MessageCollector {
 
 /// What feeding one event to a `MessageCollector` gave.
 #[derive(Debug)]
+// (A whole message is moved out at once: boxing it would cost an allocation per message.)
+#[allow(clippy::large_enum_variant)]
 pub enum Collected {
     /// The event was taken into the message being collected.
     Taken,

@@ -64,6 +64,18 @@ impl Pressure {
         }
     }
 
+    /// Wakes `waker` once no one is backed up (at once if no one is).
+    pub fn wake_when_clear(&self, waker: &Waker) {
+        if !self.is_on() {
+            waker.wake_by_ref();
+            return;
+        }
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
     /// Completes when no one is backed up.
     pub async fn cleared(&self) {
         poll_fn(|cx| {

@@ -210,15 +210,26 @@ pub struct RequestHead {
     pub method: Text,
     /// The request target as sent (`/a?b=c`).
     pub path: Text,
-    /// `HTTP/1.1` or `HTTP/1.0`.
+    /// `HTTP/1.1`, `HTTP/1.0` or `HTTP/2`.
     pub protocol: Text,
     /// Header fields.
     pub headers: Headers,
+    /// HTTP/2's `:scheme` (`http`, `https`); `None` from HTTP/1.
+    pub scheme: Option<Text>,
+    /// HTTP/2's `:authority`; `None` from HTTP/1, whose `host` header says it.
+    pub authority: Option<Text>,
 }
 
 impl Default for RequestHead {
     fn default() -> Self {
-        RequestHead { method: "GET".into(), path: "/".into(), protocol: "HTTP/1.1".into(), headers: Headers::new() }
+        RequestHead {
+            method: "GET".into(),
+            path: "/".into(),
+            protocol: "HTTP/1.1".into(),
+            headers: Headers::new(),
+            scheme: None,
+            authority: None,
+        }
     }
 }
 
@@ -313,13 +324,15 @@ impl Head {
     }
 }
 
-/// The tail of a message: sizes measured by the decoder.
+/// The tail of a message: sizes measured by the decoder, and trailers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tail {
     /// Bytes in the head as received.
     pub head_size: usize,
     /// Bytes in the body as received.
     pub body_size: usize,
+    /// Trailer fields sent after the body (HTTP/2 trailers, gRPC's `grpc-status`).
+    pub headers: Option<Headers>,
 }
 
 #[cfg(test)]

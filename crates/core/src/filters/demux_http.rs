@@ -1,5 +1,8 @@
-//! `demuxHTTP(options?).to(...)`: an HTTP/1.x server whose requests each run in a
-//! sub-pipeline of their own, with a forked context. Data in is decoded; each
+//! `demuxHTTP(options?).to(...)`: an HTTP server whose requests each run in a
+//! sub-pipeline of their own, with a forked context; HTTP/1.x or HTTP/2 as the
+//! client's first bytes say (`http::connection`). Over HTTP/2 each stream's
+//! answer goes at its own pace (a stream waiting for its window pauses its own
+//! upstream), and what follows about order and pipelining is HTTP/1's. Data in is decoded; each
 //! request's MessageStart, Data and MessageEnd go to its sub-pipeline as they
 //! arrive (bodies stream, nothing is buffered whole). Each sub-pipeline answers with
 //! a message; answers are encoded and written in request order, streaming as well
@@ -26,7 +29,7 @@ use crate::args::{ArgResult, Args};
 use crate::event::{Event, StreamError};
 use crate::filters::FilterDef;
 use crate::flow::{self, Backpressure, Direction, Gauge};
-use crate::http::h1::server::Session;
+use crate::http::connection::Connection;
 use crate::http::server::{self, ServerOptions};
 use crate::http::session::{Incoming, RequestId, ServerSession};
 use crate::pipeline::{Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
@@ -48,7 +51,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
-        session: Session::new(options.clone(), options.max_pipelined),
+        session: Connection::new(options.clone(), options.max_pipelined),
         buffer_size: options.buffer_size,
     });
     spec.joint = !named;
@@ -64,6 +67,8 @@ struct Stream {
     /// waits its turn (it follows the client's once it is the one being written);
     /// the answer bytes waiting, and the holds.
     own_flow: Option<OwnFlow>,
+    /// The session paces the request body by `own_flow` itself (HTTP/2).
+    paced: bool,
 }
 
 /// The backpressure of one pipelined request's sub-pipeline.
@@ -79,7 +84,7 @@ struct OwnFlow {
 /// The `demuxHTTP` filter.
 pub struct DemuxHttp {
     slot: LayoutSlot,
-    session: Session<Stream>,
+    session: Connection<Stream>,
     /// Answer bytes a request waiting its turn may hold before its upstream pauses.
     buffer_size: usize,
 }
@@ -102,10 +107,12 @@ impl DemuxHttp {
             }
             let more = self.session.flush(cx);
             // Its turn: the request being answered writes to the client now, at the client's pace.
-            if let Some(own) = self.session.front_state_mut().and_then(|s| s.own_flow.as_mut()) {
-                own.held_bytes = 0;
-                own.waiting_turn.clear(&own.flow.toward_client);
-            }
+            self.session.for_each_writing(&mut |s| {
+                if let Some(own) = s.own_flow.as_mut() {
+                    own.held_bytes = 0;
+                    own.waiting_turn.clear(&own.flow.toward_client);
+                }
+            });
             if !more {
                 break;
             }
@@ -123,12 +130,14 @@ impl DemuxHttp {
                 None => cx.context().fork(),
             };
             let pipeline = cx.sub_pipeline(&self.slot, context, id as usize);
-            self.session.keep(id, Stream { pipeline, own_flow });
+            // HTTP/2 reads each request body at its own pace; HTTP/1 pauses the connection.
+            let paced = own_flow.as_ref().is_some_and(|own| self.session.input_flow(id, &own.flow));
+            self.session.keep(id, Stream { pipeline, own_flow, paced });
         }
         let end = matches!(ev, Event::MessageEnd(_));
         let Some(stream) = self.session.state_mut(id) else { return };
         // An upstream slow to take this request's body pauses the client.
-        if let (Some(own), Some(client)) = (&stream.own_flow, client) {
+        if let (Some(own), Some(client), false) = (&stream.own_flow, client, stream.paced) {
             flow::follow(&own.flow, client, Direction::TowardServer, &own.followed_by_client);
         }
         // An answer the sub-pipeline gives at once is queued by the pipeline and

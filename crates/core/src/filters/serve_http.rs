@@ -1,5 +1,6 @@
-//! `serveHTTP(message | fn, options?)`: an HTTP/1.x server in one filter, on the
-//! server session (`http::h1::server`) taking one request at a time. Data in is
+//! `serveHTTP(message | fn, options?)`: an HTTP server in one filter, on the
+//! server session of the connection's version (`http::connection`): HTTP/1.x
+//! one request at a time, HTTP/2 streams side by side. Data in is
 //! decoded into requests; each whole request is answered with the fixed message or
 //! with what the callback returns (a Message or a Promise of one); responses go out
 //! as bytes, in request order. StreamEnd in (the client closed) ends the output
@@ -21,7 +22,7 @@ use crate::data::Data;
 use crate::event::{Collected, Event, Message, MessageCollector};
 use crate::filters::FilterDef;
 use crate::head::{Head, ResponseHead};
-use crate::http::h1::server::Session;
+use crate::http::connection::Connection;
 use crate::http::server::{self, ServerOptions};
 use crate::http::session::{Incoming, RequestId, ServerSession};
 use crate::options::OptionDef;
@@ -63,27 +64,31 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     Ok(FilterSpec::plain(def.name, move || ServeHttp {
         handler: handler.clone(),
         cache: cache.clone(),
-        // One request at a time: the next is read once this one is answered.
-        session: Session::new(options.clone(), 1),
-        collector: MessageCollector::new(Some(max_body_size)),
+        // HTTP/1: one request at a time, the next is read once this one is
+        // answered. HTTP/2 streams come side by side.
+        session: Connection::new(options.clone(), 1),
         max_body_size,
-        body_read: 0,
-        waiting: None,
+        waiting: Vec::new(),
     }))
+}
+
+/// What `serveHTTP` keeps for one request while it is read.
+struct Exchange {
+    /// The request, for a function handler (which gets it whole).
+    collector: MessageCollector,
+    /// Its body bytes so far (a fixed answer counts them instead of collecting them).
+    body_read: usize,
 }
 
 /// The `serveHTTP` filter.
 pub struct ServeHttp {
     handler: Rc<Param<Vec<Event>>>,
     cache: Rc<WireCache>,
-    session: Session<()>,
-    collector: MessageCollector,
-    /// The limit of a request body, and the body bytes of the request being
-    /// read (a fixed answer counts them instead of collecting them).
+    session: Connection<Exchange>,
+    /// The limit of a request body.
     max_body_size: usize,
-    body_read: usize,
-    /// The request whose handler returned a Promise, and the Promise.
-    waiting: Option<(RequestId, Pending)>,
+    /// Requests whose handler returned a Promise, and the Promises.
+    waiting: Vec<(RequestId, Pending)>,
 }
 
 impl ServeHttp {
@@ -93,33 +98,13 @@ impl ServeHttp {
         loop {
             while let Some(incoming) = self.session.next(cx) {
                 match incoming {
-                    Incoming::Request(id, ev) if self.fixed() => {
-                        // A fixed answer needs only the request's end: its body is
-                        // counted against the limit, not kept.
-                        match ev {
-                            Event::MessageStart(_) => self.body_read = 0,
-                            Event::Data(d) => {
-                                self.body_read += d.len();
-                                if self.body_read > self.max_body_size {
-                                    self.session.refuse(413);
-                                }
-                            }
-                            Event::MessageEnd(_) => self.answer_fixed(id),
-                            Event::StreamEnd(_) => {}
-                        }
-                    }
-                    Incoming::Request(id, ev) => match self.collector.feed(ev) {
-                        Collected::Message(m) => self.respond(id, m, cx),
-                        Collected::Overflow => self.session.refuse(413),
-                        Collected::Taken | Collected::Other(_) => {}
-                    },
+                    Incoming::Request(id, ev) => self.request_event(id, ev, cx),
                     Incoming::Abort(id, _, _) => {
-                        self.collector.clear();
-                        if self.waiting.as_ref().is_some_and(|(w, _)| *w == id) {
+                        if let Some(i) = self.waiting.iter().position(|(w, _)| *w == id) {
                             tracing::debug!(
-                                "serveHTTP: the client closed while the handler's Promise was pending; the request is dropped"
+                                "serveHTTP: the client left while the handler's Promise was pending; the request is dropped"
                             );
-                            self.waiting = None;
+                            self.waiting.swap_remove(i);
                         }
                     }
                 }
@@ -130,21 +115,58 @@ impl ServeHttp {
         }
     }
 
+    fn request_event(&mut self, id: RequestId, ev: Event, cx: &mut Cx<'_>) {
+        if let Event::MessageStart(_) = &ev {
+            let collector = MessageCollector::new(Some(self.max_body_size));
+            self.session.keep(id, Exchange { collector, body_read: 0 });
+        }
+        let fixed = self.fixed();
+        let max = self.max_body_size;
+        let Some(x) = self.session.state_mut(id) else { return };
+        if fixed {
+            // A fixed answer needs only the request's end: its body is
+            // counted against the limit, not kept.
+            match ev {
+                Event::Data(d) => {
+                    x.body_read += d.len();
+                    if x.body_read > max {
+                        self.session.refuse(id, 413);
+                    }
+                }
+                Event::MessageEnd(_) => self.answer_fixed(id),
+                _ => {}
+            }
+            return;
+        }
+        match x.collector.feed(ev) {
+            Collected::Message(m) => self.respond(id, m, cx),
+            Collected::Overflow => self.session.refuse(id, 413),
+            Collected::Taken | Collected::Other(_) => {}
+        }
+    }
+
     /// The handler is a fixed message.
     fn fixed(&self) -> bool {
         matches!(*self.handler, Param::Static(_))
     }
 
-    /// Answers request `id` with the fixed message, encoded once per kind of request.
+    /// Answers request `id` with the fixed message; over HTTP/1, encoded once
+    /// per kind of request.
     fn answer_fixed(&mut self, id: RequestId) {
         let Param::Static(events) = &*self.handler else { return };
-        let info = self.session.info(id);
+        let Some(session) = self.session.h1_mut() else {
+            for ev in events.iter() {
+                self.session.answer(id, ev.clone());
+            }
+            return;
+        };
+        let info = session.info(id);
         let key = info.head_request as usize * 4 + info.is_final as usize * 2 + info.http10 as usize;
         let cached = self.cache.borrow()[key].clone();
         let (wire, close) = match cached {
             Some(w) => (w, info.is_final),
             None => {
-                let (w, close) = self.session.encode_whole(info, events.clone());
+                let (w, close) = session.encode_whole(info, events.clone());
                 // (A final answer ends the stream anyway: that is no fault.)
                 if !close || info.is_final {
                     self.cache.borrow_mut()[key] = Some(w.clone());
@@ -152,7 +174,7 @@ impl ServeHttp {
                 (w, close)
             }
         };
-        self.session.answer_encoded(id, wire, close);
+        session.answer_encoded(id, wire, close);
     }
 
     fn respond(&mut self, id: RequestId, req: Message, cx: &mut Cx<'_>) {
@@ -168,7 +190,7 @@ impl ServeHttp {
             Ok(Returned::Pending(p)) => {
                 tracing::debug!("serveHTTP: waiting for the handler's Promise");
                 p.wake_on_settle(cx.handle());
-                self.waiting = Some((id, p));
+                self.waiting.push((id, p));
                 return;
             }
             Ok(_) => {
@@ -180,8 +202,22 @@ impl ServeHttp {
                 error_response(500)
             }
         };
-        let (wire, close) = self.session.encode_whole(self.session.info(id), events);
-        self.session.answer_encoded(id, wire, close);
+        match self.session.h1_mut() {
+            Some(session) => {
+                let (wire, close) = session.encode_whole(session.info(id), events);
+                session.answer_encoded(id, wire, close);
+            }
+            None => {
+                for ev in events {
+                    let end = matches!(ev, Event::MessageEnd(_));
+                    self.session.answer(id, ev);
+                    if end {
+                        break;
+                    }
+                }
+                self.session.answer(id, Event::message_end());
+            }
+        }
     }
 }
 
@@ -199,11 +235,14 @@ impl Filter for ServeHttp {
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
-        if let Some((id, pending)) = &self.waiting {
-            let id = *id;
-            if let Some(result) = pending.take() {
-                self.waiting = None;
-                self.answer(id, result, cx);
+        let mut i = 0;
+        while i < self.waiting.len() {
+            match self.waiting[i].1.take() {
+                Some(result) => {
+                    let (id, _) = self.waiting.swap_remove(i);
+                    self.answer(id, result, cx);
+                }
+                None => i += 1,
             }
         }
         self.session.wake(cx);

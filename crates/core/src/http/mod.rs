@@ -4,13 +4,17 @@
 //! # Layout
 //! - `session`: `ServerSession`, what `serveHTTP` and `demuxHTTP` run on, and
 //!   `ClientSession`, what `muxHTTP` sends requests through.
+//! - `connection`: a server connection whose version its first bytes tell.
 //! - `h1`: HTTP/1.x: the codec (`Decoder`, `Encoder`) and both sessions.
+//! - `h2`: HTTP/2 on the `h2` crate: both sessions.
 //! - `server`: what the server filters share: options, read time limits, the
 //!   bound on unanswered requests.
 //! - `hop`: hop-by-hop headers, which a proxy does not pass on.
 //! - `status`: standard reason phrases.
 
+pub mod connection;
 pub mod h1;
+pub mod h2;
 pub mod hop;
 pub mod server;
 pub mod session;

@@ -4,6 +4,7 @@
 //! (`InputPause`), so that a client sending slowly, or pipelining without
 //! reading the answers, holds neither a connection nor memory for long.
 
+use super::h2::{self, Settings};
 use super::Decoder;
 use crate::args::ArgResult;
 use crate::context::Inbound;
@@ -40,6 +41,8 @@ pub struct ServerOptions {
     pub max_pipelined: usize,
     /// HTTP/1.1 requests without `Host` are answered `400` (`requireHost`).
     pub require_host: bool,
+    /// The settings of HTTP/2 connections.
+    pub h2: Settings,
 }
 
 /// The options both server filters take, as scripts give them.
@@ -59,10 +62,21 @@ pub const OPTIONS: &[OptionDef] = &[
         .default_int(DEFAULT_MAX_PIPELINED as i64),
     OptionDef::bool("requireHost", "Answers an HTTP/1.1 request without Host with 400.").default_bool(false),
     OptionDef::int("maxMessages", "Requests a connection carries before it closes.").refused(),
-    OptionDef::size("connectionWindowSize", "HTTP/2 connection flow-control window.")
-        .ignored("applies to HTTP/2 connections only, which this proxy does not accept yet"),
-    OptionDef::size("streamWindowSize", "HTTP/2 stream flow-control window.")
-        .ignored("applies to HTTP/2 connections only, which this proxy does not accept yet"),
+    OptionDef::int("maxConcurrentStreams", "HTTP/2: streams a client may have open at once.")
+        .default_int(h2::DEFAULT_MAX_CONCURRENT_STREAMS as i64),
+    OptionDef::size(
+        "streamWindowSize",
+        "HTTP/2: each stream's receive window, how much of a request body a client may send ahead.",
+    )
+    .default_size(h2::DEFAULT_STREAM_WINDOW as usize),
+    OptionDef::size("initialWindowSize", "HTTP/2: the same as streamWindowSize, by its SETTINGS name.")
+        .absent("as streamWindowSize"),
+    OptionDef::size("connectionWindowSize", "HTTP/2: the connection's receive window, shared by its streams.")
+        .default_size(h2::DEFAULT_CONNECTION_WINDOW as usize),
+    OptionDef::size("maxFrameSize", "HTTP/2: the largest frame payload a client may send (16k to 16M).")
+        .default_size(h2::DEFAULT_MAX_FRAME_SIZE as usize),
+    OptionDef::size("maxHeaderListSize", "HTTP/2: the largest decoded header list; past it the stream is refused.")
+        .absent("as maxHeaderSize"),
 ];
 
 impl ServerOptions {
@@ -75,6 +89,14 @@ impl ServerOptions {
             body_timeout: r.duration("bodyTimeout")?,
             max_pipelined: r.int("maxPipelined")?.max(1) as usize,
             require_host: r.bool("requireHost")?,
+            h2: Settings {
+                max_concurrent_streams: r.int("maxConcurrentStreams")?.clamp(1, u32::MAX as i64) as u32,
+                stream_window: clamp_u32(r.opt_size("initialWindowSize")?.unwrap_or(r.size("streamWindowSize")?)),
+                connection_window: clamp_u32(r.size("connectionWindowSize")?),
+                max_frame_size: clamp_u32(r.size("maxFrameSize")?),
+                max_header_list_size: clamp_u32(r.opt_size("maxHeaderListSize")?.unwrap_or(r.size("maxHeaderSize")?)),
+            }
+            .clamped(),
         })
     }
 
@@ -82,6 +104,10 @@ impl ServerOptions {
     pub fn decoder(&self) -> Decoder {
         Decoder::requests(self.max_header_size).require_host(self.require_host)
     }
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
 }
 
 /// Which time limit a request being read ran past.

@@ -84,18 +84,21 @@ pub trait ServerSession<T> {
     fn input(&mut self, ev: Event, cx: &mut Cx<'_>);
     /// The filter was woken: a time limit on reading a request may have passed.
     fn wake(&mut self, cx: &mut Cx<'_>);
-    /// The filter refuses the request being read: it is given up and answered
-    /// `status`, then the connection closes.
-    fn refuse(&mut self, status: u16);
+    /// The filter refuses request `id`, whose body is being read: it is given
+    /// up and answered `status` (HTTP/1: then the connection closes).
+    fn refuse(&mut self, id: RequestId, status: u16);
     /// The next request event or abort for the filter, `None` when nothing
     /// more can be handed over now.
     fn next(&mut self, cx: &mut Cx<'_>) -> Option<Incoming<T>>;
     /// Keeps `state` for request `id` (given back if it is aborted).
     fn keep(&mut self, id: RequestId, state: T);
-    /// Request `id` is the one being answered now.
+    /// Request `id` is the one being answered now (HTTP/1, one at a time);
+    /// never on a session that answers requests side by side (HTTP/2), where
+    /// each answer goes at its own pace.
     fn is_front(&self, id: RequestId) -> bool;
-    /// An event of the answer to request `id`: `Some(front)` if taken (`front`:
-    /// it is the answer being written now), `None` if ignored (a second message,
+    /// An event of the answer to request `id`: `Some(now)` if taken (`now`: it
+    /// goes out without waiting, for HTTP/1 because it is the answer being
+    /// written, for HTTP/2 because its stream's window has room), `None` if ignored (a second message,
     /// or anything after the end). StreamEnd before the answer started gets the
     /// client a `502` / `504` in its place; after, the client's stream ends once
     /// what was sent is out.
@@ -106,8 +109,13 @@ pub trait ServerSession<T> {
     fn flush(&mut self, cx: &mut Cx<'_>) -> bool;
     /// What the filter keeps for request `id`, while it is unanswered.
     fn state_mut(&mut self, id: RequestId) -> Option<&mut T>;
-    /// What the filter keeps for the request being answered now.
-    fn front_state_mut(&mut self) -> Option<&mut T>;
+    /// Calls `f` with what the filter keeps for each request whose answer is
+    /// writing without waiting now (HTTP/1: the one being answered).
+    fn for_each_writing(&mut self, f: &mut dyn FnMut(&mut T));
+    /// Request `id`'s body is to be read at the pace of `flow` (read while
+    /// nothing is backed up toward the server); false if the session cannot
+    /// pace one request alone (HTTP/1), and the filter pauses the connection.
+    fn input_flow(&mut self, id: RequestId, flow: &Rc<crate::flow::Backpressure>) -> bool;
     /// Nothing more is read from the client.
     fn input_ended(&self) -> bool;
     /// The output has ended: the connection is done.

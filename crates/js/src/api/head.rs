@@ -14,6 +14,12 @@ pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
             o.set("method", &*r.method)?;
             o.set("path", &*r.path)?;
             o.set("protocol", &*r.protocol)?;
+            if let Some(s) = &r.scheme {
+                o.set("scheme", &**s)?;
+            }
+            if let Some(a) = &r.authority {
+                o.set("authority", &**a)?;
+            }
             o.set("headers", headers_to_js(ctx, &r.headers)?)?;
         }
         Head::Response(r) => {
@@ -67,11 +73,16 @@ pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
     let path: Option<Coerced<String>> = o.get("path")?;
     if method.is_some() || path.is_some() {
         let d = RequestHead::default();
+        let text = |k: &str| -> Result<Option<proxy_core::Text>> {
+            Ok(o.get::<_, Option<Coerced<String>>>(k)?.map(|v| v.0.into()))
+        };
         return Ok(Head::Request(RequestHead {
             method: method.map(|m| m.0.into()).unwrap_or(d.method),
             path: path.map(|p| p.0.into()).unwrap_or(d.path),
             protocol: protocol.map(|p| p.0.into()).unwrap_or(d.protocol),
             headers,
+            scheme: text("scheme")?,
+            authority: text("authority")?,
         }));
     }
     let status: Option<Coerced<i32>> = o.get("status")?;
@@ -105,5 +116,8 @@ pub fn tail_to_js<'js>(ctx: &Ctx<'js>, tail: &Tail) -> Result<Value<'js>> {
     let o = Object::new(ctx.clone())?;
     o.set("headSize", tail.head_size)?;
     o.set("bodySize", tail.body_size)?;
+    if let Some(h) = &tail.headers {
+        o.set("headers", headers_to_js(ctx, h)?)?;
+    }
     Ok(o.into_value())
 }

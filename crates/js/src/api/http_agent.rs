@@ -46,6 +46,8 @@ fn agent_layout(
 }
 
 /// How one request ended.
+// (One per request, moved once.)
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Response(Message),
     Failed(String),

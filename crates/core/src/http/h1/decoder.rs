@@ -307,7 +307,14 @@ impl Decoder {
         let protocol = Text::from_static(if http10 { "HTTP/1.0" } else { "HTTP/1.1" });
         let headers = collect_headers(bytes, req.headers)?;
         let framing = body_framing(&headers, false, http10, http10 || !self.require_host)?;
-        out(Event::start(Head::Request(RequestHead { method, path, protocol, headers })));
+        out(Event::start(Head::Request(RequestHead {
+            method,
+            path,
+            protocol,
+            headers,
+            scheme: None,
+            authority: None,
+        })));
         self.begin_body(framing, out);
         Ok(())
     }
@@ -344,7 +351,7 @@ impl Decoder {
 
     fn finish(&mut self, out: &mut impl FnMut(Event)) {
         self.state = State::Head;
-        out(Event::MessageEnd(Box::new(Tail { head_size: self.head_size, body_size: self.body_size })));
+        out(Event::MessageEnd(Box::new(Tail { head_size: self.head_size, body_size: self.body_size, headers: None })));
     }
 
     /// Reads one line of chunked framing (size line, the CRLF after data, or a trailer).

@@ -41,6 +41,16 @@ impl ResponseInfo {
     }
 }
 
+/// The version written on the wire for a head's `protocol`: HTTP/1.0 stays,
+/// anything else (empty, `HTTP/2` from an HTTP/2 peer) is written HTTP/1.1.
+fn wire_version(protocol: &str) -> &'static str {
+    if protocol == "HTTP/1.0" {
+        "HTTP/1.0"
+    } else {
+        "HTTP/1.1"
+    }
+}
+
 /// The most an HTTP/1.0 request without a declared length may buffer: it must be
 /// whole before its length can be written.
 const MAX_UNFRAMED: usize = 16 << 20;
@@ -285,7 +295,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
                 &default_response
             }
         };
-        put(&mut b, if r.protocol.is_empty() { "HTTP/1.1" } else { &r.protocol });
+        put(&mut b, wire_version(&r.protocol));
         b.put_u8(b' ');
         put_number(&mut b, r.status.into());
         b.put_u8(b' ');
@@ -309,7 +319,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
         b.put_u8(b' ');
         put(&mut b, if r.path.is_empty() { "/" } else { &r.path });
         b.put_u8(b' ');
-        put(&mut b, if r.protocol.is_empty() { "HTTP/1.1" } else { &r.protocol });
+        put(&mut b, wire_version(&r.protocol));
         put(&mut b, "\r\n");
         method_sets_length = matches!(r.method.as_str(), "POST" | "PUT" | "PATCH");
         &r.headers

@@ -384,7 +384,7 @@ impl<T> ServerSession<T> for Session<T> {
         }
     }
 
-    fn refuse(&mut self, status: u16) {
+    fn refuse(&mut self, _: RequestId, status: u16) {
         if self.closed {
             return;
         }
@@ -532,8 +532,14 @@ impl<T> ServerSession<T> for Session<T> {
         self.answer_mut(id)?.state.as_mut()
     }
 
-    fn front_state_mut(&mut self) -> Option<&mut T> {
-        self.answers.front_mut()?.state.as_mut()
+    fn for_each_writing(&mut self, f: &mut dyn FnMut(&mut T)) {
+        if let Some(t) = self.answers.front_mut().and_then(|a| a.state.as_mut()) {
+            f(t);
+        }
+    }
+
+    fn input_flow(&mut self, _: RequestId, _: &Rc<crate::flow::Backpressure>) -> bool {
+        false
     }
 
     fn input_ended(&self) -> bool {
