@@ -402,6 +402,28 @@ GET /e HTTP/1.0\r\n\r\n";
         }
     }
 
+    /// An HTTP/2 client (Python's h2): the preface and SETTINGS, a POST of
+    /// `abc` with a `grpc-status` trailer on stream 1, a GET of /slow on stream 3.
+    const H2_CLIENT: &[u8] = b"\x50\x52\x49\x20\x2a\x20\x48\x54\x54\x50\x2f\x32\x2e\x30\x0d\x0a\x0d\x0a\x53\x4d\x0d\x0a\x0d\x0a\x00\x00\x2a\x04\x00\x00\x00\x00\x00\x00\x01\x00\x00\x10\x00\x00\x02\x00\x00\x00\x01\x00\x04\x00\x00\xff\xff\x00\x05\x00\x00\x40\x00\x00\x08\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64\x00\x06\x00\x01\x00\x00\x00\x00\x09\x01\x04\x00\x00\x00\x01\x83\x44\x82\x60\x7f\x86\x41\x81\xf3\x00\x00\x03\x00\x00\x00\x00\x00\x01\x61\x62\x63\x00\x00\x0c\x01\x05\x00\x00\x00\x01\x40\x88\x9a\xca\xc8\xb2\x12\x34\xda\x8f\x81\x07\x00\x00\x09\x01\x05\x00\x00\x00\x03\x82\x44\x84\x61\x14\x1f\xc7\x86\xc0";
+
+    #[test]
+    fn http2_streams_split_at_every_byte_are_all_answered() {
+        for at in 0..H2_CLIENT.len() {
+            let pendings: Pendings = Rc::default();
+            let h = Harness::new(vec![echo(pendings.clone(), vec![])]);
+            h.input(Event::Data(H2_CLIENT[..at].to_vec().into()));
+            h.input(Event::Data(H2_CLIENT[at..].to_vec().into()));
+            let first = h.out.text();
+            assert!(first.contains("/a 3") && !first.contains("/slow 0"), "split at {at}: {first:?}");
+            assert!(settle_one(&pendings), "the Promise of /slow waits");
+            assert!(h.out.text().contains("/slow 0"), "split at {at}");
+            assert!(!h.out.ended(), "the connection stays open");
+            h.input(Event::end());
+            assert!(h.out.ended());
+            h.finish();
+        }
+    }
+
     #[test]
     fn the_client_closing_while_a_promise_is_pending_gives_the_request_up() {
         let pendings: Pendings = Rc::default();
