@@ -345,6 +345,11 @@ fn run(
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         proxy_core::set_timer_driver(Box::new(|delay, f| {
+            if delay.is_zero() {
+                // Right after what runs now, without a trip through the timer wheel.
+                tokio::task::spawn_local(async move { f() });
+                return;
+            }
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(delay).await;
                 f();

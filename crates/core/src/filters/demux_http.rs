@@ -51,7 +51,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
-        session: Connection::new(options.clone(), options.max_pipelined),
+        session: Connection::new(options.clone(), options.max_pipelined).deferring_writes(),
         buffer_size: options.buffer_size,
     });
     spec.joint = !named;

@@ -26,6 +26,8 @@ pub enum Connection<T> {
         /// What the HTTP/1 session is made with.
         options: Rc<ServerOptions>,
         running: usize,
+        /// HTTP/2 answers are written after what runs now (see `deferring_writes`).
+        defer: bool,
     },
     /// HTTP/1.x.
     H1(h1::server::Session<T>),
@@ -58,7 +60,17 @@ impl<T> Connection<T> {
     /// A connection with these options whose HTTP/1 session hands the filter at
     /// most `running` unanswered requests at a time.
     pub fn new(options: Rc<ServerOptions>, running: usize) -> Self {
-        Connection::Unknown { held: Data::new(), options, running }
+        Connection::Unknown { held: Data::new(), options, running, defer: false }
+    }
+
+    /// HTTP/2 answers are written once what runs now is done, so that answers
+    /// that come one by one (from upstreams) go out in one write: for a filter
+    /// whose answers come from elsewhere than the input it is handling.
+    pub fn deferring_writes(mut self) -> Self {
+        if let Connection::Unknown { defer, .. } = &mut self {
+            *defer = true;
+        }
+        self
     }
 
     /// The HTTP/1 session, if the connection is one.
@@ -72,7 +84,7 @@ impl<T> Connection<T> {
     /// Settles the version with `held` and what follows, once the bytes tell;
     /// what was held is fed to the chosen session.
     fn settle(&mut self, ev: Event, cx: &mut Cx<'_>) {
-        let Connection::Unknown { held, options, running } = self else { return };
+        let Connection::Unknown { held, options, running, defer } = self else { return };
         let end = ev.is_stream_end();
         if let Event::Data(d) = ev {
             held.push(d);
@@ -86,7 +98,7 @@ impl<T> Connection<T> {
         let mut session = match which {
             Sniffed::H2 => {
                 tracing::debug!("HTTP/2 preface: serving the connection over HTTP/2");
-                Connection::H2(Box::new(h2::server::Session::new(options)))
+                Connection::H2(Box::new(h2::server::Session::new(options, *defer)))
             }
             _ => Connection::H1(h1::server::Session::new(options.clone(), *running)),
         };

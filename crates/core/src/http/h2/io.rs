@@ -206,6 +206,25 @@ impl Wakeup {
         self.target.woken.set(true);
     }
 
+    /// Asks for a wake-up of the filter once what runs now is done (so that
+    /// the answers of several streams go out in one write); false if there is
+    /// no event loop to ask (unit tests), and the caller goes on at once.
+    pub fn defer(&self) -> bool {
+        let t = &self.target;
+        t.woken.set(true);
+        if t.scheduled.get() {
+            return true;
+        }
+        let Some(handle) = t.handle.borrow().clone() else { return false };
+        let target = t.clone();
+        let scheduled = crate::timer::call_after(Duration::ZERO, move || {
+            target.scheduled.set(false);
+            handle.wake();
+        });
+        t.scheduled.set(scheduled);
+        scheduled
+    }
+
     /// Wakes the session when `pressure` clears.
     pub fn when_clear(&self, pressure: &Pressure) {
         pressure.wake_when_clear(&self.waker);

@@ -102,11 +102,16 @@ pub struct Session<T> {
     closed: bool,
     /// A flood was found: GOAWAY is on its way.
     calming: bool,
+    /// Answers were given since the last pump, and are written on a deferred
+    /// pump when `defer` says so.
+    answered: bool,
+    defer: bool,
 }
 
 impl<T> Session<T> {
-    /// A session with these options; what the client sent so far is fed with `input`.
-    pub fn new(options: &ServerOptions) -> Self {
+    /// A session with these options; what the client sent so far is fed with
+    /// `input`. With `defer`, answers are written once what runs now is done.
+    pub fn new(options: &ServerOptions, defer: bool) -> Self {
         let s = options.h2.clone().clamped();
         let mut b = h2::server::Builder::new();
         b.max_concurrent_streams(s.max_concurrent_streams)
@@ -130,11 +135,14 @@ impl<T> Session<T> {
             eof: false,
             closed: false,
             calming: false,
+            answered: false,
+            defer,
         }
     }
 
     /// Polls `h2` and the streams until nothing moves, then writes what it wrote.
     fn pump(&mut self, cx: &mut Cx<'_>) {
+        self.answered = false;
         self.wakeup.set_handle(cx.handle());
         self.exchanges.attach(cx.context().inbound());
         if self.client.is_none() {
@@ -532,12 +540,17 @@ impl<T> ServerSession<T> for Session<T> {
                 }
             }
         }
-        // Written by `flush`, which comes next, so that a body's last frame
-        // carries END_STREAM: unless the stream waits for its window.
+        // Written by a pump after what runs now, so that a body's last frame
+        // carries END_STREAM and the answers of several streams go out in one
+        // write: unless the stream waits for its window.
+        self.answered = true;
         Some(!s.blocked)
     }
 
     fn flush(&mut self, cx: &mut Cx<'_>) -> bool {
+        if self.defer && self.answered && self.incoming.is_empty() && self.wakeup.defer() {
+            return false;
+        }
         self.pump(cx);
         !self.incoming.is_empty()
     }
