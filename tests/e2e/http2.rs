@@ -331,3 +331,24 @@ s.close()"
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True");
     assert!(upstream.wait_closed(Duration::from_secs(5)), "the upstream request is cancelled");
 }
+
+#[test]
+fn request_trailers_reach_the_script_in_the_tail() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(req => new Message(`${{req.body.size}} ${{JSON.stringify(req.tail.headers)}}\\n`))"
+        ),
+        &[],
+    );
+    let out = python(&format!(
+        "s, c = conn({port})\n\
+c.send_headers(1, [(':method','POST'),(':path','/grpc'),(':scheme','http'),(':authority','x'),('te','trailers')])\n\
+c.send_data(1, b'abcd')\n\
+c.send_headers(1, [('grpc-status', '0'), ('grpc-message', 'ok')], end_stream=True)\n\
+s.sendall(c.data_to_send())\n\
+seen = events(s, c, lambda evs: any(isinstance(e, h2.events.StreamEnded) for e in evs))\n\
+print(b''.join(e.data for e in seen if isinstance(e, h2.events.DataReceived)).decode(), end='')"
+    ));
+    assert_eq!(out, "4 {\"grpc-status\":\"0\",\"grpc-message\":\"ok\"}\n");
+}
