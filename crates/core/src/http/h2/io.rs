@@ -142,17 +142,26 @@ impl Wake for WakeId {
     fn wake_by_ref(self: &Arc<Self>) {
         let Some(t) = TARGETS.with(|m| m.borrow().get(&self.0).cloned()) else { return };
         t.woken.set(true);
-        if t.busy.get() || t.scheduled.get() {
-            return;
+        if !t.busy.get() {
+            schedule(&t);
         }
-        let Some(handle) = t.handle.borrow().clone() else { return };
-        t.scheduled.set(true);
-        let target = t.clone();
-        crate::timer::call_after(Duration::ZERO, move || {
-            target.scheduled.set(false);
-            handle.wake();
-        });
     }
+}
+
+/// Schedules a wake-up of `t`'s filter once what runs now is done, unless one
+/// is scheduled already; false if none could be (no handle, no event loop).
+fn schedule(t: &Rc<Target>) -> bool {
+    if t.scheduled.get() {
+        return true;
+    }
+    let Some(handle) = t.handle.borrow().clone() else { return false };
+    let target = t.clone();
+    let scheduled = crate::timer::call_after(Duration::ZERO, move || {
+        target.scheduled.set(false);
+        handle.wake();
+    });
+    t.scheduled.set(scheduled);
+    scheduled
 }
 
 /// A session's waker, registered on this thread until dropped.
@@ -210,19 +219,8 @@ impl Wakeup {
     /// the answers of several streams go out in one write); false if there is
     /// no event loop to ask (unit tests), and the caller goes on at once.
     pub fn defer(&self) -> bool {
-        let t = &self.target;
-        t.woken.set(true);
-        if t.scheduled.get() {
-            return true;
-        }
-        let Some(handle) = t.handle.borrow().clone() else { return false };
-        let target = t.clone();
-        let scheduled = crate::timer::call_after(Duration::ZERO, move || {
-            target.scheduled.set(false);
-            handle.wake();
-        });
-        t.scheduled.set(scheduled);
-        scheduled
+        self.target.woken.set(true);
+        schedule(&self.target)
     }
 
     /// Wakes the session when `pressure` clears.
