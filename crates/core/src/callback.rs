@@ -164,6 +164,8 @@ where
 struct PendingState {
     result: Option<Result<Returned, ScriptError>>,
     waiter: Option<FilterHandle>,
+    /// Runs when the result is delivered, for a waiter that is not a filter.
+    then: Option<Box<dyn FnOnce()>>,
     /// Touched when the result is delivered: script state changed (see `Context::touched`).
     context: Option<Context>,
 }
@@ -197,6 +199,18 @@ impl Pending {
         }
     }
 
+    /// Runs `f` when the result is known (at once if it is).
+    pub fn on_settle(&self, f: impl FnOnce() + 'static) {
+        {
+            let mut s = self.0.borrow_mut();
+            if s.result.is_none() {
+                s.then = Some(Box::new(f));
+                return;
+            }
+        }
+        f();
+    }
+
     /// Stores the result; the host calls `notify` once it is safe to run filters.
     pub fn settle(&self, result: Result<Returned, ScriptError>) {
         self.0.borrow_mut().result = Some(result);
@@ -204,12 +218,15 @@ impl Pending {
 
     /// Wakes the waiting filter, if any, and says script state changed.
     pub fn notify(&self) {
-        let (waiter, context) = {
-            let s = self.0.borrow();
-            (s.waiter.clone(), s.context.clone())
+        let (waiter, then, context) = {
+            let mut s = self.0.borrow_mut();
+            (s.waiter.clone(), s.then.take(), s.context.clone())
         };
         if let Some(w) = waiter {
             w.wake();
+        }
+        if let Some(f) = then {
+            f();
         }
         if let Some(c) = context {
             c.touched();

@@ -28,3 +28,14 @@ pub fn call_after(delay: Duration, f: impl FnOnce() + 'static) -> bool {
         None => false,
     })
 }
+
+/// Runs `f` once what runs now is done, from the event loop; at once if there
+/// is no driver (unit tests).
+pub fn soon(f: impl FnOnce() + 'static) {
+    let driver = DRIVER.with(|d| d.borrow().is_some());
+    if driver {
+        call_after(Duration::ZERO, f);
+    } else {
+        f();
+    }
+}

@@ -23,6 +23,8 @@ pub enum ValueArg {
     Layout(LayoutSlot),
     /// An options object.
     Options(HashMap<String, String>),
+    /// An options object with values of any kind (functions).
+    OptionValues(Vec<(String, OptValue)>),
     /// A boolean.
     Bool(bool),
     /// An array of strings.
@@ -61,6 +63,17 @@ impl Options for MapOptions {
     }
 }
 
+struct ListOptions(Vec<(String, OptValue)>);
+
+impl Options for ListOptions {
+    fn get(&self, name: &str) -> Option<OptValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
 impl Args for ValueArgs {
     fn len(&self) -> usize {
         self.0.len()
@@ -75,7 +88,7 @@ impl Args for ValueArgs {
         matches!(self.0.get(i), Some(ValueArg::Str(_)))
     }
     fn is_object(&self, i: usize) -> bool {
-        matches!(self.0.get(i), Some(ValueArg::Options(_)))
+        matches!(self.0.get(i), Some(ValueArg::Options(_) | ValueArg::OptionValues(_)))
     }
     fn array_len(&self, i: usize) -> Option<usize> {
         match self.0.get(i) {
@@ -116,6 +129,7 @@ impl Args for ValueArgs {
     fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>> {
         Ok(match self.0.get(i) {
             Some(ValueArg::Options(m)) => Box::new(MapOptions(m.clone())),
+            Some(ValueArg::OptionValues(v)) => Box::new(ListOptions(v.clone())),
             _ => Box::new(NoOptions),
         })
     }

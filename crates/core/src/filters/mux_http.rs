@@ -3,9 +3,9 @@
 //! connection (a sub-pipeline, usually ending in `connect`) shared by every
 //! stream whose key is the same; each response comes back, as messages, to the
 //! stream that sent the request. What a session does on the wire is the
-//! protocol's (`http::h1::client` for HTTP/1.1: pipelining, hop-by-hop headers,
-//! `responseTimeout`); this filter picks the session through `http::session` and
-//! the pool of `mux`.
+//! protocol's: `http::h1::client` for HTTP/1.1 (pipelining), `http::h2::client`
+//! for HTTP/2 (each request a stream of one connection), chosen by `version`
+//! through `http::client`; this filter keeps the sessions in the pool of `mux`.
 //!
 //! Keys: the value `key` gives (a function is called per stream; equal strings and
 //! numbers share, objects share by identity). Without a key, each client
@@ -25,8 +25,8 @@ use crate::args::{ArgError, ArgResult, Args, OptValue, Param};
 use crate::callback::{Arg, Returned, Want};
 use crate::event::{Event, StreamError};
 use crate::filters::FilterDef;
-use crate::http::h1::client::{Session, Stream};
-use crate::http::session::{ClientOptions, ClientSession, Opening};
+use crate::http::client::{Opening, Protocol, Session, Stream, Version};
+use crate::http::session::ClientOptions;
 use crate::http::{self};
 use crate::mux::{Key, Pool, Pooled};
 use crate::options::{OptionDef, Ty};
@@ -36,6 +36,7 @@ use std::rc::Rc;
 /// The sessions of one `muxHTTP` in a layout, and the options they share.
 struct Upstreams {
     options: Rc<ClientOptions>,
+    version: Version,
     pool: Rc<Pool<Session>>,
 }
 
@@ -69,15 +70,19 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef::new(
         "version",
         &[Ty::Int, Ty::Str, Ty::Function],
-        "The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported, and with a function HTTP/1.1 is spoken whatever it returns.",
+        "The HTTP version spoken upstream: 1 (or 'http/1.1'), 2 (or 'h2'), or a function called as each session opens that returns one, or a Promise of one.",
     )
     .default_int(1),
     OptionDef::new("ping", &[Ty::Function], "HTTP/2 keep-alive pings.")
-        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
-    OptionDef::size("connectionWindowSize", "HTTP/2 connection flow-control window.")
-        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
-    OptionDef::size("streamWindowSize", "HTTP/2 stream flow-control window.")
-        .ignored("applies to HTTP/2 sessions only, which this proxy does not open yet"),
+        .ignored("h2 answers the server's pings; pings of its own are not sent yet"),
+    OptionDef::size("connectionWindowSize", "HTTP/2: the connection's receive window.")
+        .default_size(http::h2::DEFAULT_CONNECTION_WINDOW as usize),
+    OptionDef::size("streamWindowSize", "HTTP/2: each stream's receive window.")
+        .default_size(http::h2::DEFAULT_STREAM_WINDOW as usize),
+    OptionDef::size("initialWindowSize", "HTTP/2: the same as streamWindowSize (nginx and h2 call it so).")
+        .default_size(0),
+    OptionDef::size("maxFrameSize", "HTTP/2: the largest frame payload the server may send.")
+        .default_size(http::h2::DEFAULT_MAX_FRAME_SIZE as usize),
 ];
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
@@ -93,15 +98,26 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         (args.string(first)?.map(|s| Param::Static(format!("v:{s}"))), first + 1)
     };
     let r = def.options_at(args, options_at)?;
-    let http1 = match r.raw("version")? {
-        None | Some(OptValue::Callback(_)) => true,
-        Some(OptValue::Number(n)) => n == 1.0,
-        Some(OptValue::Str(s)) => matches!(s.to_ascii_lowercase().as_str(), "http/1" | "http/1.1" | "http/1.0"),
-        Some(_) => false,
+    let version = match r.raw("version")? {
+        None => Version::Fixed(Protocol::Http1),
+        Some(OptValue::Callback(cb)) => Version::Chosen(cb),
+        Some(OptValue::Number(n)) => Version::Fixed(
+            Protocol::from_number(n).ok_or_else(|| ArgError(format!("{}: version {n}: use 1 or 2", def.name)))?,
+        ),
+        Some(OptValue::Str(s)) => Version::Fixed(
+            Protocol::from_name(&s)
+                .ok_or_else(|| ArgError(format!("{}: version '{s}': use 'http/1.1' or 'h2'", def.name)))?,
+        ),
+        Some(_) => return Err(ArgError(format!("{}: version: use 1, 2, 'http/1.1', 'h2' or a function", def.name))),
     };
-    if !http1 {
-        return Err(ArgError(format!("{}: only HTTP/1.1 upstreams are supported so far (version: 1)", def.name)));
-    }
+    let window = |name: &str| -> ArgResult<u32> { Ok(r.size(name)?.min(u32::MAX as usize) as u32) };
+    let initial = window("initialWindowSize")?;
+    let h2 = http::h2::Settings {
+        stream_window: if initial > 0 { initial } else { window("streamWindowSize")? },
+        connection_window: window("connectionWindowSize")?,
+        max_frame_size: window("maxFrameSize")?,
+        ..Default::default()
+    };
     let max_idle = r.duration("maxIdle")?;
     let max_queue = r.int("maxQueue")?.max(0) as usize;
     let upstreams = Rc::new(Upstreams {
@@ -110,7 +126,9 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
             max_messages: r.int("maxMessages")?.max(0) as usize,
             buffer_size: r.size("bufferSize")?,
             max_header_size: r.size("maxHeaderSize")?,
+            h2,
         }),
+        version,
         pool: Rc::new(Pool::new(max_queue, max_idle)),
     });
     let key = Rc::new(key);
@@ -167,7 +185,10 @@ impl MuxHttp {
                     pool: Rc::downgrade(&self.upstreams.pool),
                     options: self.upstreams.options.clone(),
                 };
-                let session = Session::open(opening, cx);
+                let Some(session) = Session::open(opening, &self.upstreams.version, cx) else {
+                    cx.output(Event::error(StreamError::RuntimeError));
+                    return None;
+                };
                 self.upstreams.pool.add(key, session.clone());
                 session
             }
@@ -194,7 +215,7 @@ impl Filter for MuxHttp {
                 }
                 match self.attach(cx) {
                     Some(x) => x,
-                    None => return cx.output(Event::error(StreamError::RuntimeError)),
+                    None => return,
                 }
             }
         };
@@ -215,7 +236,7 @@ impl Filter for MuxHttp {
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
         let Some((_, stream)) = &self.attached else { return };
         let stream = stream.clone();
-        Session::inbox(&stream).drain(cx);
+        Session::drain(&stream, cx);
     }
 }
 
@@ -234,7 +255,7 @@ mod tests {
     use crate::pipeline::{Pipeline, PipelineLayout, Sink};
     use crate::testing::{spec, Harness, TestArg};
     use crate::{Data, Message};
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::HashMap;
 
     /// What the fake upstreams saw: per upstream connection opened, the request
@@ -521,5 +542,142 @@ mod tests {
         assert_eq!(response_status(&out_a.events()), vec![200]);
         assert_eq!(response_status(&out_b.events()), vec![200]);
         drop((a, b));
+    }
+
+    /// Cuts every Data event into pieces of `split` bytes.
+    struct Splitter(usize);
+
+    impl Filter for Splitter {
+        fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+            match ev {
+                Event::Data(d) => {
+                    for piece in d.to_vec().chunks(self.0.max(1)) {
+                        cx.output(Event::Data(Data::from(piece.to_vec())));
+                    }
+                }
+                ev => cx.output(ev),
+            }
+        }
+    }
+
+    /// An HTTP/2 origin in memory: `serveHTTP` answering each request with
+    /// `path|body|trailer x-t`, a `grpc-status` trailer, and bytes cut into
+    /// `split`-byte pieces both ways; counts the connections made to it.
+    fn h2_origin(connections: &Rc<Cell<usize>>, split: usize) -> LayoutSlot {
+        let cb = |_: &crate::Context, arg: Arg<'_>, _: Want| -> Result<Returned, crate::callback::ScriptError> {
+            let Arg::Message(m) = arg else { panic!("serveHTTP passes the request") };
+            let req = m.head.request().expect("a request");
+            assert_eq!(req.protocol, "HTTP/2");
+            let trailer = m.tail.headers.as_ref().and_then(|h| h.get("x-t")).unwrap_or("-").to_string();
+            let body = format!("{}|{}|{}", req.path, String::from_utf8_lossy(&m.body.to_vec()), trailer);
+            let mut answer = Message::new(Head::Response(crate::ResponseHead::with_status(200)), body);
+            let mut trailers = crate::head::Headers::default();
+            trailers.append("grpc-status", "0");
+            answer.tail.headers = Some(trailers);
+            Ok(Returned::Events(answer.into_events()))
+        };
+        let serve = spec(&crate::filters::serve_http::DEF, vec![TestArg::Callback(Rc::new(cb))]);
+        let count = connections.clone();
+        let counted = FilterSpec::plain("count", move || {
+            count.set(count.get() + 1);
+            Splitter(split)
+        });
+        PipelineLayout::new("h2-origin", vec![counted, serve, FilterSpec::plain("split", move || Splitter(split))])
+            .into_slot()
+    }
+
+    fn bodies(events: &[Event]) -> String {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data(d) => Some(String::from_utf8_lossy(&d.to_vec()).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn trailers(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MessageEnd(t) => t.headers.as_ref().and_then(|h| h.get("grpc-status")).map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn http2_streams_of_one_key_share_one_connection_each_with_its_answer() {
+        let connections = Rc::new(Cell::new(0));
+        let filter = mux(Some("k"), &[("version", "2")], h2_origin(&connections, 1000));
+        let layout = Rc::new(PipelineLayout::new("client", vec![filter]));
+        let mut running = Vec::new();
+        for i in 0..5 {
+            let out = Rc::new(crate::testing::Collector::default());
+            let o = out.clone();
+            let p = Pipeline::new(&layout, crate::Context::new(None), Sink::Func(Box::new(move |ev| o.push(ev))));
+            let mut head =
+                crate::RequestHead { method: "POST".into(), path: format!("/{i}").into(), ..Default::default() };
+            head.headers.set("host", "origin");
+            let mut m = Message::new(Head::Request(head), format!("body{i}"));
+            let mut t = crate::head::Headers::default();
+            t.append("x-t", "trailer");
+            m.tail.headers = Some(t);
+            for ev in m.into_events() {
+                p.input(ev);
+            }
+            running.push((p, out));
+        }
+        assert_eq!(connections.get(), 1, "one HTTP/2 connection for the key");
+        for (i, (_, out)) in running.iter().enumerate() {
+            let events = out.events();
+            assert_eq!(response_status(&events), vec![200], "stream {i}: {events:?}");
+            assert_eq!(bodies(&events), format!("/{i}|body{i}|trailer"));
+            assert_eq!(trailers(&events), vec!["0"], "the answer's trailers come back");
+        }
+        drop(running);
+    }
+
+    #[test]
+    fn an_http2_exchange_split_at_every_byte_is_the_same_exchange() {
+        for split in [1, 2, 3, 7, 9, 64] {
+            let connections = Rc::new(Cell::new(0));
+            let h = Harness::new(vec![mux(None, &[("version", "2")], h2_origin(&connections, split))]);
+            request(&h, "/split", &[("host", "x")]);
+            let events = h.out.events();
+            assert_eq!(response_status(&events), vec![200], "split {split}: {events:?}");
+            assert_eq!(bodies(&events), "/split||-", "split {split}");
+            assert_eq!(trailers(&events), vec!["0"], "split {split}");
+            h.input(Event::end());
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn a_version_promise_holds_requests_until_it_settles() {
+        use crate::callback::Pending;
+        let connections = Rc::new(Cell::new(0));
+        let pending = Pending::new();
+        let p = pending.clone();
+        let version = TestArg::Callback(Rc::new(move |_: &crate::Context, _: Arg<'_>, _: Want| {
+            Ok(Returned::Pending(p.clone()))
+        }));
+        let version = match version {
+            TestArg::Callback(cb) => OptValue::Callback(cb),
+            _ => unreachable!(),
+        };
+        let mut s = spec(&DEF, vec![TestArg::Null, TestArg::OptionValues(vec![("version".into(), version)])]);
+        s.subs.push(h2_origin(&connections, 1000));
+        let h = Harness::new(vec![s]);
+        request(&h, "/later", &[("host", "x")]);
+        assert_eq!(connections.get(), 1, "the connection is made before the version is known");
+        assert!(response_status(&h.out.events()).is_empty(), "the request waits for the version");
+        pending.settle(Ok(Returned::Str(Some("n:2".into()))));
+        pending.notify();
+        let events = h.out.events();
+        assert_eq!(response_status(&events), vec![200], "{events:?}");
+        assert_eq!(bodies(&events), "/later||-");
+        h.input(Event::end());
+        h.finish();
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - `session`: `ServerSession`, what `serveHTTP` and `demuxHTTP` run on, and
-//!   `ClientSession`, what `muxHTTP` sends requests through.
+//!   `ClientSession`, one protocol's end of an upstream connection.
+//! - `client`: the upstream sessions `muxHTTP` sends requests through, in the
+//!   version its options pick.
 //! - `connection`: a server connection whose version its first bytes tell.
 //! - `h1`: HTTP/1.x: the codec (`Decoder`, `Encoder`) and both sessions.
 //! - `h2`: HTTP/2 on the `h2` crate: both sessions.
@@ -12,6 +14,7 @@
 //! - `hop`: hop-by-hop headers, which a proxy does not pass on.
 //! - `status`: standard reason phrases.
 
+pub mod client;
 pub mod connection;
 pub mod h1;
 pub mod h2;

@@ -3,17 +3,19 @@
 //! - A `ServerSession` is one client connection, as `serveHTTP` and
 //!   `demuxHTTP` see it: requests come out (`Incoming`), answers go in, and the
 //!   session owns framing, ordering, interim answers, time limits and refusals.
-//! - A `ClientSession` is what `muxHTTP` sends requests through: an upstream
-//!   connection shared by the streams of one key, kept in a `mux::Pool`.
+//! - A `ClientSession` is one protocol's end of an upstream connection shared
+//!   by the streams of one key; `http::client::Session`, what `muxHTTP` sends
+//!   requests through, picks the protocol and keeps it in a `mux::Pool`.
 //!
-//! HTTP/1.x (`h1::server::Session`, `h1::client::Session`) is the first
-//! implementation of each; the filters know only these interfaces and the pool.
+//! HTTP/1.x (`h1::server::Session`, `h1::client::Session`) and HTTP/2
+//! (`h2::server::Session`, `h2::client::Session`) implement them; the filters
+//! know only these interfaces.
 
-use crate::callback::ScriptValue;
 use crate::context::Inbound;
 use crate::event::{Event, StreamError};
-use crate::mux::{Key, Pool, Pooled};
-use crate::pipeline::{Cx, Inbox, PipelineLayout};
+use crate::flow::Backpressure;
+use crate::pipeline::{Cx, FilterHandle, Inbox, Pipeline};
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -27,40 +29,100 @@ pub struct ClientOptions {
     pub buffer_size: usize,
     /// Largest response head.
     pub max_header_size: usize,
+    /// HTTP/2 settings of the sessions that speak it.
+    pub h2: crate::http::h2::Settings,
 }
 
-/// What a new session is made from.
-pub struct Opening<S> {
-    /// The key it serves.
-    pub key: Key,
+/// What a protocol session is opened on: the upstream connection (a
+/// sub-pipeline already started) and where its output goes.
+pub struct Upstream {
+    /// The sub-pipeline, usually ending in `connect`.
+    pub pipeline: Pipeline,
+    /// Where the sub-pipeline's output goes: the session sets its receiver.
+    pub route: Rc<Route>,
+    /// For a session several clients may share: backpressure of its own (the
+    /// sub-pipeline's), and whether a client's is held following it. `None`: the
+    /// sub-pipeline uses its one client's backpressure directly.
+    pub flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)>,
+    /// The backpressure the sub-pipeline reads under (its own, or its client's).
+    pub reads_flow: Option<Rc<Backpressure>>,
     /// For a per-connection session (no key): the connection.
-    pub inbound: Option<Rc<Inbound>>,
-    /// The object the key stands for, kept alive with the session.
-    pub key_object: Option<ScriptValue>,
-    /// The layout of its upstream connection.
-    pub layout: Rc<PipelineLayout>,
-    /// The pool it will be kept in (and leaves when it ends).
-    pub pool: Weak<Pool<S>>,
-    /// The options of its filter.
-    pub options: Rc<ClientOptions>,
+    pub inbound: Option<Weak<Inbound>>,
+    /// Called once when the session ends, so that it leaves its pool.
+    pub retire: Box<dyn Fn()>,
 }
 
-/// An upstream HTTP session shared by the streams of one key.
-pub trait ClientSession: Pooled + Sized {
+/// The output of a sub-pipeline, sent to a receiver set later: what arrives
+/// before one is set waits for it.
+#[derive(Default)]
+pub struct Route {
+    receiver: RefCell<Option<Rc<dyn Fn(Event)>>>,
+    early: RefCell<Vec<Event>>,
+}
+
+impl Route {
+    /// Delivers `ev` to the receiver, or keeps it until there is one.
+    pub fn deliver(&self, ev: Event) {
+        let receiver = self.receiver.borrow().clone();
+        match receiver {
+            Some(r) => r(ev),
+            None => self.early.borrow_mut().push(ev),
+        }
+    }
+
+    /// Sends output to `receiver` from now on, starting with what waited.
+    pub fn set_receiver(&self, receiver: Rc<dyn Fn(Event)>) {
+        *self.receiver.borrow_mut() = Some(receiver.clone());
+        let early = std::mem::take(&mut *self.early.borrow_mut());
+        for ev in early {
+            receiver(ev);
+        }
+    }
+}
+
+/// What a stream joining a session brings: how to wake its filter, and its
+/// client's backpressure.
+#[derive(Clone)]
+pub struct Joining {
+    /// Wakes the stream's filter to output what waits in its inbox.
+    pub handle: FilterHandle,
+    /// The backpressure of the stream's client connection.
+    pub flow: Option<Rc<Backpressure>>,
+}
+
+impl Joining {
+    /// The stream at `cx`.
+    pub fn of(cx: &Cx<'_>) -> Self {
+        Joining { handle: cx.handle(), flow: cx.context().flow().cloned() }
+    }
+}
+
+/// One protocol's upstream session (HTTP/1.1 or HTTP/2), shared by the streams
+/// of one key; `http::client::Session` keeps it in the pool and counts its streams.
+pub trait ClientSession: Sized + 'static {
     /// The session's end of one stream.
     type Stream;
-    /// Opens a session for the stream at `cx` (it runs in that stream's context).
-    fn open(opening: Opening<Self>, cx: &Cx<'_>) -> Rc<Self>;
-    /// The stream at `cx` takes the session.
-    fn join(self: &Rc<Self>, cx: &Cx<'_>) -> Rc<Self::Stream>;
+    /// A session on `upstream`.
+    fn open(upstream: Upstream, options: Rc<ClientOptions>) -> Rc<Self>;
+    /// A stream takes the session.
+    fn join(self: &Rc<Self>, joining: &Joining) -> Rc<Self::Stream>;
     /// A request event of `stream`.
     fn send(self: &Rc<Self>, stream: &Rc<Self::Stream>, ev: Event);
     /// `stream` is between its request's MessageStart and MessageEnd.
     fn request_open(stream: &Self::Stream) -> bool;
-    /// `stream` stops using the session (a request cut off half-way ends it).
-    fn leave(self: &Rc<Self>, stream: &Rc<Self::Stream>);
+    /// `stream` stops using the session (a request cut off half-way ends it);
+    /// `shares` streams are left on it.
+    fn leave(self: &Rc<Self>, stream: &Rc<Self::Stream>, shares: usize);
     /// Where `stream`'s response events wait for its filter.
     fn inbox(stream: &Self::Stream) -> &Inbox;
+    /// It may take new streams.
+    fn usable(&self) -> bool;
+    /// It is over (its connection closed).
+    fn ended(&self) -> bool;
+    /// It still has answers to come.
+    fn busy(&self) -> bool;
+    /// Closes it (idle for a whole `maxIdle`).
+    fn close(self: &Rc<Self>);
 }
 
 /// A request of a server connection, numbered in the order requests arrive.

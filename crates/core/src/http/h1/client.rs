@@ -14,10 +14,9 @@ use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
-use crate::http::session::{ClientOptions, ClientSession, Opening};
+use crate::http::session::{ClientOptions, ClientSession, Joining, Upstream};
 use crate::http::{hop, Decoder, Encoder};
-use crate::mux::{Key, Ledger, Pool, Pooled};
-use crate::pipeline::{Cx, FilterHandle, Inbox, Pipeline, Sink};
+use crate::pipeline::{FilterHandle, Inbox, Pipeline};
 use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -42,8 +41,6 @@ pub struct Stream {
 
 /// A shared upstream: one sub-pipeline, with the HTTP codec around it.
 pub struct Session {
-    key: Key,
-    pool: Weak<Pool<Session>>,
     options: Rc<ClientOptions>,
     pipeline: RefCell<Option<Pipeline>>,
     encoder: RefCell<Encoder>,
@@ -53,8 +50,6 @@ pub struct Session {
     /// The stream writing a request now, and those waiting to write.
     writer: RefCell<Option<Rc<Stream>>>,
     writers: RefCell<VecDeque<Rc<Stream>>>,
-    /// The streams on it, for the pool.
-    ledger: Ledger,
     messages: Cell<usize>,
     /// Takes no new requests.
     closing: Cell<bool>,
@@ -62,8 +57,8 @@ pub struct Session {
     inbound: Option<Weak<Inbound>>,
     /// Inside an interim (1xx) response, which answers no request.
     interim: Cell<bool>,
-    /// The object the key stands for, kept alive with the session.
-    _key_object: Option<crate::callback::ScriptValue>,
+    /// Tells the pool the session is over.
+    retire: Box<dyn Fn()>,
     /// A session streams of several clients may share has backpressure of its
     /// own: the upstream pauses while the client of the response being read is
     /// slow, whichever client that is; and whether it is paused so. A session of
@@ -269,21 +264,14 @@ impl Session {
             s.inbox.push(Event::StreamEnd(err));
             wake.push(s.handle.clone());
         }
-        self.leave_pool();
+        (self.retire)();
         // Keep the sub-pipeline alive until this call returns (we may be inside it).
         let pipeline = self.pipeline.borrow_mut().take();
         drop(pipeline);
     }
 
-    fn leave_pool(self: &Rc<Self>) {
-        if let Some(pool) = self.pool.upgrade() {
-            pool.remove(&self.key, self);
-        }
-    }
-
-    /// A stream stopped using the session.
-    fn release(self: &Rc<Self>, stream: &Rc<Stream>) {
-        let shares = self.ledger.leave();
+    /// A stream stopped using the session; `shares` are left on it.
+    fn release(self: &Rc<Self>, stream: &Rc<Stream>, shares: usize) {
         self.writers.borrow_mut().retain(|s| !Rc::ptr_eq(s, stream));
         let was_writing = self.writer.borrow().as_ref().is_some_and(|w| Rc::ptr_eq(w, stream));
         let client_gone = self.inbound.as_ref().is_some_and(|i| i.upgrade().is_none_or(|i| i.closed.get()));
@@ -300,10 +288,6 @@ impl Session {
             self.end(None, &mut wake);
             for h in wake {
                 h.wake();
-            }
-        } else if shares == 0 {
-            if let Some(pool) = self.pool.upgrade() {
-                pool.watch_idle(self);
             }
         }
     }
@@ -351,89 +335,44 @@ impl Session {
     }
 }
 
-impl Pooled for Session {
-    fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-
-    fn usable(&self) -> bool {
-        self.takes_requests()
-    }
-
-    fn ended(&self) -> bool {
-        self.pipeline.borrow().is_none()
-    }
-
-    fn busy(&self) -> bool {
-        !self.waiting.borrow().is_empty()
-    }
-
-    fn close_idle(self: Rc<Self>) {
-        let mut wake = Wakes::new();
-        self.end(None, &mut wake);
-        for h in wake {
-            h.wake();
-        }
-    }
-}
-
 impl ClientSession for Session {
     type Stream = Stream;
 
-    fn open(opening: Opening<Session>, cx: &Cx<'_>) -> Rc<Session> {
-        let Opening { key, inbound, key_object, layout, pool, options } = opening;
-        let own_flow: Option<(Rc<Backpressure>, Rc<Cell<bool>>)> = match &key {
-            Key::Inbound(_) => None,
-            Key::Script(_) | Key::Object(_) => Some(Default::default()),
-        };
+    fn open(upstream: Upstream, options: Rc<ClientOptions>) -> Rc<Session> {
+        let Upstream { pipeline, route, flow, reads_flow, inbound, retire } = upstream;
         let session = Rc::new(Session {
-            key,
-            pool,
-            pipeline: RefCell::new(None),
+            pipeline: RefCell::new(Some(pipeline)),
             encoder: RefCell::new(Encoder::requests(options.buffer_size)),
             decoder: RefCell::new(Decoder::responses(options.max_header_size)),
             options,
             waiting: RefCell::default(),
             writer: RefCell::default(),
             writers: RefCell::default(),
-            ledger: Ledger::default(),
             messages: Cell::new(0),
             closing: Cell::new(false),
-            inbound: inbound.as_ref().map(Rc::downgrade),
+            inbound,
             interim: Cell::new(false),
             progress: Cell::new(0),
             progress_seen: Cell::new(0),
             quiet_checks: Cell::new(0),
             response_check: Cell::new(false),
-            reads_flow: match &own_flow {
-                Some((own, _)) => Some(own.clone()),
-                None => cx.context().flow().cloned(),
-            },
-            flow: own_flow,
-            _key_object: key_object,
+            reads_flow,
+            flow,
+            retire,
         });
         let weak = Rc::downgrade(&session);
-        let sink = Sink::Func(Box::new(move |ev| {
+        route.set_receiver(Rc::new(move |ev| {
             if let Some(s) = weak.upgrade() {
                 s.on_output(ev);
             }
         }));
-        // The session runs in the context of the stream that opened it; with
-        // backpressure of its own if other clients' streams may share it.
-        let context = match &session.flow {
-            Some((own, _)) => cx.context().with_own_flow(own.clone()),
-            None => cx.context().clone(),
-        };
-        let pipeline = Pipeline::in_chain(&layout, context, sink, cx.chain().cloned());
-        *session.pipeline.borrow_mut() = Some(pipeline);
         session
     }
 
-    fn join(self: &Rc<Self>, cx: &Cx<'_>) -> Rc<Stream> {
-        self.ledger.join();
+    fn join(self: &Rc<Self>, joining: &Joining) -> Rc<Stream> {
         Rc::new(Stream {
-            handle: cx.handle(),
-            follow: match (&self.flow, cx.context().flow()) {
+            handle: joining.handle.clone(),
+            follow: match (&self.flow, &joining.flow) {
                 (Some(_), Some(client)) => Some((client.clone(), Rc::default())),
                 _ => None,
             },
@@ -451,11 +390,31 @@ impl ClientSession for Session {
         stream.request_open.get()
     }
 
-    fn leave(self: &Rc<Self>, stream: &Rc<Stream>) {
-        self.release(stream);
+    fn leave(self: &Rc<Self>, stream: &Rc<Stream>, shares: usize) {
+        self.release(stream, shares);
     }
 
     fn inbox(stream: &Stream) -> &Inbox {
         &stream.inbox
+    }
+
+    fn usable(&self) -> bool {
+        self.takes_requests()
+    }
+
+    fn ended(&self) -> bool {
+        self.pipeline.borrow().is_none()
+    }
+
+    fn busy(&self) -> bool {
+        !self.waiting.borrow().is_empty()
+    }
+
+    fn close(self: &Rc<Self>) {
+        let mut wake = Wakes::new();
+        self.end(None, &mut wake);
+        for h in wake {
+            h.wake();
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! waker it was given. A session polls it to a standstill each time something
 //! happens (input, an answer event, a wake-up); wakes that come while the
 //! session is at work only mark that another round is due, and those that come
-//! from outside (a client's backpressure clearing) schedule a filter wake-up on
-//! the worker's timer.
+//! from outside (a client's backpressure clearing) schedule a filter wake-up
+//! (or, for a client session, which is no filter, a call of its own) on the
+//! worker's timer.
 
 use crate::flow::Pressure;
 use crate::pipeline::FilterHandle;
@@ -114,9 +115,9 @@ impl AsyncWrite for Wire {
 }
 
 /// A session's end of its waker: whether a round is due, whether the session
-/// is at work, and the filter to wake otherwise.
+/// is at work, and what to call otherwise (its filter's wake-up).
 struct Target {
-    handle: RefCell<Option<FilterHandle>>,
+    handle: RefCell<Option<Rc<dyn Fn()>>>,
     busy: Cell<bool>,
     woken: Cell<bool>,
     scheduled: Cell<bool>,
@@ -158,7 +159,7 @@ fn schedule(t: &Rc<Target>) -> bool {
     let target = t.clone();
     let scheduled = crate::timer::call_after(Duration::ZERO, move || {
         target.scheduled.set(false);
-        handle.wake();
+        handle();
     });
     t.scheduled.set(scheduled);
     scheduled
@@ -186,12 +187,17 @@ impl Default for Wakeup {
 }
 
 impl Wakeup {
-    /// Wakes from outside go to `handle` from now on.
+    /// Wakes from outside go to `handle` from now on (the first one given).
     pub fn set_handle(&self, handle: FilterHandle) {
         let mut h = self.target.handle.borrow_mut();
         if h.is_none() {
-            *h = Some(handle);
+            *h = Some(Rc::new(move || handle.wake()));
         }
+    }
+
+    /// Wakes from outside call `f` from now on.
+    pub fn set_callback(&self, f: Rc<dyn Fn()>) {
+        *self.target.handle.borrow_mut() = Some(f);
     }
 
     /// The waker to poll with.

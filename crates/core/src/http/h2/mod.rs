@@ -11,6 +11,7 @@
 //! the client sent none), and besides `scheme` and `authority`. Trailers are the
 //! `headers` of the message's tail.
 
+pub mod client;
 pub mod guard;
 pub mod io;
 pub mod server;

@@ -1,0 +1,454 @@
+//! What `muxHTTP` sends requests through: a `Session` is one upstream connection
+//! (a sub-pipeline, usually ending in `connect`) shared by the streams of one
+//! key and kept in the filter's `mux::Pool`. It speaks the protocol its
+//! `version` says, HTTP/1.1 (`h1::client`) or HTTP/2 (`h2::client`), and counts
+//! the streams on it for the pool.
+//!
+//! A version given by a function is asked for when the session opens. When the
+//! function returns a Promise (settled, say, once `connectTLS` knows what ALPN
+//! chose), the connection is started at once and the requests of the streams
+//! that join meanwhile wait for the answer.
+
+use crate::callback::{Arg, Callback, Returned, ScriptValue, Want};
+use crate::context::Inbound;
+use crate::data::Data;
+use crate::event::{Event, StreamError};
+use crate::http::session::{ClientOptions, ClientSession, Joining, Route, Upstream};
+use crate::http::{h1, h2};
+use crate::mux::{Key, Ledger, Pool, Pooled};
+use crate::pipeline::{report_script_error, Cx, Inbox, Pipeline, PipelineLayout, Sink};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+/// An HTTP version a session can speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/2.
+    Http2,
+}
+
+impl Protocol {
+    /// The version a number names (1 or 2).
+    pub fn from_number(n: f64) -> Option<Protocol> {
+        match n {
+            1.0 => Some(Protocol::Http1),
+            2.0 => Some(Protocol::Http2),
+            _ => None,
+        }
+    }
+
+    /// The version a name names: `http/1`, `http/1.0`, `http/1.1`; `http/2`, `h2`.
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        match name.to_ascii_lowercase().as_str() {
+            "http/1" | "http/1.0" | "http/1.1" => Some(Protocol::Http1),
+            "http/2" | "h2" => Some(Protocol::Http2),
+            _ => None,
+        }
+    }
+
+    /// The version a callback's key (`Want::Key`: `n:2`, `s:h2`) names.
+    fn from_key(key: &str) -> Option<Protocol> {
+        match key.split_once(':') {
+            Some(("n", n)) => n.parse().ok().and_then(Protocol::from_number),
+            Some(("s", s)) => Protocol::from_name(s),
+            _ => None,
+        }
+    }
+}
+
+/// How a `muxHTTP` picks the version of each session it opens.
+pub enum Version {
+    /// Always this one.
+    Fixed(Protocol),
+    /// What the function returns when a session opens (a number, a name or a
+    /// Promise of one).
+    Chosen(Rc<dyn Callback>),
+}
+
+/// What a new session is made from.
+pub struct Opening {
+    /// The key it serves.
+    pub key: Key,
+    /// For a per-connection session (no key): the connection.
+    pub inbound: Option<Rc<Inbound>>,
+    /// The object the key stands for, kept alive with the session.
+    pub key_object: Option<ScriptValue>,
+    /// The layout of its upstream connection.
+    pub layout: Rc<PipelineLayout>,
+    /// The pool it will be kept in (and leaves when it ends).
+    pub pool: Weak<Pool<Session>>,
+    /// The options of its filter.
+    pub options: Rc<ClientOptions>,
+}
+
+enum State {
+    /// The version is not known yet: the connection is being made, and the
+    /// streams' requests wait.
+    Choosing { upstream: Option<Upstream>, options: Rc<ClientOptions>, streams: Vec<Weak<Stream>> },
+    H1(Rc<h1::client::Session>),
+    H2(Rc<h2::client::Session>),
+    /// No version could be had: the session takes nothing.
+    Failed,
+}
+
+/// An upstream HTTP session shared by the streams of one key.
+pub struct Session {
+    key: Key,
+    pool: Weak<Pool<Session>>,
+    ledger: Ledger,
+    state: RefCell<State>,
+    _key_object: Option<ScriptValue>,
+}
+
+enum Side {
+    /// The version is being chosen: its request events wait.
+    Waiting { held: Vec<Event>, request_open: bool },
+    H1(Rc<h1::client::Stream>),
+    H2(Rc<h2::client::Stream>),
+    /// The session failed before this stream got a protocol.
+    Gone,
+}
+
+/// One stream's end of a session.
+pub struct Stream {
+    joining: Joining,
+    side: RefCell<Side>,
+    /// Events for the filter that come from this layer (a failed choice).
+    inbox: Inbox,
+}
+
+impl Session {
+    /// Opens a session for the stream at `cx` (its upstream runs in that
+    /// stream's context); `None` if its version could not be had (said in the log).
+    pub fn open(opening: Opening, version: &Version, cx: &Cx<'_>) -> Option<Rc<Session>> {
+        let Opening { key, inbound, key_object, layout, pool, options } = opening;
+        let session = Rc::new(Session {
+            key: key.clone(),
+            pool: pool.clone(),
+            ledger: Ledger::default(),
+            state: RefCell::new(State::Failed),
+            _key_object: key_object,
+        });
+        let chosen = match version {
+            Version::Fixed(p) => Ok(*p),
+            Version::Chosen(cb) => match cb.call(cx.context(), Arg::None, Want::Key) {
+                Ok(Returned::Pending(p)) => Err(p),
+                Ok(Returned::Str(Some(k))) if Protocol::from_key(&k).is_some() => {
+                    Ok(Protocol::from_key(&k).expect("checked"))
+                }
+                Ok(other) => {
+                    tracing::error!(returned = ?other, "muxHTTP: version must be 1, 2, 'http/1.1' or 'h2'");
+                    return None;
+                }
+                Err(err) => {
+                    report_script_error(&err, "muxHTTP");
+                    return None;
+                }
+            },
+        };
+        let upstream = upstream_for(&session, &key, inbound, &layout, cx);
+        let state = match chosen {
+            Ok(p) => start(p, upstream, options),
+            Err(pending) => {
+                // Start connecting now: the answer may depend on it (ALPN).
+                upstream.pipeline.input(Event::Data(Data::new()));
+                let weak = Rc::downgrade(&session);
+                let p = pending.clone();
+                // Not from inside the filter that settled it, which may be the
+                // session's own upstream.
+                pending.on_settle(move || {
+                    crate::timer::soon(move || {
+                        if let Some(s) = weak.upgrade() {
+                            s.choose(p.take());
+                        }
+                    })
+                });
+                State::Choosing { upstream: Some(upstream), options, streams: Vec::new() }
+            }
+        };
+        *session.state.borrow_mut() = state;
+        Some(session)
+    }
+
+    /// The version settled: starts speaking it, with the requests that waited.
+    fn choose(self: &Rc<Self>, result: Option<Result<Returned, crate::callback::ScriptError>>) {
+        let protocol = match result {
+            Some(Ok(Returned::Str(Some(k)))) => Protocol::from_key(&k),
+            Some(Err(err)) => {
+                report_script_error(&err, "muxHTTP");
+                None
+            }
+            other => {
+                tracing::error!(returned = ?other, "muxHTTP: version must be 1, 2, 'http/1.1' or 'h2'");
+                None
+            }
+        };
+        let State::Choosing { upstream, options, streams } = std::mem::replace(&mut *self.state.borrow_mut(), State::Failed)
+        else {
+            return;
+        };
+        let streams: Vec<Rc<Stream>> = streams.iter().filter_map(Weak::upgrade).collect();
+        let (Some(protocol), Some(upstream)) = (protocol, upstream) else {
+            self.retire();
+            for s in &streams {
+                *s.side.borrow_mut() = Side::Gone;
+                s.inbox.push(Event::error(StreamError::RuntimeError));
+                s.joining.handle.wake();
+            }
+            return;
+        };
+        let started = start(protocol, upstream, options);
+        *self.state.borrow_mut() = started;
+        for s in streams {
+            let side = self.side_for(&s.joining);
+            let held = match std::mem::replace(&mut *s.side.borrow_mut(), side) {
+                Side::Waiting { held, .. } => held,
+                _ => Vec::new(),
+            };
+            for ev in held {
+                self.send(&s, ev);
+            }
+        }
+    }
+
+    /// The protocol end of a stream that joins now.
+    fn side_for(&self, joining: &Joining) -> Side {
+        match &*self.state.borrow() {
+            State::H1(s) => Side::H1(s.join(joining)),
+            State::H2(s) => Side::H2(s.join(joining)),
+            State::Choosing { .. } => Side::Waiting { held: Vec::new(), request_open: false },
+            State::Failed => Side::Gone,
+        }
+    }
+
+    fn retire(self: &Rc<Self>) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.remove(&self.key, self);
+        }
+    }
+
+    /// The stream at `cx` takes the session.
+    pub fn join(self: &Rc<Self>, cx: &Cx<'_>) -> Rc<Stream> {
+        self.ledger.join();
+        let joining = Joining::of(cx);
+        let side = self.side_for(&joining);
+        let stream = Rc::new(Stream { joining, side: RefCell::new(side), inbox: Inbox::default() });
+        if let State::Choosing { streams, .. } = &mut *self.state.borrow_mut() {
+            streams.retain(|s| s.strong_count() > 0);
+            streams.push(Rc::downgrade(&stream));
+        }
+        stream
+    }
+
+    /// A request event of `stream`.
+    pub fn send(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) {
+        let mut side = stream.side.borrow_mut();
+        match &mut *side {
+            Side::H1(st) => {
+                let st = st.clone();
+                drop(side);
+                let session = match &*self.state.borrow() {
+                    State::H1(s) => s.clone(),
+                    _ => return,
+                };
+                session.send(&st, ev);
+            }
+            Side::H2(st) => {
+                let st = st.clone();
+                drop(side);
+                let session = match &*self.state.borrow() {
+                    State::H2(s) => s.clone(),
+                    _ => return,
+                };
+                session.send(&st, ev);
+            }
+            Side::Waiting { held, request_open } => {
+                match &ev {
+                    Event::MessageStart(_) => *request_open = true,
+                    Event::MessageEnd(_) => *request_open = false,
+                    _ => {}
+                }
+                held.push(ev);
+            }
+            Side::Gone => {
+                if matches!(ev, Event::MessageStart(_)) {
+                    drop(side);
+                    stream.inbox.push(Event::error(StreamError::RuntimeError));
+                    stream.joining.handle.wake();
+                }
+            }
+        }
+    }
+
+    /// `stream` is between its request's MessageStart and MessageEnd.
+    pub fn request_open(stream: &Stream) -> bool {
+        match &*stream.side.borrow() {
+            Side::H1(st) => h1::client::Session::request_open(st),
+            Side::H2(st) => h2::client::Session::request_open(st),
+            Side::Waiting { request_open, .. } => *request_open,
+            Side::Gone => false,
+        }
+    }
+
+    /// `stream` stops using the session (a request cut off half-way ends it).
+    pub fn leave(self: &Rc<Self>, stream: &Rc<Stream>) {
+        let shares = self.ledger.leave();
+        let side = std::mem::replace(&mut *stream.side.borrow_mut(), Side::Gone);
+        let state = match &*self.state.borrow() {
+            State::H1(s) => Some(Ok(s.clone())),
+            State::H2(s) => Some(Err(s.clone())),
+            _ => None,
+        };
+        match (side, state) {
+            (Side::H1(st), Some(Ok(s))) => s.leave(&st, shares),
+            (Side::H2(st), Some(Err(s))) => s.leave(&st, shares),
+            (Side::Waiting { request_open: true, .. }, _) => {
+                // A request cut off before the version was known: the
+                // connection has not carried it, and goes on for the others.
+            }
+            _ => {}
+        }
+        if shares == 0 && !self.ended() {
+            if let Some(pool) = self.pool.upgrade() {
+                pool.watch_idle(self);
+            }
+        }
+    }
+
+    /// Outputs what waits for `stream`'s filter.
+    pub fn drain(stream: &Stream, cx: &mut Cx<'_>) {
+        stream.inbox.drain(cx);
+        let side = match &*stream.side.borrow() {
+            Side::H1(st) => Some(Ok(st.clone())),
+            Side::H2(st) => Some(Err(st.clone())),
+            _ => None,
+        };
+        match side {
+            Some(Ok(st)) => h1::client::Session::inbox(&st).drain(cx),
+            Some(Err(st)) => h2::client::Session::inbox(&st).drain(cx),
+            None => {}
+        }
+    }
+
+    /// The protocol it speaks, once known.
+    pub fn protocol(&self) -> Option<Protocol> {
+        match &*self.state.borrow() {
+            State::H1(_) => Some(Protocol::Http1),
+            State::H2(_) => Some(Protocol::Http2),
+            _ => None,
+        }
+    }
+}
+
+/// A protocol session on `upstream`.
+fn start(protocol: Protocol, upstream: Upstream, options: Rc<ClientOptions>) -> State {
+    match protocol {
+        Protocol::Http1 => State::H1(h1::client::Session::open(upstream, options)),
+        Protocol::Http2 => State::H2(h2::client::Session::open(upstream, options)),
+    }
+}
+
+/// The upstream connection of `session`, started in the context of the stream
+/// at `cx`: with backpressure of its own if other clients' streams may share it.
+fn upstream_for(
+    session: &Rc<Session>,
+    key: &Key,
+    inbound: Option<Rc<Inbound>>,
+    layout: &Rc<PipelineLayout>,
+    cx: &Cx<'_>,
+) -> Upstream {
+    let flow: Option<(Rc<crate::flow::Backpressure>, Rc<std::cell::Cell<bool>>)> = match key {
+        Key::Inbound(_) => None,
+        Key::Script(_) | Key::Object(_) => Some(Default::default()),
+    };
+    let route = Rc::new(Route::default());
+    let r = route.clone();
+    let sink = Sink::Func(Box::new(move |ev| r.deliver(ev)));
+    let context = match &flow {
+        Some((own, _)) => cx.context().with_own_flow(own.clone()),
+        None => cx.context().clone(),
+    };
+    let pipeline = Pipeline::in_chain(layout, context, sink, cx.chain().cloned());
+    let me = Rc::downgrade(session);
+    Upstream {
+        pipeline,
+        route,
+        reads_flow: match &flow {
+            Some((own, _)) => Some(own.clone()),
+            None => cx.context().flow().cloned(),
+        },
+        flow,
+        inbound: inbound.as_ref().map(Rc::downgrade),
+        retire: Box::new(move || {
+            if let Some(s) = me.upgrade() {
+                s.retire();
+            }
+        }),
+    }
+}
+
+impl Pooled for Session {
+    fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn usable(&self) -> bool {
+        match &*self.state.borrow() {
+            State::H1(s) => s.usable(),
+            State::H2(s) => s.usable(),
+            State::Choosing { .. } => true,
+            State::Failed => false,
+        }
+    }
+
+    fn ended(&self) -> bool {
+        match &*self.state.borrow() {
+            State::H1(s) => s.ended(),
+            State::H2(s) => s.ended(),
+            State::Choosing { .. } => false,
+            State::Failed => true,
+        }
+    }
+
+    fn busy(&self) -> bool {
+        match &*self.state.borrow() {
+            State::H1(s) => s.busy(),
+            State::H2(s) => s.busy(),
+            State::Choosing { .. } => true,
+            State::Failed => false,
+        }
+    }
+
+    fn close_idle(self: Rc<Self>) {
+        let state = match &*self.state.borrow() {
+            State::H1(s) => Some(Ok(s.clone())),
+            State::H2(s) => Some(Err(s.clone())),
+            _ => None,
+        };
+        match state {
+            Some(Ok(s)) => s.close(),
+            Some(Err(s)) => s.close(),
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_numbers_names_and_callback_keys() {
+        assert_eq!(Protocol::from_number(2.0), Some(Protocol::Http2));
+        assert_eq!(Protocol::from_number(3.0), None);
+        assert_eq!(Protocol::from_name("HTTP/1.1"), Some(Protocol::Http1));
+        assert_eq!(Protocol::from_name("h2"), Some(Protocol::Http2));
+        assert_eq!(Protocol::from_name("spdy"), None);
+        assert_eq!(Protocol::from_key("n:2"), Some(Protocol::Http2));
+        assert_eq!(Protocol::from_key("s:http/1.0"), Some(Protocol::Http1));
+        assert_eq!(Protocol::from_key("s:2"), None, "the string '2' is no version name");
+        assert_eq!(Protocol::from_key("b:true"), None);
+    }
+}
