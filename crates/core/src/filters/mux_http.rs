@@ -659,9 +659,8 @@ mod tests {
         let connections = Rc::new(Cell::new(0));
         let pending = Pending::new();
         let p = pending.clone();
-        let version = TestArg::Callback(Rc::new(move |_: &crate::Context, _: Arg<'_>, _: Want| {
-            Ok(Returned::Pending(p.clone()))
-        }));
+        let version =
+            TestArg::Callback(Rc::new(move |_: &crate::Context, _: Arg<'_>, _: Want| Ok(Returned::Pending(p.clone()))));
         let version = match version {
             TestArg::Callback(cb) => OptValue::Callback(cb),
             _ => unreachable!(),

@@ -86,7 +86,11 @@ pub struct Opening {
 enum State {
     /// The version is not known yet: the connection is being made, and the
     /// streams' requests wait.
-    Choosing { upstream: Option<Upstream>, options: Rc<ClientOptions>, streams: Vec<Weak<Stream>> },
+    Choosing {
+        upstream: Option<Upstream>,
+        options: Rc<ClientOptions>,
+        streams: Vec<Weak<Stream>>,
+    },
     H1(Rc<h1::client::Session>),
     H2(Rc<h2::client::Session>),
     /// No version could be had: the session takes nothing.
@@ -104,7 +108,10 @@ pub struct Session {
 
 enum Side {
     /// The version is being chosen: its request events wait.
-    Waiting { held: Vec<Event>, request_open: bool },
+    Waiting {
+        held: Vec<Event>,
+        request_open: bool,
+    },
     H1(Rc<h1::client::Stream>),
     H2(Rc<h2::client::Stream>),
     /// The session failed before this stream got a protocol.
@@ -185,7 +192,8 @@ impl Session {
                 None
             }
         };
-        let State::Choosing { upstream, options, streams } = std::mem::replace(&mut *self.state.borrow_mut(), State::Failed)
+        let State::Choosing { upstream, options, streams } =
+            std::mem::replace(&mut *self.state.borrow_mut(), State::Failed)
         else {
             return;
         };

@@ -56,7 +56,7 @@ pub struct Upstream {
 /// before one is set waits for it.
 #[derive(Default)]
 pub struct Route {
-    receiver: RefCell<Option<Rc<dyn Fn(Event)>>>,
+    receiver: RefCell<Option<Receiver>>,
     early: RefCell<Vec<Event>>,
 }
 
@@ -71,7 +71,7 @@ impl Route {
     }
 
     /// Sends output to `receiver` from now on, starting with what waited.
-    pub fn set_receiver(&self, receiver: Rc<dyn Fn(Event)>) {
+    pub fn set_receiver(&self, receiver: Receiver) {
         *self.receiver.borrow_mut() = Some(receiver.clone());
         let early = std::mem::take(&mut *self.early.borrow_mut());
         for ev in early {
@@ -79,6 +79,9 @@ impl Route {
         }
     }
 }
+
+/// Where a `Route` sends events.
+pub type Receiver = Rc<dyn Fn(Event)>;
 
 /// What a stream joining a session brings: how to wake its filter, and its
 /// client's backpressure.

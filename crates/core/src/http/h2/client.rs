@@ -130,7 +130,7 @@ pub struct Stream {
 /// What the h2 connection is doing.
 enum Conn {
     Handshaking(Handshake),
-    Open(Connection<Wire, Bytes>),
+    Open(Box<Connection<Wire, Bytes>>),
     Done,
 }
 
@@ -248,7 +248,7 @@ impl Session {
             match hs.as_mut().poll(task) {
                 Poll::Ready(Ok((send, c))) => {
                     *self.send.borrow_mut() = (!self.closing.get()).then_some(send);
-                    *conn = Conn::Open(c);
+                    *conn = Conn::Open(Box::new(c));
                 }
                 Poll::Ready(Err(e)) => {
                     tracing::warn!(error = %e, "muxHTTP: HTTP/2 handshake with the upstream failed");
@@ -259,7 +259,7 @@ impl Session {
             }
         }
         let Conn::Open(c) = &mut *conn else { return None };
-        match Pin::new(c).poll(task) {
+        match Pin::new(&mut **c).poll(task) {
             Poll::Ready(Ok(())) => {
                 tracing::debug!("muxHTTP: the HTTP/2 upstream connection closed");
                 *conn = Conn::Done;
