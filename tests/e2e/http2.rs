@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A Python with the `h2` package (Debian's `python3-h2` is in /usr/bin).
-fn python_h2() -> &'static str {
+pub fn python_h2() -> &'static str {
     for p in ["python3", "/usr/bin/python3"] {
         if Command::new(p).args(["-c", "import h2"]).output().is_ok_and(|o| o.status.success()) {
             return p;
@@ -19,7 +19,7 @@ fn python_h2() -> &'static str {
 }
 
 /// Runs Python `code` (with the frame helpers of `CLIENT` before it) and gives its output.
-fn python(code: &str) -> String {
+pub fn python(code: &str) -> String {
     let script = format!("{CLIENT}\n{code}");
     let out = Command::new("timeout").args(["20", python_h2(), "-c", &script]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();

@@ -7,6 +7,7 @@ mod docker;
 mod fanout;
 mod health;
 mod http2;
+mod http2_upstream;
 mod lifecycle;
 mod limits;
 mod modules;

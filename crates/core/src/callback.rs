@@ -93,6 +93,10 @@ pub enum Want {
     Nothing,
     /// Events: an Event, a Message, an array of them, or nothing.
     Events,
+    /// Events as `Events`, but only from objects: a string or a number
+    /// returned is no event (what Pipy's `Message::output` takes; a callback
+    /// whose last expression is an assignment returns the value assigned).
+    EventObjects,
     /// Truthiness.
     Bool,
     /// A string, or nothing.

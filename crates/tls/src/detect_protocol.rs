@@ -165,7 +165,7 @@ pub struct DetectProtocol {
 impl DetectProtocol {
     fn decide(&mut self, name: &'static str, cx: &mut Cx<'_>) {
         self.detect = None;
-        match self.callback.call(cx.context(), Arg::Plain(&[Plain::Str(name.into())]), Want::Events) {
+        match self.callback.call(cx.context(), Arg::Plain(&[Plain::Str(name.into())]), Want::EventObjects) {
             Ok(Returned::Events(evs)) => {
                 for ev in evs {
                     cx.output(ev);

@@ -229,7 +229,8 @@ fn convert<'js>(
                 Ok(Returned::Str(Some(s.0)))
             }
         }
-        Want::Events => {
+        Want::EventObjects if !v.is_object() => Ok(Returned::Events(Vec::new())),
+        Want::Events | Want::EventObjects => {
             let mut out = Vec::new();
             events_from_js(ctx, &v, &mut out).map_err(|e| error::from_rquickjs(ctx, e))?;
             Ok(Returned::Events(out))
