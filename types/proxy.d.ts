@@ -708,14 +708,18 @@ interface MuxHTTPOptions {
   maxHeaderSize?: number | string;
   /** A session awaiting an answer that sees no byte either way for this long closes; its streams end with ReadTimeout. Default: 60s. */
   responseTimeout?: number | string;
-  /** The HTTP version spoken upstream: 1 (or 'http/1.1'); 2 is refused until HTTP/2 upstreams are supported, and with a function HTTP/1.1 is spoken whatever it returns. Default: 1. */
+  /** The HTTP version spoken upstream: 1 (or 'http/1.1'), 2 (or 'h2'), or a function called as each session opens that returns one, or a Promise of one. Default: 1. */
   version?: number | string | ((...args: any[]) => any);
-  /** HTTP/2 keep-alive pings. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  /** HTTP/2 keep-alive pings. Accepted without effect: h2 answers the server's pings; pings of its own are not sent yet. */
   ping?: ((...args: any[]) => any);
-  /** HTTP/2 connection flow-control window. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  /** HTTP/2: the connection's receive window. Default: 1m. */
   connectionWindowSize?: number | string;
-  /** HTTP/2 stream flow-control window. Accepted without effect: applies to HTTP/2 sessions only, which this proxy does not open yet. */
+  /** HTTP/2: each stream's receive window. Default: 256k. */
   streamWindowSize?: number | string;
+  /** HTTP/2: the same as streamWindowSize (nginx and h2 call it so). Default: 0. */
+  initialWindowSize?: number | string;
+  /** HTTP/2: the largest frame payload the server may send. Default: 16k. */
+  maxFrameSize?: number | string;
 }
 
 /** Options of `decodeHTTPRequest`. */

@@ -59,8 +59,8 @@ fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_optio
             "main.js:2:2: TypeError: listen: option 'protocol' is 'udp'; this proxy supports only 'tcp' so far",
         ),
         (
-            "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTTP({ version: 2 }).to($=>$.connect('127.0.0.1:1')))\n",
-            "main.js:4:4: TypeError: muxHTTP: only HTTP/1.1 upstreams are supported so far",
+            "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTTP({ version: 3 }).to($=>$.connect('127.0.0.1:1')))\n",
+            "main.js:4:4: TypeError: muxHTTP: version 3: use 1 or 2",
         ),
         (
             "pipy()\n.listen(8099)\n.serveHTTP(new Message('x'), { colour: 'red' })\n",
