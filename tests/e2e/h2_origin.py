@@ -15,6 +15,7 @@
 #   /goaway    answer, then GOAWAY: no stream after this one
 #   /grpc      answer with trailers: grpc-status 0, grpc-message, x-t echoed
 #   /big/N     answer with N bytes
+#   /early     answer 413 as soon as the head arrives, without reading the body
 import socket, sys, threading, time
 import h2.config, h2.connection, h2.events, h2.exceptions, h2.settings, h2.errors
 
@@ -135,10 +136,16 @@ class Conn:
                     self.streams[e.stream_id] = [dict(e.headers), b"", {}]
                     with lock:
                         totals["max-open"] = max(totals["max-open"], self.open_count())
+                    if dict(e.headers).get(":path") == "/early" and not e.stream_ended:
+                        self.answer(e.stream_id, status=413, body=b"too big\n")
                 elif isinstance(e, h2.events.DataReceived):
                     if e.stream_id in self.streams:
                         self.streams[e.stream_id][1] += e.data
-                    self.c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                        self.c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                    else:
+                        # A stream answered early: its body is not read, only
+                        # the connection's window given back.
+                        self.c.increment_flow_control_window(e.flow_controlled_length)
                 elif isinstance(e, h2.events.TrailersReceived):
                     self.streams[e.stream_id][2] = dict(e.headers)
                 elif isinstance(e, h2.events.StreamEnded):

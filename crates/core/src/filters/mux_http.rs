@@ -189,6 +189,11 @@ impl MuxHttp {
                     cx.output(Event::error(StreamError::RuntimeError));
                     return None;
                 };
+                if session.ended() {
+                    // Its upstream failed as it opened.
+                    cx.output(Event::error(StreamError::ConnectionRefused));
+                    return None;
+                }
                 self.upstreams.pool.add(key, session.clone());
                 session
             }

@@ -13,12 +13,17 @@ use crate::callback::{Arg, Callback, Returned, ScriptValue, Want};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::flow::Gauge;
 use crate::http::session::{ClientOptions, ClientSession, Joining, Route, Upstream};
 use crate::http::{h1, h2};
 use crate::mux::{Key, Ledger, Pool, Pooled};
 use crate::pipeline::{report_script_error, Cx, Inbox, Pipeline, PipelineLayout, Sink};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
+
+/// Request bytes a stream holds while its session's version is chosen past
+/// which its client pauses.
+const HELD: usize = 64 << 10;
 
 /// An HTTP version a session can speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,10 +112,13 @@ pub struct Session {
 }
 
 enum Side {
-    /// The version is being chosen: its request events wait.
+    /// The version is being chosen: its request events wait (past `HELD`
+    /// bytes, the client pauses).
     Waiting {
         held: Vec<Event>,
         request_open: bool,
+        size: usize,
+        pause: Gauge,
     },
     H1(Rc<h1::client::Stream>),
     H2(Rc<h2::client::Stream>),
@@ -155,10 +163,32 @@ impl Session {
                 }
             },
         };
-        let upstream = upstream_for(&session, &key, inbound, &layout, cx);
+        // An HTTP/1.1 session of one client connection reads at that client's
+        // pace; any other has backpressure of its own (HTTP/2 paces each stream).
+        let own_flow = !(matches!(key, Key::Inbound(_)) && matches!(chosen, Ok(Protocol::Http1)));
+        let upstream = upstream_for(&session, inbound, &layout, own_flow, cx);
         let state = match chosen {
             Ok(p) => start(p, upstream, options),
             Err(pending) => {
+                let weak = Rc::downgrade(&session);
+                upstream.route.on_early_end(move |err| {
+                    if let Some(s) = weak.upgrade() {
+                        tracing::warn!(error = ?err, "muxHTTP: the upstream ended before the version was known");
+                        s.fail_choice(err.unwrap_or(StreamError::ConnectionReset));
+                    }
+                });
+                let weak = Rc::downgrade(&session);
+                let timeout = options.response_timeout;
+                if !timeout.is_zero() {
+                    crate::timer::call_after(timeout, move || {
+                        if let Some(s) = weak.upgrade() {
+                            if matches!(&*s.state.borrow(), State::Choosing { .. }) {
+                                tracing::warn!("muxHTTP: no version within responseTimeout");
+                            }
+                            s.fail_choice(StreamError::ReadTimeout);
+                        }
+                    });
+                }
                 // Start connecting now: the answer may depend on it (ALPN).
                 upstream.pipeline.input(Event::Data(Data::new()));
                 let weak = Rc::downgrade(&session);
@@ -192,27 +222,30 @@ impl Session {
                 None
             }
         };
+        let Some(protocol) = protocol else {
+            return self.fail_choice(StreamError::RuntimeError);
+        };
+        if !matches!(&*self.state.borrow(), State::Choosing { .. }) {
+            return;
+        }
         let State::Choosing { upstream, options, streams } =
             std::mem::replace(&mut *self.state.borrow_mut(), State::Failed)
         else {
             return;
         };
         let streams: Vec<Rc<Stream>> = streams.iter().filter_map(Weak::upgrade).collect();
-        let (Some(protocol), Some(upstream)) = (protocol, upstream) else {
-            self.retire();
-            for s in &streams {
-                *s.side.borrow_mut() = Side::Gone;
-                s.inbox.push(Event::error(StreamError::RuntimeError));
-                s.joining.handle.wake();
-            }
-            return;
-        };
+        let Some(upstream) = upstream else { return };
         let started = start(protocol, upstream, options);
         *self.state.borrow_mut() = started;
         for s in streams {
             let side = self.side_for(&s.joining);
             let held = match std::mem::replace(&mut *s.side.borrow_mut(), side) {
-                Side::Waiting { held, .. } => held,
+                Side::Waiting { held, mut pause, .. } => {
+                    if let Some(c) = &s.joining.flow {
+                        pause.clear(&c.toward_server);
+                    }
+                    held
+                }
                 _ => Vec::new(),
             };
             for ev in held {
@@ -221,12 +254,36 @@ impl Session {
         }
     }
 
+    /// No version will come (the upstream ended, the time ran out, the
+    /// function failed): the streams waiting for one end with `err`.
+    fn fail_choice(self: &Rc<Self>, err: StreamError) {
+        let streams = match &mut *self.state.borrow_mut() {
+            State::Choosing { streams, .. } => std::mem::take(streams),
+            _ => return,
+        };
+        let old = std::mem::replace(&mut *self.state.borrow_mut(), State::Failed);
+        self.retire();
+        for s in streams.iter().filter_map(Weak::upgrade) {
+            if let Side::Waiting { mut pause, .. } = std::mem::replace(&mut *s.side.borrow_mut(), Side::Gone) {
+                if let Some(c) = &s.joining.flow {
+                    pause.clear(&c.toward_server);
+                }
+            }
+            s.inbox.push(Event::error(err));
+            s.joining.handle.wake();
+        }
+        // The upstream goes last: we may be inside it.
+        drop(old);
+    }
+
     /// The protocol end of a stream that joins now.
     fn side_for(&self, joining: &Joining) -> Side {
         match &*self.state.borrow() {
             State::H1(s) => Side::H1(s.join(joining)),
             State::H2(s) => Side::H2(s.join(joining)),
-            State::Choosing { .. } => Side::Waiting { held: Vec::new(), request_open: false },
+            State::Choosing { .. } => {
+                Side::Waiting { held: Vec::new(), request_open: false, size: 0, pause: Gauge::default() }
+            }
             State::Failed => Side::Gone,
         }
     }
@@ -252,6 +309,12 @@ impl Session {
 
     /// A request event of `stream`.
     pub fn send(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) {
+        if matches!(ev, Event::MessageStart(_)) && self.protocol().is_some() && self.ended() {
+            // The upstream ended before this request could be sent.
+            stream.inbox.push(Event::error(StreamError::ConnectionReset));
+            stream.joining.handle.wake();
+            return;
+        }
         let mut side = stream.side.borrow_mut();
         match &mut *side {
             Side::H1(st) => {
@@ -272,13 +335,17 @@ impl Session {
                 };
                 session.send(&st, ev);
             }
-            Side::Waiting { held, request_open } => {
+            Side::Waiting { held, request_open, size, pause } => {
                 match &ev {
                     Event::MessageStart(_) => *request_open = true,
                     Event::MessageEnd(_) => *request_open = false,
+                    Event::Data(d) => *size += d.len(),
                     _ => {}
                 }
                 held.push(ev);
+                if let Some(c) = &stream.joining.flow {
+                    pause.update(&c.toward_server, *size, HELD);
+                }
             }
             Side::Gone => {
                 if matches!(ev, Event::MessageStart(_)) {
@@ -303,7 +370,10 @@ impl Session {
     /// `stream` stops using the session (a request cut off half-way ends it).
     pub fn leave(self: &Rc<Self>, stream: &Rc<Stream>) {
         let shares = self.ledger.leave();
-        let side = std::mem::replace(&mut *stream.side.borrow_mut(), Side::Gone);
+        let mut side = std::mem::replace(&mut *stream.side.borrow_mut(), Side::Gone);
+        if let (Side::Waiting { pause, .. }, Some(c)) = (&mut side, &stream.joining.flow) {
+            pause.clear(&c.toward_server);
+        }
         let state = match &*self.state.borrow() {
             State::H1(s) => Some(Ok(s.clone())),
             State::H2(s) => Some(Err(s.clone())),
@@ -359,18 +429,15 @@ fn start(protocol: Protocol, upstream: Upstream, options: Rc<ClientOptions>) -> 
 }
 
 /// The upstream connection of `session`, started in the context of the stream
-/// at `cx`: with backpressure of its own if other clients' streams may share it.
+/// at `cx`: with backpressure of its own (`own_flow`) or its client's.
 fn upstream_for(
     session: &Rc<Session>,
-    key: &Key,
     inbound: Option<Rc<Inbound>>,
     layout: &Rc<PipelineLayout>,
+    own_flow: bool,
     cx: &Cx<'_>,
 ) -> Upstream {
-    let flow: Option<(Rc<crate::flow::Backpressure>, Rc<std::cell::Cell<bool>>)> = match key {
-        Key::Inbound(_) => None,
-        Key::Script(_) | Key::Object(_) => Some(Default::default()),
-    };
+    let flow: Option<(Rc<crate::flow::Backpressure>, Rc<std::cell::Cell<bool>>)> = own_flow.then(Default::default);
     let route = Rc::new(Route::default());
     let r = route.clone();
     let sink = Sink::Func(Box::new(move |ev| r.deliver(ev)));

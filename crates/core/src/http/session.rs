@@ -53,29 +53,65 @@ pub struct Upstream {
 }
 
 /// The output of a sub-pipeline, sent to a receiver set later: what arrives
-/// before one is set waits for it.
+/// before one is set waits for it (up to `MAX_EARLY` bytes), and its end is
+/// told to `on_early_end`.
 #[derive(Default)]
 pub struct Route {
     receiver: RefCell<Option<Receiver>>,
     early: RefCell<Vec<Event>>,
+    early_size: Cell<usize>,
+    on_early_end: RefCell<Option<EarlyEnd>>,
 }
+
+/// What a `Route` calls when its sub-pipeline ends before there is a receiver.
+type EarlyEnd = Box<dyn FnOnce(Option<StreamError>)>;
+
+/// Bytes a sub-pipeline may send before its session knows its protocol; more
+/// ends it (the server speaks before it is spoken to, and without end).
+pub const MAX_EARLY: usize = 1 << 20;
 
 impl Route {
     /// Delivers `ev` to the receiver, or keeps it until there is one.
     pub fn deliver(&self, ev: Event) {
         let receiver = self.receiver.borrow().clone();
-        match receiver {
-            Some(r) => r(ev),
-            None => self.early.borrow_mut().push(ev),
+        if let Some(r) = receiver {
+            return r(ev);
+        }
+        let end = match &ev {
+            Event::StreamEnd(err) => Some(*err),
+            Event::Data(d) => {
+                self.early_size.set(self.early_size.get() + d.len());
+                (self.early_size.get() > MAX_EARLY).then_some(Some(StreamError::BufferOverflow))
+            }
+            _ => None,
+        };
+        self.early.borrow_mut().push(ev);
+        if let Some(err) = end {
+            let told = self.on_early_end.borrow_mut().take();
+            if let Some(f) = told {
+                f(err);
+            }
         }
     }
 
-    /// Sends output to `receiver` from now on, starting with what waited.
+    /// Calls `f` if the sub-pipeline ends (or says too much) before there is a receiver.
+    pub fn on_early_end(&self, f: impl FnOnce(Option<StreamError>) + 'static) {
+        *self.on_early_end.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Sends output to `receiver` from now on, starting with what waited, in order.
     pub fn set_receiver(&self, receiver: Receiver) {
-        *self.receiver.borrow_mut() = Some(receiver.clone());
-        let early = std::mem::take(&mut *self.early.borrow_mut());
-        for ev in early {
-            receiver(ev);
+        self.on_early_end.borrow_mut().take();
+        loop {
+            let early = std::mem::take(&mut *self.early.borrow_mut());
+            if early.is_empty() {
+                *self.receiver.borrow_mut() = Some(receiver);
+                return;
+            }
+            // What the receiver makes the sub-pipeline say meanwhile waits its turn.
+            for ev in early {
+                receiver(ev);
+            }
         }
     }
 }

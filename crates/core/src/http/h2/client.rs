@@ -162,6 +162,8 @@ pub struct Session {
     response_check: Cell<bool>,
     /// An answer waits for a slow client: silence is not the server's.
     client_slow: Cell<bool>,
+    /// `h2` was let go of the connection to close it.
+    letting_go: Cell<bool>,
 }
 
 /// The error a stream sees when `e` ends its h2 stream or connection.
@@ -199,6 +201,7 @@ impl Session {
             if let Some(f) = self.poll_connection(&mut task) {
                 failure = Some(f);
             }
+            self.notice_goaway(&mut task);
             self.poll_streams(&mut task, &mut wakes);
             let upstream_slow = self.reads_flow.as_ref().is_some_and(|f| f.toward_server.is_on());
             if upstream_slow {
@@ -238,6 +241,18 @@ impl Session {
         }
         for h in wakes {
             h.wake();
+        }
+    }
+
+    /// After the server's GOAWAY the session takes no new streams (those it
+    /// still answers go on); `h2` says so through `poll_ready`.
+    fn notice_goaway(&self, task: &mut Context<'_>) {
+        let mut send = self.send.borrow_mut();
+        let Some(sender) = send.as_mut() else { return };
+        if let Poll::Ready(Err(e)) = sender.poll_ready(task) {
+            tracing::debug!(error = %e, "muxHTTP: the HTTP/2 upstream takes no more streams");
+            self.closing.set(true);
+            *send = None;
         }
     }
 
@@ -296,13 +311,24 @@ impl Session {
             // Answers in request order: only the front one is read.
             while let Some(front) = st.exchanges.front_mut() {
                 if !front.done {
-                    match read_answer(front, stream, task, &self.wakeup) {
+                    match read_answer(front, stream, task, &self.wakeup, false) {
                         Progress::Moved => woke = true,
                         Progress::Paused => slow = true,
                         Progress::Still => {}
                     }
                 }
-                if front.done && front.sent {
+                if front.done && !front.sent {
+                    // Answered before the request was sent whole (a 413, say):
+                    // the rest of the request is not wanted.
+                    if let Some(send) = &mut front.send {
+                        send.send_reset(h2::Reason::NO_ERROR);
+                    }
+                    front.send = None;
+                    front.out.clear();
+                    front.out_len = 0;
+                    front.sent = true;
+                }
+                if front.done {
                     st.exchanges.pop_front();
                     continue;
                 }
@@ -376,9 +402,25 @@ impl Session {
         }
         self.closing.set(true);
         *self.send.borrow_mut() = None;
-        *self.conn.borrow_mut() = Conn::Done;
+        let mut task = Context::from_waker(std::task::Waker::noop());
         for s in self.streams.borrow().iter() {
             let mut st = s.state.borrow_mut();
+            // What has arrived of the answers goes to their streams, whatever
+            // their clients' pace (the windows bound it): a whole answer is
+            // not cut off because its connection closed after it.
+            let mut moved = false;
+            while let Some(front) = st.exchanges.front_mut() {
+                if !front.done {
+                    moved |= !matches!(read_answer(front, s, &mut task, &self.wakeup, true), Progress::Still);
+                }
+                if !front.done {
+                    break;
+                }
+                st.exchanges.pop_front();
+            }
+            if moved {
+                wakes.push(s.handle.clone());
+            }
             let mut failed = false;
             for ex in st.exchanges.iter_mut() {
                 if !ex.done {
@@ -396,6 +438,7 @@ impl Session {
                 wakes.push(s.handle.clone());
             }
         }
+        *self.conn.borrow_mut() = Conn::Done;
         if let Some(f) = &self.reads_flow {
             self.unread_pause.borrow_mut().clear(&f.toward_client);
         }
@@ -408,14 +451,21 @@ impl Session {
         }
     }
 
-    /// A closing session with nothing in flight ends.
+    /// A closing session with nothing in flight ends: first `h2` is let go of
+    /// the connection (it writes GOAWAY and finishes), then the session ends.
     fn close_if_done(self: &Rc<Self>) {
         if !self.closing.get() || self.ended.get() || self.busy_now() {
             return;
         }
-        *self.send.borrow_mut() = None;
+        if !self.letting_go.replace(true) {
+            *self.send.borrow_mut() = None;
+            return self.pump();
+        }
         let mut wakes = Wakes::new();
         self.end(None, &mut wakes);
+        for h in wakes {
+            h.wake();
+        }
     }
 
     fn busy_now(&self) -> bool {
@@ -488,8 +538,9 @@ enum Progress {
     Still,
 }
 
-/// Hands the filter what of the answer of `ex` has come, while its client keeps up.
-fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeup: &Wakeup) -> Progress {
+/// Hands the filter what of the answer of `ex` has come, while its client
+/// keeps up (or, with `force`, whatever its pace).
+fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeup: &Wakeup, force: bool) -> Progress {
     let mut moved = false;
     if ex.head.is_some() {
         // Not sent yet.
@@ -525,7 +576,7 @@ fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeu
     }
     let Some(recv) = &mut ex.recv else { return Progress::Moved };
     loop {
-        if let Some(c) = &stream.client {
+        if let Some(c) = stream.client.as_ref().filter(|_| !force) {
             if c.toward_client.is_on() {
                 // The client is slow: the rest stays in the h2 stream's window.
                 wakeup.when_clear(&c.toward_client);
@@ -654,6 +705,7 @@ impl ClientSession for Session {
             quiet_checks: Cell::new(0),
             response_check: Cell::new(false),
             client_slow: Cell::new(false),
+            letting_go: Cell::new(false),
         });
         let weak = Rc::downgrade(&session);
         session.wakeup.set_callback(Rc::new(move || {
@@ -783,6 +835,7 @@ impl ClientSession for Session {
 
     fn close(self: &Rc<Self>) {
         self.closing.set(true);
+        self.letting_go.set(true);
         *self.send.borrow_mut() = None;
         self.pump();
         let mut wakes = Wakes::new();
