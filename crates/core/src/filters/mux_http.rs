@@ -684,4 +684,119 @@ mod tests {
         h.input(Event::end());
         h.finish();
     }
+
+    /// An origin that plays `pieces` back, piece by piece, when the test wakes it.
+    struct Scripted {
+        pieces: Rc<RefCell<Vec<Vec<u8>>>>,
+        end: bool,
+        handle: Rc<RefCell<Option<crate::pipeline::FilterHandle>>>,
+    }
+
+    impl Filter for Scripted {
+        fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+            *self.handle.borrow_mut() = Some(cx.handle());
+            if ev.is_stream_end() {
+                cx.output(Event::end());
+            }
+        }
+
+        fn on_wake(&mut self, cx: &mut Cx<'_>) {
+            let pieces = std::mem::take(&mut *self.pieces.borrow_mut());
+            for p in pieces.into_iter().rev() {
+                cx.output(Event::Data(Data::from(p)));
+            }
+            if self.end {
+                self.end = false;
+                cx.output(Event::end());
+            }
+        }
+    }
+
+    /// Frames an HTTP/2 server might send: settings, answers (one with a body
+    /// and trailers), a window update and a GOAWAY.
+    fn server_frames() -> Vec<u8> {
+        fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+            let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+            f.extend([kind, flags]);
+            f.extend(stream.to_be_bytes());
+            f.extend(payload);
+            f
+        }
+        let mut trailer = vec![0x40, 11];
+        trailer.extend(b"grpc-status");
+        trailer.extend([1, b'0']);
+        [
+            frame(4, 0, 0, &[]),
+            frame(4, 1, 0, &[]),
+            frame(1, 5, 1, &[0x88]),
+            frame(1, 4, 3, &[0x88]),
+            frame(0, 0, 3, b"ok"),
+            frame(1, 5, 3, &trailer),
+            frame(8, 0, 0, &1000u32.to_be_bytes()),
+            frame(1, 4, 5, &[0x88]),
+            frame(0, 1, 5, b"done"),
+            frame(7, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 0]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn random_http2_answers_keep_the_contract_and_release_everything() {
+        let frames = server_frames();
+        let mut rng = crate::testing::Rng::new(0x5eed_0002);
+        for round in 0..300 {
+            let mut bytes = frames.clone();
+            // Mostly sound, sometimes broken: flip, drop or insert a few bytes.
+            let changes = rng.below(4);
+            for _ in 0..changes {
+                let at = rng.below(bytes.len());
+                match rng.below(3) {
+                    0 => bytes[at] ^= 1 << rng.below(8),
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.below(256) as u8),
+                }
+            }
+            let mut pieces: Vec<Vec<u8>> = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = (1 + rng.below(40)).min(rest.len());
+                pieces.push(rest[..n].to_vec());
+                rest = &rest[n..];
+            }
+            pieces.reverse();
+            let pieces = Rc::new(RefCell::new(pieces));
+            let end = rng.below(2) == 0;
+            let p = pieces.clone();
+            let handle: Rc<RefCell<Option<crate::pipeline::FilterHandle>>> = Rc::default();
+            let hd = handle.clone();
+            let origin = PipelineLayout::new(
+                "scripted",
+                vec![FilterSpec::plain("scripted", move || Scripted { pieces: p.clone(), end, handle: hd.clone() })],
+            )
+            .into_slot();
+            let h = Harness::new(vec![mux(None, &[("version", "2")], origin)]);
+            for i in 0..3 {
+                let path = format!("/{i}");
+                request(&h, &path, &[("host", "x")]);
+            }
+            // The server speaks once the requests are out.
+            let origin = handle.borrow().clone();
+            if let Some(o) = origin {
+                o.wake();
+            }
+            let events = h.out.events();
+            let answers = response_status(&events).len();
+            assert!(answers <= 3, "round {round}: {events:?}");
+            if changes == 0 {
+                assert_eq!(response_status(&events), vec![200; 3], "round {round}: sound frames, three answers");
+                assert_eq!(trailers(&events), vec!["0"], "round {round}");
+            }
+            if rng.below(2) == 0 {
+                h.input(Event::end());
+            }
+            h.finish();
+        }
+    }
 }
