@@ -352,3 +352,58 @@ print(b''.join(e.data for e in seen if isinstance(e, h2.events.DataReceived)).de
     ));
     assert_eq!(out, "4 {\"grpc-status\":\"0\",\"grpc-message\":\"ok\"}\n");
 }
+
+#[test]
+fn shutdown_says_goaway_to_http2_clients_and_lets_open_streams_finish() {
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(req => req.head.path === '/slow' ? new Timeout(1).wait().then(() => new Message('slow done\\n')) : new Message('ok\\n'))"
+        ),
+        &["--shutdown-timeout", "10s"],
+    );
+    // Frames are read raw after the request: Python's h2 takes no PING after a
+    // GOAWAY, which RFC 9113 allows (and a graceful shutdown sends).
+    let script = format!(
+        r#"{CLIENT}
+s, c = conn({port})
+events(s, c, lambda evs: any(isinstance(e, h2.events.SettingsAcknowledged) for e in evs))
+c.send_headers(1, [(':method','GET'),(':path','/slow'),(':scheme','http'),(':authority','x')], end_stream=True)
+s.sendall(c.data_to_send())
+print('ready', flush=True)
+buf, codes, body = b'', [], b''
+while True:
+    try:
+        d = s.recv(65536)
+    except (ConnectionResetError, socket.timeout):
+        break
+    if not d:
+        break
+    buf += d
+    while len(buf) >= 9:
+        n = int.from_bytes(buf[:3], 'big')
+        if len(buf) < 9 + n:
+            break
+        kind, flags, payload, buf = buf[3], buf[4], buf[9:9 + n], buf[9 + n:]
+        if kind == 6 and not flags & 1:
+            s.sendall(frame(6, 1, 0, payload))
+        if kind == 7:
+            codes.append(h2.errors.ErrorCodes(int.from_bytes(payload[4:8], 'big')).name)
+        if kind == 0:
+            body += payload
+print(' '.join(sorted(set(codes))), body.decode().strip(), flush=True)
+"#
+    );
+    let mut child =
+        Command::new(python_h2()).args(["-c", &script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    p.signal("TERM");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let _ = child.wait();
+    assert_eq!(line.trim(), "NO_ERROR slow done", "a GOAWAY, and the open stream's answer: {}", p.log.text());
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+}

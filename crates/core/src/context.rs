@@ -6,6 +6,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::Waker;
 
 /// The client connection a root pipeline serves.
 #[derive(Debug, Clone)]
@@ -21,12 +22,45 @@ pub struct Inbound {
     /// HTTP requests a server filter (`demuxHTTP`) has read and not yet answered
     /// in full: a connection asked to close for shutdown waits for zero.
     pub exchanges: Cell<u32>,
+    /// The worker asked the connection to close (shutdown).
+    pub draining: Cell<bool>,
+    /// The protocol on the connection says goodbye itself when draining
+    /// (HTTP/2's GOAWAY) and ends the connection when it is done, so the
+    /// socket does not close it between exchanges.
+    pub closes_itself: Cell<bool>,
+    /// Woken when the connection is asked to close.
+    drain_wakers: RefCell<Vec<Waker>>,
 }
 
 impl Inbound {
     /// A connection from `remote` to `local`, numbered `id`.
     pub fn new(id: u64, local: SocketAddr, remote: SocketAddr) -> Inbound {
-        Inbound { id, local, remote, closed: Cell::new(false), exchanges: Cell::new(0) }
+        Inbound {
+            id,
+            local,
+            remote,
+            closed: Cell::new(false),
+            exchanges: Cell::new(0),
+            draining: Cell::new(false),
+            closes_itself: Cell::new(false),
+            drain_wakers: RefCell::default(),
+        }
+    }
+
+    /// Asks the connection to close, waking whoever waits for that.
+    pub fn drain(&self) {
+        self.draining.set(true);
+        for w in std::mem::take(&mut *self.drain_wakers.borrow_mut()) {
+            w.wake();
+        }
+    }
+
+    /// Wakes `waker` when the connection is asked to close.
+    pub fn wake_on_drain(&self, waker: &Waker) {
+        let mut wakers = self.drain_wakers.borrow_mut();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
     }
 }
 

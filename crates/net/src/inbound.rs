@@ -25,10 +25,10 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// What a connection shares with its pipeline's sink and with the worker.
-#[derive(Default)]
 struct Shared {
     wire: Wire,
     draining: Cell<bool>,
+    inbound: Weak<Inbound>,
 }
 
 /// A worker's open connections, so a drain can reach them and knows when it is done.
@@ -49,6 +49,9 @@ impl Connections {
         let all: Vec<_> = self.open.borrow().values().filter_map(Weak::upgrade).collect();
         for c in all {
             c.draining.set(true);
+            if let Some(i) = c.inbound.upgrade() {
+                i.drain();
+            }
             c.wire.signal.raise();
         }
     }
@@ -137,7 +140,10 @@ impl Side for Client<'_> {
         // Between exchanges: nothing read since the last answer went out, and no
         // HTTP request still being answered (a long streamed response goes out
         // in many writes).
-        let close = self.shared.draining.get() && !self.awaiting_reply && self.inbound.exchanges.get() == 0;
+        let close = self.shared.draining.get()
+            && !self.inbound.closes_itself.get()
+            && !self.awaiting_reply
+            && self.inbound.exchanges.get() == 0;
         if close {
             tracing::debug!(peer = %self.peer, "closed for shutdown");
         }
@@ -153,7 +159,8 @@ pub async fn serve(
     options: Rc<ListenOptions>,
     connections: Rc<Connections>,
 ) {
-    let shared = Rc::new(Shared::default());
+    let shared =
+        Rc::new(Shared { wire: Wire::default(), draining: Cell::new(false), inbound: Rc::downgrade(&inbound) });
     connections.open.borrow_mut().insert(inbound.id, Rc::downgrade(&shared));
     let _registration = Registration { connections: &connections, id: inbound.id };
     let peer = inbound.remote;

@@ -102,6 +102,8 @@ pub struct Session<T> {
     closed: bool,
     /// A flood was found: GOAWAY is on its way.
     calming: bool,
+    /// GOAWAY for shutdown was sent.
+    draining: bool,
     /// Answers were given since the last pump, and are written on a deferred
     /// pump when `defer` says so.
     answered: bool,
@@ -135,6 +137,7 @@ impl<T> Session<T> {
             eof: false,
             closed: false,
             calming: false,
+            draining: false,
             answered: false,
             defer,
         }
@@ -145,6 +148,7 @@ impl<T> Session<T> {
         self.answered = false;
         self.wakeup.set_handle(cx.handle());
         self.exchanges.attach(cx.context().inbound());
+        self.watch_drain(cx);
         if self.client.is_none() {
             self.client = cx.context().flow().cloned();
         }
@@ -186,6 +190,24 @@ impl<T> Session<T> {
                 self.unread_pause.clear(&c.toward_server);
             }
             cx.output(Event::end());
+        }
+    }
+
+    /// Says goodbye when the worker asks the connection to close (shutdown):
+    /// GOAWAY, the streams open finish, then the connection ends. Until then
+    /// the socket leaves the connection to close itself.
+    fn watch_drain(&mut self, cx: &Cx<'_>) {
+        let Some(inbound) = cx.context().inbound() else { return };
+        if !self.draining && inbound.draining.get() {
+            if let Conn::Open(c) = &mut self.conn {
+                tracing::debug!("HTTP/2: closing for shutdown; GOAWAY");
+                c.graceful_shutdown();
+                self.draining = true;
+            }
+        }
+        if !self.draining {
+            inbound.closes_itself.set(true);
+            inbound.wake_on_drain(self.wakeup.waker());
         }
     }
 
