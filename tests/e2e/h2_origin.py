@@ -52,7 +52,7 @@ class Conn:
                 head.get("te", "-"), tr.get("x-t", "-"))
             body = line.encode()
         headers = [(":status", str(status)), ("x-conn", str(self.n)), ("x-stream", str(sid)),
-                   ("x-open", str(self.open_count() + 1))] + list(extra)
+                   ("x-open", str(self.open_count() + 1)), ("x-scheme", head.get(":scheme", "-"))] + list(extra)
         if trailers is None:
             headers.append(("content-length", str(len(body))))
         self.c.send_headers(sid, headers)

@@ -134,6 +134,7 @@ fn http1_and_http2_requests_are_translated_both_ways() {
     for gone in ["x-private", "x-open: 2"] {
         assert!(!r.contains(gone), "{gone} in {r}");
     }
+    assert_eq!(header(&r, "x-scheme"), Some("http"), "{r}");
     // An h2c client through to the h2 origin.
     let h2 = curl(&["-si", "--http2-prior-knowledge", &format!("http://localhost:{port}/two")]);
     assert!(h2.starts_with("HTTP/2 200") && h2.contains(&format!("GET /two 0 localhost:{port}")), "{h2}");
@@ -274,6 +275,7 @@ fn the_version_comes_from_a_function_or_from_the_alpn_result_through_a_promise()
 var cert = {{ cert: new crypto.Certificate(pipy.load('server.crt')), key: new crypto.PrivateKey(pipy.load('server.key')) }}
 pipy({{ _target: '', _pick: null, _proto: '' }})
 .listen({by_fn}).demuxHTTP().to($=>$
+  .handleMessageStart(msg => msg.head.scheme = 'https')
   .muxHTTP(() => 'f', {{ version: () => 2 }}).to($=>$.connect('127.0.0.1:{h2}')))
 .listen({tls_h2}).acceptTLS({{ certificate: cert, alpn: ['h2', 'http/1.1'] }}).to($=>$
   .detectProtocol(p => _proto = p)
@@ -300,6 +302,7 @@ pipy({{ _target: '', _pick: null, _proto: '' }})
     p.ready();
     let r = curl(&["-si", &format!("http://127.0.0.1:{by_fn}/fn")]);
     assert!(r.starts_with("HTTP/1.1 200") && r.contains("GET /fn 0"), "{r}");
+    assert_eq!(header(&r, "x-scheme"), Some("https"), "the script's scheme is :scheme: {r}");
     // One origin's ALPN says h2, the other's http/1.1: each session speaks what its says.
     let a = curl(&["-s", &format!("http://127.0.0.1:{by_alpn}/a")]);
     assert_eq!(a, "HTTP/2 HTTP2\n", "{}", p.log.text());
