@@ -783,7 +783,11 @@ impl ClientSession for Session {
             }
         }
         self.watch_response();
-        self.pump();
+        // One pump once what runs now is done, for the events of every stream
+        // that sends meanwhile: their frames go out in one write.
+        if !self.wakeup.defer() {
+            self.pump();
+        }
     }
 
     fn request_open(stream: &Stream) -> bool {

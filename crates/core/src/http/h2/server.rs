@@ -205,8 +205,7 @@ impl<T> Session<T> {
                 self.draining = true;
             }
         }
-        if !self.draining {
-            inbound.closes_itself.set(true);
+        if !self.draining && !inbound.closes_itself.replace(true) {
             inbound.wake_on_drain(self.wakeup.waker());
         }
     }
