@@ -16,6 +16,8 @@
 #   /grpc      answer with trailers: grpc-status 0, grpc-message, x-t echoed
 #   /big/N     answer with N bytes
 #   /early     answer 413 as soon as the head arrives, without reading the body
+#   /refused   the first on each connection: RST_STREAM (REFUSED_STREAM); then answered
+#   /goaway-before  on connection 1: GOAWAY that leaves this stream unprocessed
 import socket, sys, threading, time
 import h2.config, h2.connection, h2.events, h2.exceptions, h2.settings, h2.errors
 
@@ -35,6 +37,7 @@ class Conn:
         self.waiting = []  # (id, n, deadline)
         self.pending = {}  # id -> bytes left to send
         self.gone = False
+        self.refused = False
 
     def send(self):
         data = self.c.data_to_send()
@@ -91,6 +94,13 @@ class Conn:
         elif path == "/reset":
             self.streams.pop(sid)
             self.c.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+        elif path == "/refused" and not self.refused:
+            self.refused = True
+            self.streams.pop(sid)
+            self.c.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+        elif path == "/goaway-before" and self.n == 1:
+            self.streams.pop(sid)
+            self.c.close_connection(last_stream_id=max(0, sid - 2))
         elif path == "/goaway":
             self.answer(sid)
             self.c.close_connection(last_stream_id=sid)

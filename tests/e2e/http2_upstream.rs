@@ -201,6 +201,28 @@ pipy({{ _pick: null }})
 }
 
 #[test]
+fn a_request_the_origin_did_not_process_is_sent_again_once() {
+    let origin = H2Origin::start();
+    let port = free_port();
+    let _p = front(port, origin.port, "2");
+    // REFUSED_STREAM: sent again, on the same connection, which still takes streams.
+    let r = curl(&["-si", &format!("http://127.0.0.1:{port}/refused")]);
+    assert!(r.starts_with("HTTP/1.1 200") && header(&r, "x-conn") == Some("1"), "{r}");
+    assert!(r.contains("GET /refused 0"), "{r}");
+    // A GOAWAY that leaves the stream unprocessed: sent again on a new connection.
+    let r = curl(&["-si", "-d", "body", &format!("http://127.0.0.1:{port}/goaway-before")]);
+    assert!(r.starts_with("HTTP/1.1 200") && header(&r, "x-conn") == Some("2"), "{r}");
+    assert!(r.contains("POST /goaway-before 4"), "the body went again too: {r}");
+    // A body too large to keep (past bufferSize) cannot go again: 502.
+    let dir = TempDir::new();
+    let upload = dir.0.join("up");
+    std::fs::write(&upload, vec![b'u'; 100_000]).unwrap();
+    let r =
+        curl(&["-si", "--data-binary", &format!("@{}", upload.display()), &format!("http://127.0.0.1:{port}/refused")]);
+    assert!(r.starts_with("HTTP/1.1 502"), "{r}");
+}
+
+#[test]
 fn grpc_trailers_pass_through_untouched_and_request_trailers_reach_the_origin() {
     let origin = H2Origin::start();
     let port = free_port();

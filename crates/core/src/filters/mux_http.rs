@@ -138,6 +138,8 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         key: key.clone(),
         slot: subs[0].clone(),
         attached: None,
+        replay: None,
+        retried: false,
     });
     spec.joint = !named;
     Ok(spec)
@@ -149,6 +151,11 @@ pub struct MuxHttp {
     key: Rc<Option<Param<String>>>,
     slot: LayoutSlot,
     attached: Option<(Rc<Session>, Rc<Stream>)>,
+    /// The request being sent, kept while it is at most `bufferSize` long, to
+    /// send again if a session gives it back unprocessed; and its size.
+    replay: Option<(Vec<Event>, usize)>,
+    /// It was sent again once already.
+    retried: bool,
 }
 
 impl MuxHttp {
@@ -204,8 +211,59 @@ impl MuxHttp {
     }
 }
 
+impl MuxHttp {
+    fn keep_for_replay(&mut self, ev: &Event) {
+        match ev {
+            Event::MessageStart(_) => {
+                self.replay = Some((vec![ev.clone()], 0));
+                self.retried = false;
+            }
+            Event::Data(d) => {
+                let limit = self.upstreams.options.buffer_size;
+                if let Some((events, size)) = &mut self.replay {
+                    *size += d.len();
+                    if *size > limit {
+                        self.replay = None;
+                    } else {
+                        events.push(ev.clone());
+                    }
+                }
+            }
+            Event::MessageEnd(_) => {
+                if let Some((events, _)) = &mut self.replay {
+                    events.push(ev.clone());
+                }
+            }
+            Event::StreamEnd(_) => {}
+        }
+    }
+
+    /// The session gave the request back unprocessed (HTTP/2: it came after
+    /// the server's GOAWAY, or was refused with REFUSED_STREAM): it goes again,
+    /// once, on a session that takes it, if it was kept; else the stream ends.
+    fn send_again(&mut self, cx: &mut Cx<'_>) {
+        let events = match self.replay.take() {
+            Some((events, _)) if !self.retried => events,
+            _ => {
+                tracing::debug!("muxHTTP: the upstream did not process the request; it cannot be sent again");
+                return cx.output(Event::error(StreamError::ConnectionReset));
+            }
+        };
+        tracing::debug!("muxHTTP: the upstream did not process the request; sending it again");
+        self.retried = true;
+        if let Some((s, st)) = self.attached.take() {
+            s.leave(&st);
+        }
+        let Some((session, stream)) = self.attach(cx) else { return };
+        for ev in events {
+            session.send(&stream, ev);
+        }
+    }
+}
+
 impl Filter for MuxHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        self.keep_for_replay(&ev);
         let (session, stream) = match &self.attached {
             Some((s, st)) if s.usable() || !matches!(ev, Event::MessageStart(_)) => (s.clone(), st.clone()),
             _ => {
@@ -242,6 +300,9 @@ impl Filter for MuxHttp {
         let Some((_, stream)) = &self.attached else { return };
         let stream = stream.clone();
         Session::drain(&stream, cx);
+        if Session::take_refused(&stream) {
+            self.send_again(cx);
+        }
     }
 }
 

@@ -410,6 +410,16 @@ impl Session {
         }
     }
 
+    /// Whether `stream`'s one request failed without the server processing
+    /// it (HTTP/2's GOAWAY or REFUSED_STREAM), so that it may be sent again on
+    /// another session; clears the mark. Its StreamEnd was not queued.
+    pub fn take_refused(stream: &Stream) -> bool {
+        match &*stream.side.borrow() {
+            Side::H2(st) => st.take_refused(),
+            _ => false,
+        }
+    }
+
     /// The protocol it speaks, once known.
     pub fn protocol(&self) -> Option<Protocol> {
         match &*self.state.borrow() {

@@ -68,6 +68,8 @@ struct Exchange {
     body_size: usize,
     /// Its answer was handed to the filter whole, or ended with an error.
     done: bool,
+    /// It never reached the server (GOAWAY came first).
+    unsent: bool,
 }
 
 impl Exchange {
@@ -83,6 +85,7 @@ impl Exchange {
             recv: None,
             body_size: 0,
             done: false,
+            unsent: false,
         }
     }
 
@@ -125,6 +128,32 @@ pub struct Stream {
     client: Option<Rc<Backpressure>>,
     inbox: Inbox,
     state: RefCell<StreamState>,
+    /// Its one request failed without the server having processed it (it
+    /// came after a GOAWAY, or was refused with REFUSED_STREAM): the filter
+    /// may send it again, on another session; no StreamEnd was queued for it.
+    refused: Cell<bool>,
+}
+
+impl Stream {
+    /// Whether its request was refused unprocessed (see `refused`), clearing the mark.
+    pub fn take_refused(&self) -> bool {
+        self.refused.replace(false)
+    }
+
+    /// The request failed with `err`: said to the filter, or, when the server
+    /// did not process it and it is the stream's only one, marked as refused.
+    fn fail(&self, err: StreamError, unprocessed: bool, alone: bool) {
+        if unprocessed && alone {
+            self.refused.set(true);
+        } else {
+            self.inbox.push(Event::StreamEnd(Some(err)));
+        }
+    }
+}
+
+/// Whether `e` says the server did not process the stream (RFC 9113 §8.7).
+fn unprocessed(e: &h2::Error) -> bool {
+    e.reason() == Some(h2::Reason::REFUSED_STREAM) || e.is_go_away() && e.is_remote()
 }
 
 /// What the h2 connection is doing.
@@ -309,9 +338,11 @@ impl Session {
                 }
             }
             // Answers in request order: only the front one is read.
-            while let Some(front) = st.exchanges.front_mut() {
+            loop {
+                let alone = st.exchanges.len() == 1;
+                let Some(front) = st.exchanges.front_mut() else { break };
                 if !front.done {
-                    match read_answer(front, stream, task, &self.wakeup, false) {
+                    match read_answer(front, stream, task, &self.wakeup, false, alone) {
                         Progress::Moved => woke = true,
                         Progress::Paused => slow = true,
                         Progress::Still => {}
@@ -361,6 +392,7 @@ impl Session {
             }
             ex.head = None;
             ex.sent = true;
+            ex.unsent = true;
             return true;
         };
         match sender.poll_ready(task) {
@@ -372,6 +404,7 @@ impl Session {
                 *send = None;
                 ex.head = None;
                 ex.sent = true;
+                ex.unsent = true;
                 return true;
             }
             Poll::Pending => return false,
@@ -390,6 +423,7 @@ impl Session {
             Err(e) => {
                 tracing::debug!(error = %e, "muxHTTP: an HTTP/2 request could not be sent");
                 ex.sent = true;
+                ex.unsent = true;
             }
         }
         true
@@ -409,9 +443,11 @@ impl Session {
             // their clients' pace (the windows bound it): a whole answer is
             // not cut off because its connection closed after it.
             let mut moved = false;
-            while let Some(front) = st.exchanges.front_mut() {
+            loop {
+                let alone = st.exchanges.len() == 1;
+                let Some(front) = st.exchanges.front_mut() else { break };
                 if !front.done {
-                    moved |= !matches!(read_answer(front, s, &mut task, &self.wakeup, true), Progress::Still);
+                    moved |= !matches!(read_answer(front, s, &mut task, &self.wakeup, true, alone), Progress::Still);
                 }
                 if !front.done {
                     break;
@@ -422,6 +458,8 @@ impl Session {
                 wakes.push(s.handle.clone());
             }
             let mut failed = false;
+            // A lone request the connection never carried may go again elsewhere.
+            let unsent = st.exchanges.len() == 1 && st.exchanges.iter().all(|ex| ex.head.is_some() || ex.unsent);
             for ex in st.exchanges.iter_mut() {
                 if !ex.done {
                     failed = true;
@@ -434,7 +472,7 @@ impl Session {
             }
             drop(st);
             if failed {
-                s.inbox.push(Event::StreamEnd(err.or(Some(StreamError::ConnectionReset))));
+                s.fail(err.unwrap_or(StreamError::ConnectionReset), unsent, true);
                 wakes.push(s.handle.clone());
             }
         }
@@ -540,7 +578,14 @@ enum Progress {
 
 /// Hands the filter what of the answer of `ex` has come, while its client
 /// keeps up (or, with `force`, whatever its pace).
-fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeup: &Wakeup, force: bool) -> Progress {
+fn read_answer(
+    ex: &mut Exchange,
+    stream: &Stream,
+    task: &mut Context<'_>,
+    wakeup: &Wakeup,
+    force: bool,
+    alone: bool,
+) -> Progress {
     let mut moved = false;
     if ex.head.is_some() {
         // Not sent yet.
@@ -562,7 +607,7 @@ fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeu
             }
             Poll::Ready(Err(e)) => {
                 tracing::debug!(error = %e, "muxHTTP: an HTTP/2 request failed upstream");
-                stream.inbox.push(Event::StreamEnd(Some(stream_error(&e))));
+                stream.fail(stream_error(&e), unprocessed(&e), alone);
                 ex.cancel();
                 return Progress::Moved;
             }
@@ -570,7 +615,7 @@ fn read_answer(ex: &mut Exchange, stream: &Stream, task: &mut Context<'_>, wakeu
         }
     } else if ex.recv.is_none() {
         // Failed before it was sent.
-        stream.inbox.push(Event::StreamEnd(Some(StreamError::ConnectionReset)));
+        stream.fail(StreamError::ConnectionReset, ex.unsent, alone);
         ex.cancel();
         return Progress::Moved;
     }
@@ -730,6 +775,7 @@ impl ClientSession for Session {
             client: joining.flow.clone(),
             inbox: Inbox::default(),
             state: RefCell::default(),
+            refused: Cell::new(false),
         });
         self.streams.borrow_mut().push(stream.clone());
         stream
