@@ -24,10 +24,10 @@ pub struct Inbound {
     pub exchanges: Cell<u32>,
     /// The worker asked the connection to close (shutdown).
     pub draining: Cell<bool>,
-    /// The protocol on the connection says goodbye itself when draining
-    /// (HTTP/2's GOAWAY) and ends the connection when it is done, so the
-    /// socket does not close it between exchanges.
-    pub closes_itself: Cell<bool>,
+    /// Sessions on the connection that say goodbye themselves when draining
+    /// (HTTP/2's GOAWAY) and end it when they are done: while there are any,
+    /// the socket does not close it between exchanges.
+    pub closes_itself: Cell<u32>,
     /// Woken when the connection is asked to close.
     drain_wakers: RefCell<Vec<Waker>>,
 }
@@ -42,7 +42,7 @@ impl Inbound {
             closed: Cell::new(false),
             exchanges: Cell::new(0),
             draining: Cell::new(false),
-            closes_itself: Cell::new(false),
+            closes_itself: Cell::new(0),
             drain_wakers: RefCell::default(),
         }
     }

@@ -141,7 +141,7 @@ impl Side for Client<'_> {
         // HTTP request still being answered (a long streamed response goes out
         // in many writes).
         let close = self.shared.draining.get()
-            && !self.inbound.closes_itself.get()
+            && self.inbound.closes_itself.get() == 0
             && !self.awaiting_reply
             && self.inbound.exchanges.get() == 0;
         if close {

@@ -188,7 +188,13 @@ impl MuxHttp {
                     key: key.clone(),
                     inbound,
                     key_object: holder,
-                    layout: self.slot.get()?,
+                    layout: match self.slot.get() {
+                        Some(l) => l,
+                        None => {
+                            cx.output(Event::error(StreamError::RuntimeError));
+                            return None;
+                        }
+                    },
                     pool: Rc::downgrade(&self.upstreams.pool),
                     options: self.upstreams.options.clone(),
                 };
@@ -211,6 +217,9 @@ impl MuxHttp {
     }
 }
 
+/// Events of a request kept to send again, at most (besides `bufferSize` bytes).
+const MAX_REPLAY_EVENTS: usize = 64;
+
 impl MuxHttp {
     fn keep_for_replay(&mut self, ev: &Event) {
         match ev {
@@ -222,7 +231,7 @@ impl MuxHttp {
                 let limit = self.upstreams.options.buffer_size;
                 if let Some((events, size)) = &mut self.replay {
                     *size += d.len();
-                    if *size > limit {
+                    if *size > limit || events.len() >= MAX_REPLAY_EVENTS {
                         self.replay = None;
                     } else {
                         events.push(ev.clone());
@@ -263,6 +272,12 @@ impl MuxHttp {
 
 impl Filter for MuxHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        // A request given back before this event: it goes again first.
+        if let Some((_, stream)) = &self.attached {
+            if Session::take_refused(stream) {
+                self.send_again(cx);
+            }
+        }
         self.keep_for_replay(&ev);
         let (session, stream) = match &self.attached {
             Some((s, st)) if s.usable() || !matches!(ev, Event::MessageStart(_)) => (s.clone(), st.clone()),
@@ -302,6 +317,9 @@ impl Filter for MuxHttp {
         Session::drain(&stream, cx);
         if Session::take_refused(&stream) {
             self.send_again(cx);
+        } else if self.replay.is_some() && Session::answering(&stream) {
+            // Answered: nothing will be sent again.
+            self.replay = None;
         }
     }
 }
@@ -859,5 +877,58 @@ mod tests {
             }
             h.finish();
         }
+    }
+
+    /// Scripted origins (see `Scripted`) that count the connections made to them.
+    fn scripted(
+        pieces: Vec<Vec<u8>>,
+        connections: &Rc<Cell<usize>>,
+    ) -> (LayoutSlot, Rc<RefCell<Option<crate::pipeline::FilterHandle>>>) {
+        let pieces = Rc::new(RefCell::new(pieces.into_iter().rev().collect::<Vec<_>>()));
+        let handle: Rc<RefCell<Option<crate::pipeline::FilterHandle>>> = Rc::default();
+        let (hd, count) = (handle.clone(), connections.clone());
+        let slot = PipelineLayout::new(
+            "scripted",
+            vec![FilterSpec::plain("scripted", move || {
+                count.set(count.get() + 1);
+                Scripted { pieces: pieces.clone(), end: false, handle: hd.clone() }
+            })],
+        )
+        .into_slot();
+        (slot, handle)
+    }
+
+    fn goaway_frames(last: u8) -> Vec<Vec<u8>> {
+        // SETTINGS, then GOAWAY (NO_ERROR) with `last` as the last stream processed.
+        vec![vec![0, 0, 0, 4, 0, 0, 0, 0, 0], vec![0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, last, 0, 0, 0, 0]]
+    }
+
+    #[test]
+    fn a_lone_request_a_goaway_left_unprocessed_goes_again_on_a_new_session() {
+        let connections = Rc::new(Cell::new(0));
+        let (origin, handle) = scripted(goaway_frames(0), &connections);
+        let h = Harness::new(vec![mux(Some("k"), &[("version", "2")], origin)]);
+        request(&h, "/once", &[("host", "x")]);
+        let origin = handle.borrow().clone();
+        origin.unwrap().wake();
+        assert_eq!(connections.get(), 2, "sent again on a new connection");
+        assert!(!h.out.ended(), "the client is not told of the first try: {:?}", h.out.events());
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
+    fn pipelined_requests_a_goaway_left_unprocessed_end_the_stream_once_and_none_goes_again() {
+        let connections = Rc::new(Cell::new(0));
+        let (origin, handle) = scripted(goaway_frames(0), &connections);
+        let h = Harness::new(vec![mux(Some("k"), &[("version", "2")], origin)]);
+        request(&h, "/a", &[("host", "x")]);
+        request(&h, "/b", &[("host", "x")]);
+        let origin = handle.borrow().clone();
+        origin.unwrap().wake();
+        let events = h.out.events();
+        assert_eq!(events.iter().filter(|e| e.is_stream_end()).count(), 1, "{events:?}");
+        assert_eq!(connections.get(), 1, "nothing went again after the client was told");
+        h.finish();
     }
 }

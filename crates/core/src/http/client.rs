@@ -420,6 +420,16 @@ impl Session {
         }
     }
 
+    /// Whether the answer to `stream`'s latest request has started (HTTP/2;
+    /// HTTP/1.1 sessions give nothing back to be sent again, so: true).
+    pub fn answering(stream: &Stream) -> bool {
+        match &*stream.side.borrow() {
+            Side::H2(st) => st.answering(),
+            Side::Waiting { .. } => false,
+            _ => true,
+        }
+    }
+
     /// The protocol it speaks, once known.
     pub fn protocol(&self) -> Option<Protocol> {
         match &*self.state.borrow() {

@@ -132,9 +132,26 @@ pub struct Stream {
     /// came after a GOAWAY, or was refused with REFUSED_STREAM): the filter
     /// may send it again, on another session; no StreamEnd was queued for it.
     refused: Cell<bool>,
+    /// A StreamEnd was queued for the filter: nothing of this stream is
+    /// given back to be sent again after that.
+    ended: Cell<bool>,
+    /// The answer to its latest request has started (its head was queued).
+    answering: Cell<bool>,
 }
 
 impl Stream {
+    /// Whether the answer to its latest request has started.
+    pub fn answering(&self) -> bool {
+        self.answering.get()
+    }
+
+    /// Queues the end of the stream's output, with `err`.
+    fn end_with(&self, err: Option<StreamError>) {
+        if !self.ended.replace(true) {
+            self.inbox.push(Event::StreamEnd(err));
+        }
+    }
+
     /// Whether its request was refused unprocessed (see `refused`), clearing the mark.
     pub fn take_refused(&self) -> bool {
         self.refused.replace(false)
@@ -143,10 +160,10 @@ impl Stream {
     /// The request failed with `err`: said to the filter, or, when the server
     /// did not process it and it is the stream's only one, marked as refused.
     fn fail(&self, err: StreamError, unprocessed: bool, alone: bool) {
-        if unprocessed && alone {
+        if unprocessed && alone && !self.ended.get() {
             self.refused.set(true);
         } else {
-            self.inbox.push(Event::StreamEnd(Some(err)));
+            self.end_with(Some(err));
         }
     }
 }
@@ -596,6 +613,7 @@ fn read_answer(
             Poll::Ready(Ok(res)) => {
                 ex.response = None;
                 let (parts, recv) = res.into_parts();
+                stream.answering.set(true);
                 stream.inbox.push(Event::start(Head::Response(response_head(&parts))));
                 moved = true;
                 if recv.is_end_stream() {
@@ -637,7 +655,7 @@ fn read_answer(
             }
             Poll::Ready(Some(Err(e))) => {
                 tracing::debug!(error = %e, "muxHTTP: an HTTP/2 answer was cut off");
-                stream.inbox.push(Event::StreamEnd(Some(stream_error(&e))));
+                stream.end_with(Some(stream_error(&e)));
                 ex.cancel();
                 return Progress::Moved;
             }
@@ -656,7 +674,7 @@ fn read_answer(
         }
         Poll::Ready(Err(e)) => {
             tracing::debug!(error = %e, "muxHTTP: HTTP/2 trailers failed");
-            stream.inbox.push(Event::StreamEnd(Some(stream_error(&e))));
+            stream.end_with(Some(stream_error(&e)));
             ex.cancel();
             Progress::Moved
         }
@@ -776,6 +794,8 @@ impl ClientSession for Session {
             inbox: Inbox::default(),
             state: RefCell::default(),
             refused: Cell::new(false),
+            ended: Cell::new(false),
+            answering: Cell::new(false),
         });
         self.streams.borrow_mut().push(stream.clone());
         stream
@@ -787,6 +807,7 @@ impl ClientSession for Session {
             match ev {
                 Event::MessageStart(h) => {
                     st.request_open = true;
+                    stream.answering.set(false);
                     let ex = match &*h {
                         Head::Request(r) => match request_to_h2(r, "http", "localhost") {
                             Ok(req) => Exchange::new(req),

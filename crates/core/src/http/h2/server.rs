@@ -104,6 +104,9 @@ pub struct Session<T> {
     calming: bool,
     /// GOAWAY for shutdown was sent.
     draining: bool,
+    /// It counts in its connection's `closes_itself`, and the inbound it counts in.
+    holds_close: bool,
+    inbound: Option<Rc<crate::context::Inbound>>,
     /// Answers were given since the last pump, and are written on a deferred
     /// pump when `defer` says so.
     answered: bool,
@@ -138,6 +141,8 @@ impl<T> Session<T> {
             closed: false,
             calming: false,
             draining: false,
+            holds_close: false,
+            inbound: None,
             answered: false,
             defer,
         }
@@ -148,7 +153,6 @@ impl<T> Session<T> {
         self.answered = false;
         self.wakeup.set_handle(cx.handle());
         self.exchanges.attach(cx.context().inbound());
-        self.watch_drain(cx);
         if self.client.is_none() {
             self.client = cx.context().flow().cloned();
         }
@@ -158,6 +162,7 @@ impl<T> Session<T> {
         for _ in 0..MAX_ROUNDS {
             self.wakeup.take_woken();
             self.poll_connection(&mut task);
+            self.watch_drain(cx);
             self.poll_streams(&mut task);
             let (out, blocked) = self.wire.take_output();
             if !out.is_empty() {
@@ -203,9 +208,14 @@ impl<T> Session<T> {
                 tracing::debug!("HTTP/2: closing for shutdown; GOAWAY");
                 c.graceful_shutdown();
                 self.draining = true;
+                // The GOAWAY goes out on the next round.
+                self.wakeup.mark();
             }
         }
-        if !self.draining && !inbound.closes_itself.replace(true) {
+        if !self.draining && !self.holds_close {
+            self.holds_close = true;
+            inbound.closes_itself.set(inbound.closes_itself.get() + 1);
+            self.inbound = Some(inbound.clone());
             inbound.wake_on_drain(self.wakeup.waker());
         }
     }
@@ -452,6 +462,14 @@ fn write_answer<T>(s: &mut Stream<T>, task: &mut Context<'_>) {
 fn synthesized(err: Option<StreamError>) -> http::Response<()> {
     let (status, _) = err.unwrap_or(StreamError::ConnectionReset).http_status();
     response_to_h2(&ResponseHead::with_status(status))
+}
+
+impl<T> Drop for Session<T> {
+    fn drop(&mut self) {
+        if let Some(i) = self.inbound.take() {
+            i.closes_itself.set(i.closes_itself.get().saturating_sub(1));
+        }
+    }
 }
 
 impl<T> ServerSession<T> for Session<T> {
