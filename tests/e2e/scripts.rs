@@ -71,12 +71,20 @@ fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_optio
             "main.js:2:2: TypeError: listen: option 'transparent' is not supported by this proxy yet",
         ),
         ("pipy()\n.listen(8099)\n.dummy()\n.wait(() => true, { timeout: true })\n", "main.js:4:2: TypeError: wait: option 'timeout' must be a duration"),
+        (
+            "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTP().to($=>$.connect('127.0.0.1:1')))\n",
+            "main.js:4:4: TypeError: 'muxHTP' is not a function (no filter has that name; did you mean 'muxHTTP'?)",
+        ),
+        ("pipy().listen(8099).acceptFoo()\n", "TypeError: 'acceptFoo' is not a function (no filter has that name)"),
     ];
     for (script, want) in cases {
         let (code, err) = check(script);
         assert_eq!(code, Some(1), "{script}: {err}");
         assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
     }
+    // A `#!` first line is a comment, as in Pipy.
+    let (code, err) = check("#!/usr/bin/env pipy\npipy()\n.listen(8099)\n.dummy()\n");
+    assert_eq!(code, Some(0), "{err}");
     // Options Pipy has and that change nothing here are accepted.
     let (code, err) = check(
         "pipy()\n.listen(8099, { noDelay: true, keepAlive: true })\n.connect('127.0.0.1:1', { noDelay: true })\n",
@@ -405,4 +413,14 @@ fn a_callback_declaring_no_parameters_still_gets_its_argument_through_rest_or_ar
     assert_eq!(curl(&[&format!("http://127.0.0.1:{a}/x")]), "rest /x");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{b}/y")]), "arguments /y");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{c}/z")]), "none");
+}
+
+#[test]
+fn then_with_a_value_that_is_not_a_function_settles_with_that_value_as_in_pipy() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!("pipy().listen({port}).serveHTTP(() => Promise.resolve('ignored').then(new Message('the value\\n')))"),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "the value\n");
 }

@@ -27,6 +27,21 @@
     this.seconds = +seconds || 0;
   }
   Timeout.prototype.wait = function () { return g.__proxy_sleep(this.seconds * 1000); };
+  // PipyJS: `promise.then(value)` with a value that is not a function
+  // settles with that value (`.then(new StreamEnd)`), where JavaScript would
+  // pass the promise's own value through.
+  var then = Promise.prototype.then;
+  Object.defineProperty(Promise.prototype, 'then', {
+    configurable: true,
+    writable: true,
+    value: function (done, failed) {
+      if (done !== undefined && done !== null && typeof done !== 'function') {
+        var value = done;
+        done = function () { return value; };
+      }
+      return then.call(this, done, failed);
+    },
+  });
   g.MessageStart = MessageStart;
   g.MessageEnd = MessageEnd;
   g.StreamEnd = StreamEnd;

@@ -231,6 +231,16 @@ impl Codebase {
 
     /// Runs `text` as module `index`'s code.
     fn evaluate(&self, ctx: &Ctx<'_>, index: usize, file: &str, text: &str) -> Result<()> {
+        // A `#!` first line (a script made executable for Pipy) is a comment;
+        // `//` keeps every line and column where it was.
+        let unbanged;
+        let text = match text.strip_prefix("#!") {
+            Some(rest) => {
+                unbanged = format!("//{rest}");
+                unbanged.as_str()
+            }
+            None => text,
+        };
         // Syntax errors are found in the user's text as written: the wrapper would
         // move an unclosed bracket's error to the wrapper's own closing brace.
         check_syntax(ctx, text, file)?;
@@ -240,8 +250,45 @@ impl Codebase {
         opts.strict = false;
         opts.filename = Some(file.to_string());
         let source = format!("{}{text}\n}}", prefix(index));
-        ctx.eval_with_options::<Value, _>(source, opts)?;
-        Ok(())
+        match ctx.eval_with_options::<Value, _>(source, opts) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_exception() => {
+                let thrown = ctx.catch();
+                self.name_the_missing_method(&thrown, text);
+                Err(ctx.throw(thrown))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A call of a method that is not there (`.acceptFoo()`, a filter this
+    /// proxy lacks or a typo) fails in QuickJS with a bare "not a function":
+    /// the method is named from the source at the error's place, with the
+    /// nearest filter name if one is close.
+    fn name_the_missing_method(&self, thrown: &Value<'_>, text: &str) {
+        let Some(ex) = thrown.as_object() else { return };
+        let message: String = ex.get("message").unwrap_or_default();
+        if message != "not a function" {
+            return;
+        }
+        let stack: String = ex.get("stack").unwrap_or_default();
+        let Some(name) = error::stack_location(&stack).and_then(|at| method_at(text, &at)) else { return };
+        let hint = match self.filters().find(&name) {
+            Some(_) => String::new(),
+            None => {
+                let near = self
+                    .filters()
+                    .iter()
+                    .map(|d| (strsim::levenshtein(&d.name.to_ascii_lowercase(), &name.to_ascii_lowercase()), d.name))
+                    .filter(|(dist, _)| *dist <= 2.max(name.len() / 4))
+                    .min();
+                match near {
+                    Some((_, n)) => format!(" (no filter has that name; did you mean '{n}'?)"),
+                    None => " (no filter has that name)".to_string(),
+                }
+            }
+        };
+        let _ = ex.set("message", format!("'{name}' is not a function{hint}"));
     }
 
     /// A pipeline of module `path` (loading it now if needed), found at the end.
@@ -330,6 +377,32 @@ impl Codebase {
     }
 }
 
+/// The method called at `at` (`file:line:col`) in `text`: the name after the
+/// `.` at that place, the name the place is in, or the one just before it.
+fn method_at(text: &str, at: &str) -> Option<String> {
+    let mut parts = at.rsplitn(3, ':');
+    let col: usize = parts.next()?.parse().ok()?;
+    let line: usize = parts.next()?.parse().ok()?;
+    let src = text.lines().nth(line.checked_sub(1)?)?;
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let from = src.char_indices().nth(col.checked_sub(1)?).map(|(i, _)| i)?;
+    // The start of the name at or after the place (past a `.`), or before a `(`.
+    let mut start = if src[from..].starts_with('.') {
+        from + 1 + (src[from + 1..].len() - src[from + 1..].trim_start().len())
+    } else if src[from..].starts_with('(') {
+        let before = src[..from].trim_end();
+        before.rfind(|c: char| !is_ident(c)).map(|i| i + 1).unwrap_or(0)
+    } else {
+        from
+    };
+    // Back to the start of the name the place is in.
+    while let Some(c) = src[..start].chars().next_back().filter(|c| is_ident(*c)) {
+        start -= c.len_utf8();
+    }
+    let name: String = src[start..].chars().take_while(|c| is_ident(*c)).collect();
+    (src[..start].trim_end().ends_with('.') && !name.is_empty()).then_some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +414,17 @@ mod tests {
         assert_eq!(normalize("./plugins/a.js"), "plugins/a.js");
         assert_eq!(prefix(7).len(), crate::engine::error::PREFIX_LEN);
         assert_eq!(prefix(9999).len(), crate::engine::error::PREFIX_LEN);
+    }
+
+    #[test]
+    fn the_method_is_read_from_where_the_call_failed() {
+        let text = "pipy()\n  .listen(8080)\n  .acceptFoo()\npipy().listen(1).muxHTP()";
+        assert_eq!(method_at(text, "main.js:3:3").as_deref(), Some("acceptFoo"), "at the dot");
+        assert_eq!(method_at(text, "main.js:3:4").as_deref(), Some("acceptFoo"), "at the name");
+        assert_eq!(method_at(text, "main.js:3:8").as_deref(), Some("acceptFoo"), "inside the name");
+        assert_eq!(method_at(text, "main.js:3:13").as_deref(), Some("acceptFoo"), "at the call's bracket");
+        assert_eq!(method_at(text, "main.js:4:17").as_deref(), Some("muxHTP"));
+        assert_eq!(method_at(text, "main.js:1:1"), None, "not a method call");
+        assert_eq!(method_at(text, "main.js:9:1"), None, "no such line");
     }
 }
