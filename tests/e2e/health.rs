@@ -79,6 +79,13 @@ fn probes_take_a_dead_backend_out_and_put_it_back_and_config_edits_add_backends(
     let _three = backend(b3);
     std::fs::write(dir.0.join("config.json"), config(listen, &[b1, b2, b3])).unwrap();
     assert!(p.log.wait_for("Reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    // New connections get the new version once the reload is through: its status page lists b3.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !curl(&[&format!("http://127.0.0.1:{listen}/status")]).contains(&format!("127.0.0.1:{b3}"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (seen, errors) = answers(listen, 9);
     assert_eq!((seen.len(), errors), (3, 0), "{seen:?}");
 }
