@@ -560,6 +560,10 @@ interface Configuration {
   demuxHTTP(options?: DemuxHTTPOptions): Configuration;
   /** Sends each HTTP request through an upstream session shared by the streams of the same key. */
   muxHTTP(key?: any | (() => any), options?: MuxHTTPOptions): Configuration;
+  /** Compresses each message's body with gzip or deflate, unless it already has a content-encoding. */
+  compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
+  /** Inflates each message body in gzip or deflate, bounded by maxSize. */
+  decompressHTTP(enable?: (head: MessageStart) => boolean, options?: DecompressHTTPOptions): Configuration;
   /** Decodes bytes into HTTP/1 request messages. */
   decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
   /** Decodes bytes into HTTP/1 response messages. */
@@ -720,6 +724,20 @@ interface MuxHTTPOptions {
   initialWindowSize?: number | string;
   /** HTTP/2: the largest frame payload the server may send. Default: 16k. */
   maxFrameSize?: number | string;
+}
+
+/** Options of `compressHTTP`. */
+interface CompressHTTPOptions {
+  /** 'gzip' or 'deflate'. Default: 'gzip'. */
+  method?: 'gzip' | 'deflate';
+  /** Compression level, 0 (none) to 9 (smallest); 6 is zlib's default. Default: 6. */
+  level?: number;
+}
+
+/** Options of `decompressHTTP`. */
+interface DecompressHTTPOptions {
+  /** Largest body inflated; past it the stream ends with BufferOverflow (a compression bomb). Default: 64m. */
+  maxSize?: number | string;
 }
 
 /** Options of `decodeHTTPRequest`. */

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod codebase_bounds;
+mod compression;
 mod docker;
 mod fanout;
 mod health;

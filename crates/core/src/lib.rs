@@ -20,6 +20,7 @@
 //! - `pipeline`: `Filter`, `PipelineLayout`, `Pipeline`, `Cx`.
 //! - `http`: HTTP, sans-IO: the session interface, HTTP/1 (`http::h1`), hop-by-hop rules.
 //! - `mux`: upstream sessions shared by key, whatever protocol they speak.
+//! - `compression`: streaming gzip / deflate, inflating with a size bound.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
@@ -29,6 +30,7 @@
 
 mod args;
 mod callback;
+pub mod compression;
 mod context;
 mod data;
 mod event;

@@ -21,7 +21,9 @@
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
+pub mod compress_http;
 pub mod decode_http;
+pub mod decompress_http;
 pub mod demux_http;
 pub mod dummy;
 pub mod dump;
@@ -80,6 +82,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &serve_http::DEF,
     &demux_http::DEF,
     &mux_http::DEF,
+    &compress_http::DEF,
+    &decompress_http::DEF,
     &decode_http::REQUEST,
     &decode_http::RESPONSE,
     &encode_http::REQUEST,

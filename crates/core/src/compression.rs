@@ -1,0 +1,290 @@
+//! Streaming gzip and deflate (zlib) for the HTTP body filters, on `flate2`:
+//! an `Encoder` compresses a body as its pieces come, a `Decoder` inflates one
+//! with a bound on what it may grow to, so that a compression bomb ends with
+//! an error rather than taking the memory.
+
+use flate2::write::{DeflateDecoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder};
+use flate2::Compression;
+use std::io::Write;
+
+/// A content coding this proxy can apply and remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `gzip` (RFC 1952).
+    Gzip,
+    /// `deflate`: zlib-wrapped deflate (RFC 1950), as HTTP means it; raw
+    /// deflate, which some servers send instead, is read too.
+    Deflate,
+}
+
+impl Method {
+    /// The coding a `content-encoding` value (or a script's name) names.
+    pub fn from_name(name: &str) -> Option<Method> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Some(Method::Gzip),
+            "deflate" => Some(Method::Deflate),
+            _ => None,
+        }
+    }
+
+    /// Its `content-encoding` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Gzip => "gzip",
+            Method::Deflate => "deflate",
+        }
+    }
+}
+
+enum Enc {
+    Gzip(GzEncoder<Vec<u8>>),
+    Deflate(ZlibEncoder<Vec<u8>>),
+}
+
+/// Compresses a body piece by piece.
+pub struct Encoder(Enc);
+
+impl Encoder {
+    /// An encoder for `method` at `level` (0–9; 6 is zlib's default).
+    pub fn new(method: Method, level: u32) -> Encoder {
+        let level = Compression::new(level.min(9));
+        Encoder(match method {
+            Method::Gzip => Enc::Gzip(GzEncoder::new(Vec::new(), level)),
+            Method::Deflate => Enc::Deflate(ZlibEncoder::new(Vec::new(), level)),
+        })
+    }
+
+    /// Compresses `input`; what is ready of the output so far.
+    pub fn write(&mut self, input: &[u8]) -> Vec<u8> {
+        // Writing into a Vec does not fail.
+        match &mut self.0 {
+            Enc::Gzip(e) => {
+                let _ = e.write_all(input);
+                std::mem::take(e.get_mut())
+            }
+            Enc::Deflate(e) => {
+                let _ = e.write_all(input);
+                std::mem::take(e.get_mut())
+            }
+        }
+    }
+
+    /// The rest of the output, ending the compressed stream.
+    pub fn finish(self) -> Vec<u8> {
+        match self.0 {
+            Enc::Gzip(e) => e.finish().unwrap_or_default(),
+            Enc::Deflate(e) => e.finish().unwrap_or_default(),
+        }
+    }
+}
+
+/// Why inflating stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input is not what its coding says.
+    Corrupt(String),
+    /// The output would pass the limit.
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Corrupt(why) => write!(f, "the compressed body is corrupt: {why}"),
+            DecodeError::TooLarge(limit) => write!(f, "the body inflates past {limit} bytes"),
+        }
+    }
+}
+
+enum Dec {
+    /// Deflate, until its first bytes say zlib or raw.
+    Sniffing(Vec<u8>),
+    Gzip(GzDecoder<Vec<u8>>),
+    Zlib(ZlibDecoder<Vec<u8>>),
+    Raw(DeflateDecoder<Vec<u8>>),
+}
+
+/// Input fed at a time, so that one piece cannot inflate far past the limit
+/// (deflate expands at most about 1032 times).
+const STEP: usize = 1024;
+
+/// Inflates a body piece by piece, at most `limit` bytes of it.
+pub struct Decoder {
+    dec: Dec,
+    limit: usize,
+    out: usize,
+}
+
+impl Decoder {
+    /// A decoder for `method` whose output may be at most `limit` bytes.
+    pub fn new(method: Method, limit: usize) -> Decoder {
+        let dec = match method {
+            Method::Gzip => Dec::Gzip(GzDecoder::new(Vec::new())),
+            Method::Deflate => Dec::Sniffing(Vec::new()),
+        };
+        Decoder { dec, limit, out: 0 }
+    }
+
+    /// Inflates `input`; what it gave.
+    pub fn write(&mut self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        let mut input = input;
+        let sniffed;
+        if let Dec::Sniffing(held) = &mut self.dec {
+            held.extend_from_slice(input);
+            if held.len() < 2 {
+                return Ok(Vec::new());
+            }
+            // A zlib header: CM 8, a window up to 32K, and a check that divides by 31.
+            let zlib =
+                held[0] & 0x0f == 8 && held[0] >> 4 <= 7 && (u16::from(held[0]) << 8 | u16::from(held[1])) % 31 == 0;
+            sniffed = std::mem::take(held);
+            self.dec =
+                if zlib { Dec::Zlib(ZlibDecoder::new(Vec::new())) } else { Dec::Raw(DeflateDecoder::new(Vec::new())) };
+            input = &sniffed;
+        }
+        let mut all = Vec::new();
+        for step in input.chunks(STEP) {
+            let (written, out) = match &mut self.dec {
+                Dec::Gzip(d) => (d.write_all(step), d.get_mut()),
+                Dec::Zlib(d) => (d.write_all(step), d.get_mut()),
+                Dec::Raw(d) => (d.write_all(step), d.get_mut()),
+                Dec::Sniffing(_) => unreachable!("sniffed above"),
+            };
+            self.out += out.len();
+            if self.out > self.limit {
+                out.clear();
+                return Err(DecodeError::TooLarge(self.limit));
+            }
+            all.append(out);
+            if let Err(e) = written {
+                return Err(DecodeError::Corrupt(e.to_string()));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The end of the input: the rest of the output, or an error if the
+    /// compressed stream was cut short.
+    pub fn finish(self) -> Result<Vec<u8>, DecodeError> {
+        let limit = self.limit;
+        let out = match self.dec {
+            Dec::Sniffing(held) if held.is_empty() => Ok(Vec::new()),
+            Dec::Sniffing(_) => Err(DecodeError::Corrupt("too short".into())),
+            Dec::Gzip(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
+            Dec::Zlib(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
+            Dec::Raw(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
+        }?;
+        if self.out + out.len() > limit {
+            return Err(DecodeError::TooLarge(limit));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Rng;
+
+    fn text() -> Vec<u8> {
+        (0..2000).flat_map(|i| format!("line {i}: the quick brown fox\n").into_bytes()).collect()
+    }
+
+    fn compress(method: Method, body: &[u8]) -> Vec<u8> {
+        let mut e = Encoder::new(method, 6);
+        let mut out = e.write(body);
+        out.extend(e.finish());
+        out
+    }
+
+    #[test]
+    fn a_body_comes_back_whole_split_at_every_byte() {
+        let body = text();
+        for method in [Method::Gzip, Method::Deflate] {
+            let packed = compress(method, &body);
+            assert!(packed.len() < body.len() / 4, "{method:?} compresses");
+            for split in 1..packed.len().min(300) {
+                let mut d = Decoder::new(method, 1 << 20);
+                let mut out = Vec::new();
+                for piece in packed.chunks(split) {
+                    out.extend(d.write(piece).unwrap());
+                }
+                out.extend(d.finish().unwrap());
+                assert_eq!(out, body, "{method:?} split {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn raw_deflate_is_read_as_deflate_too() {
+        let body = text();
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(&body).unwrap();
+        let packed = e.finish().unwrap();
+        let mut d = Decoder::new(Method::Deflate, 1 << 20);
+        let mut out = d.write(&packed).unwrap();
+        out.extend(d.finish().unwrap());
+        assert_eq!(out, body);
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit_and_a_cut_or_corrupt_stream_is_an_error() {
+        let zeros = vec![0u8; 50 << 20];
+        let bomb = compress(Method::Gzip, &zeros);
+        assert!(bomb.len() < 100 << 10);
+        let mut d = Decoder::new(Method::Gzip, 1 << 20);
+        let mut got = 0;
+        let mut err = None;
+        for piece in bomb.chunks(16 << 10) {
+            match d.write(piece) {
+                Ok(out) => got += out.len(),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        assert_eq!(err, Some(DecodeError::TooLarge(1 << 20)));
+        assert!(got <= 1 << 20);
+
+        let packed = compress(Method::Gzip, &text());
+        let mut d = Decoder::new(Method::Gzip, 1 << 20);
+        d.write(&packed[..packed.len() / 2]).unwrap();
+        assert!(matches!(d.finish(), Err(DecodeError::Corrupt(_))), "cut short");
+        let mut d = Decoder::new(Method::Gzip, 1 << 20);
+        assert!(matches!(d.write(b"not gzip at all, not at all"), Err(DecodeError::Corrupt(_))));
+    }
+
+    #[test]
+    fn random_bytes_end_in_an_error_or_output_within_the_limit() {
+        let mut rng = Rng::new(7);
+        let packed = compress(Method::Deflate, &text());
+        for _ in 0..500 {
+            let mut bytes = packed.clone();
+            for _ in 0..1 + rng.below(8) {
+                let at = rng.below(bytes.len());
+                bytes[at] = rng.below(256) as u8;
+            }
+            for method in [Method::Gzip, Method::Deflate] {
+                let mut d = Decoder::new(method, 64 << 10);
+                let mut total = 0;
+                let mut failed = false;
+                for piece in bytes.chunks(1 + rng.below(100)) {
+                    match d.write(piece) {
+                        Ok(out) => total += out.len(),
+                        Err(_) => {
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+                if !failed {
+                    if let Ok(out) = d.finish() {
+                        total += out.len();
+                    }
+                }
+                assert!(total <= 64 << 10);
+            }
+        }
+    }
+}

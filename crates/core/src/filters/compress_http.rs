@@ -1,0 +1,136 @@
+//! `compressHTTP(method)`: compresses each message's body (gzip or deflate) as
+//! it streams, unless the message already has a `content-encoding`. The head
+//! gets `content-encoding` and loses `content-length` (the length changes).
+//! `method` is a name, an options object (`{ method, level }`), or a function
+//! of the MessageStart returning a name, or nothing for no compression.
+
+use crate::args::{ArgError, ArgResult, Args};
+use crate::callback::{Arg, Callback, Returned, Want};
+use crate::compression::{Encoder, Method};
+use crate::data::Data;
+use crate::event::{Event, StreamError};
+use crate::filters::FilterDef;
+use crate::head::{Head, ResponseHead};
+use crate::options::OptionDef;
+use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
+use std::rc::Rc;
+
+/// `compressHTTP` as scripts see it.
+pub const DEF: FilterDef = FilterDef {
+    name: "compressHTTP",
+    params: "method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)",
+    doc: "Compresses each message's body with gzip or deflate, unless it already has a content-encoding.",
+    options: &[OPTIONS],
+    build,
+};
+
+const OPTIONS: &[OptionDef] = &[
+    OptionDef::string("method", "'gzip' or 'deflate'.").default_str("gzip").one_of(&["gzip", "deflate"]),
+    OptionDef::int("level", "Compression level, 0 (none) to 9 (smallest); 6 is zlib's default.").default_int(6),
+];
+
+/// How each message's coding is picked.
+enum Pick {
+    Fixed(Method),
+    Chosen(Rc<dyn Callback>),
+}
+
+fn method_named(def: &FilterDef, name: &str) -> ArgResult<Method> {
+    Method::from_name(name)
+        .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use 'gzip' or 'deflate')", def.name)))
+}
+
+fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
+    let (pick, level) = if args.is_function(0) {
+        (Pick::Chosen(args.callback(0)?.expect("checked")), 6)
+    } else if args.is_string(0) {
+        (Pick::Fixed(method_named(def, &args.string(0)?.unwrap_or_default())?), 6)
+    } else {
+        let r = def.options_at(args, 0)?;
+        let method = r.opt_string("method")?.unwrap_or_else(|| "gzip".into());
+        (Pick::Fixed(method_named(def, &method)?), r.int("level")?.clamp(0, 9) as u32)
+    };
+    let pick = Rc::new(pick);
+    Ok(FilterSpec::plain(def.name, move || CompressHttp {
+        pick: pick.clone(),
+        level,
+        encoder: None,
+        in_message: false,
+    }))
+}
+
+/// The `compressHTTP` filter.
+pub struct CompressHttp {
+    pick: Rc<Pick>,
+    level: u32,
+    encoder: Option<Encoder>,
+    in_message: bool,
+}
+
+impl Filter for CompressHttp {
+    fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        match ev {
+            ev @ Event::MessageStart(_) if !self.in_message => {
+                self.in_message = true;
+                let mut ev = ev;
+                let method = match &*self.pick {
+                    Pick::Fixed(m) => Some(*m),
+                    Pick::Chosen(cb) => match cb.call(cx.context(), Arg::Event(&mut ev), Want::Str) {
+                        Ok(Returned::Str(Some(name))) => match Method::from_name(&name) {
+                            Some(m) => Some(m),
+                            None => {
+                                tracing::error!(name, "compressHTTP: unknown method; the body is left as it is");
+                                None
+                            }
+                        },
+                        Ok(_) => None,
+                        Err(err) => {
+                            report_script_error(&err, "compressHTTP");
+                            return cx.output(Event::error(StreamError::RuntimeError));
+                        }
+                    },
+                };
+                let Event::MessageStart(mut head) = ev else { unreachable!("a MessageStart") };
+                if method.is_some() && matches!(*head, Head::None) {
+                    // A script's `new Message(body)`: an answer, which now has headers.
+                    *head = Head::Response(ResponseHead::with_status(200));
+                }
+                if let (Some(method), Some(headers)) = (method, head.headers_mut()) {
+                    if headers.get("content-encoding").is_none() {
+                        headers.remove("content-length");
+                        headers.set("content-encoding", method.name());
+                        self.encoder = Some(Encoder::new(method, self.level));
+                    }
+                }
+                cx.output(Event::MessageStart(head));
+            }
+            Event::MessageStart(_) => {}
+            Event::Data(d) if self.in_message => match &mut self.encoder {
+                Some(e) => {
+                    let out = e.write(&d.to_vec());
+                    if !out.is_empty() {
+                        cx.output(Event::Data(Data::from(out)));
+                    }
+                }
+                None => cx.output(Event::Data(d)),
+            },
+            Event::Data(_) => {}
+            Event::MessageEnd(tail) if self.in_message => {
+                self.in_message = false;
+                if let Some(e) = self.encoder.take() {
+                    let out = e.finish();
+                    if !out.is_empty() {
+                        cx.output(Event::Data(Data::from(out)));
+                    }
+                }
+                cx.output(Event::MessageEnd(tail));
+            }
+            Event::MessageEnd(_) => {}
+            Event::StreamEnd(_) => {
+                self.encoder = None;
+                self.in_message = false;
+                cx.output(ev);
+            }
+        }
+    }
+}
