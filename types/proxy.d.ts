@@ -564,6 +564,10 @@ interface Configuration {
   compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
   /** Inflates each message body in gzip or deflate, bounded by maxSize. */
   decompressHTTP(enable?: (head: MessageStart) => boolean, options?: DecompressHTTPOptions): Configuration;
+  /** Compresses a raw byte stream with gzip or deflate. */
+  compress(method: 'gzip' | 'deflate' | (() => string)): Configuration;
+  /** Inflates a raw gzip or deflate byte stream, bounded by maxSize. */
+  decompress(method: 'gzip' | 'deflate' | (() => string), options?: DecompressOptions): Configuration;
   /** Decodes bytes into HTTP/1 request messages. */
   decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
   /** Decodes bytes into HTTP/1 response messages. */
@@ -737,6 +741,12 @@ interface CompressHTTPOptions {
 /** Options of `decompressHTTP`. */
 interface DecompressHTTPOptions {
   /** Largest body inflated; past it the stream ends with BufferOverflow (a compression bomb). Default: 64m. */
+  maxSize?: number | string;
+}
+
+/** Options of `decompress`. */
+interface DecompressOptions {
+  /** Largest stream inflated; past it the stream ends with BufferOverflow (a compression bomb). Default: 64m. */
   maxSize?: number | string;
 }
 

@@ -21,8 +21,10 @@
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
+pub mod compress;
 pub mod compress_http;
 pub mod decode_http;
+pub mod decompress;
 pub mod decompress_http;
 pub mod demux_http;
 pub mod dummy;
@@ -84,6 +86,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &mux_http::DEF,
     &compress_http::DEF,
     &decompress_http::DEF,
+    &compress::DEF,
+    &decompress::DEF,
     &decode_http::REQUEST,
     &decode_http::RESPONSE,
     &encode_http::REQUEST,
