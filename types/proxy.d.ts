@@ -562,12 +562,12 @@ interface Configuration {
   muxHTTP(key?: any | (() => any), options?: MuxHTTPOptions): Configuration;
   /** Compresses each message's body with gzip or deflate, unless it already has a content-encoding. */
   compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
-  /** Inflates each message body in gzip or deflate, bounded by maxSize. */
+  /** Inflates each message body in gzip, deflate or brotli, bounded by maxSize. */
   decompressHTTP(enable?: (head: MessageStart) => boolean, options?: DecompressHTTPOptions): Configuration;
   /** Compresses a raw byte stream with gzip or deflate. */
   compress(method: 'gzip' | 'deflate' | (() => string)): Configuration;
-  /** Inflates a raw gzip or deflate byte stream, bounded by maxSize. */
-  decompress(method: 'gzip' | 'deflate' | (() => string), options?: DecompressOptions): Configuration;
+  /** Inflates a raw gzip, deflate or brotli byte stream, bounded by maxSize. */
+  decompress(method: 'gzip' | 'deflate' | 'brotli' | (() => string), options?: DecompressOptions): Configuration;
   /** Decodes bytes into HTTP/1 request messages. */
   decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
   /** Decodes bytes into HTTP/1 response messages. */

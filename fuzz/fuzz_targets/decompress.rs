@@ -1,4 +1,4 @@
-//! Any bytes as a gzip or deflate body to the streaming decoder of
+//! Any bytes as a gzip, deflate or brotli body to the streaming decoder of
 //! `decompressHTTP`, in pieces of a size the input chooses: it never panics,
 //! and never gives more than its limit, whatever the input claims.
 #![no_main]
@@ -9,10 +9,14 @@ const LIMIT: usize = 256 << 10;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&how, rest)) = data.split_first() else { return };
-    let method = if how & 0x80 != 0 { Method::Gzip } else { Method::Deflate };
+    let method = match how >> 6 {
+        0 => Method::Deflate,
+        1 => Method::Brotli,
+        _ => Method::Gzip,
+    };
     let mut d = Decoder::new(method, LIMIT);
     let mut total = 0;
-    for piece in rest.chunks(1 + (how & 0x7f) as usize) {
+    for piece in rest.chunks(1 + (how & 0x3f) as usize) {
         match d.write(piece) {
             Ok(out) => total += out.len(),
             Err(_) => {

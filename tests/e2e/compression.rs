@@ -1,7 +1,7 @@
 //! `compressHTTP` and `decompressHTTP` with real clients: curl `--compressed`
 //! reads what the proxy compressed (gzip and deflate), the proxy inflates an
 //! origin's compressed answers for clients that asked for nothing, a body that
-//! already has a coding is left alone, and a compression bomb ends its stream
+//! already has a coding is left alone, brotli is read, and a compression bomb ends its stream
 //! at `maxSize` instead of taking the memory.
 
 use crate::support::{curl, free_port, Proxy};
@@ -73,4 +73,21 @@ pipy()
     assert!(p.log.wait_for("inflates past", std::time::Duration::from_secs(5)), "{}", p.log.text());
     assert!(p.rss_kib() < 200 << 10, "memory stayed bounded: {} KiB", p.rss_kib());
     p.signal("TERM");
+}
+
+#[test]
+fn a_brotli_answer_is_inflated_for_a_client_that_asked_for_no_coding() {
+    let (origin, front) = (free_port(), free_port());
+    // 200 lines of "line N: the quick brown fox", by the `brotli` tool.
+    let br = "0Qi4AGCkVN0e6XAqbXOBSbFWAHnDQyE7ADl8pCUYRpwNJnLzODuFH3t93+3Ik0fvb7xCqVJrtDq6enuMswZMFpvD5eHVy3wMJovN4fLw6mU9BpPF5nB5ePWyH4PJYnO4PLx6OY/BZLE5XB5evdzHYLLYHC4Pr16ex2Cy2BwuD69e3sdgstgcLg+vXr7HYLLYHC4P70c17h8Op8vt8fr48nU8h9Pl9nh9fPk6n8Ppcnu8Pr58Xc/hdLk9Xh9fvu7ncLrcHq+PL1/Pczhdbo/Xx5ev9zmcLrfH6+PL1+c5nC63x+vjy9f3OZwut8fr48vX7zmcLrfH6+MLBw==";
+    let script = format!(
+        r#"
+pipy()
+.listen({origin}).serveHTTP(new Message({{ headers: {{ 'content-encoding': 'br' }} }}, new Data({br:?}, 'base64')))
+.listen({front}).demuxHTTP().to($=>$.muxHTTP().to($=>$.connect('127.0.0.1:{origin}')).decompressHTTP())
+"#
+    );
+    let _p = Proxy::script(&script, &[]);
+    let want: String = (0..200).map(|i| format!("line {i}: the quick brown fox\n")).collect();
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/")]), want);
 }

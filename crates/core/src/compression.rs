@@ -1,7 +1,8 @@
-//! Streaming gzip and deflate (zlib) for the HTTP body filters, on `flate2`:
-//! an `Encoder` compresses a body as its pieces come, a `Decoder` inflates one
-//! with a bound on what it may grow to, so that a compression bomb ends with
-//! an error rather than taking the memory.
+//! Streaming gzip and deflate (zlib) for the compression filters, on `flate2`,
+//! and brotli decoding, on `brotli-decompressor`: an `Encoder` compresses a
+//! body as its pieces come, a `Decoder` inflates one with a bound on what it
+//! may grow to, so that a compression bomb ends with an error rather than
+//! taking the memory.
 
 use flate2::write::{DeflateDecoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder};
 use flate2::Compression;
@@ -15,6 +16,8 @@ pub enum Method {
     /// `deflate`: zlib-wrapped deflate (RFC 1950), as HTTP means it; raw
     /// deflate, which some servers send instead, is read too.
     Deflate,
+    /// `br` (RFC 7932): read, not written.
+    Brotli,
 }
 
 impl Method {
@@ -23,8 +26,14 @@ impl Method {
         match name.trim().to_ascii_lowercase().as_str() {
             "gzip" | "x-gzip" => Some(Method::Gzip),
             "deflate" => Some(Method::Deflate),
+            "br" | "brotli" => Some(Method::Brotli),
             _ => None,
         }
+    }
+
+    /// The coding a name names, if this proxy can compress with it.
+    pub fn encodable(name: &str) -> Option<Method> {
+        Method::from_name(name).filter(|m| *m != Method::Brotli)
     }
 
     /// Its `content-encoding` name.
@@ -32,6 +41,7 @@ impl Method {
         match self {
             Method::Gzip => "gzip",
             Method::Deflate => "deflate",
+            Method::Brotli => "br",
         }
     }
 }
@@ -45,11 +55,12 @@ enum Enc {
 pub struct Encoder(Enc);
 
 impl Encoder {
-    /// An encoder for `method` at `level` (0–9; 6 is zlib's default).
+    /// An encoder for `method` (one `Method::encodable` gives: brotli is
+    /// written as gzip) at `level` (0–9; 6 is zlib's default).
     pub fn new(method: Method, level: u32) -> Encoder {
         let level = Compression::new(level.min(9));
         Encoder(match method {
-            Method::Gzip => Enc::Gzip(GzEncoder::new(Vec::new(), level)),
+            Method::Gzip | Method::Brotli => Enc::Gzip(GzEncoder::new(Vec::new(), level)),
             Method::Deflate => Enc::Deflate(ZlibEncoder::new(Vec::new(), level)),
         })
     }
@@ -102,6 +113,7 @@ enum Dec {
     Gzip(GzDecoder<Vec<u8>>),
     Zlib(ZlibDecoder<Vec<u8>>),
     Raw(DeflateDecoder<Vec<u8>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
 }
 
 /// Input fed at a time, so that one piece cannot inflate far past the limit
@@ -121,6 +133,7 @@ impl Decoder {
         let dec = match method {
             Method::Gzip => Dec::Gzip(GzDecoder::new(Vec::new())),
             Method::Deflate => Dec::Sniffing(Vec::new()),
+            Method::Brotli => Dec::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096))),
         };
         Decoder { dec, limit, out: 0 }
     }
@@ -148,6 +161,7 @@ impl Decoder {
                 Dec::Gzip(d) => (d.write_all(step), d.get_mut()),
                 Dec::Zlib(d) => (d.write_all(step), d.get_mut()),
                 Dec::Raw(d) => (d.write_all(step), d.get_mut()),
+                Dec::Brotli(d) => (d.write_all(step), d.get_mut()),
                 Dec::Sniffing(_) => unreachable!("sniffed above"),
             };
             self.out += out.len();
@@ -173,6 +187,10 @@ impl Decoder {
             Dec::Gzip(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
             Dec::Zlib(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
             Dec::Raw(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
+            Dec::Brotli(mut d) => match d.close() {
+                Ok(()) => Ok(std::mem::take(d.get_mut())),
+                Err(e) => Err(DecodeError::Corrupt(e.to_string())),
+            },
         }?;
         if self.out + out.len() > limit {
             return Err(DecodeError::TooLarge(limit));
@@ -213,6 +231,31 @@ mod tests {
                 assert_eq!(out, body, "{method:?} split {split}");
             }
         }
+    }
+
+    /// `text()`'s first 200 lines (`line {i}: the quick brown fox`), brotli'd by the `brotli` tool.
+    const BROTLI: &str = "d108b80060a454dd1ee9702a6d738149b1560079c343213b00397ca42518469c0d2672f3383b851f7b7ddfedc89347ef6fbc42a9526bb43aba7a7b8cb3064c169bc3e5e1d5cb7c0c268bcde1f2f0ea653d0693c5e6707978f5b21f83c96273b83cbc7a398fc164b1395c1e5ebddcc760b2d81c2e0faf5e9ec760b2d81c2e0faf5edec760b2d81c2e0faf5ebec760b2d81c2e0fef4735ee1f0ea7cbedf1faf8f2753c87d3e5f6787d7cf93a9fc3e9727bbc3ebe7c5dcfe174b93d5e1f5fbeeee770badc1eaf8f2f5fcf73385d6e8fd7c797aff7399c2eb7c7ebe3cbd7e7399c2eb7c7ebe3cbd7f7399c2eb7c7ebe3cbd7ef399c2eb7c7ebe30b07";
+
+    #[test]
+    fn brotli_is_read_in_any_pieces_and_a_cut_stream_is_an_error() {
+        let packed: Vec<u8> =
+            (0..BROTLI.len()).step_by(2).map(|i| u8::from_str_radix(&BROTLI[i..i + 2], 16).unwrap()).collect();
+        let want: Vec<u8> = (0..200).flat_map(|i| format!("line {i}: the quick brown fox\n").into_bytes()).collect();
+        for split in 1..packed.len() {
+            let mut d = Decoder::new(Method::Brotli, 1 << 20);
+            let mut out = Vec::new();
+            for piece in packed.chunks(split) {
+                out.extend(d.write(piece).unwrap());
+            }
+            out.extend(d.finish().unwrap());
+            assert_eq!(out, want, "split {split}");
+        }
+        let mut d = Decoder::new(Method::Brotli, 1 << 20);
+        d.write(&packed[..packed.len() / 2]).unwrap();
+        assert!(d.finish().is_err(), "cut short");
+        let mut d = Decoder::new(Method::Brotli, 100);
+        assert_eq!(d.write(&packed), Err(DecodeError::TooLarge(100)));
+        assert_eq!(Method::encodable("br"), None, "brotli is read, not written");
     }
 
     #[test]
@@ -265,7 +308,7 @@ mod tests {
                 let at = rng.below(bytes.len());
                 bytes[at] = rng.below(256) as u8;
             }
-            for method in [Method::Gzip, Method::Deflate] {
+            for method in [Method::Gzip, Method::Deflate, Method::Brotli] {
                 let mut d = Decoder::new(method, 64 << 10);
                 let mut total = 0;
                 let mut failed = false;

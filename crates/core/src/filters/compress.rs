@@ -25,28 +25,31 @@ pub const DEF: FilterDef = FilterDef {
 pub enum Choice {
     /// This one.
     Fixed(Method),
-    /// What the function returns.
-    Chosen(Rc<dyn Callback>),
+    /// What the function returns, named as `names` reads it.
+    Chosen(Rc<dyn Callback>, fn(&str) -> Option<Method>),
 }
 
 impl Choice {
-    /// The coding from argument `i`.
-    pub fn from_args(def: &FilterDef, args: &mut dyn Args, i: usize) -> ArgResult<Choice> {
+    /// The coding from argument `i`: one this proxy can write (`decoding`
+    /// false), or read too (brotli).
+    pub fn from_args(def: &FilterDef, args: &mut dyn Args, i: usize, decoding: bool) -> ArgResult<Choice> {
+        let names: fn(&str) -> Option<Method> = if decoding { Method::from_name } else { Method::encodable };
         if args.is_function(i) {
-            return Ok(Choice::Chosen(args.callback(i)?.expect("checked")));
+            return Ok(Choice::Chosen(args.callback(i)?.expect("checked"), names));
         }
         let name = args.string(i)?.ok_or_else(|| ArgError(format!("{}: a method is required", def.name)))?;
-        Method::from_name(&name)
+        let known = if decoding { "'gzip', 'deflate' or 'brotli'" } else { "'gzip' or 'deflate'" };
+        names(&name)
             .map(Choice::Fixed)
-            .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use 'gzip' or 'deflate')", def.name)))
+            .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use {known})", def.name)))
     }
 
     /// The coding for the stream at `cx`.
     pub fn pick(&self, cx: &Cx<'_>, filter: &str) -> Picked {
         match self {
             Choice::Fixed(m) => Picked::Method(*m),
-            Choice::Chosen(cb) => match cb.call(cx.context(), Arg::None, Want::Str) {
-                Ok(Returned::Str(Some(name))) => match Method::from_name(&name) {
+            Choice::Chosen(cb, names) => match cb.call(cx.context(), Arg::None, Want::Str) {
+                Ok(Returned::Str(Some(name))) => match names(&name) {
                     Some(m) => Picked::Method(m),
                     None => {
                         tracing::error!(name, "{filter}: unknown method; the stream passes as it is");
@@ -74,7 +77,7 @@ pub enum Picked {
 }
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let choice = Rc::new(Choice::from_args(def, args, 0)?);
+    let choice = Rc::new(Choice::from_args(def, args, 0, false)?);
     Ok(FilterSpec::plain(def.name, move || Compress { choice: choice.clone(), state: State::Unstarted }))
 }
 

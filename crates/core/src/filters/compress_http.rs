@@ -36,7 +36,7 @@ enum Pick {
 }
 
 fn method_named(def: &FilterDef, name: &str) -> ArgResult<Method> {
-    Method::from_name(name)
+    Method::encodable(name)
         .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use 'gzip' or 'deflate')", def.name)))
 }
 
@@ -76,7 +76,7 @@ impl Filter for CompressHttp {
                 let method = match &*self.pick {
                     Pick::Fixed(m) => Some(*m),
                     Pick::Chosen(cb) => match cb.call(cx.context(), Arg::Event(&mut ev), Want::Str) {
-                        Ok(Returned::Str(Some(name))) => match Method::from_name(&name) {
+                        Ok(Returned::Str(Some(name))) => match Method::encodable(&name) {
                             Some(m) => Some(m),
                             None => {
                                 tracing::error!(name, "compressHTTP: unknown method; the body is left as it is");

@@ -17,8 +17,8 @@ use std::rc::Rc;
 /// `decompress` as scripts see it.
 pub const DEF: FilterDef = FilterDef {
     name: "decompress",
-    params: "method: 'gzip' | 'deflate' | (() => string), options?: DecompressOptions",
-    doc: "Inflates a raw gzip or deflate byte stream, bounded by maxSize.",
+    params: "method: 'gzip' | 'deflate' | 'brotli' | (() => string), options?: DecompressOptions",
+    doc: "Inflates a raw gzip, deflate or brotli byte stream, bounded by maxSize.",
     options: &[OPTIONS],
     build,
 };
@@ -30,7 +30,7 @@ const OPTIONS: &[OptionDef] = &[OptionDef::size(
 .default_size(64 << 20)];
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let choice = Rc::new(Choice::from_args(def, args, 0)?);
+    let choice = Rc::new(Choice::from_args(def, args, 0, true)?);
     let max_size = def.options_at(args, 1)?.size("maxSize")?;
     Ok(FilterSpec::plain(def.name, move || Decompress { choice: choice.clone(), max_size, state: State::Unstarted }))
 }

@@ -19,7 +19,7 @@ use std::rc::Rc;
 pub const DEF: FilterDef = FilterDef {
     name: "decompressHTTP",
     params: "enable?: (head: MessageStart) => boolean, options?: DecompressHTTPOptions",
-    doc: "Inflates each message body in gzip or deflate, bounded by maxSize.",
+    doc: "Inflates each message body in gzip, deflate or brotli, bounded by maxSize.",
     options: &[OPTIONS],
     build,
 };
