@@ -492,16 +492,32 @@ declare const __thread: {
 interface Inbound {
   /** The connection's number in its worker, as Pipy numbers them. */
   readonly id: number;
-  /** The client's IP address. */
+  /** The client's IP address (the PROXY protocol header's source, once `acceptProxyProtocol` accepted one). */
   readonly remoteAddress: string;
-  /** The client's port. */
+  /** The client's port (likewise). */
   readonly remotePort: number;
-  /** The local IP address the client connected to. */
+  /** The local IP address the client connected to (the header's target, likewise). */
   readonly localAddress: string;
-  /** The local port the client connected to. */
+  /** The local port the client connected to (likewise). */
   readonly localPort: number;
   /** True once the connection has closed. */
   readonly closed: boolean;
+}
+
+/** What a PROXY protocol header says, as `acceptProxyProtocol`'s handler gets it. */
+interface ProxyProtocolHeader {
+  /** 1 or 2. */
+  version: 1 | 2;
+  /** `'PROXY'`, or `'LOCAL'` (version 2: a connection of the balancer's own, a health check). */
+  command: 'PROXY' | 'LOCAL';
+  /** `'TCP4'`, `'TCP6'`, `'UDP4'`, `'UDP6'`, `'UNIX'`, `'UNIX_DGRAM'` or `'UNKNOWN'`. */
+  protocol: string;
+  /** Whom the connection is from (absent for UNKNOWN, LOCAL and UNIX). */
+  sourceAddress?: string;
+  sourcePort?: number;
+  /** Where it was made to. */
+  targetAddress?: string;
+  targetPort?: number;
 }
 
 /** The client connection of the stream a callback runs for; undefined outside a stream from `listen`. */
@@ -568,6 +584,8 @@ interface Configuration {
   compress(method: 'gzip' | 'deflate' | (() => string)): Configuration;
   /** Inflates a raw gzip, deflate or brotli byte stream, bounded by maxSize. */
   decompress(method: 'gzip' | 'deflate' | 'brotli' | (() => string), options?: DecompressOptions): Configuration;
+  /** Reads the PROXY protocol header before a stream and, if the handler accepts it, passes the rest to its sub-pipeline. */
+  acceptProxyProtocol(handler: (header: ProxyProtocolHeader) => boolean): Configuration;
   /** Decodes bytes into HTTP/1 request messages. */
   decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
   /** Decodes bytes into HTTP/1 response messages. */

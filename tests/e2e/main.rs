@@ -13,6 +13,7 @@ mod lifecycle;
 mod limits;
 mod modules;
 mod proxy_faults;
+mod proxy_protocol;
 mod proxying;
 mod reference;
 mod reload;

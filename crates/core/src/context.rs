@@ -30,6 +30,8 @@ pub struct Inbound {
     pub closes_itself: Cell<u32>,
     /// Woken when the connection is asked to close.
     drain_wakers: RefCell<Vec<Waker>>,
+    /// Whom a PROXY protocol header says the connection is from, and to.
+    proxied: Cell<Option<(SocketAddr, Option<SocketAddr>)>>,
 }
 
 impl Inbound {
@@ -44,7 +46,24 @@ impl Inbound {
             draining: Cell::new(false),
             closes_itself: Cell::new(0),
             drain_wakers: RefCell::default(),
+            proxied: Cell::new(None),
         }
+    }
+
+    /// Whom the connection is from: the PROXY protocol header's source if one
+    /// was accepted, else the socket's peer.
+    pub fn client(&self) -> SocketAddr {
+        self.proxied.get().map(|(s, _)| s).unwrap_or(self.remote)
+    }
+
+    /// Where the connection was made to, as the PROXY protocol header says, else the socket's.
+    pub fn destination(&self) -> SocketAddr {
+        self.proxied.get().and_then(|(_, t)| t).unwrap_or(self.local)
+    }
+
+    /// A PROXY protocol header said the connection is from `source` to `target`.
+    pub fn set_proxied(&self, source: SocketAddr, target: Option<SocketAddr>) {
+        self.proxied.set(Some((source, target)));
     }
 
     /// Asks the connection to close, waking whoever waits for that.

@@ -21,6 +21,7 @@
 //! - `http`: HTTP, sans-IO: the session interface, HTTP/1 (`http::h1`), hop-by-hop rules.
 //! - `mux`: upstream sessions shared by key, whatever protocol they speak.
 //! - `compression`: streaming gzip / deflate, inflating with a size bound.
+//! - `proxy_protocol`: the PROXY protocol header, read and written.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
@@ -42,6 +43,7 @@ mod mux;
 mod options;
 mod pipeline;
 mod program;
+pub mod proxy_protocol;
 mod quota;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

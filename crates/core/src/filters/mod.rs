@@ -18,6 +18,7 @@
 //! - `wait`: hold events until a condition holds.
 //! - `hold`: the shared state of a filter waiting for a Promise.
 
+pub mod accept_proxy_protocol;
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
@@ -88,6 +89,7 @@ pub const FILTERS: &[&FilterDef] = &[
     &decompress_http::DEF,
     &compress::DEF,
     &decompress::DEF,
+    &accept_proxy_protocol::DEF,
     &decode_http::REQUEST,
     &decode_http::RESPONSE,
     &encode_http::REQUEST,

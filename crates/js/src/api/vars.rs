@@ -261,10 +261,15 @@ pub fn inbound_object<'js>(
     let make = || {
         let o = Object::new(ctx.clone())?;
         o.set("id", inbound.id as f64)?;
-        o.set("remoteAddress", inbound.remote.ip().to_string())?;
-        o.set("remotePort", inbound.remote.port())?;
-        o.set("localAddress", inbound.local.ip().to_string())?;
-        o.set("localPort", inbound.local.port())?;
+        // Getters: an accepted PROXY protocol header changes them.
+        let w = Rc::downgrade(inbound);
+        o.prop("remoteAddress", Accessor::new_get(move || w.upgrade().map(|i| i.client().ip().to_string())))?;
+        let w = Rc::downgrade(inbound);
+        o.prop("remotePort", Accessor::new_get(move || w.upgrade().map(|i| i.client().port())))?;
+        let w = Rc::downgrade(inbound);
+        o.prop("localAddress", Accessor::new_get(move || w.upgrade().map(|i| i.destination().ip().to_string())))?;
+        let w = Rc::downgrade(inbound);
+        o.prop("localPort", Accessor::new_get(move || w.upgrade().map(|i| i.destination().port())))?;
         // True once the connection has closed: what a client borrowed from a
         // balancer can go back to the pool then, not only when collected.
         let weak = Rc::downgrade(inbound);
