@@ -586,6 +586,8 @@ interface Configuration {
   decompress(method: 'gzip' | 'deflate' | 'brotli' | (() => string), options?: DecompressOptions): Configuration;
   /** Reads the PROXY protocol header before a stream and, if the handler accepts it, passes the rest to its sub-pipeline. */
   acceptProxyProtocol(handler: (header: ProxyProtocolHeader) => boolean): Configuration;
+  /** Puts a PROXY protocol header before the stream it sends to its sub-pipeline. */
+  connectProxyProtocol(header: ProxyProtocolHeader | (() => ProxyProtocolHeader)): Configuration;
   /** Decodes bytes into HTTP/1 request messages. */
   decodeHTTPRequest(options?: DecodeHTTPRequestOptions): Configuration;
   /** Decodes bytes into HTTP/1 response messages. */

@@ -64,3 +64,31 @@ fn the_header_s_client_is_the_one_scripts_see_and_a_stream_without_one_is_closed
     c.send(&bytes);
     assert_eq!(c.read_to_close(), "");
 }
+
+#[test]
+fn connect_proxy_protocol_says_whom_a_connection_is_from_to_the_next_hop() {
+    let (fixed, made, back) = (free_port(), free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy()
+.listen({back})
+.acceptProxyProtocol(() => true).to($=>$
+  .serveHTTP(() => new Message(`${{__inbound.remoteAddress}}:${{__inbound.remotePort}}\n`)))
+.listen({fixed})
+.connectProxyProtocol({{ version: 2, sourceAddress: '203.0.113.77', sourcePort: 9, targetAddress: '10.0.0.1', targetPort: 80 }})
+.to($=>$.connect('127.0.0.1:{back}'))
+.listen({made})
+.connectProxyProtocol(() => ({{
+  sourceAddress: __inbound.remoteAddress, sourcePort: __inbound.remotePort,
+  targetAddress: __inbound.localAddress, targetPort: __inbound.localPort,
+}}))
+.to($=>$.connect('127.0.0.1:{back}'))
+"#
+        ),
+        &[],
+    );
+    assert_eq!(crate::support::curl(&[&format!("http://127.0.0.1:{fixed}/")]), "203.0.113.77:9\n");
+    let r = crate::support::curl(&[&format!("http://127.0.0.1:{made}/")]);
+    assert!(r.starts_with("127.0.0.1:") && r.trim_end() != format!("127.0.0.1:{made}"), "the client's own port: {r}");
+}

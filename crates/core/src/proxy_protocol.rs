@@ -223,6 +223,17 @@ pub fn encode_v2(source: SocketAddr, target: SocketAddr) -> Vec<u8> {
     out
 }
 
+/// A header that names no addresses: version 1 `UNKNOWN`, version 2 `LOCAL`.
+pub fn encode_unknown(version: u8) -> Vec<u8> {
+    if version == 2 {
+        let mut out = V2_SIGNATURE.to_vec();
+        out.extend([0x20, 0x00, 0, 0]);
+        out
+    } else {
+        b"PROXY UNKNOWN\r\n".to_vec()
+    }
+}
+
 /// Both addresses in one family (IPv4 mapped into IPv6 when they differ).
 fn same_family(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
     match (a, b) {
@@ -277,6 +288,14 @@ mod tests {
         assert_eq!((h.protocol, h.source), ("TCP6", Some(v6)));
         let Ok(Read::Done(h, _)) = read_in_pieces(b"PROXY UNKNOWN ignored\r\n", 100) else { panic!() };
         assert_eq!((h.protocol, h.source), ("UNKNOWN", None));
+    }
+
+    #[test]
+    fn headers_without_addresses_read_back() {
+        let Ok(Read::Done(h, _)) = read_in_pieces(&encode_unknown(2), 1) else { panic!() };
+        assert_eq!((h.version, h.command, h.source), (2, "LOCAL", None));
+        let Ok(Read::Done(h, _)) = read_in_pieces(&encode_unknown(1), 1) else { panic!() };
+        assert_eq!((h.version, h.protocol), (1, "UNKNOWN"));
     }
 
     #[test]

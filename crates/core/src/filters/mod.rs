@@ -24,6 +24,7 @@ pub mod branch_message;
 pub mod chain;
 pub mod compress;
 pub mod compress_http;
+pub mod connect_proxy_protocol;
 pub mod decode_http;
 pub mod decompress;
 pub mod decompress_http;
@@ -90,6 +91,7 @@ pub const FILTERS: &[&FilterDef] = &[
     &compress::DEF,
     &decompress::DEF,
     &accept_proxy_protocol::DEF,
+    &connect_proxy_protocol::DEF,
     &decode_http::REQUEST,
     &decode_http::RESPONSE,
     &encode_http::REQUEST,
