@@ -95,7 +95,11 @@ impl Filter for CompressHttp {
                     // A script's `new Message(body)`: an answer, which now has headers.
                     *head = Head::Response(ResponseHead::with_status(200));
                 }
-                if let (Some(method), Some(headers)) = (method, head.headers_mut()) {
+                // Answers that have no body have nothing to compress.
+                let bodiless = head
+                    .response()
+                    .is_some_and(|r| (100..200).contains(&r.status) || r.status == 204 || r.status == 304);
+                if let (Some(method), Some(headers), false) = (method, head.headers_mut(), bodiless) {
                     if headers.get("content-encoding").is_none() {
                         headers.remove("content-length");
                         headers.set("content-encoding", method.name());
@@ -131,6 +135,31 @@ impl Filter for CompressHttp {
                 self.in_message = false;
                 cx.output(ev);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{spec, Harness, TestArg};
+
+    #[test]
+    fn answers_without_a_body_and_coded_ones_are_left_as_they_are() {
+        for (status, coding) in [(204, None), (304, None), (200, Some("br"))] {
+            let h = Harness::new(vec![spec(&DEF, vec![TestArg::Str("gzip".into())])]);
+            let mut head = ResponseHead::with_status(status);
+            if let Some(c) = coding {
+                head.headers.set("content-encoding", c);
+            }
+            h.input(Event::start(Head::Response(head)));
+            h.input(Event::message_end());
+            let events = h.out.events();
+            let Some(Event::MessageStart(head)) = events.first() else { panic!("{events:?}") };
+            assert_eq!(head.headers().unwrap().get("content-encoding"), coding, "{status}");
+            assert!(h.out.text().is_empty(), "{status}: no body bytes");
+            h.input(Event::end());
+            h.finish();
         }
     }
 }
