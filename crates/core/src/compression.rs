@@ -4,7 +4,7 @@
 //! may grow to, so that a compression bomb ends with an error rather than
 //! taking the memory.
 
-use flate2::write::{DeflateDecoder, GzDecoder, GzEncoder, ZlibDecoder, ZlibEncoder};
+use flate2::write::{DeflateDecoder, GzEncoder, MultiGzDecoder, ZlibDecoder, ZlibEncoder};
 use flate2::Compression;
 use std::io::Write;
 
@@ -107,13 +107,44 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// Where a decoder writes: takes at most `room` bytes, then refuses, so that
+/// no decoder (brotli's writes all a meta-block makes, up to 16 MiB from a few
+/// bytes) can hold more than the limit.
+struct Capped {
+    out: Vec<u8>,
+    room: usize,
+    over: bool,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Capped {
+        Capped { out: Vec::new(), room: limit, over: false }
+    }
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            self.over = true;
+            return Err(std::io::Error::other("past the limit"));
+        }
+        self.room -= buf.len();
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 enum Dec {
     /// Deflate, until its first bytes say zlib or raw.
     Sniffing(Vec<u8>),
-    Gzip(GzDecoder<Vec<u8>>),
-    Zlib(ZlibDecoder<Vec<u8>>),
-    Raw(DeflateDecoder<Vec<u8>>),
-    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+    /// gzip, one member or several in a row.
+    Gzip(MultiGzDecoder<Capped>),
+    Zlib(ZlibDecoder<Capped>),
+    Raw(DeflateDecoder<Capped>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Capped>>),
 }
 
 /// Input fed at a time, so that one piece cannot inflate far past the limit
@@ -124,22 +155,26 @@ const STEP: usize = 1024;
 pub struct Decoder {
     dec: Dec,
     limit: usize,
-    out: usize,
+    /// Input bytes taken: a body of none is empty, not corrupt.
+    fed: usize,
 }
 
 impl Decoder {
     /// A decoder for `method` whose output may be at most `limit` bytes.
     pub fn new(method: Method, limit: usize) -> Decoder {
         let dec = match method {
-            Method::Gzip => Dec::Gzip(GzDecoder::new(Vec::new())),
+            Method::Gzip => Dec::Gzip(MultiGzDecoder::new(Capped::new(limit))),
             Method::Deflate => Dec::Sniffing(Vec::new()),
-            Method::Brotli => Dec::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096))),
+            Method::Brotli => {
+                Dec::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Capped::new(limit), 4096)))
+            }
         };
-        Decoder { dec, limit, out: 0 }
+        Decoder { dec, limit, fed: 0 }
     }
 
     /// Inflates `input`; what it gave.
     pub fn write(&mut self, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
+        self.fed += input.len();
         let mut input = input;
         let sniffed;
         if let Dec::Sniffing(held) = &mut self.dec {
@@ -151,8 +186,11 @@ impl Decoder {
             let zlib =
                 held[0] & 0x0f == 8 && held[0] >> 4 <= 7 && (u16::from(held[0]) << 8 | u16::from(held[1])) % 31 == 0;
             sniffed = std::mem::take(held);
-            self.dec =
-                if zlib { Dec::Zlib(ZlibDecoder::new(Vec::new())) } else { Dec::Raw(DeflateDecoder::new(Vec::new())) };
+            self.dec = if zlib {
+                Dec::Zlib(ZlibDecoder::new(Capped::new(self.limit)))
+            } else {
+                Dec::Raw(DeflateDecoder::new(Capped::new(self.limit)))
+            };
             input = &sniffed;
         }
         let mut all = Vec::new();
@@ -164,12 +202,11 @@ impl Decoder {
                 Dec::Brotli(d) => (d.write_all(step), d.get_mut()),
                 Dec::Sniffing(_) => unreachable!("sniffed above"),
             };
-            self.out += out.len();
-            if self.out > self.limit {
-                out.clear();
+            if out.over {
+                out.out.clear();
                 return Err(DecodeError::TooLarge(self.limit));
             }
-            all.append(out);
+            all.append(&mut out.out);
             if let Err(e) = written {
                 return Err(DecodeError::Corrupt(e.to_string()));
             }
@@ -180,22 +217,30 @@ impl Decoder {
     /// The end of the input: the rest of the output, or an error if the
     /// compressed stream was cut short.
     pub fn finish(self) -> Result<Vec<u8>, DecodeError> {
-        let limit = self.limit;
-        let out = match self.dec {
-            Dec::Sniffing(held) if held.is_empty() => Ok(Vec::new()),
-            Dec::Sniffing(_) => Err(DecodeError::Corrupt("too short".into())),
-            Dec::Gzip(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
-            Dec::Zlib(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
-            Dec::Raw(d) => d.finish().map_err(|e| DecodeError::Corrupt(e.to_string())),
-            Dec::Brotli(mut d) => match d.close() {
-                Ok(()) => Ok(std::mem::take(d.get_mut())),
-                Err(e) => Err(DecodeError::Corrupt(e.to_string())),
-            },
-        }?;
-        if self.out + out.len() > limit {
-            return Err(DecodeError::TooLarge(limit));
+        if self.fed == 0 {
+            // No body (an answer to HEAD, a 304 that kept its coding): nothing to inflate.
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let limit = self.limit;
+        let corrupt = |e: std::io::Error| match e.to_string().as_str() {
+            "past the limit" => DecodeError::TooLarge(limit),
+            why => DecodeError::Corrupt(why.to_string()),
+        };
+        let out = match self.dec {
+            Dec::Sniffing(_) => return Err(DecodeError::Corrupt("too short".into())),
+            Dec::Gzip(d) => d.finish().map_err(corrupt),
+            Dec::Zlib(d) => d.finish().map_err(corrupt),
+            Dec::Raw(d) => d.finish().map_err(corrupt),
+            Dec::Brotli(mut d) => match d.close() {
+                Ok(()) => Ok(std::mem::replace(d.get_mut(), Capped::new(0))),
+                Err(e) => Err(corrupt(e)),
+            },
+        };
+        match out {
+            Ok(c) if c.over => Err(DecodeError::TooLarge(limit)),
+            Ok(c) => Ok(c.out),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -256,6 +301,33 @@ mod tests {
         let mut d = Decoder::new(Method::Brotli, 100);
         assert_eq!(d.write(&packed), Err(DecodeError::TooLarge(100)));
         assert_eq!(Method::encodable("br"), None, "brotli is read, not written");
+    }
+
+    /// 64 MiB of zeros, brotli'd: 54 bytes.
+    const BROTLI_BOMB: &str =
+        "cfffff7ff82700e2b14020f7fe9ffffffff04f00c4610180eefd3fffffffe19f0088c32200ddfb7ffeffffc33f0110870500baf7ff03";
+
+    #[test]
+    fn a_brotli_bomb_stops_at_the_limit_within_one_piece() {
+        let packed: Vec<u8> = (0..BROTLI_BOMB.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&BROTLI_BOMB[i..i + 2], 16).unwrap())
+            .collect();
+        let mut d = Decoder::new(Method::Brotli, 1 << 20);
+        assert_eq!(d.write(&packed), Err(DecodeError::TooLarge(1 << 20)));
+    }
+
+    #[test]
+    fn gzip_members_in_a_row_are_one_body_and_no_body_is_an_empty_one() {
+        let mut packed = compress(Method::Gzip, b"first ");
+        packed.extend(compress(Method::Gzip, b"second"));
+        let mut d = Decoder::new(Method::Gzip, 1 << 20);
+        let mut out = d.write(&packed).unwrap();
+        out.extend(d.finish().unwrap());
+        assert_eq!(out, b"first second");
+        for method in [Method::Gzip, Method::Deflate, Method::Brotli] {
+            assert_eq!(Decoder::new(method, 10).finish(), Ok(Vec::new()), "{method:?}");
+        }
     }
 
     #[test]

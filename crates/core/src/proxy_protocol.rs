@@ -152,6 +152,10 @@ fn parse_v2(ver_cmd: u8, family: u8, block: &[u8]) -> Result<Header, Invalid> {
         1 => "PROXY",
         c => return Err(bad(format!("version 2 command {c}"))),
     };
+    if command == "LOCAL" {
+        // The balancer's own connection: its family and addresses do not count.
+        return Ok(Header { version: 2, command, protocol: "UNKNOWN", source: None, target: None });
+    }
     let protocol = match family {
         0x00 => "UNKNOWN",
         0x11 => "TCP4",
@@ -185,9 +189,9 @@ fn parse_v2(ver_cmd: u8, family: u8, block: &[u8]) -> Result<Header, Invalid> {
         }
         _ => (None, None),
     };
-    // A LOCAL connection's addresses are the balancer's own: not the client's.
-    let (source, target) = if command == "LOCAL" { (None, None) } else { (source, target) };
-    Ok(Header { version: 2, command, protocol, source, target })
+    // An IPv4 client carried as IPv6 (`::ffff:a.b.c.d`) is the IPv4 one.
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    Ok(Header { version: 2, command, protocol, source: source.map(canonical), target: target.map(canonical) })
 }
 
 /// A version 1 header for a connection from `source` to `target`.
@@ -288,6 +292,18 @@ mod tests {
         assert_eq!((h.protocol, h.source), ("TCP6", Some(v6)));
         let Ok(Read::Done(h, _)) = read_in_pieces(b"PROXY UNKNOWN ignored\r\n", 100) else { panic!() };
         assert_eq!((h.protocol, h.source), ("UNKNOWN", None));
+    }
+
+    #[test]
+    fn local_ignores_its_family_and_a_mapped_ipv4_client_is_ipv4() {
+        let local = b"\r\n\r\n\0\r\nQUIT\n\x20\x11\x00\x04abcd";
+        let Ok(Read::Done(h, _)) = read_in_pieces(local, 5) else { panic!() };
+        assert_eq!((h.command, h.source), ("LOCAL", None));
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:7".parse().unwrap();
+        let Ok(Read::Done(h, _)) = read_in_pieces(&encode_v2(mapped, "[2001:db8::2]:8".parse().unwrap()), 64) else {
+            panic!()
+        };
+        assert_eq!(h.source, Some("192.0.2.1:7".parse().unwrap()));
     }
 
     #[test]

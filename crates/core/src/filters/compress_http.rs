@@ -56,6 +56,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         level,
         encoder: None,
         in_message: false,
+        failed: false,
     }))
 }
 
@@ -65,10 +66,23 @@ pub struct CompressHttp {
     level: u32,
     encoder: Option<Encoder>,
     in_message: bool,
+    /// A script failed and the stream has ended.
+    failed: bool,
+}
+
+/// A strong `ETag` names the bytes as they were: once they change it can only
+/// be a weak one (RFC 9110 §8.8.1), as nginx's gzip and gunzip make it.
+pub fn weaken_etag(headers: &mut crate::head::Headers) {
+    if let Some(tag) = headers.get("etag").filter(|t| t.starts_with('"')).map(str::to_string) {
+        headers.set("etag", format!("W/{tag}"));
+    }
 }
 
 impl Filter for CompressHttp {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.failed {
+            return;
+        }
         match ev {
             ev @ Event::MessageStart(_) if !self.in_message => {
                 self.in_message = true;
@@ -86,6 +100,7 @@ impl Filter for CompressHttp {
                         Ok(_) => None,
                         Err(err) => {
                             report_script_error(&err, "compressHTTP");
+                            self.failed = true;
                             return cx.output(Event::error(StreamError::RuntimeError));
                         }
                     },
@@ -96,12 +111,20 @@ impl Filter for CompressHttp {
                     *head = Head::Response(ResponseHead::with_status(200));
                 }
                 // Answers that have no body have nothing to compress.
-                let bodiless = head
+                // Answers with no body, ranges of one, and ones that must not be
+                // transformed (RFC 9110 §7.7) are left as they are, as nginx does.
+                let untouched = head
                     .response()
-                    .is_some_and(|r| (100..200).contains(&r.status) || r.status == 204 || r.status == 304);
-                if let (Some(method), Some(headers), false) = (method, head.headers_mut(), bodiless) {
-                    if headers.get("content-encoding").is_none() {
+                    .is_some_and(|r| (100..200).contains(&r.status) || matches!(r.status, 204 | 206 | 304));
+                if let (Some(method), Some(headers), false) = (method, head.headers_mut(), untouched) {
+                    let empty = headers.get("content-length").is_some_and(|l| l.trim() == "0");
+                    let no_transform = headers
+                        .get("cache-control")
+                        .is_some_and(|c| c.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-transform")));
+                    if headers.get("content-encoding").is_none() && !empty && !no_transform {
                         headers.remove("content-length");
+                        headers.remove("accept-ranges");
+                        weaken_etag(headers);
                         headers.set("content-encoding", method.name());
                         self.encoder = Some(Encoder::new(method, self.level));
                     }
@@ -161,5 +184,51 @@ mod tests {
             h.input(Event::end());
             h.finish();
         }
+    }
+
+    #[test]
+    fn a_compressed_answer_weakens_its_etag_and_ranges_empty_and_no_transform_ones_are_left() {
+        let run = |status: u16, headers: &[(&str, &str)]| {
+            let h = Harness::new(vec![spec(&DEF, vec![TestArg::Str("gzip".into())])]);
+            let mut head = ResponseHead::with_status(status);
+            for (k, v) in headers {
+                head.headers.set(k, v.to_string());
+            }
+            h.input(Event::start(Head::Response(head)));
+            h.input(Event::Data(Data::from(b"some body".to_vec())));
+            h.input(Event::message_end());
+            let events = h.out.events();
+            let Some(Event::MessageStart(head)) = events.first() else { panic!("{events:?}") };
+            let out = head.headers().unwrap().clone();
+            h.input(Event::end());
+            h.finish();
+            out
+        };
+        let out = run(200, &[("etag", "\"v1\""), ("accept-ranges", "bytes")]);
+        assert_eq!(out.get("etag"), Some("W/\"v1\""));
+        assert_eq!((out.get("content-encoding"), out.get("accept-ranges")), (Some("gzip"), None));
+        for (status, headers) in [
+            (206, vec![("content-range", "bytes 0-8/100")]),
+            (200, vec![("content-length", "0")]),
+            (200, vec![("cache-control", "public, no-transform")]),
+        ] {
+            assert_eq!(run(status, &headers).get("content-encoding"), None, "{status} {headers:?}");
+        }
+    }
+
+    #[test]
+    fn a_method_function_that_throws_ends_the_stream_once() {
+        let cb = |_: &crate::Context, _: Arg<'_>, _: Want| -> Result<Returned, crate::callback::ScriptError> {
+            Err(crate::callback::ScriptError::new("boom"))
+        };
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Callback(Rc::new(cb))])]);
+        h.input(Event::start(Head::Response(ResponseHead::with_status(200))));
+        h.input(Event::Data(Data::from(b"x".to_vec())));
+        h.input(Event::message_end());
+        h.input(Event::end());
+        let events = h.out.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(matches!(events[0], Event::StreamEnd(Some(StreamError::RuntimeError))));
+        h.finish();
     }
 }

@@ -46,6 +46,9 @@ fn header_bytes(get: &dyn Fn(&str) -> Option<OptValue>) -> Result<Vec<u8>, Strin
     };
     let (source, target) = (addr("sourceAddress", "sourcePort")?, addr("targetAddress", "targetPort")?);
     let local = matches!(get("command"), Some(OptValue::Str(c)) if c == "LOCAL");
+    if source.is_some() != target.is_some() {
+        return Err("give both sourceAddress and targetAddress, or neither".into());
+    }
     Ok(match (source, target, local) {
         (Some(s), Some(t), false) if version == 2 => encode_v2(s, t),
         (Some(s), Some(t), false) => encode_v1(s, t),

@@ -77,6 +77,14 @@ impl Filter for DecompressHttp {
                     }
                     _ => None,
                 };
+                // Answers with no body keep their heads as they are.
+                let bodiless = match &ev {
+                    Event::MessageStart(h) => {
+                        h.response().is_some_and(|r| (100..200).contains(&r.status) || matches!(r.status, 204 | 304))
+                    }
+                    _ => false,
+                };
+                let coding = coding.filter(|_| !bodiless);
                 let wanted = match (coding, &*self.enable) {
                     (None, _) => false,
                     (Some(_), None) => true,
@@ -85,6 +93,7 @@ impl Filter for DecompressHttp {
                         Ok(_) => false,
                         Err(err) => {
                             report_script_error(&err, "decompressHTTP");
+                            self.failed = true;
                             return cx.output(Event::error(StreamError::RuntimeError));
                         }
                     },
@@ -93,6 +102,7 @@ impl Filter for DecompressHttp {
                     if let Some(headers) = head.headers_mut() {
                         headers.remove("content-encoding");
                         headers.remove("content-length");
+                        crate::filters::compress_http::weaken_etag(headers);
                     }
                     self.decoder = Some(Decoder::new(method, self.max_size));
                 }
@@ -181,5 +191,20 @@ mod tests {
         assert!(matches!(events.last(), Some(Event::StreamEnd(Some(StreamError::ProtocolError)))));
         h.input(Event::end());
         h.finish();
+    }
+
+    #[test]
+    fn answers_with_a_coding_and_no_body_pass_without_an_error() {
+        for status in [200, 304] {
+            let h = Harness::new(vec![spec(&DEF, vec![])]);
+            let mut head = ResponseHead::with_status(status);
+            head.headers.set("content-encoding", "gzip");
+            h.input(Event::start(Head::Response(head)));
+            h.input(Event::message_end());
+            let events = h.out.events();
+            assert!(matches!(events.last(), Some(Event::MessageEnd(_))), "{status}: {events:?}");
+            h.input(Event::end());
+            h.finish();
+        }
     }
 }
