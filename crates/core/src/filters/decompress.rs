@@ -77,6 +77,11 @@ impl Filter for Decompress {
                 Err(e) => self.fail(e.to_string(), cx),
             },
             (Event::Data(d), State::Passing) => cx.output(Event::Data(d)),
+            (ev @ Event::StreamEnd(Some(_)), State::Inflating(_)) => {
+                // Cut off upstream: that error is the one to pass on.
+                self.state = State::Done;
+                cx.output(ev);
+            }
             (ev @ Event::StreamEnd(_), State::Inflating(_)) => {
                 let State::Inflating(dec) = std::mem::replace(&mut self.state, State::Done) else { unreachable!() };
                 match dec.finish() {
@@ -148,6 +153,15 @@ mod tests {
         h.input(Event::Data(Data::from(bytes)));
         h.input(Event::end());
         assert!(matches!(h.out.events().last(), Some(Event::StreamEnd(Some(StreamError::ProtocolError)))));
+        h.finish();
+    }
+
+    #[test]
+    fn a_stream_cut_off_upstream_ends_with_the_upstream_s_error() {
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Str("gzip".into())])]);
+        h.input(Event::Data(Data::from(vec![0x1f, 0x8b, 8, 0])));
+        h.input(Event::error(StreamError::ConnectionReset));
+        assert!(matches!(h.out.events().last(), Some(Event::StreamEnd(Some(StreamError::ConnectionReset)))));
         h.finish();
     }
 }
