@@ -221,10 +221,12 @@ impl MuxHttp {
 const MAX_REPLAY_EVENTS: usize = 64;
 
 impl MuxHttp {
-    fn keep_for_replay(&mut self, ev: &Event) {
+    /// Keeps `ev` of the request being sent, if `wanted` (the session may give
+    /// the request back).
+    fn keep_for_replay(&mut self, ev: &Event, wanted: bool) {
         match ev {
             Event::MessageStart(_) => {
-                self.replay = Some((vec![ev.clone()], 0));
+                self.replay = wanted.then(|| (vec![ev.clone()], 0));
                 self.retried = false;
             }
             Event::Data(d) => {
@@ -278,7 +280,6 @@ impl Filter for MuxHttp {
                 self.send_again(cx);
             }
         }
-        self.keep_for_replay(&ev);
         let (session, stream) = match &self.attached {
             Some((s, st)) if s.usable() || !matches!(ev, Event::MessageStart(_)) => (s.clone(), st.clone()),
             _ => {
@@ -297,6 +298,8 @@ impl Filter for MuxHttp {
                 }
             }
         };
+        // Only an HTTP/2 session gives requests back: an HTTP/1.1 one costs no copy.
+        self.keep_for_replay(&ev, session.protocol() != Some(Protocol::Http1));
         match ev {
             Event::StreamEnd(err) => {
                 if Session::request_open(&stream) {
