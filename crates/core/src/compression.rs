@@ -6,7 +6,9 @@
 
 use flate2::write::{DeflateDecoder, GzEncoder, MultiGzDecoder, ZlibDecoder, ZlibEncoder};
 use flate2::Compression;
+use std::cell::Cell;
 use std::io::Write;
+use std::rc::Rc;
 
 /// A content coding this proxy can apply and remove.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,16 @@ pub enum DecodeError {
     TooLarge(usize),
 }
 
+impl DecodeError {
+    /// The error a stream ends with for it.
+    pub fn stream_error(&self) -> crate::event::StreamError {
+        match self {
+            DecodeError::Corrupt(_) => crate::event::StreamError::ProtocolError,
+            DecodeError::TooLarge(_) => crate::event::StreamError::BufferOverflow,
+        }
+    }
+}
+
 impl std::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -110,22 +122,24 @@ impl std::fmt::Display for DecodeError {
 /// Where a decoder writes: takes at most `room` bytes, then refuses, so that
 /// no decoder (brotli's writes all a meta-block makes, up to 16 MiB from a few
 /// bytes) can hold more than the limit.
+/// Its `over` is shared with the `Decoder`, which still sees it after a
+/// finishing decoder consumed the writer.
 struct Capped {
     out: Vec<u8>,
     room: usize,
-    over: bool,
+    over: Rc<Cell<bool>>,
 }
 
 impl Capped {
-    fn new(limit: usize) -> Capped {
-        Capped { out: Vec::new(), room: limit, over: false }
+    fn new(limit: usize, over: &Rc<Cell<bool>>) -> Capped {
+        Capped { out: Vec::new(), room: limit, over: over.clone() }
     }
 }
 
 impl Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if buf.len() > self.room {
-            self.over = true;
+            self.over.set(true);
             return Err(std::io::Error::other("past the limit"));
         }
         self.room -= buf.len();
@@ -157,19 +171,22 @@ pub struct Decoder {
     limit: usize,
     /// Input bytes taken: a body of none is empty, not corrupt.
     fed: usize,
+    /// The output reached the limit.
+    over: Rc<Cell<bool>>,
 }
 
 impl Decoder {
     /// A decoder for `method` whose output may be at most `limit` bytes.
     pub fn new(method: Method, limit: usize) -> Decoder {
+        let over = Rc::new(Cell::new(false));
         let dec = match method {
-            Method::Gzip => Dec::Gzip(MultiGzDecoder::new(Capped::new(limit))),
+            Method::Gzip => Dec::Gzip(MultiGzDecoder::new(Capped::new(limit, &over))),
             Method::Deflate => Dec::Sniffing(Vec::new()),
             Method::Brotli => {
-                Dec::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Capped::new(limit), 4096)))
+                Dec::Brotli(Box::new(brotli_decompressor::DecompressorWriter::new(Capped::new(limit, &over), 4096)))
             }
         };
-        Decoder { dec, limit, fed: 0 }
+        Decoder { dec, limit, fed: 0, over }
     }
 
     /// Inflates `input`; what it gave.
@@ -187,9 +204,9 @@ impl Decoder {
                 held[0] & 0x0f == 8 && held[0] >> 4 <= 7 && (u16::from(held[0]) << 8 | u16::from(held[1])) % 31 == 0;
             sniffed = std::mem::take(held);
             self.dec = if zlib {
-                Dec::Zlib(ZlibDecoder::new(Capped::new(self.limit)))
+                Dec::Zlib(ZlibDecoder::new(Capped::new(self.limit, &self.over)))
             } else {
-                Dec::Raw(DeflateDecoder::new(Capped::new(self.limit)))
+                Dec::Raw(DeflateDecoder::new(Capped::new(self.limit, &self.over)))
             };
             input = &sniffed;
         }
@@ -202,7 +219,7 @@ impl Decoder {
                 Dec::Brotli(d) => (d.write_all(step), d.get_mut()),
                 Dec::Sniffing(_) => unreachable!("sniffed above"),
             };
-            if out.over {
+            if self.over.get() {
                 out.out.clear();
                 return Err(DecodeError::TooLarge(self.limit));
             }
@@ -221,25 +238,17 @@ impl Decoder {
             // No body (an answer to HEAD, a 304 that kept its coding): nothing to inflate.
             return Ok(Vec::new());
         }
-        let limit = self.limit;
-        let corrupt = |e: std::io::Error| match e.to_string().as_str() {
-            "past the limit" => DecodeError::TooLarge(limit),
-            why => DecodeError::Corrupt(why.to_string()),
-        };
         let out = match self.dec {
             Dec::Sniffing(_) => return Err(DecodeError::Corrupt("too short".into())),
-            Dec::Gzip(d) => d.finish().map_err(corrupt),
-            Dec::Zlib(d) => d.finish().map_err(corrupt),
-            Dec::Raw(d) => d.finish().map_err(corrupt),
-            Dec::Brotli(mut d) => match d.close() {
-                Ok(()) => Ok(std::mem::replace(d.get_mut(), Capped::new(0))),
-                Err(e) => Err(corrupt(e)),
-            },
+            Dec::Gzip(d) => d.finish().map(|c| c.out),
+            Dec::Zlib(d) => d.finish().map(|c| c.out),
+            Dec::Raw(d) => d.finish().map(|c| c.out),
+            Dec::Brotli(mut d) => d.close().map(|()| std::mem::take(&mut d.get_mut().out)),
         };
         match out {
-            Ok(c) if c.over => Err(DecodeError::TooLarge(limit)),
-            Ok(c) => Ok(c.out),
-            Err(e) => Err(e),
+            _ if self.over.get() => Err(DecodeError::TooLarge(self.limit)),
+            Ok(out) => Ok(out),
+            Err(e) => Err(DecodeError::Corrupt(e.to_string())),
         }
     }
 }

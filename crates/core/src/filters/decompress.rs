@@ -5,7 +5,7 @@
 //! on (the stream is bytes).
 
 use crate::args::{ArgResult, Args};
-use crate::compression::Decoder;
+use crate::compression::{DecodeError, Decoder};
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::filters::compress::{Choice, Picked};
@@ -50,11 +50,10 @@ pub struct Decompress {
 }
 
 impl Decompress {
-    fn fail(&mut self, why: String, cx: &mut Cx<'_>) {
+    fn fail(&mut self, why: DecodeError, cx: &mut Cx<'_>) {
         tracing::warn!("decompress: {why}; the stream ends");
         self.state = State::Done;
-        let err = if why.contains("inflates past") { StreamError::BufferOverflow } else { StreamError::ProtocolError };
-        cx.output(Event::error(err));
+        cx.output(Event::error(why.stream_error()));
     }
 }
 
@@ -74,7 +73,7 @@ impl Filter for Decompress {
             (Event::Data(d), State::Inflating(dec)) => match dec.write(&d.to_vec()) {
                 Ok(out) if out.is_empty() => {}
                 Ok(out) => cx.output(Event::Data(Data::from(out))),
-                Err(e) => self.fail(e.to_string(), cx),
+                Err(e) => self.fail(e, cx),
             },
             (Event::Data(d), State::Passing) => cx.output(Event::Data(d)),
             (ev @ Event::StreamEnd(Some(_)), State::Inflating(_)) => {
@@ -92,7 +91,7 @@ impl Filter for Decompress {
                         cx.output(ev);
                     }
                     // A stream cut short: the error says so, rather than a clean end.
-                    Err(e) => self.fail(e.to_string(), cx),
+                    Err(e) => self.fail(e, cx),
                 }
             }
             (ev @ Event::StreamEnd(_), State::Passing) => {

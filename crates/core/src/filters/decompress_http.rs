@@ -7,7 +7,7 @@
 use crate::args::ArgResult;
 use crate::args::Args;
 use crate::callback::{Arg, Callback, Returned, Want};
-use crate::compression::{Decoder, Method};
+use crate::compression::{DecodeError, Decoder, Method};
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::filters::FilterDef;
@@ -54,12 +54,11 @@ pub struct DecompressHttp {
 }
 
 impl DecompressHttp {
-    fn fail(&mut self, why: String, cx: &mut Cx<'_>) {
+    fn fail(&mut self, why: DecodeError, cx: &mut Cx<'_>) {
         tracing::warn!("decompressHTTP: {why}; the stream ends");
         self.failed = true;
         self.decoder = None;
-        let err = if why.contains("inflates past") { StreamError::BufferOverflow } else { StreamError::ProtocolError };
-        cx.output(Event::error(err));
+        cx.output(Event::error(why.stream_error()));
     }
 }
 
@@ -113,7 +112,7 @@ impl Filter for DecompressHttp {
                 Some(dec) => match dec.write(&d.to_vec()) {
                     Ok(out) if out.is_empty() => {}
                     Ok(out) => cx.output(Event::Data(Data::from(out))),
-                    Err(e) => self.fail(e.to_string(), cx),
+                    Err(e) => self.fail(e, cx),
                 },
                 None => cx.output(Event::Data(d)),
             },
@@ -124,7 +123,7 @@ impl Filter for DecompressHttp {
                     match dec.finish() {
                         Ok(out) if out.is_empty() => {}
                         Ok(out) => cx.output(Event::Data(Data::from(out))),
-                        Err(e) => return self.fail(e.to_string(), cx),
+                        Err(e) => return self.fail(e, cx),
                     }
                 }
                 cx.output(Event::MessageEnd(tail));
