@@ -44,15 +44,15 @@ impl Choice {
             .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use {known})", def.name)))
     }
 
-    /// The coding for the stream at `cx`.
-    pub fn pick(&self, cx: &Cx<'_>, filter: &str) -> Picked {
+    /// The coding for the stream at `cx` (a function is called with `arg`).
+    pub fn pick(&self, cx: &Cx<'_>, arg: Arg<'_>, filter: &str) -> Picked {
         match self {
             Choice::Fixed(m) => Picked::Method(*m),
-            Choice::Chosen(cb, names) => match cb.call(cx.context(), Arg::None, Want::Str) {
+            Choice::Chosen(cb, names) => match cb.call(cx.context(), arg, Want::Str) {
                 Ok(Returned::Str(Some(name))) => match names(&name) {
                     Some(m) => Picked::Method(m),
                     None => {
-                        tracing::error!(name, "{filter}: unknown method; the stream passes as it is");
+                        tracing::error!(name, "{filter}: unknown method; the bytes pass as they are");
                         Picked::None
                     }
                 },
@@ -97,7 +97,7 @@ pub struct Compress {
 impl Filter for Compress {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if matches!(self.state, State::Unstarted) {
-            self.state = match self.choice.pick(cx, DEF.name) {
+            self.state = match self.choice.pick(cx, Arg::None, DEF.name) {
                 Picked::Method(m) => State::Compressing(Box::new(Encoder::new(m, 6))),
                 Picked::None => State::Passing,
                 Picked::Failed => {

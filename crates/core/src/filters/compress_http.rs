@@ -5,14 +5,15 @@
 //! of the MessageStart returning a name, or nothing for no compression.
 
 use crate::args::{ArgError, ArgResult, Args};
-use crate::callback::{Arg, Callback, Returned, Want};
+use crate::callback::Arg;
 use crate::compression::{Encoder, Method};
 use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::filters::compress::{Choice, Picked};
 use crate::filters::FilterDef;
 use crate::head::{Head, ResponseHead};
 use crate::options::OptionDef;
-use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec};
+use crate::pipeline::{Cx, Filter, FilterSpec};
 use std::rc::Rc;
 
 /// `compressHTTP` as scripts see it.
@@ -29,30 +30,19 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef::int("level", "Compression level, 0 (none) to 9 (smallest); 6 is zlib's default.").default_int(6),
 ];
 
-/// How each message's coding is picked.
-enum Pick {
-    Fixed(Method),
-    Chosen(Rc<dyn Callback>),
-}
-
-fn method_named(def: &FilterDef, name: &str) -> ArgResult<Method> {
-    Method::encodable(name)
-        .ok_or_else(|| ArgError(format!("{}: unknown method '{name}' (use 'gzip' or 'deflate')", def.name)))
-}
-
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
-    let (pick, level) = if args.is_function(0) {
-        (Pick::Chosen(args.callback(0)?.expect("checked")), 6)
-    } else if args.is_string(0) {
-        (Pick::Fixed(method_named(def, &args.string(0)?.unwrap_or_default())?), 6)
+    let (choice, level) = if args.is_function(0) || args.is_string(0) {
+        (Choice::from_args(def, args, 0, false)?, 6)
     } else {
         let r = def.options_at(args, 0)?;
         let method = r.opt_string("method")?.unwrap_or_else(|| "gzip".into());
-        (Pick::Fixed(method_named(def, &method)?), r.int("level")?.clamp(0, 9) as u32)
+        let method = Method::encodable(&method)
+            .ok_or_else(|| ArgError(format!("{}: unknown method '{method}' (use 'gzip' or 'deflate')", def.name)))?;
+        (Choice::Fixed(method), r.int("level")?.clamp(0, 9) as u32)
     };
-    let pick = Rc::new(pick);
+    let choice = Rc::new(choice);
     Ok(FilterSpec::plain(def.name, move || CompressHttp {
-        pick: pick.clone(),
+        choice: choice.clone(),
         level,
         encoder: None,
         in_message: false,
@@ -62,7 +52,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
 
 /// The `compressHTTP` filter.
 pub struct CompressHttp {
-    pick: Rc<Pick>,
+    choice: Rc<Choice>,
     level: u32,
     encoder: Option<Encoder>,
     in_message: bool,
@@ -87,30 +77,19 @@ impl Filter for CompressHttp {
             ev @ Event::MessageStart(_) if !self.in_message => {
                 self.in_message = true;
                 let mut ev = ev;
-                let method = match &*self.pick {
-                    Pick::Fixed(m) => Some(*m),
-                    Pick::Chosen(cb) => match cb.call(cx.context(), Arg::Event(&mut ev), Want::Str) {
-                        Ok(Returned::Str(Some(name))) => match Method::encodable(&name) {
-                            Some(m) => Some(m),
-                            None => {
-                                tracing::error!(name, "compressHTTP: unknown method; the body is left as it is");
-                                None
-                            }
-                        },
-                        Ok(_) => None,
-                        Err(err) => {
-                            report_script_error(&err, "compressHTTP");
-                            self.failed = true;
-                            return cx.output(Event::error(StreamError::RuntimeError));
-                        }
-                    },
+                let method = match self.choice.pick(cx, Arg::Event(&mut ev), DEF.name) {
+                    Picked::Method(m) => Some(m),
+                    Picked::None => None,
+                    Picked::Failed => {
+                        self.failed = true;
+                        return cx.output(Event::error(StreamError::RuntimeError));
+                    }
                 };
                 let Event::MessageStart(mut head) = ev else { unreachable!("a MessageStart") };
                 if method.is_some() && matches!(*head, Head::None) {
                     // A script's `new Message(body)`: an answer, which now has headers.
                     *head = Head::Response(ResponseHead::with_status(200));
                 }
-                // Answers that have no body have nothing to compress.
                 // Answers with no body, ranges of one, and ones that must not be
                 // transformed (RFC 9110 §7.7) are left as they are, as nginx does.
                 let untouched = head
@@ -165,6 +144,7 @@ impl Filter for CompressHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::callback::{Returned, Want};
     use crate::testing::{spec, Harness, TestArg};
 
     #[test]

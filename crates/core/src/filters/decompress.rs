@@ -60,7 +60,7 @@ impl Decompress {
 impl Filter for Decompress {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if matches!(self.state, State::Unstarted) {
-            self.state = match self.choice.pick(cx, DEF.name) {
+            self.state = match self.choice.pick(cx, crate::callback::Arg::None, DEF.name) {
                 Picked::Method(m) => State::Inflating(Box::new(Decoder::new(m, self.max_size))),
                 Picked::None => State::Passing,
                 Picked::Failed => {
