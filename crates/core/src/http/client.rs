@@ -102,6 +102,12 @@ enum State {
     Failed,
 }
 
+/// A session's protocol half, once it has one.
+enum Live {
+    H1(Rc<h1::client::Session>),
+    H2(Rc<h2::client::Session>),
+}
+
 /// An upstream HTTP session shared by the streams of one key.
 pub struct Session {
     key: Key,
@@ -320,20 +326,16 @@ impl Session {
             Side::H1(st) => {
                 let st = st.clone();
                 drop(side);
-                let session = match &*self.state.borrow() {
-                    State::H1(s) => s.clone(),
-                    _ => return,
-                };
-                session.send(&st, ev);
+                if let Some(Live::H1(s)) = self.live() {
+                    s.send(&st, ev);
+                }
             }
             Side::H2(st) => {
                 let st = st.clone();
                 drop(side);
-                let session = match &*self.state.borrow() {
-                    State::H2(s) => s.clone(),
-                    _ => return,
-                };
-                session.send(&st, ev);
+                if let Some(Live::H2(s)) = self.live() {
+                    s.send(&st, ev);
+                }
             }
             Side::Waiting { held, request_open, size, pause } => {
                 match &ev {
@@ -374,18 +376,11 @@ impl Session {
         if let (Side::Waiting { pause, .. }, Some(c)) = (&mut side, &stream.joining.flow) {
             pause.clear(&c.toward_server);
         }
-        let state = match &*self.state.borrow() {
-            State::H1(s) => Some(Ok(s.clone())),
-            State::H2(s) => Some(Err(s.clone())),
-            _ => None,
-        };
-        match (side, state) {
-            (Side::H1(st), Some(Ok(s))) => s.leave(&st, shares),
-            (Side::H2(st), Some(Err(s))) => s.leave(&st, shares),
-            (Side::Waiting { request_open: true, .. }, _) => {
-                // A request cut off before the version was known: the
-                // connection has not carried it, and goes on for the others.
-            }
+        // A request cut off before the version was known was never carried:
+        // the connection goes on for the others.
+        match (side, self.live()) {
+            (Side::H1(st), Some(Live::H1(s))) => s.leave(&st, shares),
+            (Side::H2(st), Some(Live::H2(s))) => s.leave(&st, shares),
             _ => {}
         }
         if shares == 0 && !self.ended() {
@@ -398,15 +393,16 @@ impl Session {
     /// Outputs what waits for `stream`'s filter.
     pub fn drain(stream: &Stream, cx: &mut Cx<'_>) {
         stream.inbox.drain(cx);
+        // Not borrowed while draining: the filter may send at once.
         let side = match &*stream.side.borrow() {
-            Side::H1(st) => Some(Ok(st.clone())),
-            Side::H2(st) => Some(Err(st.clone())),
-            _ => None,
+            Side::H1(st) => Side::H1(st.clone()),
+            Side::H2(st) => Side::H2(st.clone()),
+            _ => return,
         };
         match side {
-            Some(Ok(st)) => h1::client::Session::inbox(&st).drain(cx),
-            Some(Err(st)) => h2::client::Session::inbox(&st).drain(cx),
-            None => {}
+            Side::H1(st) => h1::client::Session::inbox(&st).drain(cx),
+            Side::H2(st) => h2::client::Session::inbox(&st).drain(cx),
+            _ => {}
         }
     }
 
@@ -427,6 +423,16 @@ impl Session {
             Side::H2(st) => st.answering(),
             Side::Waiting { .. } => false,
             _ => true,
+        }
+    }
+
+    /// The protocol session, once there is one (a handle, not borrowed, so
+    /// that what it calls may come back here).
+    fn live(&self) -> Option<Live> {
+        match &*self.state.borrow() {
+            State::H1(s) => Some(Live::H1(s.clone())),
+            State::H2(s) => Some(Live::H2(s.clone())),
+            _ => None,
         }
     }
 
@@ -517,14 +523,9 @@ impl Pooled for Session {
     }
 
     fn close_idle(self: Rc<Self>) {
-        let state = match &*self.state.borrow() {
-            State::H1(s) => Some(Ok(s.clone())),
-            State::H2(s) => Some(Err(s.clone())),
-            _ => None,
-        };
-        match state {
-            Some(Ok(s)) => s.close(),
-            Some(Err(s)) => s.close(),
+        match self.live() {
+            Some(Live::H1(s)) => s.close(),
+            Some(Live::H2(s)) => s.close(),
             None => {}
         }
     }
