@@ -156,13 +156,7 @@ impl Session {
             Version::Fixed(p) => Ok(*p),
             Version::Chosen(cb) => match cb.call(cx.context(), Arg::None, Want::Key) {
                 Ok(Returned::Pending(p)) => Err(p),
-                Ok(Returned::Str(Some(k))) if Protocol::from_key(&k).is_some() => {
-                    Ok(Protocol::from_key(&k).expect("checked"))
-                }
-                Ok(other) => {
-                    tracing::error!(returned = ?other, "muxHTTP: version must be 1, 2, 'http/1.1' or 'h2'");
-                    return None;
-                }
+                Ok(returned) => Ok(named_version(returned)?),
                 Err(err) => {
                     report_script_error(&err, "muxHTTP");
                     return None;
@@ -218,15 +212,12 @@ impl Session {
     /// The version settled: starts speaking it, with the requests that waited.
     fn choose(self: &Rc<Self>, result: Option<Result<Returned, crate::callback::ScriptError>>) {
         let protocol = match result {
-            Some(Ok(Returned::Str(Some(k)))) => Protocol::from_key(&k),
+            Some(Ok(returned)) => named_version(returned),
             Some(Err(err)) => {
                 report_script_error(&err, "muxHTTP");
                 None
             }
-            other => {
-                tracing::error!(returned = ?other, "muxHTTP: version must be 1, 2, 'http/1.1' or 'h2'");
-                None
-            }
+            None => None,
         };
         let Some(protocol) = protocol else {
             return self.fail_choice(StreamError::RuntimeError);
@@ -444,6 +435,18 @@ impl Session {
             _ => None,
         }
     }
+}
+
+/// The version a `version` function's result names; said in the log when it names none.
+fn named_version(returned: Returned) -> Option<Protocol> {
+    let protocol = match &returned {
+        Returned::Str(Some(key)) => Protocol::from_key(key),
+        _ => None,
+    };
+    if protocol.is_none() {
+        tracing::error!(?returned, "muxHTTP: version must be 1, 2, 'http/1.1' or 'h2'");
+    }
+    protocol
 }
 
 /// A protocol session on `upstream`.
