@@ -20,7 +20,7 @@
 //! that sees no byte either way for `responseTimeout` closes with ReadTimeout.
 
 use super::io::{Wakeup, Wire};
-use super::{headers_from_h2, request_to_h2, response_head, trailers_to_h2};
+use super::{headers_from_h2, request_to_h2, response_head, trailers_to_h2, Outgoing, Written};
 use crate::context::Inbound;
 use crate::data::Data;
 use crate::event::{Event, StreamError};
@@ -55,11 +55,8 @@ type Handshake = Pin<Box<dyn Future<Output = Result<(SendRequest<Bytes>, Connect
 struct Exchange {
     /// The request's head, until something follows it.
     head: Option<http::Request<()>>,
-    /// Request body bytes waiting for the window.
-    out: VecDeque<Bytes>,
-    out_len: usize,
-    /// The request ended: with trailers, or none.
-    finish: Option<Option<http::HeaderMap>>,
+    /// The request's body, on its way out.
+    body: Outgoing,
     send: Option<SendStream<Bytes>>,
     /// The request's last frame was handed to `h2` (or it can go no further).
     sent: bool,
@@ -76,9 +73,7 @@ impl Exchange {
     fn new(head: http::Request<()>) -> Self {
         Exchange {
             head: Some(head),
-            out: VecDeque::new(),
-            out_len: 0,
-            finish: None,
+            body: Outgoing::default(),
             send: None,
             sent: false,
             response: None,
@@ -105,8 +100,7 @@ impl Exchange {
         self.send = None;
         self.response = None;
         self.recv = None;
-        self.out.clear();
-        self.out_len = 0;
+        self.body.clear();
         self.sent = true;
         self.done = true;
     }
@@ -372,8 +366,7 @@ impl Session {
                         send.send_reset(h2::Reason::NO_ERROR);
                     }
                     front.send = None;
-                    front.out.clear();
-                    front.out_len = 0;
+                    front.body.clear();
                     front.sent = true;
                 }
                 if front.done {
@@ -382,7 +375,7 @@ impl Session {
                 }
                 break;
             }
-            let backlog: usize = st.exchanges.iter().map(|e| e.out_len).sum();
+            let backlog: usize = st.exchanges.iter().map(|e| e.body.len).sum();
             if let Some(c) = &stream.client {
                 st.backlog.update(&c.toward_server, backlog, BACKLOG);
             }
@@ -399,7 +392,7 @@ impl Session {
         if ex.head.is_none() {
             return true;
         }
-        if ex.out_len == 0 && ex.finish.is_none() {
+        if ex.body.len == 0 && ex.body.finish.is_none() {
             // The head waits for what follows it.
             return false;
         }
@@ -427,7 +420,7 @@ impl Session {
             Poll::Pending => return false,
         }
         let head = ex.head.take().expect("checked");
-        let alone = ex.out_len == 0 && matches!(ex.finish, Some(None));
+        let alone = ex.body.ends_empty();
         match sender.send_request(head, alone) {
             Ok((response, stream)) => {
                 ex.response = Some(response);
@@ -694,40 +687,8 @@ fn write_request(ex: &mut Exchange, task: &mut Context<'_>) {
         return;
     }
     let Some(send) = &mut ex.send else { return };
-    while let Some(front) = ex.out.front_mut() {
-        send.reserve_capacity(ex.out_len);
-        let mut room = send.capacity();
-        if room == 0 {
-            match send.poll_capacity(task) {
-                Poll::Ready(Some(Ok(n))) if n > 0 => room = n,
-                Poll::Ready(Some(Ok(_))) | Poll::Pending => return,
-                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                    // The stream is gone (reset, or answered and closed).
-                    ex.out.clear();
-                    ex.out_len = 0;
-                    ex.sent = true;
-                    return;
-                }
-            }
-        }
-        let chunk = if front.len() <= room { ex.out.pop_front().expect("there") } else { front.split_to(room) };
-        ex.out_len -= chunk.len();
-        let last = ex.out_len == 0 && matches!(ex.finish, Some(None));
-        if send.send_data(chunk, last).is_err() || last {
-            ex.sent = true;
-            return;
-        }
-    }
-    match ex.finish.take() {
-        Some(Some(trailers)) => {
-            let _ = send.send_trailers(trailers);
-            ex.sent = true;
-        }
-        Some(None) => {
-            let _ = send.send_data(Bytes::new(), true);
-            ex.sent = true;
-        }
-        None => {}
+    if ex.body.write(send, task) == Written::Done {
+        ex.sent = true;
     }
 }
 
@@ -833,10 +794,7 @@ impl ClientSession for Session {
                     if ex.sent {
                         return;
                     }
-                    for chunk in d.into_chunks() {
-                        ex.out_len += chunk.len();
-                        ex.out.push_back(chunk);
-                    }
+                    ex.body.push(d);
                 }
                 Event::MessageEnd(tail) => {
                     if !st.request_open {
@@ -844,7 +802,7 @@ impl ClientSession for Session {
                     }
                     st.request_open = false;
                     let Some(ex) = st.exchanges.back_mut() else { return };
-                    ex.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
+                    ex.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
                 }
                 Event::StreamEnd(_) => return,
             }

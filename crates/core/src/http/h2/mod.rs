@@ -19,7 +19,10 @@ pub mod server;
 use crate::head::{Headers, RequestHead, ResponseHead, Text};
 use crate::http::hop;
 use bytes::Bytes;
+use h2::SendStream;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
 
 /// The client connection preface (RFC 9113 §3.4): how an HTTP/2 client with
 /// prior knowledge, or after ALPN `h2`, starts.
@@ -198,6 +201,87 @@ pub fn response_head(parts: &http::response::Parts) -> ResponseHead {
 /// Trailers as HTTP/2 sends them.
 pub fn trailers_to_h2(headers: &Headers) -> HeaderMap {
     headers_to_h2(headers)
+}
+
+/// A message body on its way out of an h2 stream (a request's or an
+/// answer's): the bytes waiting for the stream's window, and how it ends.
+#[derive(Default)]
+pub struct Outgoing {
+    /// Bytes not handed to `h2` yet.
+    pub out: VecDeque<Bytes>,
+    /// Their length.
+    pub len: usize,
+    /// The message ended: with trailers, or none.
+    pub finish: Option<Option<HeaderMap>>,
+}
+
+/// What `Outgoing::write` got done.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The stream's window is shut: the rest waits.
+    Blocked,
+    /// All there is now went; the message has not ended yet.
+    Open,
+    /// The last frame went, or the stream is gone (reset, closed).
+    Done,
+}
+
+impl Outgoing {
+    /// Takes body bytes.
+    pub fn push(&mut self, d: crate::data::Data) {
+        for chunk in d.into_chunks() {
+            self.len += chunk.len();
+            self.out.push_back(chunk);
+        }
+    }
+
+    /// Drops what waits (the stream is given up).
+    pub fn clear(&mut self) {
+        self.out.clear();
+        self.len = 0;
+    }
+
+    /// Nothing but the end is left: the message can end with the frame before.
+    pub fn ends_empty(&self) -> bool {
+        self.len == 0 && matches!(self.finish, Some(None))
+    }
+
+    /// Hands `send` what its window allows: the last piece with END_STREAM,
+    /// or the trailers.
+    pub fn write(&mut self, send: &mut SendStream<Bytes>, task: &mut Context<'_>) -> Written {
+        while let Some(front) = self.out.front_mut() {
+            send.reserve_capacity(self.len);
+            let mut room = send.capacity();
+            if room == 0 {
+                match send.poll_capacity(task) {
+                    Poll::Ready(Some(Ok(n))) if n > 0 => room = n,
+                    Poll::Ready(Some(Ok(_))) | Poll::Pending => return Written::Blocked,
+                    Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                        // The stream is gone: what waits goes nowhere.
+                        self.clear();
+                        return Written::Done;
+                    }
+                }
+            }
+            let chunk = if front.len() <= room { self.out.pop_front().expect("there") } else { front.split_to(room) };
+            self.len -= chunk.len();
+            let last = self.ends_empty();
+            if send.send_data(chunk, last).is_err() || last {
+                return Written::Done;
+            }
+        }
+        match self.finish.take() {
+            Some(Some(trailers)) => {
+                let _ = send.send_trailers(trailers);
+                Written::Done
+            }
+            Some(None) => {
+                let _ = send.send_data(Bytes::new(), true);
+                Written::Done
+            }
+            None => Written::Open,
+        }
+    }
 }
 
 #[cfg(test)]

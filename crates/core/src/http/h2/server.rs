@@ -21,7 +21,7 @@
 
 use super::guard::{Flood, Guard};
 use super::io::{Wakeup, Wire};
-use super::{request_head, response_to_h2, trailers_to_h2, PREFACE};
+use super::{request_head, response_to_h2, trailers_to_h2, Outgoing, Written, PREFACE};
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::flow::{Backpressure, Gauge};
@@ -66,11 +66,8 @@ struct Stream<T> {
     /// The answer's head, until something follows it (so that a head alone
     /// goes out as one HEADERS frame with END_STREAM).
     head: Option<http::Response<()>>,
-    /// Answer body bytes waiting for the stream's window.
-    out: VecDeque<Bytes>,
-    out_len: usize,
-    /// The answer ended: with trailers, or none.
-    finish: Option<Option<http::HeaderMap>>,
+    /// The answer's body, on its way out.
+    body: Outgoing,
     head_request: bool,
     /// The body waits for the stream's window.
     blocked: bool,
@@ -82,7 +79,7 @@ struct Stream<T> {
 
 impl<T> Stream<T> {
     fn answered(&self) -> bool {
-        self.finish.is_some()
+        self.body.finish.is_some()
     }
 }
 
@@ -255,9 +252,7 @@ impl<T> Session<T> {
                             respond: Some(respond),
                             send: None,
                             head: None,
-                            out: VecDeque::new(),
-                            out_len: 0,
-                            finish: None,
+                            body: Outgoing::default(),
                             head_request: parts.method == http::Method::HEAD,
                             blocked: false,
                             started: false,
@@ -400,9 +395,9 @@ fn write_answer<T>(s: &mut Stream<T>, task: &mut Context<'_>) {
     if s.sent {
         return;
     }
-    if let Some(head) = s.head.take_if(|_| s.out_len > 0 || s.finish.is_some()) {
+    if let Some(head) = s.head.take_if(|_| s.body.len > 0 || s.body.finish.is_some()) {
         let Some(mut respond) = s.respond.take() else { return };
-        let alone = s.out_len == 0 && matches!(s.finish, Some(None));
+        let alone = s.body.ends_empty();
         match respond.send_response(head, alone) {
             Ok(send) if !alone => s.send = Some(send),
             Ok(_) => {
@@ -417,44 +412,13 @@ fn write_answer<T>(s: &mut Stream<T>, task: &mut Context<'_>) {
         }
     }
     let Some(send) = &mut s.send else { return };
-    s.blocked = false;
-    while let Some(front) = s.out.front_mut() {
-        send.reserve_capacity(s.out_len);
-        let mut room = send.capacity();
-        if room == 0 {
-            match send.poll_capacity(task) {
-                Poll::Ready(Some(Ok(n))) if n > 0 => room = n,
-                Poll::Ready(Some(Ok(_))) | Poll::Pending => {
-                    s.blocked = true;
-                    return;
-                }
-                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                    // The stream is gone (reset): what waits goes nowhere.
-                    s.out.clear();
-                    s.out_len = 0;
-                    s.sent = true;
-                    return;
-                }
-            }
-        }
-        let chunk = if front.len() <= room { s.out.pop_front().expect("there") } else { front.split_to(room) };
-        s.out_len -= chunk.len();
-        let last = s.out_len == 0 && matches!(s.finish, Some(None));
-        if send.send_data(chunk, last).is_err() || last {
-            s.sent = true;
-            return;
-        }
-    }
-    match s.finish.take() {
-        Some(Some(trailers)) => {
-            let _ = send.send_trailers(trailers);
+    match s.body.write(send, task) {
+        Written::Blocked => s.blocked = true,
+        Written::Open => s.blocked = false,
+        Written::Done => {
+            s.blocked = false;
             s.sent = true;
         }
-        Some(None) => {
-            let _ = send.send_data(Bytes::new(), true);
-            s.sent = true;
-        }
-        None => {}
     }
 }
 
@@ -510,7 +474,7 @@ impl<T> ServerSession<T> for Session<T> {
         if !s.started {
             s.started = true;
             s.head = Some(response_to_h2(&ResponseHead::with_status(status)));
-            s.finish = Some(None);
+            s.body.finish = Some(None);
         }
     }
 
@@ -548,15 +512,12 @@ impl<T> ServerSession<T> for Session<T> {
             }
             Event::Data(d) if s.started => {
                 if !s.head_request {
-                    for chunk in d.into_chunks() {
-                        s.out_len += chunk.len();
-                        s.out.push_back(chunk);
-                    }
+                    s.body.push(d);
                 }
             }
             Event::Data(_) => return None,
             Event::MessageEnd(tail) if s.started => {
-                s.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
+                s.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
             }
             Event::MessageEnd(_) => return None,
             Event::StreamEnd(err) => {
@@ -568,14 +529,13 @@ impl<T> ServerSession<T> for Session<T> {
                     } else if let Some(r) = &mut s.respond {
                         r.send_reset(Reason::INTERNAL_ERROR);
                     }
-                    s.out.clear();
-                    s.out_len = 0;
+                    s.body.clear();
                     s.sent = true;
-                    s.finish = Some(None);
+                    s.body.finish = Some(None);
                 } else {
                     s.started = true;
                     s.head = Some(synthesized(err));
-                    s.finish = Some(None);
+                    s.body.finish = Some(None);
                 }
             }
         }
