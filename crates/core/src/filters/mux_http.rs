@@ -308,6 +308,9 @@ impl Filter for MuxHttp {
                     self.attached = None;
                     session.leave(&stream);
                     cx.output(Event::error(err.unwrap_or(StreamError::ConnectionReset)));
+                } else if Session::tunneling(&stream) {
+                    // The client's side of a tunnel ends.
+                    session.send(&stream, Event::StreamEnd(err));
                 }
             }
             ev => session.send(&stream, ev),
@@ -457,6 +460,96 @@ mod tests {
     const OK: &str =
         "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=5\r\nconnection: keep-alive\r\n\r\nok";
     const CLOSE: &str = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nclose";
+
+    /// An origin for tunnels: answers the first head with `answer`, then sends
+    /// back what follows it in capitals; `seen` gets everything it received,
+    /// and `$` when its input ended.
+    fn tunnel_origin(answer: &'static str, seen: &Rc<RefCell<String>>) -> LayoutSlot {
+        struct TunnelOrigin(&'static str, Rc<RefCell<String>>, bool);
+        impl Filter for TunnelOrigin {
+            fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+                let Event::Data(d) = ev else {
+                    self.1.borrow_mut().push('$');
+                    return cx.output(Event::end());
+                };
+                let text = String::from_utf8_lossy(&d.to_vec()).to_string();
+                self.1.borrow_mut().push_str(&text);
+                if self.2 {
+                    return cx.output(Event::Data(text.to_uppercase().into()));
+                }
+                let seen = self.1.borrow().clone();
+                if let Some(at) = seen.find("\r\n\r\n") {
+                    self.2 = true;
+                    cx.output(Event::Data(self.0.into()));
+                    let rest = &seen[at + 4..];
+                    if !rest.is_empty() {
+                        cx.output(Event::Data(rest.to_uppercase().into()));
+                    }
+                }
+            }
+        }
+        let seen = seen.clone();
+        PipelineLayout::new(
+            "tunnel-origin",
+            vec![FilterSpec::plain("origin", move || TunnelOrigin(answer, seen.clone(), false))],
+        )
+        .into_slot()
+    }
+
+    fn tunnel_request(h: &Harness, method: &str, headers: &[(&'static str, &'static str)]) {
+        let mut head =
+            crate::RequestHead { method: method.to_string().into(), path: "db:1".into(), ..Default::default() };
+        for (k, v) in headers {
+            head.headers.set(k, *v);
+        }
+        for ev in Message::new(Head::Request(head), "").into_events() {
+            h.input(ev);
+        }
+    }
+
+    #[test]
+    fn a_connect_answered_2xx_carries_raw_bytes_both_ways_and_the_bytes_sent_early_wait() {
+        let seen = Rc::new(RefCell::new(String::new()));
+        let h =
+            Harness::new(vec![mux(None, &[], tunnel_origin("HTTP/1.1 200 Connection Established\r\n\r\nhi ", &seen))]);
+        tunnel_request(&h, "CONNECT", &[("host", "db:1")]);
+        h.input(Event::Data("early ".into()));
+        h.input(Event::Data("later".into()));
+        assert_eq!(response_status(&h.out.events()), vec![200]);
+        assert_eq!(h.out.text(), "hi EARLY LATER");
+        assert!(seen.borrow().starts_with("CONNECT db:1 HTTP/1.1\r\n"), "{}", seen.borrow());
+        assert!(seen.borrow().ends_with("\r\n\r\nearly later"), "{}", seen.borrow());
+        h.input(Event::end());
+        assert!(seen.borrow().ends_with('$'), "the client's end reaches the upstream: {}", seen.borrow());
+        assert!(h.out.ended());
+        h.finish();
+    }
+
+    #[test]
+    fn an_upgrade_keeps_its_headers_and_a_refused_tunnel_passes_no_byte() {
+        let seen = Rc::new(RefCell::new(String::new()));
+        let answer = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n";
+        let h = Harness::new(vec![mux(None, &[], tunnel_origin(answer, &seen))]);
+        tunnel_request(&h, "GET", &[("host", "a"), ("upgrade", "websocket"), ("connection", "Upgrade")]);
+        h.input(Event::Data("frame".into()));
+        let sent = seen.borrow().to_ascii_lowercase();
+        assert!(sent.contains("upgrade: websocket\r\n") && sent.contains("connection: upgrade\r\n"), "{sent}");
+        assert_eq!(response_status(&h.out.events()), vec![101]);
+        assert_eq!(h.out.text(), "FRAME");
+        h.input(Event::end());
+        h.finish();
+
+        let seen = Rc::new(RefCell::new(String::new()));
+        let answer = "HTTP/1.1 403 Forbidden\r\ncontent-length: 3\r\n\r\nno\n";
+        let h = Harness::new(vec![mux(None, &[], tunnel_origin(answer, &seen))]);
+        tunnel_request(&h, "CONNECT", &[("host", "db:1")]);
+        h.input(Event::Data("secret".into()));
+        assert_eq!(response_status(&h.out.events()), vec![403]);
+        assert_eq!(h.out.text(), "no\n");
+        assert!(!seen.borrow().contains("secret"), "{}", seen.borrow());
+        h.input(Event::end());
+        h.finish();
+    }
 
     #[test]
     fn streams_of_one_key_share_a_session_and_each_gets_its_own_answer() {

@@ -360,6 +360,16 @@ impl Session {
         }
     }
 
+    /// `stream`'s request asked for a tunnel and is written: its end goes to
+    /// the session too.
+    pub fn tunneling(stream: &Stream) -> bool {
+        match &*stream.side.borrow() {
+            Side::H1(st) => h1::client::Session::tunneling(st),
+            Side::H2(st) => h2::client::Session::tunneling(st),
+            _ => false,
+        }
+    }
+
     /// `stream` stops using the session (a request cut off half-way ends it).
     pub fn leave(self: &Rc<Self>, stream: &Rc<Stream>) {
         let shares = self.ledger.leave();

@@ -28,6 +28,8 @@ pub enum Connection<T> {
         running: usize,
         /// HTTP/2 answers are written after what runs now (see `deferring_writes`).
         defer: bool,
+        /// Requests may open tunnels (see `taking_tunnels`).
+        tunnels: bool,
     },
     /// HTTP/1.x.
     H1(h1::server::Session<T>),
@@ -60,7 +62,17 @@ impl<T> Connection<T> {
     /// A connection with these options whose HTTP/1 session hands the filter at
     /// most `running` unanswered requests at a time.
     pub fn new(options: Rc<ServerOptions>, running: usize) -> Self {
-        Connection::Unknown { held: Data::new(), options, running, defer: false }
+        Connection::Unknown { held: Data::new(), options, running, defer: false, tunnels: false }
+    }
+
+    /// A `CONNECT` answered 2xx, or an `Upgrade` answered `101`, turns the
+    /// connection into a tunnel: for a filter whose requests each have a
+    /// sub-pipeline to carry one.
+    pub fn taking_tunnels(mut self) -> Self {
+        if let Connection::Unknown { tunnels, .. } = &mut self {
+            *tunnels = true;
+        }
+        self
     }
 
     /// HTTP/2 answers are written once what runs now is done, so that answers
@@ -84,7 +96,7 @@ impl<T> Connection<T> {
     /// Settles the version with `held` and what follows, once the bytes tell;
     /// what was held is fed to the chosen session.
     fn settle(&mut self, ev: Event, cx: &mut Cx<'_>) {
-        let Connection::Unknown { held, options, running, defer } = self else { return };
+        let Connection::Unknown { held, options, running, defer, tunnels } = self else { return };
         let end = ev.is_stream_end();
         if let Event::Data(d) = ev {
             held.push(d);
@@ -100,7 +112,7 @@ impl<T> Connection<T> {
                 tracing::debug!("HTTP/2 preface: serving the connection over HTTP/2");
                 Connection::H2(Box::new(h2::server::Session::new(options, *defer)))
             }
-            _ => Connection::H1(h1::server::Session::new(options.clone(), *running)),
+            _ => Connection::H1(h1::server::Session::new(options.clone(), *running).taking_tunnels(*tunnels)),
         };
         if !held.is_empty() {
             session.input(Event::Data(held), cx);

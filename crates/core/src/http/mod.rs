@@ -13,6 +13,7 @@
 //!   bound on unanswered requests.
 //! - `hop`: hop-by-hop headers, which a proxy does not pass on.
 //! - `status`: standard reason phrases.
+//! - `tunnel`: what turns an exchange into a tunnel (`CONNECT`, `Upgrade`).
 
 pub mod client;
 pub mod connection;
@@ -22,6 +23,7 @@ pub mod hop;
 pub mod server;
 pub mod session;
 pub mod status;
+pub mod tunnel;
 
 pub use h1::{DecodeError, Decoder, Encoder, ResponseInfo};
 

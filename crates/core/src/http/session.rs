@@ -149,6 +149,11 @@ pub trait ClientSession: Sized + 'static {
     fn send(self: &Rc<Self>, stream: &Rc<Self::Stream>, ev: Event);
     /// `stream` is between its request's MessageStart and MessageEnd.
     fn request_open(stream: &Self::Stream) -> bool;
+    /// `stream`'s request asked for a tunnel and is written: what it sends
+    /// next, its end included, is the tunnel's.
+    fn tunneling(_stream: &Self::Stream) -> bool {
+        false
+    }
     /// `stream` stops using the session (a request cut off half-way ends it);
     /// `shares` streams are left on it.
     fn leave(self: &Rc<Self>, stream: &Rc<Self::Stream>, shares: usize);

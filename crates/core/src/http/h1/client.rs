@@ -8,6 +8,13 @@
 //! gets StreamEnd with the error. Hop-by-hop headers are removed both ways. A
 //! session awaiting an answer that sees no byte either way for `responseTimeout`
 //! closes with ReadTimeout.
+//!
+//! A request asking for a tunnel (`CONNECT`, `Upgrade: websocket`) takes the
+//! connection for itself: no request follows it. If the answer opens the
+//! tunnel (2xx, `101`), the stream's Data after its request go upstream raw,
+//! what the upstream sends comes back as Data after the answer, and either
+//! side's end ends the other's; the stream's Data before that wait for the
+//! answer (at most `MAX_HELD` bytes).
 
 use crate::context::Inbound;
 use crate::data::Data;
@@ -15,6 +22,7 @@ use crate::event::{Event, StreamError};
 use crate::flow::{self, Backpressure, Direction};
 use crate::head::Head;
 use crate::http::session::{ClientOptions, ClientSession, Joining, Upstream};
+use crate::http::tunnel::{self, Tunnel};
 use crate::http::{hop, Decoder, Encoder};
 use crate::pipeline::{FilterHandle, Inbox, Pipeline};
 use smallvec::SmallVec;
@@ -37,7 +45,15 @@ pub struct Stream {
     held: RefCell<Vec<Event>>,
     /// Between the request's MessageStart and its MessageEnd.
     request_open: Cell<bool>,
+    /// The tunnel its request asked for, and whether the answer opened it.
+    tunnel: Cell<Tunnel>,
+    tunnel_open: Cell<bool>,
+    /// Bytes of tunnel Data held until the answer comes.
+    tunnel_held: Cell<usize>,
 }
+
+/// Bytes of tunnel Data a stream may send before the answer opens its tunnel.
+pub const MAX_HELD: usize = crate::http::h1::decoder::MAX_HELD;
 
 /// A shared upstream: one sub-pipeline, with the HTTP codec around it.
 pub struct Session {
@@ -73,6 +89,8 @@ pub struct Session {
     /// The backpressure the session's pipeline reads under (its own, or its
     /// client's): while it points toward the client, silence is the client's doing.
     reads_flow: Option<Rc<Backpressure>>,
+    /// The stream whose tunnel is open: what the upstream sends is its.
+    tunnel: RefCell<Option<Rc<Stream>>>,
 }
 
 impl Session {
@@ -85,11 +103,24 @@ impl Session {
         match &mut ev {
             Event::MessageStart(h) => {
                 stream.request_open.set(true);
+                let asked = h.request().map(Tunnel::asked_by).unwrap_or_default();
+                stream.tunnel.set(asked);
+                if asked.is_asked() {
+                    // The connection is the tunnel's, if the answer opens it.
+                    self.closing.set(true);
+                }
                 if let Some(headers) = h.headers_mut() {
-                    hop::remove(headers);
+                    if asked == Tunnel::Upgrade {
+                        tunnel::forward_upgrade(headers);
+                    } else {
+                        hop::remove(headers);
+                    }
                 }
             }
             Event::MessageEnd(_) => stream.request_open.set(false),
+            _ if !stream.request_open.get() && stream.tunnel.get().is_asked() => {
+                return self.write_tunnel(stream, ev);
+            }
             _ => {}
         }
         if let (Some((own, _)), Some((client, paused))) = (&self.flow, &stream.follow) {
@@ -113,6 +144,52 @@ impl Session {
         self.send(stream, ev);
     }
 
+    /// Tunnel Data (or the end) of `stream`, after its request: raw upstream
+    /// once the tunnel is open, held until then.
+    fn write_tunnel(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) {
+        if let (Some((own, _)), Some((client, paused))) = (&self.flow, &stream.follow) {
+            flow::follow(own, client, Direction::TowardServer, paused);
+        }
+        if !stream.tunnel_open.get() {
+            if let Event::Data(d) = &ev {
+                stream.tunnel_held.set(stream.tunnel_held.get() + d.len());
+                if stream.tunnel_held.get() > MAX_HELD {
+                    tracing::debug!("muxHTTP: too much tunnel data before the answer; closing the session");
+                    let mut wake = Wakes::new();
+                    self.end(Some(StreamError::BufferOverflow), &mut wake);
+                    for h in wake {
+                        h.wake();
+                    }
+                    return;
+                }
+            }
+            stream.held.borrow_mut().push(ev);
+            return;
+        }
+        let pipeline = self.pipeline.borrow().clone();
+        let Some(p) = pipeline else { return };
+        match ev {
+            Event::Data(d) => {
+                self.progress.set(self.progress.get() + d.len() as u64);
+                p.input(Event::Data(d));
+            }
+            // The client's side of the tunnel ends: so does the upstream's.
+            Event::StreamEnd(err) => p.input(Event::StreamEnd(err)),
+            _ => {}
+        }
+    }
+
+    /// The answer opened `stream`'s tunnel: what it held goes now.
+    fn open_tunnel(self: &Rc<Self>, stream: &Rc<Stream>) {
+        stream.tunnel_open.set(true);
+        self.encoder.borrow_mut().open_tunnel();
+        *self.tunnel.borrow_mut() = Some(stream.clone());
+        let held = std::mem::take(&mut *stream.held.borrow_mut());
+        for ev in held {
+            self.write_tunnel(stream, ev);
+        }
+    }
+
     /// Sends one event of the writing stream; at its request's end, hands over.
     fn send(self: &Rc<Self>, stream: &Rc<Stream>, ev: Event) {
         if self.encode_and_pipe(stream, ev) {
@@ -125,7 +202,7 @@ impl Session {
         let end = matches!(ev, Event::MessageEnd(_));
         if let Event::MessageStart(h) = &ev {
             let head_request = h.request().is_some_and(|r| r.method == "HEAD");
-            self.decoder.borrow_mut().expect_response(head_request);
+            self.decoder.borrow_mut().expect_response(head_request, stream.tunnel.get());
             self.waiting.borrow_mut().push_back(stream.clone());
             self.watch_response();
         }
@@ -199,7 +276,18 @@ impl Session {
             _ => None,
         };
         let mut wake = Wakes::new();
+        let mut opened = None;
         for mut e in decoded {
+            let tunnel = self.tunnel.borrow().clone();
+            if let Some(stream) = tunnel {
+                // The upstream's side of an open tunnel.
+                stream.inbox.push(e);
+                if let (Some((own, paused)), Some((client, _))) = (&self.flow, &stream.follow) {
+                    flow::follow(client, own, Direction::TowardClient, paused);
+                }
+                wake.push(stream.handle.clone());
+                continue;
+            }
             // `100 Continue` and other interim answers are not the response.
             if let Event::MessageStart(h) = &e {
                 if let Head::Response(r) = &**h {
@@ -222,6 +310,9 @@ impl Session {
                     if close {
                         self.closing.set(true);
                     }
+                    if stream.tunnel.get().opened_by(r.status) {
+                        opened = Some(stream.clone());
+                    }
                 }
             }
             if let Event::MessageStart(h) = &mut e {
@@ -238,10 +329,20 @@ impl Session {
             }
             if done {
                 self.waiting.borrow_mut().pop_front();
+                if let Some(stream) = opened.take() {
+                    tracing::debug!("muxHTTP: the upstream opened a tunnel");
+                    self.open_tunnel(&stream);
+                }
             }
             wake.push(stream.handle.clone());
         }
         if let Some(err) = ended {
+            let tunnel = self.tunnel.borrow_mut().take();
+            if let Some(stream) = tunnel {
+                // The upstream's side of the tunnel ends as it ended.
+                stream.inbox.push(Event::StreamEnd(err));
+                wake.push(stream.handle.clone());
+            }
             self.end(err.or(Some(StreamError::ConnectionReset)), &mut wake);
         }
         // Waking runs the streams' filters, which may drop them and release this
@@ -282,7 +383,8 @@ impl Session {
             let waiting = self.waiting.borrow();
             (waiting.iter().any(|s| Rc::ptr_eq(s, stream)), waiting.iter().any(|s| !Rc::ptr_eq(s, stream)))
         };
-        if was_writing || (abandoned && !others) || (shares == 0 && (self.closing.get() || client_gone)) {
+        let tunneling = self.tunnel.borrow().as_ref().is_some_and(|t| Rc::ptr_eq(t, stream));
+        if was_writing || tunneling || (abandoned && !others) || (shares == 0 && (self.closing.get() || client_gone)) {
             // A half-written request leaves the upstream connection unusable.
             let mut wake = Wakes::new();
             self.end(None, &mut wake);
@@ -359,6 +461,7 @@ impl ClientSession for Session {
             reads_flow,
             flow,
             retire,
+            tunnel: RefCell::default(),
         });
         let weak = Rc::downgrade(&session);
         route.set_receiver(Rc::new(move |ev| {
@@ -379,6 +482,9 @@ impl ClientSession for Session {
             inbox: Inbox::default(),
             held: RefCell::default(),
             request_open: Cell::new(false),
+            tunnel: Cell::default(),
+            tunnel_open: Cell::new(false),
+            tunnel_held: Cell::new(0),
         })
     }
 
@@ -388,6 +494,10 @@ impl ClientSession for Session {
 
     fn request_open(stream: &Stream) -> bool {
         stream.request_open.get()
+    }
+
+    fn tunneling(stream: &Stream) -> bool {
+        stream.tunnel.get().is_asked() && !stream.request_open.get()
     }
 
     fn leave(self: &Rc<Self>, stream: &Rc<Stream>, shares: usize) {
@@ -407,7 +517,7 @@ impl ClientSession for Session {
     }
 
     fn busy(&self) -> bool {
-        !self.waiting.borrow().is_empty()
+        !self.waiting.borrow().is_empty() || self.tunnel.borrow().is_some()
     }
 
     fn close(self: &Rc<Self>) {

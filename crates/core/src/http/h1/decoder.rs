@@ -1,10 +1,17 @@
 //! HTTP/1.x decoder: bytes in, MessageStart / Data / MessageEnd out. Bodies are
 //! passed on as they arrive (never buffered whole); heads are bounded by
 //! `max_header_size`. Malformed input stops the decoder with a `DecodeError`.
+//!
+//! Tunnels: a response decoder told that a request asked for one
+//! (`expect_response`) passes everything after an answer that opens it as raw
+//! Data. A request decoder that takes tunnels (`tunnels`) holds what follows a
+//! request asking for one, undecoded, until its owner says whether the answer
+//! opened it (`open_tunnel`) or not (`resume`).
 
 use crate::data::Data;
 use crate::event::Event;
 use crate::head::{lowercase, Head, Headers, RequestHead, ResponseHead, Tail, Text};
+use crate::http::tunnel::Tunnel;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
@@ -49,7 +56,23 @@ enum State {
     ChunkData(u64),
     ChunkDataEnd,
     Trailer,
+    /// A request asking for a tunnel was read: what follows waits, undecoded,
+    /// for the answer.
+    Held,
+    /// Raw bytes both ways: everything is Data.
+    Tunnel,
     Failed,
+}
+
+/// Bytes a client may send after a request asking for a tunnel before the
+/// answer comes; past this it is an error (the client was to wait).
+pub const MAX_HELD: usize = 1 << 20;
+
+/// What a response decoder knows of the request a response answers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Expected {
+    head_request: bool,
+    tunnel: Tunnel,
 }
 
 const MAX_HEADERS: usize = 128;
@@ -73,8 +96,12 @@ pub struct Decoder {
     /// HTTP/1.1 requests must have a `Host`.
     require_host: bool,
     body_total: u64,
-    /// For a response decoder: whether each expected response answers a HEAD request.
-    head_requests: VecDeque<bool>,
+    /// For a response decoder: what each expected response answers.
+    expected: VecDeque<Expected>,
+    /// For a request decoder: requests asking for a tunnel hold what follows.
+    tunnels: bool,
+    /// The tunnel the request being read asks for.
+    asked: Tunnel,
 }
 
 impl Decoder {
@@ -110,19 +137,71 @@ impl Decoder {
             blank_lines: false,
             require_host: false,
             body_total: 0,
-            head_requests: VecDeque::new(),
+            expected: VecDeque::new(),
+            tunnels: false,
+            asked: Tunnel::No,
         }
     }
 
-    /// For a response decoder: the next request sent was (or was not) a HEAD request,
-    /// so its response has (or may have) a body.
-    pub fn expect_response(&mut self, to_head_request: bool) {
-        self.head_requests.push_back(to_head_request);
+    /// For a request decoder: a request asking for a tunnel (`CONNECT`, an
+    /// `Upgrade`) holds what follows it until `open_tunnel` or `resume`.
+    /// Without this, `CONNECT` is an ordinary request with no body and
+    /// `Upgrade` is not looked at.
+    pub fn tunnels(mut self, take: bool) -> Self {
+        self.tunnels = take;
+        self
+    }
+
+    /// For a response decoder: the next request sent was (or was not) a HEAD
+    /// request, so its response has (or may have) a body, and asked for `tunnel`.
+    pub fn expect_response(&mut self, to_head_request: bool, tunnel: Tunnel) {
+        self.expected.push_back(Expected { head_request: to_head_request, tunnel });
     }
 
     /// True between messages (nothing half-decoded).
     pub fn is_idle(&self) -> bool {
         self.state == State::Head && self.buf.is_empty()
+    }
+
+    /// True once a tunnel is open: all input is raw Data.
+    pub fn in_tunnel(&self) -> bool {
+        self.state == State::Tunnel
+    }
+
+    /// True while what follows a request asking for a tunnel waits for its answer.
+    pub fn holding(&self) -> bool {
+        self.state == State::Held
+    }
+
+    /// Bytes held after a request asking for a tunnel.
+    pub fn held_bytes(&self) -> usize {
+        if self.state == State::Held {
+            self.buf.len()
+        } else {
+            0
+        }
+    }
+
+    /// The answer opened the tunnel: what was held, and all that follows, is Data.
+    pub fn open_tunnel(&mut self, out: &mut impl FnMut(Event)) {
+        if self.state != State::Held {
+            return;
+        }
+        self.state = State::Tunnel;
+        let held = std::mem::take(&mut self.buf);
+        if !held.is_empty() {
+            out(Event::Data(held.freeze().into()));
+        }
+    }
+
+    /// The answer did not open the tunnel: what was held is decoded as requests.
+    pub fn resume(&mut self, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
+        if self.state != State::Held {
+            return Ok(());
+        }
+        self.state = State::Head;
+        let held = std::mem::take(&mut self.buf).freeze();
+        self.input_bytes(held, out)
     }
 
     /// True while part of a head (or blank lines before one) has arrived and the
@@ -166,7 +245,7 @@ impl Decoder {
                 Ok(())
             }
             State::Head if self.buf.is_empty() => Ok(()),
-            State::Failed => Ok(()),
+            State::Failed | State::Tunnel | State::Held => Ok(()),
             _ => {
                 self.state = State::Failed;
                 Err(DecodeError::Malformed("stream ended inside a message"))
@@ -178,6 +257,18 @@ impl Decoder {
         while !b.is_empty() {
             match self.state {
                 State::Failed => return Ok(()),
+                State::Tunnel => {
+                    self.body_total += b.len() as u64;
+                    out(Event::Data(std::mem::take(&mut b).into()));
+                }
+                State::Held => {
+                    self.buf.extend_from_slice(&b);
+                    if self.buf.len() > MAX_HELD {
+                        self.state = State::Failed;
+                        return Err(DecodeError::Malformed("too much sent before the tunnel was answered"));
+                    }
+                    return Ok(());
+                }
                 State::Head => {
                     if let Err(e) = self.head(&mut b, out) {
                         self.state = State::Failed;
@@ -306,15 +397,18 @@ impl Decoder {
         let http10 = req.version == Some(0);
         let protocol = Text::from_static(if http10 { "HTTP/1.0" } else { "HTTP/1.1" });
         let headers = collect_headers(bytes, req.headers)?;
-        let framing = body_framing(&headers, false, http10, http10 || !self.require_host)?;
-        out(Event::start(Head::Request(RequestHead {
-            method,
-            path,
-            protocol,
-            headers,
-            scheme: None,
-            authority: None,
-        })));
+        let mut framing = body_framing(&headers, false, http10, http10 || !self.require_host)?;
+        let head = RequestHead { method, path, protocol, headers, scheme: None, authority: None };
+        self.asked = if self.tunnels { Tunnel::asked_by(&head) } else { Tunnel::No };
+        if head.method == "CONNECT" {
+            if !crate::http::tunnel::authority_form(&head.path) {
+                return Err(DecodeError::Malformed("the CONNECT target is not host:port"));
+            }
+            // A CONNECT's content means nothing (RFC 9110 §9.3.6): what follows
+            // its head is the tunnel's, or the next request.
+            framing = Framing::Length(0);
+        }
+        out(Event::start(Head::Request(head)));
         self.begin_body(framing, out);
         Ok(())
     }
@@ -331,10 +425,15 @@ impl Decoder {
         let http10 = res.version == Some(0);
         let protocol = Text::from_static(if http10 { "HTTP/1.0" } else { "HTTP/1.1" });
         let headers = collect_headers(bytes, res.headers)?;
-        let informational = (100..200).contains(&status);
-        let to_head = if informational { false } else { self.head_requests.pop_front().unwrap_or(false) };
-        let bodiless = to_head || informational || status == 204 || status == 304;
-        let framing = if bodiless { Framing::Length(0) } else { body_framing(&headers, true, http10, true)? };
+        let next = self.expected.front().copied().unwrap_or_default();
+        let opens = next.tunnel.opened_by(status);
+        let informational = (100..200).contains(&status) && !opens;
+        if !informational {
+            self.expected.pop_front();
+        }
+        let bodiless = next.head_request || informational || status == 204 || status == 304;
+        let framing = if bodiless || opens { Framing::Length(0) } else { body_framing(&headers, true, http10, true)? };
+        self.asked = if opens { next.tunnel } else { Tunnel::No };
         out(Event::start(Head::Response(ResponseHead { status, status_text, protocol, headers })));
         self.begin_body(framing, out);
         Ok(())
@@ -350,7 +449,12 @@ impl Decoder {
     }
 
     fn finish(&mut self, out: &mut impl FnMut(Event)) {
-        self.state = State::Head;
+        self.state = match std::mem::take(&mut self.asked) {
+            Tunnel::No => State::Head,
+            // A response that opened its tunnel: raw from here.
+            _ if self.response => State::Tunnel,
+            _ => State::Held,
+        };
         out(Event::MessageEnd(Box::new(Tail { head_size: self.head_size, body_size: self.body_size, headers: None })));
     }
 
@@ -716,13 +820,98 @@ HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
     #[test]
     fn response_to_head_request_has_no_body() {
         let mut dec = Decoder::responses(1024);
-        dec.expect_response(true);
+        dec.expect_response(true, Tunnel::No);
         let s = trace(
             &mut dec,
             &[b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nHTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"],
         )
         .unwrap();
         assert_eq!(s, "[200 1]|[404 1]|");
+    }
+
+    /// Feeds `input` split at `at` to a request decoder that takes tunnels;
+    /// at the first hold, the answer opens the tunnel (`open`) or not.
+    fn tunnel_trace(input: &[u8], at: usize, open: bool) -> String {
+        let mut dec = Decoder::requests(1024).tunnels(true);
+        let mut s = String::new();
+        let record = |ev: Event, s: &mut String| match ev {
+            Event::MessageStart(h) => s.push_str(&format!("[{}]", h.request().map_or("?", |r| r.method.as_str()))),
+            Event::Data(d) => s.push_str(&String::from_utf8_lossy(&d.to_vec())),
+            Event::MessageEnd(_) => s.push('|'),
+            Event::StreamEnd(_) => s.push('$'),
+        };
+        let mut answered = false;
+        for part in [&input[..at], &input[at..]] {
+            dec.input(Bytes::copy_from_slice(part).into(), &mut |ev| record(ev, &mut s)).unwrap();
+            if dec.holding() && !answered {
+                answered = true;
+                if open {
+                    dec.open_tunnel(&mut |ev| record(ev, &mut s));
+                } else {
+                    dec.resume(&mut |ev| record(ev, &mut s)).unwrap();
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn what_follows_a_tunnel_request_waits_for_the_answer_then_is_raw_or_the_next_request() {
+        let input = b"CONNECT db:5432 HTTP/1.1\r\nContent-Length: 3\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+        for at in 0..=input.len() {
+            // Opened: the bytes after the head are the tunnel's, whatever they look like
+            // (a CONNECT's Content-Length means nothing).
+            assert_eq!(tunnel_trace(input, at, true), "[CONNECT]|GET / HTTP/1.1\r\n\r\n", "split at {at}");
+            // Refused: they are the next request.
+            assert_eq!(tunnel_trace(input, at, false), "[CONNECT]|[GET]|", "split at {at}");
+        }
+        let ws = b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframes";
+        for at in 0..=ws.len() {
+            assert_eq!(tunnel_trace(ws, at, true), "[GET]|frames", "split at {at}");
+        }
+        // A CONNECT to something that is not host:port is a bad request.
+        let mut dec = Decoder::requests(1024).tunnels(true);
+        assert!(trace(&mut dec, &[b"CONNECT /etc/passwd HTTP/1.1\r\n\r\n"]).is_err());
+        // A decoder that takes no tunnels reads CONNECT as a request without a body.
+        let mut dec = Decoder::requests(1024);
+        assert_eq!(
+            trace(&mut dec, &[b"CONNECT a:1 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).unwrap(),
+            "[CONNECT a:1 HTTP/1.1 0]|[GET / HTTP/1.1 0]|"
+        );
+    }
+
+    #[test]
+    fn a_client_that_does_not_wait_for_the_tunnel_answer_is_cut_off_past_the_limit() {
+        let mut dec = Decoder::requests(1024).tunnels(true);
+        let mut out = |_: Event| {};
+        dec.input(Bytes::from_static(b"CONNECT a:1 HTTP/1.1\r\n\r\n").into(), &mut out).unwrap();
+        assert!(dec.holding());
+        let big = Bytes::from(vec![b'x'; MAX_HELD + 1]);
+        assert!(dec.input(big.into(), &mut out).is_err());
+    }
+
+    #[test]
+    fn a_response_that_opens_the_tunnel_is_followed_by_raw_bytes_and_one_that_does_not_is_not() {
+        let mut dec = Decoder::responses(1024);
+        dec.expect_response(false, Tunnel::Upgrade);
+        let mut raw = Vec::new();
+        let mut ends = 0;
+        let input = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        for piece in input.chunks(7) {
+            dec.input(Bytes::copy_from_slice(piece).into(), &mut |ev| match ev {
+                Event::Data(d) if ends == 1 => raw.extend(d.to_vec()),
+                Event::MessageEnd(_) => ends += 1,
+                _ => {}
+            })
+            .unwrap();
+        }
+        assert_eq!((ends, &raw[..]), (1, &b"HTTP/1.1 200 OK\r\n\r\n"[..]));
+        assert!(dec.in_tunnel());
+        let mut dec = Decoder::responses(1024);
+        dec.expect_response(false, Tunnel::Connect);
+        let s = trace(&mut dec, &[b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 2\r\n\r\nno"]);
+        assert_eq!(s.unwrap(), "[407 1]no|");
+        assert!(!dec.in_tunnel());
     }
 }
 

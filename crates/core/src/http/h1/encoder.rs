@@ -12,11 +12,18 @@
 //! framing, and the stream ends there, so the peer sees a short message rather
 //! than none. A body that does not match the length it declared ends the
 //! stream with `ProtocolError`.
+//!
+//! Tunnels: an answer that opens the tunnel its request asked for
+//! (`ResponseInfo::tunnel`) has its head written at once, without framing, and
+//! what follows its MessageEnd is raw (a body it carries is dropped: such an
+//! answer has none); a request encoder is told so (`open_tunnel`) once the
+//! answer came. In a tunnel, Data goes out as it is and MessageEnd means nothing.
 
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::head::{Head, Headers, RequestHead, ResponseHead};
 use crate::http::status;
+use crate::http::tunnel::Tunnel;
 use bytes::{BufMut, BytesMut};
 
 /// What a response encoder must know about the request it answers.
@@ -28,6 +35,8 @@ pub struct ResponseInfo {
     pub is_final: bool,
     /// The request was HTTP/1.0: never answer chunked.
     pub http10: bool,
+    /// The tunnel the request asked for, if the session takes tunnels.
+    pub tunnel: Tunnel,
 }
 
 impl ResponseInfo {
@@ -37,6 +46,7 @@ impl ResponseInfo {
             head_request: request.method == "HEAD",
             is_final: request.is_final(),
             http10: &*request.protocol == "HTTP/1.0",
+            tunnel: Tunnel::No,
         }
     }
 }
@@ -66,6 +76,8 @@ enum Framing {
     Chunked,
     /// Raw bytes, ended by closing the connection.
     UntilClose,
+    /// The head of an answer opening a tunnel: no framing at all.
+    Tunnel,
 }
 
 struct Current {
@@ -82,17 +94,41 @@ pub struct Encoder {
     buffer_size: usize,
     next_info: ResponseInfo,
     current: Option<Current>,
+    /// Where a tunnel is.
+    tunnel: TunnelState,
+}
+
+/// How far an encoder is into a tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TunnelState {
+    Off,
+    /// The answer that opens it is written up to its body, which goes nowhere.
+    Head,
+    /// Open: Data is raw.
+    Open,
 }
 
 impl Encoder {
     /// An encoder of responses (a server's side).
     pub fn responses(buffer_size: usize) -> Self {
-        Encoder { response: true, buffer_size, next_info: ResponseInfo::default(), current: None }
+        Encoder {
+            response: true,
+            buffer_size,
+            next_info: ResponseInfo::default(),
+            current: None,
+            tunnel: TunnelState::Off,
+        }
     }
 
     /// An encoder of requests (a client's side).
     pub fn requests(buffer_size: usize) -> Self {
-        Encoder { response: false, buffer_size, next_info: ResponseInfo::default(), current: None }
+        Encoder {
+            response: false,
+            buffer_size,
+            next_info: ResponseInfo::default(),
+            current: None,
+            tunnel: TunnelState::Off,
+        }
     }
 
     /// Sets what the next response answers.
@@ -105,14 +141,47 @@ impl Encoder {
         self.current.is_some()
     }
 
+    /// The answer opened the tunnel the request asked for: Data from now on is
+    /// raw (a request encoder, once the request is written).
+    pub fn open_tunnel(&mut self) {
+        self.current = None;
+        self.tunnel = TunnelState::Open;
+    }
+
+    /// True once a tunnel is open (or its answer's head written).
+    pub fn in_tunnel(&self) -> bool {
+        self.tunnel != TunnelState::Off
+    }
+
     /// Encodes one event, calling `out` with what goes on the wire.
     pub fn encode(&mut self, ev: Event, out: &mut impl FnMut(Event)) {
+        if self.tunnel != TunnelState::Off {
+            match ev {
+                Event::Data(d) if self.tunnel == TunnelState::Open && !d.is_empty() => out(Event::Data(d)),
+                Event::Data(d) if !d.is_empty() => {
+                    tracing::debug!(bytes = d.len(), "the body of an answer opening a tunnel is dropped");
+                }
+                Event::MessageEnd(_) => self.tunnel = TunnelState::Open,
+                ev @ Event::StreamEnd(_) => out(ev),
+                _ => {}
+            }
+            return;
+        }
         match ev {
             Event::MessageStart(head) => {
                 if self.current.is_none() {
                     let info = std::mem::take(&mut self.next_info);
-                    self.current =
-                        Some(Current { head, info, buffer: Data::new(), length: 0, framing: Framing::Buffered });
+                    let opens = self.response && matches!(&*head, Head::Response(r) if info.tunnel.opened_by(r.status));
+                    let framing = if opens { Framing::Tunnel } else { Framing::Buffered };
+                    let mut cur = Current { head, info, buffer: Data::new(), length: 0, framing };
+                    if opens {
+                        // The head goes now; the tunnel's bytes follow as they come.
+                        out(Event::MessageStart(cur.head.clone()));
+                        out(Event::Data(write_head(&mut cur, true)));
+                        self.tunnel = TunnelState::Head;
+                        return;
+                    }
+                    self.current = Some(cur);
                 }
             }
             Event::Data(d) => {
@@ -145,7 +214,7 @@ impl Encoder {
                         }
                     }
                     Framing::Length { .. } => write_within_length(cur, d, out),
-                    Framing::UntilClose => out(Event::Data(d)),
+                    Framing::UntilClose | Framing::Tunnel => out(Event::Data(d)),
                 }
             }
             Event::MessageEnd(tail) => {
@@ -168,7 +237,7 @@ impl Encoder {
                             broken = true;
                         }
                     }
-                    Framing::UntilClose => {}
+                    Framing::UntilClose | Framing::Tunnel => {}
                 }
                 if broken {
                     out(Event::error(StreamError::ProtocolError));
@@ -355,7 +424,7 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
                 put_number(&mut b, declared);
                 put(&mut b, "\r\n");
             }
-            Framing::UntilClose => {}
+            Framing::UntilClose | Framing::Tunnel => {}
             Framing::Buffered => {
                 if cur.length > 0 || response || method_sets_length {
                     put(&mut b, "content-length: ");
@@ -365,7 +434,15 @@ fn write_head(cur: &mut Current, response: bool) -> Data {
             }
         }
     }
-    if response && (cur.info.is_final || cur.framing == Framing::UntilClose) {
+    if cur.framing == Framing::Tunnel {
+        // The answer opening a tunnel says what its peer said, or `upgrade` for a 101.
+        let upgraded = matches!(&*cur.head, Head::Response(r) if r.status == 101);
+        if let Some(c) = connection.or(upgraded.then_some("upgrade")) {
+            put(&mut b, "connection: ");
+            put(&mut b, c);
+            put(&mut b, "\r\n");
+        }
+    } else if response && (cur.info.is_final || cur.framing == Framing::UntilClose) {
         put(&mut b, "connection: close\r\n");
     } else if let Some(c) = connection {
         put(&mut b, "connection: ");

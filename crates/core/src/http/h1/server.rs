@@ -15,13 +15,22 @@
 //!
 //! When the client closes, answers already being written go on; requests whose
 //! answers have not started are given up (`Incoming::Abort`), as nginx does.
+//!
+//! Tunnels (when the session takes them): after a request asking for one
+//! (`CONNECT`, `Upgrade`), what the client sends waits undecoded for the
+//! answer. An answer that opens it (2xx, `101`) is written at once and the
+//! connection becomes raw bytes both ways: the client's go to that request as
+//! Data (and its close as StreamEnd), the answer's Data go out as they are,
+//! and the answer's StreamEnd closes the connection. Any other answer lets
+//! what waited be read as the next requests.
 
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::head::{Head, ResponseHead};
 use crate::http::server::{reading_paused, Exchanges, InputPause, ReadExpired, ReadTimer, ServerOptions};
 use crate::http::session::{Incoming, RequestId, ServerSession};
-use crate::http::{Decoder, Encoder, ResponseInfo};
+use crate::http::tunnel::Tunnel;
+use crate::http::{DecodeError, Decoder, Encoder, ResponseInfo};
 use crate::pipeline::Cx;
 use smallvec::{smallvec, SmallVec};
 use std::collections::VecDeque;
@@ -32,7 +41,7 @@ use std::rc::Rc;
 const MIN_QUEUED_BYTES: usize = 64 << 10;
 
 /// How the session's own answers (refusals) go out: the connection closes after them.
-const CLOSING: ResponseInfo = ResponseInfo { head_request: false, is_final: true, http10: false };
+const CLOSING: ResponseInfo = ResponseInfo { head_request: false, is_final: true, http10: false, tunnel: Tunnel::No };
 
 /// Answer events waiting to be written: the one being answered passes them on one
 /// at a time, so room for one is kept inline.
@@ -114,6 +123,25 @@ pub struct Session<T> {
     client_gone: bool,
     closed: bool,
     exchanges: Exchanges,
+    /// Requests may open tunnels.
+    tunnels: bool,
+    /// Whether the answer to the request asking for a tunnel opened it, told
+    /// before the decoder holds what follows (its request still being read).
+    tunnel_answer: Option<bool>,
+    /// The request whose tunnel is open: all the client sends goes to it.
+    tunnel: Option<RequestId>,
+}
+
+/// Where decoded events wait: `queued`, with its counts kept.
+fn queuer<'a>(queued: &'a mut VecDeque<Queued>, bytes: &'a mut usize, starts: &'a mut usize) -> impl FnMut(Event) + 'a {
+    move |ev: Event| {
+        match &ev {
+            Event::Data(d) => *bytes += d.len(),
+            Event::MessageStart(_) => *starts += 1,
+            _ => {}
+        }
+        queued.push_back(Queued::Event(ev));
+    }
 }
 
 fn status_only(status: u16) -> Held {
@@ -149,7 +177,46 @@ impl<T> Session<T> {
             client_gone: false,
             closed: false,
             exchanges: Exchanges::default(),
+            tunnels: false,
+            tunnel_answer: None,
+            tunnel: None,
         }
+    }
+
+    /// Requests asking for a tunnel (`CONNECT`, `Upgrade`) open one when answered so.
+    pub fn taking_tunnels(mut self, take: bool) -> Self {
+        self.tunnels = take;
+        self.decoder = self.options.decoder().tunnels(take);
+        self
+    }
+
+    /// Once the decoder holds what follows a request asking for a tunnel and
+    /// its answer has said: opens the tunnel, or reads on.
+    fn settle_tunnel(&mut self) {
+        if !self.decoder.holding() {
+            return;
+        }
+        let Some(open) = self.tunnel_answer.take() else { return };
+        if open {
+            self.tunnel = self.answers.back().map(|a| a.id);
+            tracing::debug!("the answer opened a tunnel: the connection carries raw bytes from now on");
+        }
+        let mut queue = queuer(&mut self.queued, &mut self.queued_bytes, &mut self.queued_starts);
+        let result = if open {
+            self.decoder.open_tunnel(&mut queue);
+            Ok(())
+        } else {
+            self.decoder.resume(&mut queue)
+        };
+        drop(queue);
+        if let Err(e) = result {
+            self.bad_input(e);
+        }
+    }
+
+    fn bad_input(&mut self, e: DecodeError) {
+        tracing::debug!(error = %e, "bad request");
+        self.stop_input(Some(e.status()), StreamError::ProtocolError);
     }
 
     /// Hands over one decoded event; `None` if it goes nowhere (its request
@@ -160,7 +227,10 @@ impl<T> Session<T> {
         }
         if let Event::MessageStart(h) = &ev {
             self.queued_starts = self.queued_starts.saturating_sub(1);
-            let info = h.request().map(ResponseInfo::for_request).unwrap_or_default();
+            let mut info = h.request().map(ResponseInfo::for_request).unwrap_or_default();
+            if self.tunnels {
+                info.tunnel = h.request().map(Tunnel::asked_by).unwrap_or_default();
+            }
             if h.request().is_some_and(|r| r.expects_continue()) && self.answers.is_empty() {
                 cx.output(Event::Data(Data::from(super::CONTINUE)));
             }
@@ -172,7 +242,8 @@ impl<T> Session<T> {
         }
         let back = self.answers.back_mut()?;
         if back.request_done {
-            return None;
+            // What the client sends through the tunnel, and its close.
+            return (self.tunnel == Some(back.id)).then_some(Incoming::Request(back.id, ev));
         }
         let id = back.id;
         if matches!(ev, Event::MessageEnd(_)) {
@@ -333,33 +404,32 @@ impl<T> ServerSession<T> for Session<T> {
         }
         self.exchanges.attach(cx.context().inbound());
         let closed = ev.is_stream_end();
-        let (queued, bytes, starts) = (&mut self.queued, &mut self.queued_bytes, &mut self.queued_starts);
-        let mut queue = |ev: Event| {
-            match &ev {
-                Event::Data(d) => *bytes += d.len(),
-                Event::MessageStart(_) => *starts += 1,
-                _ => {}
-            }
-            queued.push_back(Queued::Event(ev));
-        };
+        if closed {
+            self.input_ended = true;
+        }
+        let mut queue = queuer(&mut self.queued, &mut self.queued_bytes, &mut self.queued_starts);
         let result = match ev {
             Event::Data(d) => self.decoder.input(d, &mut queue),
-            Event::StreamEnd(_) => {
-                self.input_ended = true;
+            Event::StreamEnd(err) => {
+                if self.decoder.in_tunnel() {
+                    // The tunnel's request side ends; its answer goes on.
+                    queue(Event::StreamEnd(err));
+                }
                 self.decoder.end(&mut queue)
             }
             _ => Ok(()),
         };
+        drop(queue);
         match result {
             Err(_) if closed => {
                 tracing::debug!("client closed in the middle of a request; the request is aborted");
                 self.stop_input(None, StreamError::ConnectionReset);
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "bad request");
-                self.stop_input(Some(e.status()), StreamError::ProtocolError);
+            Err(e) => self.bad_input(e),
+            Ok(()) if !closed => {
+                self.settle_tunnel();
+                self.timer.after_input(&self.decoder, &cx.handle());
             }
-            Ok(()) if !closed => self.timer.after_input(&self.decoder, &cx.handle()),
             Ok(()) => {}
         }
         if closed {
@@ -428,16 +498,31 @@ impl<T> ServerSession<T> for Session<T> {
 
     fn answer(&mut self, id: RequestId, ev: Event) -> Option<bool> {
         let is_front = self.is_front(id);
+        let tunnel_open = self.tunnel == Some(id);
         let a = self.answer_mut(id)?;
         if a.done || a.aborted {
             return None;
         }
-        match ev {
+        let mut decided = None;
+        match &ev {
             Event::MessageStart(_) if a.started => return None,
-            Event::MessageStart(_) => a.started = true,
+            Event::MessageStart(h) => {
+                a.started = true;
+                if a.info.tunnel.is_asked() {
+                    let status = h.response().map_or(200, |r| r.status);
+                    decided = Some(a.info.tunnel.opened_by(status));
+                }
+            }
             Event::Data(_) | Event::MessageEnd(_) if !a.started => return None,
+            // A tunnel's answer goes on after its head's end, until its StreamEnd.
+            Event::MessageEnd(_) if tunnel_open => {}
             Event::MessageEnd(_) => a.done = true,
-            Event::StreamEnd(err) => {
+            Event::StreamEnd(err) if tunnel_open && a.started => {
+                a.held.push(Event::StreamEnd(*err));
+                a.done = true;
+                return Some(is_front);
+            }
+            &Event::StreamEnd(err) => {
                 if a.started {
                     tracing::debug!(error = ?err, "answer cut off; closing the client connection");
                     a.held.push(Event::error(err.unwrap_or(StreamError::ConnectionReset)));
@@ -451,6 +536,14 @@ impl<T> ServerSession<T> for Session<T> {
             Event::Data(_) => {}
         }
         a.held.push(ev);
+        if let Some(open) = decided {
+            if open {
+                // Said at once: the request side opens with the answer's head.
+                self.tunnel = Some(id);
+            }
+            self.tunnel_answer = Some(open);
+            self.settle_tunnel();
+        }
         Some(is_front)
     }
 
@@ -504,7 +597,8 @@ impl<T> ServerSession<T> for Session<T> {
             self.queued.iter().filter(|q| matches!(q, Queued::Event(Event::MessageStart(_)))).count()
         );
         // Requests read and not answered, or body bytes waiting behind them, pause the client.
-        let waiting = if self.queued_bytes > self.options.buffer_size.max(MIN_QUEUED_BYTES) {
+        let queued_bytes = self.queued_bytes + self.decoder.held_bytes();
+        let waiting = if queued_bytes > self.options.buffer_size.max(MIN_QUEUED_BYTES) {
             self.options.max_pipelined
         } else {
             self.read_whole + self.queued_starts
