@@ -576,6 +576,10 @@ interface Configuration {
   demuxHTTP(options?: DemuxHTTPOptions): Configuration;
   /** Sends each HTTP request through an upstream session shared by the streams of the same key. */
   muxHTTP(key?: any | (() => any), options?: MuxHTTPOptions): Configuration;
+  /** Answers a CONNECT or Upgrade request with the handler's Message and, if that opens the tunnel, passes the bytes that follow to its sub-pipeline. */
+  acceptHTTPTunnel(handler: (request: Message) => Message | undefined | Promise<Message | undefined>): Configuration;
+  /** Opens an HTTP tunnel with a CONNECT (or Upgrade) request through its sub-pipeline and sends the stream through it. */
+  connectHTTPTunnel(handshake: Message | string | (() => Message | string), options?: ConnectHTTPTunnelOptions): Configuration;
   /** Compresses each message's body with gzip or deflate, unless it already has a content-encoding. */
   compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
   /** Inflates each message body in gzip, deflate or brotli, bounded by maxSize. */
@@ -748,6 +752,12 @@ interface MuxHTTPOptions {
   initialWindowSize?: number | string;
   /** HTTP/2: the largest frame payload the server may send. Default: 16k. */
   maxFrameSize?: number | string;
+}
+
+/** Options of `connectHTTPTunnel`. */
+interface ConnectHTTPTunnelOptions {
+  /** Called with 'connecting', 'connected' or 'closed' as the tunnel's state changes. Default: none. */
+  onState?: ((...args: any[]) => any);
 }
 
 /** Options of `compressHTTP`. */

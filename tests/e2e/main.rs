@@ -23,5 +23,6 @@ mod serve;
 mod slow_clients;
 mod support;
 mod tls;
+mod tunnels;
 mod tutorials;
 mod vhosts;

@@ -51,7 +51,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     let named = !subs.is_empty();
     let mut spec = FilterSpec::with_subs(def.name, subs, move |subs| DemuxHttp {
         slot: subs[0].clone(),
-        session: Connection::new(options.clone(), options.max_pipelined).deferring_writes(),
+        session: Connection::new(options.clone(), options.max_pipelined).deferring_writes().taking_tunnels(),
         buffer_size: options.buffer_size,
     });
     spec.joint = !named;
@@ -361,6 +361,79 @@ POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
         assert!(h.out.ended());
         assert_eq!(log.borrow().0, vec!["/h", "/close"], "a request started after the connection closed");
         log.borrow_mut().1.clear();
+        h.finish();
+    }
+
+    /// demuxHTTP with acceptHTTPTunnel: CONNECT and an upgrade open a tunnel
+    /// (the upgrade answered 101), anything else gets 405; the tunnel answers
+    /// its bytes in capitals.
+    fn tunnel_server() -> FilterSpec {
+        use crate::filters::accept_http_tunnel;
+        use crate::head::ResponseHead;
+        struct Shout;
+        impl Filter for Shout {
+            fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+                match ev {
+                    Event::Data(d) => cx.output(Event::Data(d.to_vec().to_ascii_uppercase().into())),
+                    ev => cx.output(ev),
+                }
+            }
+        }
+        let cb = |_: &Context, arg: crate::callback::Arg<'_>, _: crate::callback::Want| {
+            let crate::callback::Arg::Message(m) = arg else { panic!("a message") };
+            let r = m.head.request().unwrap();
+            let status = match (r.method.as_str(), r.headers.get("upgrade")) {
+                ("CONNECT", _) => return Ok(crate::callback::Returned::Nothing),
+                (_, Some(_)) => 101,
+                _ => 405,
+            };
+            let head = Head::Response(ResponseHead::with_status(status));
+            Ok(crate::callback::Returned::Events(
+                Message::new(head, if status == 405 { "no\n" } else { "" }).into_events(),
+            ))
+        };
+        let mut accept = spec(&accept_http_tunnel::DEF, vec![TestArg::Callback(Rc::new(cb))]);
+        accept.subs.push(PipelineLayout::new("shout", vec![FilterSpec::plain("shout", || Shout)]).into_slot());
+        let mut s = spec(&DEF, vec![]);
+        s.subs.push(PipelineLayout::new("tunnel", vec![accept]).into_slot());
+        s
+    }
+
+    #[test]
+    fn a_connect_becomes_a_tunnel_whatever_the_pieces_and_ends_when_the_client_does() {
+        let input = "CONNECT db:5432 HTTP/1.1\r\nhost: db:5432\r\n\r\nhello GET / HTTP/1.1\r\n\r\n";
+        for at in 0..=input.len() {
+            let h = Harness::new(vec![tunnel_server()]);
+            h.send(&input[..at]);
+            h.send(&input[at..]);
+            assert_eq!(h.out.text(), "HTTP/1.1 200 OK\r\n\r\nHELLO GET / HTTP/1.1\r\n\r\n", "split at {at}");
+            assert!(!h.out.ended());
+            h.input(Event::end());
+            assert!(h.out.ended(), "split at {at}");
+            h.finish();
+        }
+    }
+
+    #[test]
+    fn a_refused_tunnel_is_answered_and_the_requests_after_it_are_served() {
+        let h = Harness::new(vec![tunnel_server()]);
+        h.send("GET /x HTTP/1.1\r\nhost: a\r\n\r\nCONNECT a:1 HTTP/1.1\r\n\r\n");
+        let text = h.out.text();
+        assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"), "{text}");
+        assert!(text.contains("\r\n\r\nno\nHTTP/1.1 200 OK\r\n"), "{text}");
+        h.send("raw");
+        assert!(h.out.text().ends_with("RAW"), "{}", h.out.text());
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
+    fn an_upgrade_answered_101_switches_the_connection_to_raw_bytes() {
+        let h = Harness::new(vec![tunnel_server()]);
+        h.send("GET /ws HTTP/1.1\r\nhost: a\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\nping");
+        assert_eq!(h.out.text(), "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\n\r\nPING");
+        h.input(Event::end());
+        assert!(h.out.ended());
         h.finish();
     }
 }

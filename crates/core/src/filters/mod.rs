@@ -6,6 +6,7 @@
 //! - `serve_http`: `serveHTTP`, an HTTP server in one filter.
 //! - `demux_http`: `demuxHTTP`, an HTTP server with a sub-pipeline per request.
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
+//! - `accept_http_tunnel`, `connect_http_tunnel`: the two ends of an HTTP tunnel (CONNECT, Upgrade).
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
@@ -18,12 +19,14 @@
 //! - `wait`: hold events until a condition holds.
 //! - `hold`: the shared state of a filter waiting for a Promise.
 
+pub mod accept_http_tunnel;
 pub mod accept_proxy_protocol;
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
 pub mod compress;
 pub mod compress_http;
+pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
 pub mod decode_http;
 pub mod decompress;
@@ -86,6 +89,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &serve_http::DEF,
     &demux_http::DEF,
     &mux_http::DEF,
+    &accept_http_tunnel::DEF,
+    &connect_http_tunnel::DEF,
     &compress_http::DEF,
     &decompress_http::DEF,
     &compress::DEF,
