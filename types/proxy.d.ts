@@ -520,6 +520,20 @@ interface ProxyProtocolHeader {
   targetPort?: number;
 }
 
+/** A SOCKS client's request, as `acceptSOCKS`'s handler gets it. */
+interface SOCKSRequest {
+  /** 4 (4a too) or 5. */
+  version: 4 | 5;
+  /** The user id a version 4 client sent (`''` when none). */
+  id: string;
+  /** The target's address, when the client gave one. */
+  ip?: string;
+  /** The target's name, when the client gave one (4a, or version 5's domain form). */
+  domain?: string;
+  /** The target's port. */
+  port: number;
+}
+
 /** The client connection of the stream a callback runs for; undefined outside a stream from `listen`. */
 declare const __inbound: Inbound | undefined;
 
@@ -580,6 +594,10 @@ interface Configuration {
   acceptHTTPTunnel(handler: (request: Message) => Message | undefined | Promise<Message | undefined>): Configuration;
   /** Opens an HTTP tunnel with a CONNECT (or Upgrade) request through its sub-pipeline and sends the stream through it. */
   connectHTTPTunnel(handshake: Message | string | (() => Message | string), options?: ConnectHTTPTunnelOptions): Configuration;
+  /** A SOCKS 4/4a/5 server: reads the client's CONNECT request and, if the handler accepts it, passes the rest of the stream to its sub-pipeline. */
+  acceptSOCKS(handler: (request: SOCKSRequest) => boolean): Configuration;
+  /** Asks the SOCKS 5 proxy its sub-pipeline reaches to connect to the target, then sends the stream through it. */
+  connectSOCKS(target: string | (() => string)): Configuration;
   /** Compresses each message's body with gzip or deflate, unless it already has a content-encoding. */
   compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
   /** Inflates each message body in gzip, deflate or brotli, bounded by maxSize. */

@@ -21,6 +21,7 @@ mod remote;
 mod scripts;
 mod serve;
 mod slow_clients;
+mod socks;
 mod support;
 mod tls;
 mod tunnels;

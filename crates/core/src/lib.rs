@@ -22,6 +22,7 @@
 //! - `mux`: upstream sessions shared by key, whatever protocol they speak.
 //! - `compression`: streaming gzip / deflate, inflating with a size bound.
 //! - `proxy_protocol`: the PROXY protocol header, read and written.
+//! - `socks`: SOCKS 4, 4a and 5 requests and answers, read and written.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
@@ -45,6 +46,7 @@ mod pipeline;
 mod program;
 pub mod proxy_protocol;
 mod quota;
+pub mod socks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod timer;

@@ -7,6 +7,7 @@
 //! - `demux_http`: `demuxHTTP`, an HTTP server with a sub-pipeline per request.
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `accept_http_tunnel`, `connect_http_tunnel`: the two ends of an HTTP tunnel (CONNECT, Upgrade).
+//! - `accept_socks`, `connect_socks`: the two ends of SOCKS.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
@@ -21,6 +22,7 @@
 
 pub mod accept_http_tunnel;
 pub mod accept_proxy_protocol;
+pub mod accept_socks;
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
@@ -28,6 +30,7 @@ pub mod compress;
 pub mod compress_http;
 pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
+pub mod connect_socks;
 pub mod decode_http;
 pub mod decompress;
 pub mod decompress_http;
@@ -91,6 +94,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &mux_http::DEF,
     &accept_http_tunnel::DEF,
     &connect_http_tunnel::DEF,
+    &accept_socks::DEF,
+    &connect_socks::DEF,
     &compress_http::DEF,
     &decompress_http::DEF,
     &compress::DEF,
