@@ -866,8 +866,8 @@ interface ConnectOptions {
   retryDelay?: number | string;
   /** Bytes waiting to be written to the peer; more is dropped with an error in the log. Default: no limit. */
   bufferLimit?: number | string;
-  /** The transport. Default: 'tcp'. */
-  protocol?: 'tcp';
+  /** The transport: 'tcp', or 'udp' (a datagram per Data event each way). Default: 'tcp'. */
+  protocol?: 'tcp' | 'udp';
   /** Queued bytes past which the writer pushes back. Accepted without effect: backpressure here follows the socket's own writability. */
   congestionLimit?: number | string;
   /** TCP keep-alive probes. Accepted without effect: keep-alive probes are not sent; idleTimeout closes a dead connection. */
@@ -950,7 +950,7 @@ interface DetectProtocolOptions {
 
 /** Options of `listen`. */
 interface ListenOptions {
-  /** Connections served at once; further clients wait to be accepted. Default: no limit. */
+  /** Connections served at once; further clients wait to be accepted. UDP: peers served at once; datagrams from further peers are dropped. Default: no limit for TCP; 65536 peers for UDP. */
   maxConnections?: number;
   /** Closes a connection when nothing arrives for this long. Default: no limit. */
   readTimeout?: number | string;
@@ -960,8 +960,10 @@ interface ListenOptions {
   idleTimeout?: number | string;
   /** Reading from the client stops while this many bytes wait to be written to it. Default: 1m. */
   bufferLimit?: number | string;
-  /** The transport. Default: 'tcp'. */
-  protocol?: 'tcp';
+  /** The transport: 'tcp', or 'udp' (a pipeline per peer address, a Data event per datagram). Default: 'tcp'. */
+  protocol?: 'tcp' | 'udp';
+  /** UDP: longer datagrams are dropped, and counted in the log. Default: 16k. */
+  maxDatagramSize?: number | string;
   /** Queued bytes past which the writer pushes back. Accepted without effect: bufferLimit is the bound here. */
   congestionLimit?: number | string;
   /** TCP keep-alive probes. Accepted without effect: keep-alive probes are not sent; idleTimeout closes a dead connection. */

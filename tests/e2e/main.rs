@@ -26,4 +26,5 @@ mod support;
 mod tls;
 mod tunnels;
 mod tutorials;
+mod udp;
 mod vhosts;

@@ -55,8 +55,8 @@ fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_optio
             "main.js:5:6: TypeError: connect: unknown option 'idleTimout' (did you mean 'idleTimeout'?)",
         ),
         (
-            "pipy()\n.listen(8099, { protocol: 'udp' })\n.dummy()\n",
-            "main.js:2:2: TypeError: listen: option 'protocol' is 'udp'; this proxy supports only 'tcp' so far",
+            "pipy()\n.listen(8099, { protocol: 'udq' })\n.dummy()\n",
+            "main.js:2:2: TypeError: listen: option 'protocol' is 'udq'; this proxy supports only 'tcp' or 'udp' so far",
         ),
         (
             "pipy()\n.listen(8099)\n.demuxHTTP().to($=>$\n  .muxHTTP({ version: 3 }).to($=>$.connect('127.0.0.1:1')))\n",

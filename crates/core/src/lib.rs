@@ -68,7 +68,8 @@ pub use pipeline::{
     MakeFilter, OnStart, Pipeline, PipelineLayout, Sink, Slot,
 };
 pub use program::{
-    Generation, ListenOptions, ModuleLayouts, Port, Program, Task, TaskSchedule, LISTEN_OPTIONS, SIGNALS,
+    Generation, ListenOptions, ModuleLayouts, Port, PortKey, Program, Task, TaskSchedule, Transport, LISTEN_OPTIONS,
+    SIGNALS,
 };
 pub use quota::{Quota, QuotaOptions};
 pub use timer::{call_after, set_timer_driver, TimerDriver};

@@ -7,9 +7,33 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// The transport a port listens on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// TCP: a pipeline per connection.
+    #[default]
+    Tcp,
+    /// UDP: a pipeline per peer address, a Data event per datagram.
+    Udp,
+}
+
+impl Transport {
+    /// `TCP` or `UDP`, as logs say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        }
+    }
+}
+
 /// Options of a listening port (`listen(port, {...})`).
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
+    /// TCP or UDP.
+    pub protocol: Transport,
+    /// UDP: datagrams longer than this are dropped (and counted).
+    pub max_datagram_size: usize,
     /// Accept no more than this many connections at once (further clients wait).
     pub max_connections: Option<usize>,
     /// Close a connection when nothing arrives for this long.
@@ -25,6 +49,8 @@ pub struct ListenOptions {
 impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {
+            protocol: Transport::Tcp,
+            max_datagram_size: DEFAULT_MAX_DATAGRAM,
             max_connections: None,
             read_timeout: None,
             write_timeout: None,
@@ -34,10 +60,16 @@ impl Default for ListenOptions {
     }
 }
 
+/// The longest UDP datagram a port takes unless told otherwise.
+pub const DEFAULT_MAX_DATAGRAM: usize = 16 * 1024;
+
 /// The options of `listen(port, options)`, as scripts give them.
 pub const LISTEN_OPTIONS: &[OptionDef] = &[
-    OptionDef::int("maxConnections", "Connections served at once; further clients wait to be accepted.")
-        .absent("no limit"),
+    OptionDef::int(
+        "maxConnections",
+        "Connections served at once; further clients wait to be accepted. UDP: peers served at once; datagrams from further peers are dropped.",
+    )
+    .absent("no limit for TCP; 65536 peers for UDP"),
     OptionDef::duration("readTimeout", "Closes a connection when nothing arrives for this long.").absent("no limit"),
     OptionDef::duration("writeTimeout", "Closes a connection when a write makes no progress for this long.")
         .absent("no limit"),
@@ -45,7 +77,11 @@ pub const LISTEN_OPTIONS: &[OptionDef] = &[
         .default_duration(Duration::from_secs(60)),
     OptionDef::size("bufferLimit", "Reading from the client stops while this many bytes wait to be written to it.")
         .default_size(1 << 20),
-    OptionDef::string("protocol", "The transport.").one_of(&["tcp"]).default_str("tcp"),
+    OptionDef::string("protocol", "The transport: 'tcp', or 'udp' (a pipeline per peer address, a Data event per datagram).")
+        .one_of(&["tcp", "udp"])
+        .default_str("tcp"),
+    OptionDef::size("maxDatagramSize", "UDP: longer datagrams are dropped, and counted in the log.")
+        .default_size(DEFAULT_MAX_DATAGRAM),
     OptionDef::size("congestionLimit", "Queued bytes past which the writer pushes back.")
         .ignored("bufferLimit is the bound here"),
     OptionDef::bool("keepAlive", "TCP keep-alive probes.")
@@ -60,7 +96,13 @@ pub const LISTEN_OPTIONS: &[OptionDef] = &[
 impl ListenOptions {
     /// Reads the options of `listen` (checked against `LISTEN_OPTIONS`).
     pub fn read(r: &OptionReader) -> ArgResult<ListenOptions> {
+        let protocol = match r.opt_string("protocol")?.as_deref() {
+            Some("udp") => Transport::Udp,
+            _ => Transport::Tcp,
+        };
         Ok(ListenOptions {
+            protocol,
+            max_datagram_size: r.size("maxDatagramSize")?.clamp(1, 65535),
             max_connections: r.opt_int("maxConnections")?.and_then(|n| usize::try_from(n).ok()),
             read_timeout: r.opt_duration("readTimeout")?,
             write_timeout: r.opt_duration("writeTimeout")?,
@@ -70,6 +112,10 @@ impl ListenOptions {
     }
 }
 
+/// What tells two ports apart: their address and transport (TCP and UDP may
+/// share a port number).
+pub type PortKey = (SocketAddr, Transport);
+
 /// A listening port and the layout each of its connections runs.
 pub struct Port {
     /// Address to bind.
@@ -78,6 +124,13 @@ pub struct Port {
     pub options: ListenOptions,
     /// The layout of the pipeline made for each connection.
     pub layout: Rc<PipelineLayout>,
+}
+
+impl Port {
+    /// Its address and transport.
+    pub fn key(&self) -> PortKey {
+        (self.addr, self.options.protocol)
+    }
 }
 
 /// When a task pipeline runs.

@@ -13,6 +13,7 @@
 //! - `inbound`: one client connection: socket ⇄ pipeline, timeouts, backpressure.
 //! - `outbound`: connections to servers, for `connect` (resolve, retry, pump).
 //! - `task`: task pipelines, run once or every period.
+//! - `udp`: UDP ports (a pipeline per peer) and `connect`'s UDP sockets.
 //! - `filters`: filters that need sockets (`connect`), and their part of the filter table.
 //! - `io`: a single-task wake-up, one-timer timeouts, reads without idle buffers, queued writes.
 
@@ -23,6 +24,7 @@ mod listener;
 mod outbound;
 mod pump;
 mod task;
+mod udp;
 mod worker;
 
 pub use filters::FILTERS;

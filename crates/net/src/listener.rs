@@ -78,8 +78,24 @@ impl PortConfig {
         })
     }
 
-    fn addr_text(&self) -> &str {
+    /// The address, as logs name it.
+    pub fn addr_text(&self) -> &str {
         &self.addr
+    }
+
+    /// The layout, generation and options a new connection gets now.
+    pub fn current(&self) -> (Rc<PipelineLayout>, Rc<Generation>, Rc<ListenOptions>) {
+        (self.layout.borrow().clone(), self.generation.borrow().clone(), self.options.borrow().clone())
+    }
+
+    /// The number of the next connection (or UDP peer), taking one for the one after.
+    pub fn take_id(&self) -> u64 {
+        self.next_id.replace(next_inbound_id())
+    }
+
+    /// Changes to true when the port is stopped.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
     /// Serves new connections with `layout` (of `generation`) and `options` from now on.
@@ -203,7 +219,7 @@ pub async fn accept_loop(
             }
         };
         let local = stream.local_addr().unwrap_or(remote);
-        let id = port.next_id.replace(next_inbound_id());
+        let id = port.take_id();
         let inbound = std::rc::Rc::new(Inbound::new(id, local, remote));
         let layout = port.layout.borrow().clone();
         let generation = port.generation.borrow().clone();

@@ -13,10 +13,9 @@
 
 use crate::inbound::Connections;
 use crate::listener::{self, PortConfig};
-use proxy_core::{PipelineLayout, Program, TaskSchedule};
+use proxy_core::{PipelineLayout, PortKey, Program, TaskSchedule, Transport};
 use std::any::Any;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -202,7 +201,13 @@ pub fn on_worker_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'stati
 struct Prepared {
     program: Program,
     host: Box<dyn Any>,
-    listeners: HashMap<SocketAddr, TcpListener>,
+    listeners: HashMap<PortKey, Bound>,
+}
+
+/// A socket bound for a port, not serving yet.
+enum Bound {
+    Tcp(TcpListener),
+    Udp(tokio::net::UdpSocket),
 }
 
 /// What a worker runs now.
@@ -211,7 +216,7 @@ struct Running {
     loader: Loader,
     drain: watch::Receiver<bool>,
     connections: Rc<Connections>,
-    ports: HashMap<SocketAddr, Rc<PortConfig>>,
+    ports: HashMap<PortKey, Rc<PortConfig>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     exits: Vec<Rc<PipelineLayout>>,
     program: Option<Program>,
@@ -230,15 +235,20 @@ impl Running {
         let mut listeners = HashMap::new();
         let mut failed = None;
         for port in &program.ports {
-            if self.ports.contains_key(&port.addr) || listeners.contains_key(&port.addr) {
+            let key = port.key();
+            if self.ports.contains_key(&key) || listeners.contains_key(&key) {
                 continue;
             }
-            match listener::bind(port.addr, self.opts.reuse_port) {
-                Ok(l) => {
-                    listeners.insert(port.addr, l);
+            let bound = match port.options.protocol {
+                Transport::Tcp => listener::bind(port.addr, self.opts.reuse_port).map(Bound::Tcp),
+                Transport::Udp => crate::udp::bind(port.addr, self.opts.reuse_port).map(Bound::Udp),
+            };
+            match bound {
+                Ok(b) => {
+                    listeners.insert(key, b);
                 }
                 Err(e) => {
-                    failed = Some(format!("cannot listen on {}: {e}", port.addr));
+                    failed = Some(format!("cannot listen on {} {}: {e}", port.options.protocol.name(), port.addr));
                     break;
                 }
             }
@@ -258,17 +268,19 @@ impl Running {
         let Some(Prepared { program, host, mut listeners }) = self.prepared.take() else { return };
         let mut ports = HashMap::new();
         for port in &program.ports {
-            if ports.contains_key(&port.addr) {
-                tracing::warn!("[listener] Port {} is listened on twice; the first one is used", port.addr);
+            let key = port.key();
+            let transport = port.options.protocol.name();
+            if ports.contains_key(&key) {
+                tracing::warn!("[listener] {transport} port {} is listened on twice; the first one is used", port.addr);
                 continue;
             }
-            let config = match self.ports.remove(&port.addr) {
+            let config = match self.ports.remove(&key) {
                 Some(config) => {
                     config.update(port.layout.clone(), program.generation.clone(), port.options.clone());
                     config
                 }
                 None => {
-                    let Some(l) = listeners.remove(&port.addr) else { continue };
+                    let Some(bound) = listeners.remove(&key) else { continue };
                     let config = PortConfig::new(
                         port.addr,
                         port.layout.clone(),
@@ -276,23 +288,37 @@ impl Running {
                         port.options.clone(),
                     );
                     if self.opts.id == 0 {
-                        tracing::info!("[listener] Listening on TCP port {} at {}", port.addr.port(), port.addr.ip());
+                        tracing::info!(
+                            "[listener] Listening on {transport} port {} at {}",
+                            port.addr.port(),
+                            port.addr.ip()
+                        );
                     }
-                    tokio::task::spawn_local(listener::accept_loop(
-                        l,
-                        config.clone(),
-                        self.connections.clone(),
-                        self.drain.clone(),
-                    ));
+                    match bound {
+                        Bound::Tcp(l) => tokio::task::spawn_local(listener::accept_loop(
+                            l,
+                            config.clone(),
+                            self.connections.clone(),
+                            self.drain.clone(),
+                        )),
+                        Bound::Udp(socket) => {
+                            tokio::task::spawn_local(crate::udp::serve_port(socket, config.clone(), self.drain.clone()))
+                        }
+                    };
                     config
                 }
             };
-            ports.insert(port.addr, config);
+            ports.insert(key, config);
         }
-        for (addr, gone) in std::mem::replace(&mut self.ports, ports) {
+        for ((addr, transport), gone) in std::mem::replace(&mut self.ports, ports) {
             gone.stop();
             if self.opts.id == 0 {
-                tracing::info!("[listener] Stopped listening on TCP port {} at {}", addr.port(), addr.ip());
+                tracing::info!(
+                    "[listener] Stopped listening on {} port {} at {}",
+                    transport.name(),
+                    addr.port(),
+                    addr.ip()
+                );
             }
         }
         for t in self.tasks.drain(..) {

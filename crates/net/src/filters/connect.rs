@@ -1,4 +1,6 @@
-//! `connect(target | fn, options?)`: an outbound TCP connection. Data in is written
+//! `connect(target | fn, options?)`: an outbound TCP connection (or, with
+//! `protocol: 'udp'`, a connected UDP socket: a datagram per Data event in, a
+//! Data event per datagram back, StreamEnd in closes it). Data in is written
 //! to the peer; bytes read from the peer are output as Data. StreamEnd in closes
 //! the write side once everything is written; the peer closing ends the output with
 //! StreamEnd. Message events are ignored. The target (`host:port`, `[v6]:port`) is
@@ -7,6 +9,7 @@
 //! `WriteTimeout`, `IdleTimeout`, `ConnectionReset`.
 
 use crate::outbound::{Outbound, OutboundOptions};
+use crate::udp::{UdpOptions, UdpOutbound};
 use proxy_core::filters::FilterDef;
 use proxy_core::report_script_error;
 use proxy_core::{Arg, Cx, Event, Filter, FilterSpec, Returned, StreamError, Want};
@@ -19,6 +22,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
     outbound: Rc<OutboundOptions>,
+    /// Set for `protocol: 'udp'`.
+    udp: Option<Rc<UdpOptions>>,
     buffer_limit: Option<usize>,
 }
 
@@ -50,7 +55,9 @@ const OPTIONS: &[OptionDef] = &[
         "Bytes waiting to be written to the peer; more is dropped with an error in the log.",
     )
     .absent("no limit"),
-    OptionDef::string("protocol", "The transport.").one_of(&["tcp"]).default_str("tcp"),
+    OptionDef::string("protocol", "The transport: 'tcp', or 'udp' (a datagram per Data event each way).")
+        .one_of(&["tcp", "udp"])
+        .default_str("tcp"),
     OptionDef::size("congestionLimit", "Queued bytes past which the writer pushes back.")
         .ignored("backpressure here follows the socket's own writability"),
     OptionDef::bool("keepAlive", "TCP keep-alive probes.")
@@ -71,7 +78,10 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         }
     };
     let r = def.options_at(args, 1)?;
+    let udp = (r.opt_string("protocol")?.as_deref() == Some("udp"))
+        .then(|| Rc::new(UdpOptions { idle_timeout: r.duration("idleTimeout").ok() }));
     let options = Rc::new(ConnectOptions {
+        udp,
         outbound: Rc::new(OutboundOptions {
             connect_timeout: r.opt_duration("connectTimeout")?,
             read_timeout: r.opt_duration("readTimeout")?,
@@ -94,11 +104,18 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
 pub struct Connect {
     target: Rc<Param<String>>,
     options: Rc<ConnectOptions>,
-    outbound: Option<Outbound>,
+    outbound: Option<Link>,
+}
+
+/// A started connection.
+enum Link {
+    Tcp(Outbound),
+    Udp(UdpOutbound),
 }
 
 impl Connect {
-    fn start(&mut self, cx: &mut Cx<'_>) -> Option<Rc<crate::outbound::Link>> {
+    /// Starts the connection; None (the stream ended) if the target cannot be had.
+    fn start(&mut self, cx: &mut Cx<'_>) -> Option<()> {
         let target = match &*self.target {
             Param::Static(t) => t.clone(),
             Param::Dynamic(cb) => match cb.call(cx.context(), Arg::None, Want::Str) {
@@ -111,43 +128,49 @@ impl Connect {
                 }
             },
         };
-        let flow = cx.context().flow().cloned();
-        let outbound = Outbound::start(target, self.options.outbound.clone(), cx.handle(), flow);
-        let link = outbound.link.clone();
-        self.outbound = Some(outbound);
-        Some(link)
+        self.outbound = Some(match &self.options.udp {
+            Some(udp) => Link::Udp(UdpOutbound::start(target, udp.clone(), cx.handle())),
+            None => {
+                let flow = cx.context().flow().cloned();
+                Link::Tcp(Outbound::start(target, self.options.outbound.clone(), cx.handle(), flow))
+            }
+        });
+        Some(())
     }
 }
 
 impl Filter for Connect {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
-        let link = match &self.outbound {
-            Some(o) => o.link.clone(),
-            None => match ev {
-                // Nothing to send and nothing sent: end without connecting.
-                Event::StreamEnd(_) => return cx.output(ev),
-                _ => match self.start(cx) {
-                    Some(c) => c,
-                    None => return,
-                },
-            },
-        };
-        match ev {
-            Event::Data(d) => {
-                let size = link.wire.pending() + d.len();
+        if self.outbound.is_none() {
+            // Nothing to send and nothing sent: end without connecting.
+            if ev.is_stream_end() {
+                return cx.output(ev);
+            }
+            if self.start(cx).is_none() {
+                return;
+            }
+        }
+        match (&self.outbound, ev) {
+            (Some(Link::Tcp(o)), Event::Data(d)) => {
+                let size = o.link.wire.pending() + d.len();
                 if self.options.buffer_limit.is_some_and(|l| size > l) {
                     tracing::error!(size, "connect: outbound buffer over bufferLimit; data dropped");
                     return;
                 }
-                link.wire.send(d);
+                o.link.wire.send(d);
             }
-            Event::StreamEnd(_) => link.wire.end(),
+            (Some(Link::Tcp(o)), Event::StreamEnd(_)) => o.link.wire.end(),
+            (Some(Link::Udp(o)), Event::Data(d)) => o.link.send(d),
+            (Some(Link::Udp(o)), Event::StreamEnd(_)) => o.link.end(),
             _ => {}
         }
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
-        let Some(o) = &self.outbound else { return };
-        o.link.clone().inbox.drain(cx);
+        match &self.outbound {
+            Some(Link::Tcp(o)) => o.link.clone().inbox.drain(cx),
+            Some(Link::Udp(o)) => o.link.clone().inbox.drain(cx),
+            None => {}
+        }
     }
 }
