@@ -143,3 +143,60 @@ fn read_until(c: &mut Raw, done: impl Fn(&str) -> bool) -> String {
     }
     String::from_utf8_lossy(&got).into_owned()
 }
+
+#[test]
+fn tunnels_over_http2_share_one_connection_to_the_proxy_and_a_refusal_is_an_answer() {
+    let (front, origin, client) = (free_port(), free_port(), free_port());
+    let target = format!("127.0.0.1:{origin}");
+    let p = Proxy::script(
+        &format!(
+            r#"
+pipy({{ _target: '' }})
+.listen({front})
+.handleStreamStart(() => console.log('front connection'))
+.demuxHTTP().to($=>$
+  .acceptHTTPTunnel(msg => (
+    msg.head.path !== '{target}' ? new Message({{ status: 403 }}, 'not allowed\n') :
+    void (_target = msg.head.path)
+  )).to($=>$.connect(() => _target))
+)
+.listen({origin})
+.serveHTTP(msg => new Message(`origin saw ${{msg.head.path}}\n`))
+.listen({client})
+.connectHTTPTunnel('{target}')
+.to($=>$.muxHTTP(() => 'one', {{ version: 2 }}).to($=>$.connect('127.0.0.1:{front}')))
+"#
+        ),
+        &[],
+    );
+    // Three clients at once, each its own tunnel: streams of one HTTP/2 connection.
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            let url = format!("http://127.0.0.1:{client}/c{i}");
+            std::thread::spawn(move || curl(&[&url, &url]))
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        assert_eq!(c.join().unwrap(), format!("origin saw /c{i}\n").repeat(2));
+    }
+    assert_eq!(p.log.text().matches("front connection").count(), 1, "{}", p.log.text());
+    // An HTTP/2 client's own CONNECT: the tunnel is the stream's DATA both ways;
+    // a target off the list is answered 403 on its stream.
+    let out = crate::http2::python(&format!(
+        r#"
+s, c = conn({front}, validate=False)
+c.send_headers(1, [(":method", "CONNECT"), (":authority", "{target}")])
+c.send_data(1, b"GET /h2 HTTP/1.1\r\nhost: o\r\nconnection: close\r\n\r\n")
+c.send_headers(3, [(":method", "CONNECT"), (":authority", "127.0.0.1:1")])
+s.sendall(c.data_to_send())
+ended = set()
+seen = events(s, c, lambda evs: len([e for e in evs if isinstance(e, h2.events.StreamEnded)]) >= 2)
+for sid in (1, 3):
+    status = [dict(e.headers)[b":status"].decode() for e in seen if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid]
+    body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived) and e.stream_id == sid)
+    print(sid, status, body.decode().split("\r\n")[0].strip(), body.decode().split("\r\n")[-1].strip())
+"#
+    ));
+    assert!(out.contains("1 ['200'] HTTP/1.1 200 OK origin saw /h2"), "{out}");
+    assert!(out.contains("3 ['403'] not allowed not allowed"), "{out}");
+}

@@ -67,6 +67,11 @@ struct Exchange {
     done: bool,
     /// It never reached the server (GOAWAY came first).
     unsent: bool,
+    /// A `CONNECT`: its stream is a tunnel once a 2xx answers it, and its
+    /// request's Data after MessageEnd is the tunnel's.
+    tunnel: bool,
+    /// The request's MessageEnd came (for a tunnel, which does not end the stream).
+    head_done: bool,
 }
 
 impl Exchange {
@@ -81,6 +86,8 @@ impl Exchange {
             body_size: 0,
             done: false,
             unsent: false,
+            tunnel: false,
+            head_done: false,
         }
     }
 
@@ -131,6 +138,8 @@ pub struct Stream {
     ended: Cell<bool>,
     /// The answer to its latest request has started (its head was queued).
     answering: Cell<bool>,
+    /// Its request was a `CONNECT` that a 2xx answered: it is a tunnel now.
+    tunnel_open: Cell<bool>,
 }
 
 impl Stream {
@@ -392,7 +401,7 @@ impl Session {
         if ex.head.is_none() {
             return true;
         }
-        if ex.body.len == 0 && ex.body.finish.is_none() {
+        if ex.body.len == 0 && ex.body.finish.is_none() && !(ex.tunnel && ex.head_done) {
             // The head waits for what follows it.
             return false;
         }
@@ -609,7 +618,12 @@ fn read_answer(
                 stream.answering.set(true);
                 stream.inbox.push(Event::start(Head::Response(response_head(&parts))));
                 moved = true;
-                if recv.is_end_stream() {
+                if ex.tunnel && parts.status.is_success() && !recv.is_end_stream() {
+                    // The tunnel is open: the answer is its head, and the
+                    // stream's DATA is the tunnel's until either side ends.
+                    stream.inbox.push(Event::message_end());
+                    stream.tunnel_open.set(true);
+                } else if recv.is_end_stream() {
                     stream.inbox.push(Event::MessageEnd(Box::default()));
                     ex.done = true;
                     return Progress::Moved;
@@ -656,6 +670,13 @@ fn read_answer(
             Poll::Pending => return if moved { Progress::Moved } else { Progress::Still },
         }
     }
+    if stream.tunnel_open.get() {
+        // The server's side of the tunnel ended: so does the tunnel.
+        stream.end_with(None);
+        ex.recv = None;
+        ex.done = true;
+        return Progress::Moved;
+    }
     match recv.poll_trailers(task) {
         Poll::Ready(Ok(trailers)) => {
             let tail =
@@ -679,6 +700,12 @@ fn read_answer(
             }
         }
     }
+}
+
+/// True if the stream's latest request is a `CONNECT` whose head is written:
+/// what the stream sends next, its end included, is the tunnel's.
+fn tunneling(st: &StreamState) -> bool {
+    !st.request_open && st.exchanges.back().is_some_and(|ex| ex.tunnel && ex.head_done && !ex.done)
 }
 
 /// Hands `h2` what of the request body of `ex` its window allows.
@@ -757,6 +784,7 @@ impl ClientSession for Session {
             refused: Cell::new(false),
             ended: Cell::new(false),
             answering: Cell::new(false),
+            tunnel_open: Cell::new(false),
         });
         self.streams.borrow_mut().push(stream.clone());
         stream
@@ -771,7 +799,11 @@ impl ClientSession for Session {
                     stream.answering.set(false);
                     let ex = match &*h {
                         Head::Request(r) => match request_to_h2(r, "http", "localhost") {
-                            Ok(req) => Exchange::new(req),
+                            Ok(req) => {
+                                let mut ex = Exchange::new(req);
+                                ex.tunnel = r.method == "CONNECT";
+                                ex
+                            }
                             Err(why) => {
                                 tracing::warn!(why, "muxHTTP: a request that HTTP/2 cannot carry");
                                 Exchange::failed()
@@ -787,7 +819,8 @@ impl ClientSession for Session {
                     }
                 }
                 Event::Data(d) => {
-                    if !st.request_open {
+                    let tunneling = tunneling(&st);
+                    if !st.request_open && !tunneling {
                         return;
                     }
                     let Some(ex) = st.exchanges.back_mut() else { return };
@@ -802,9 +835,19 @@ impl ClientSession for Session {
                     }
                     st.request_open = false;
                     let Some(ex) = st.exchanges.back_mut() else { return };
-                    ex.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
+                    ex.head_done = true;
+                    if !ex.tunnel {
+                        ex.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
+                    }
                 }
-                Event::StreamEnd(_) => return,
+                Event::StreamEnd(_) => {
+                    // The client's side of a tunnel ends: END_STREAM after what waits.
+                    if !tunneling(&st) {
+                        return;
+                    }
+                    let Some(ex) = st.exchanges.back_mut() else { return };
+                    ex.body.finish.get_or_insert(None);
+                }
             }
         }
         self.watch_response();
@@ -817,6 +860,10 @@ impl ClientSession for Session {
 
     fn request_open(stream: &Stream) -> bool {
         stream.state.borrow().request_open
+    }
+
+    fn tunneling(stream: &Stream) -> bool {
+        tunneling(&stream.state.borrow())
     }
 
     fn leave(self: &Rc<Self>, stream: &Rc<Stream>, shares: usize) {

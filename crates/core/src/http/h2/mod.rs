@@ -168,7 +168,9 @@ pub fn request_to_h2(head: &RequestHead, scheme: &str, default_authority: &str) 
         http::Method::from_bytes(head.method.as_bytes()).map_err(|_| format!("bad method {:?}", head.method))?;
     let mut b = http::Request::builder().method(method);
     if head.method.as_str() == "CONNECT" {
-        b = b.uri(authority);
+        // The target is the request's (`CONNECT host:port`), whatever its Host says.
+        let target = if head.path.is_empty() || head.path.starts_with('/') { authority } else { head.path.as_str() };
+        b = b.uri(target);
     } else {
         let path = if head.path.is_empty() { "/" } else { head.path.as_str() };
         let scheme = head.scheme.as_deref().unwrap_or(scheme);

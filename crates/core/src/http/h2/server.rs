@@ -12,6 +12,12 @@
 //! staying in the stream's window. A stream the client resets is given up
 //! (`Incoming::Abort`), and nothing else is touched.
 //!
+//! A `CONNECT` stream, in a session that takes tunnels, is a request whose
+//! MessageStart and MessageEnd come at once; if its answer is a 2xx, the
+//! answer's head goes at once, the stream's DATA both ways is the tunnel's
+//! (Data after the MessageEnds), and either side's end (END_STREAM, or the
+//! answer's StreamEnd) ends that side.
+//!
 //! Misbehaving clients: `h2` answers protocol errors with RST_STREAM or GOAWAY
 //! as RFC 9113 says and bounds resets of unaccepted streams, oversize header
 //! lists, CONTINUATION floods and small-frame floods; `guard` bounds the
@@ -74,6 +80,9 @@ struct Stream<T> {
     started: bool,
     /// The answer's last frame was handed to `h2`.
     sent: bool,
+    /// A `CONNECT` (in a session taking tunnels), and whether its answer opened it.
+    tunnel: bool,
+    tunnel_open: bool,
     state: Option<T>,
 }
 
@@ -108,9 +117,18 @@ pub struct Session<T> {
     /// pump when `defer` says so.
     answered: bool,
     defer: bool,
+    /// `CONNECT` streams are tunnels (see `taking_tunnels`).
+    tunnels: bool,
 }
 
 impl<T> Session<T> {
+    /// `CONNECT` streams become tunnels when answered 2xx; without this a
+    /// `CONNECT` is a request like any other.
+    pub fn taking_tunnels(mut self, take: bool) -> Self {
+        self.tunnels = take;
+        self
+    }
+
     /// A session with these options; what the client sent so far is fed with
     /// `input`. With `defer`, answers are written once what runs now is done.
     pub fn new(options: &ServerOptions, defer: bool) -> Self {
@@ -142,6 +160,7 @@ impl<T> Session<T> {
             inbound: None,
             answered: false,
             defer,
+            tunnels: false,
         }
     }
 
@@ -238,8 +257,9 @@ impl<T> Session<T> {
                     self.next_id += 1;
                     self.exchanges.begin();
                     let ended = recv.is_end_stream();
+                    let tunnel = self.tunnels && parts.method == http::Method::CONNECT;
                     self.incoming.push_back(Incoming::Request(id, Event::start(Head::Request(head))));
-                    if ended {
+                    if ended || tunnel {
                         self.incoming.push_back(Incoming::Request(id, Event::message_end()));
                     }
                     self.streams.insert(
@@ -257,6 +277,8 @@ impl<T> Session<T> {
                             blocked: false,
                             started: false,
                             sent: false,
+                            tunnel,
+                            tunnel_open: false,
                             state: None,
                         },
                     );
@@ -370,6 +392,12 @@ fn read_body<T>(
             Poll::Pending => return Ok(()),
         }
     }
+    if s.tunnel {
+        // The client's side of the tunnel ended (its MessageEnd went long ago).
+        incoming.push_back(Incoming::Request(id, Event::end()));
+        s.recv = None;
+        return Ok(());
+    }
     match recv.poll_trailers(task) {
         Poll::Ready(Ok(trailers)) => {
             let tail = Tail {
@@ -395,7 +423,7 @@ fn write_answer<T>(s: &mut Stream<T>, task: &mut Context<'_>) {
     if s.sent {
         return;
     }
-    if let Some(head) = s.head.take_if(|_| s.body.len > 0 || s.body.finish.is_some()) {
+    if let Some(head) = s.head.take_if(|_| s.body.len > 0 || s.body.finish.is_some() || s.tunnel_open) {
         let Some(mut respond) = s.respond.take() else { return };
         let alone = s.body.ends_empty();
         match respond.send_response(head, alone) {
@@ -508,8 +536,16 @@ impl<T> ServerSession<T> for Session<T> {
                     Head::Response(r) => response_to_h2(r),
                     _ => response_to_h2(&ResponseHead::default()),
                 };
+                s.tunnel_open = s.tunnel && head.status().is_success();
+                if s.tunnel && !s.tunnel_open {
+                    // Refused: the rest of what the client sends is not wanted.
+                    s.recv = None;
+                    s.body_done = true;
+                }
                 s.head = Some(head);
             }
+            // A tunnel's answer does not end with its MessageEnd.
+            Event::MessageEnd(_) if s.tunnel_open => return None,
             Event::Data(d) if s.started => {
                 if !s.head_request {
                     s.body.push(d);
@@ -520,6 +556,11 @@ impl<T> ServerSession<T> for Session<T> {
                 s.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
             }
             Event::MessageEnd(_) => return None,
+            Event::StreamEnd(err) if s.tunnel_open => {
+                // The tunnel's far side ended: END_STREAM after what waits.
+                tracing::debug!(error = ?err, "HTTP/2: a tunnel ended");
+                s.body.finish = Some(None);
+            }
             Event::StreamEnd(err) => {
                 if s.started {
                     // Cut off half-way: the stream is reset, the connection goes on.
