@@ -79,6 +79,10 @@ interface MessageHead {
   protocol?: string;
   /** Header fields by lowercase name; repeated fields are joined with `', '`, and `set-cookie` is an array. */
   headers?: { [name: string]: string | string[] };
+  /** A WebSocket message's opcode: 1 text, 2 binary, 8 close, 9 ping, 10 pong (a head with it and no `status` is a WebSocket head). */
+  opcode?: number;
+  /** A WebSocket message: whether its frames are (to be) masked. */
+  masked?: boolean;
   /** Other fields a script adds are kept on the object but not sent. */
   [field: string]: any;
 }
@@ -618,6 +622,10 @@ interface Configuration {
   encodeHTTPRequest(options?: EncodeHTTPRequestOptions): Configuration;
   /** Encodes HTTP response messages into HTTP/1 bytes. */
   encodeHTTPResponse(options?: EncodeHTTPResponseOptions): Configuration;
+  /** Decodes WebSocket frames into messages (head: opcode, masked), payloads streaming. */
+  decodeWebSocket(options?: DecodeWebSocketOptions): Configuration;
+  /** Encodes messages (head: opcode, masked) into WebSocket frames. */
+  encodeWebSocket(): Configuration;
   /** Runs a named pipeline inline, sharing the stream's context. */
   link(pipeline: SubPipeline): Configuration;
   /** Runs the entrance pipelines of a list of modules as a plugin chain; chain() runs the next one. */
@@ -824,6 +832,14 @@ interface EncodeHTTPRequestOptions {
 interface EncodeHTTPResponseOptions {
   /** Bodies up to this get a content-length; longer ones keep the length they declare or go chunked. Default: 16k. */
   bufferSize?: number | string;
+}
+
+/** Options of `decodeWebSocket`. */
+interface DecodeWebSocketOptions {
+  /** Frames must be masked, as a server must ask of its clients; an unmasked one is a protocol error. Default: false. */
+  requireMask?: boolean;
+  /** A message whose payload grows past this ends the stream (close code 1009). Default: 64m. */
+  maxMessageSize?: number | string;
 }
 
 /** Options of `wait`. */

@@ -286,6 +286,24 @@ pub enum Head {
     Request(RequestHead),
     /// An HTTP response head.
     Response(ResponseHead),
+    /// A WebSocket message's head.
+    WebSocket(FrameHead),
+}
+
+/// What a WebSocket message is (RFC 6455 §5.2): its opcode (1 text, 2 binary,
+/// 8 close, 9 ping, 10 pong) and whether its frames are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// The opcode of its first frame.
+    pub opcode: u8,
+    /// True if its frames are (to be) masked: a client's are.
+    pub masked: bool,
+}
+
+impl Default for FrameHead {
+    fn default() -> Self {
+        FrameHead { opcode: 1, masked: false }
+    }
 }
 
 impl Head {
@@ -310,7 +328,7 @@ impl Head {
         match self {
             Head::Request(r) => Some(&r.headers),
             Head::Response(r) => Some(&r.headers),
-            Head::None => None,
+            Head::None | Head::WebSocket(_) => None,
         }
     }
 
@@ -319,7 +337,7 @@ impl Head {
         match self {
             Head::Request(r) => Some(&mut r.headers),
             Head::Response(r) => Some(&mut r.headers),
-            Head::None => None,
+            Head::None | Head::WebSocket(_) => None,
         }
     }
 }

@@ -23,6 +23,7 @@
 //! - `compression`: streaming gzip / deflate, inflating with a size bound.
 //! - `proxy_protocol`: the PROXY protocol header, read and written.
 //! - `socks`: SOCKS 4, 4a and 5 requests and answers, read and written.
+//! - `websocket`: WebSocket frames, read as they stream and written.
 //! - `filters`: one file per filter, each declared by a `FilterDef`; the `FILTERS` table; `Registry`.
 //! - `program`: `Program`, the ports a script listens on.
 //! - `quota`: `Quota`, what throttling filters consume.
@@ -51,6 +52,7 @@ pub mod socks;
 pub mod testing;
 mod timer;
 mod value_args;
+pub mod websocket;
 
 pub use args::{ArgError, ArgResult, Args, Fields, NoOptions, OptValue, Options, Param};
 pub use callback::{Arg, Callback, Pending, Plain, Returned, ScriptError, ScriptValue, Want};
@@ -58,7 +60,7 @@ pub use context::{Context, ContextVars, Inbound, WeakContext};
 pub use data::{Data, DataReader};
 pub use event::{Collected, Event, EventKind, Message, MessageCollector, StreamError};
 pub use flow::{follow, Backpressure, Direction, Gauge, Pressure};
-pub use head::{lowercase, Head, Headers, RequestHead, ResponseHead, Tail, Text};
+pub use head::{lowercase, FrameHead, Head, Headers, RequestHead, ResponseHead, Tail, Text};
 pub use mux::{Key, KeyHasher, Ledger, Pool, Pooled};
 pub use options::{
     format_duration, format_size, parse_duration, parse_size, DefaultValue, OptionDef, OptionReader, Support, Ty,

@@ -5,7 +5,9 @@
 //! the tunnel (2xx to `CONNECT`, `101` to an upgrade), the bytes that follow go
 //! to the sub-pipeline and what it outputs goes back, until either side ends.
 //! The sub-pipeline's context is a copy of the request's, so variables the
-//! handler sets (a target) are there.
+//! handler sets (a target) are there. A `101` to a WebSocket request gets the
+//! `Upgrade` and `Sec-WebSocket-Accept` headers RFC 6455 asks for, unless the
+//! handler gave them.
 
 use super::hold::Hold;
 use crate::args::{ArgError, ArgResult, Args};
@@ -38,6 +40,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         slot: subs[0].clone(),
         collector: MessageCollector::new(Some(MAX_REQUEST_BODY)),
         asked: Tunnel::No,
+        upgrade: None,
         hold: Hold::default(),
         state: State::Request,
     });
@@ -60,6 +63,8 @@ pub struct AcceptHttpTunnel {
     slot: LayoutSlot,
     collector: MessageCollector,
     asked: Tunnel,
+    /// The request's `Upgrade` and `Sec-WebSocket-Key`, for a `101`.
+    upgrade: Option<(String, Option<String>)>,
     hold: Hold,
     state: State,
 }
@@ -80,6 +85,10 @@ impl AcceptHttpTunnel {
             }
             Collected::Message(request) => {
                 self.asked = request.head.request().map(Tunnel::asked_by).unwrap_or_default();
+                if let (Tunnel::Upgrade, Some(r)) = (self.asked, request.head.request()) {
+                    let protocol = r.headers.get("upgrade").unwrap_or_default().to_string();
+                    self.upgrade = Some((protocol, r.headers.get("sec-websocket-key").map(str::to_string)));
+                }
                 let result = self.handler.call(cx.context(), Arg::Message(request), Want::EventObjects);
                 self.answer(result, cx);
             }
@@ -114,6 +123,10 @@ impl AcceptHttpTunnel {
             return cx.output(Event::error(StreamError::RuntimeError));
         };
         let open = self.asked.opened_by(status);
+        let mut events = events;
+        if let (true, Some((protocol, key))) = (open && self.asked == Tunnel::Upgrade, &self.upgrade) {
+            complete_upgrade(&mut events, protocol, key.as_deref());
+        }
         for ev in events {
             cx.output(ev);
         }
@@ -128,6 +141,26 @@ impl AcceptHttpTunnel {
                 self.state = State::Done;
                 cx.output(Event::error(StreamError::RuntimeError));
             }
+        }
+    }
+}
+
+/// Gives a `101` the `Upgrade` its request asked for and, for WebSocket, the
+/// `Sec-WebSocket-Accept` of its key, where the handler did not.
+fn complete_upgrade(events: &mut [Event], protocol: &str, key: Option<&str>) {
+    let Some(Event::MessageStart(head)) = events.iter_mut().find(|e| matches!(e, Event::MessageStart(_))) else {
+        return;
+    };
+    if matches!(**head, Head::None) {
+        **head = Head::Response(ResponseHead::with_status(101));
+    }
+    let Some(h) = head.headers_mut() else { return };
+    if h.get("upgrade").is_none() {
+        h.set("upgrade", protocol.to_string());
+    }
+    if let (Some(key), true) = (key, protocol.eq_ignore_ascii_case("websocket")) {
+        if h.get("sec-websocket-accept").is_none() {
+            h.set("sec-websocket-accept", crate::websocket::accept_key(key));
         }
     }
 }
@@ -248,6 +281,25 @@ mod tests {
             assert_eq!(h.out.text(), if opens { "FRAME" } else { "" }, "status {code}");
             h.finish();
         }
+    }
+
+    #[test]
+    fn a_101_to_a_websocket_request_gets_its_accept_key_and_upgrade() {
+        let h = Harness::new(vec![filter(|_| {
+            let head = ResponseHead { status: 101, ..ResponseHead::default() };
+            Ok(Returned::Events(Message::new(Head::Response(head), "").into_events()))
+        })]);
+        let ws =
+            [("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")];
+        for ev in request("GET", &ws) {
+            h.input(ev);
+        }
+        let evs = h.out.events();
+        let Event::MessageStart(head) = &evs[0] else { panic!("{evs:?}") };
+        let headers = head.headers().unwrap();
+        assert_eq!(headers.get("upgrade"), Some("websocket"));
+        assert_eq!(headers.get("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        h.finish();
     }
 
     #[test]

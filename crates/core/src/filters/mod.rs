@@ -8,6 +8,7 @@
 //! - `mux_http`: `muxHTTP`, an HTTP client over sessions shared by key.
 //! - `accept_http_tunnel`, `connect_http_tunnel`: the two ends of an HTTP tunnel (CONNECT, Upgrade).
 //! - `accept_socks`, `connect_socks`: the two ends of SOCKS.
+//! - `decode_websocket`, `encode_websocket`: WebSocket frames to messages and back.
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
@@ -32,12 +33,14 @@ pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
 pub mod connect_socks;
 pub mod decode_http;
+pub mod decode_websocket;
 pub mod decompress;
 pub mod decompress_http;
 pub mod demux_http;
 pub mod dummy;
 pub mod dump;
 pub mod encode_http;
+pub mod encode_websocket;
 pub mod fork;
 pub mod handle;
 pub mod hold;
@@ -106,6 +109,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &decode_http::RESPONSE,
     &encode_http::REQUEST,
     &encode_http::RESPONSE,
+    &decode_websocket::DEF,
+    &encode_websocket::DEF,
     &link::DEF,
     &chain::DEF,
     &use_module::DEF,

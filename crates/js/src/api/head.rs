@@ -30,6 +30,10 @@ pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
             o.set("protocol", &*r.protocol)?;
             o.set("headers", headers_to_js(ctx, &r.headers)?)?;
         }
+        Head::WebSocket(f) => {
+            o.set("opcode", f.opcode)?;
+            o.set("masked", f.masked)?;
+        }
     }
     Ok(o.into_value())
 }
@@ -60,10 +64,19 @@ fn headers_to_js<'js>(ctx: &Ctx<'js>, headers: &Headers) -> Result<Object<'js>> 
     Ok(o)
 }
 
-/// A head from a script object: with `method` or `path` it is a request, otherwise a
-/// response (status 200 unless given).
+/// A head from a script object: with `method` or `path` it is a request, with
+/// `opcode` (and no `status`) a WebSocket message's, otherwise a response
+/// (status 200 unless given).
 pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
     let Some(o) = v.as_object() else { return Ok(Head::None) };
+    let opcode: Option<Coerced<i32>> = o.get("opcode")?;
+    if let (Some(op), false) = (opcode, o.contains_key("status")?) {
+        let masked: Option<Coerced<bool>> = o.get("masked")?;
+        return Ok(Head::WebSocket(proxy_core::FrameHead {
+            opcode: op.0.clamp(0, 15) as u8,
+            masked: masked.is_some_and(|m| m.0),
+        }));
+    }
     let headers = match o.get::<_, Option<Object>>("headers")? {
         Some(h) => headers_from_js(&h)?,
         None => Headers::new(),

@@ -671,7 +671,7 @@ mod tests {
                         s.push_str(&format!("[{} {} {} {}]", r.method, r.path, r.protocol, r.headers.len()))
                     }
                     Head::Response(r) => s.push_str(&format!("[{} {}]", r.status, r.headers.len())),
-                    Head::None => s.push_str("[?]"),
+                    Head::None | Head::WebSocket(_) => s.push_str("[?]"),
                 },
                 Event::Data(d) => body.extend(d.to_vec()),
                 Event::MessageEnd(_) => {
