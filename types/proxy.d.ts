@@ -603,7 +603,7 @@ interface Configuration {
   /** Asks the SOCKS 5 proxy its sub-pipeline reaches to connect to the target, then sends the stream through it. */
   connectSOCKS(target: string | (() => string)): Configuration;
   /** Compresses each message's body with gzip or deflate, unless it already has a content-encoding. */
-  compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)): Configuration;
+  compressHTTP(method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined), options?: CompressHTTPOptions): Configuration;
   /** Inflates each message body in gzip, deflate or brotli, bounded by maxSize. */
   decompressHTTP(enable?: (head: MessageStart) => boolean, options?: DecompressHTTPOptions): Configuration;
   /** Compresses a raw byte stream with gzip or deflate. */

@@ -200,3 +200,44 @@ for sid in (1, 3):
     assert!(out.contains("1 ['200'] HTTP/1.1 200 OK origin saw /h2"), "{out}");
     assert!(out.contains("3 ['403'] not allowed not allowed"), "{out}");
 }
+
+#[test]
+fn an_http2_tunnel_whose_upstream_fails_is_reset_with_connect_error_not_ended() {
+    let front = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy({{ _target: '' }})
+.listen({front})
+.demuxHTTP().to($=>$
+  .acceptHTTPTunnel(msg => void (_target = msg.head.path)).to($=>$.connect(() => _target))
+)
+"#
+        ),
+        &[],
+    );
+    // The upstream takes the connection, sends a little, and resets it.
+    let out = crate::http2::python(&format!(
+        r#"
+import threading
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+def upstream():
+    c, _ = l.accept()
+    c.sendall(b"partial")
+    c.recv(100)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+threading.Thread(target=upstream, daemon=True).start()
+s, c = conn({front}, validate=False)
+c.send_headers(1, [(":method", "CONNECT"), (":authority", "127.0.0.1:%d" % l.getsockname()[1])])
+c.send_data(1, b"hello")
+s.sendall(c.data_to_send())
+seen = events(s, c, lambda evs: any(isinstance(e, (h2.events.StreamReset, h2.events.StreamEnded)) for e in evs))
+body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived))
+ends = [("reset %d" % e.error_code) if isinstance(e, h2.events.StreamReset) else "ended" for e in seen
+        if isinstance(e, (h2.events.StreamReset, h2.events.StreamEnded))]
+print(body.decode(), ends)
+"#
+    ));
+    assert_eq!(out.trim(), "partial ['reset 10']", "CONNECT_ERROR is 0xa");
+}

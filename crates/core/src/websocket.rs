@@ -32,7 +32,8 @@ pub mod opcode {
 /// Control frames (close, ping, pong) carry at most this much (§5.5).
 pub const MAX_CONTROL: usize = 125;
 
-/// Control frames held while a fragmented message is open, at most.
+/// Control frames (pings, pongs) held while a fragmented message is open, at
+/// most; one more is a policy violation (1008). A close is never held.
 const MAX_HELD_CONTROL: usize = 8;
 
 /// Why the bytes are not WebSocket frames, with the close code that says it.
@@ -144,7 +145,7 @@ impl Decoder {
                     let piece = b.split_to(n);
                     self.payload(piece, out);
                     if self.frame.left == 0 {
-                        self.end_frame(out);
+                        self.end_frame(out)?;
                     }
                 }
             }
@@ -206,7 +207,7 @@ impl Decoder {
         }
         self.state = State::Payload;
         if len == 0 {
-            self.end_frame(out);
+            self.end_frame(out)?;
         }
         Ok(())
     }
@@ -231,29 +232,39 @@ impl Decoder {
         }
     }
 
-    fn end_frame(&mut self, out: &mut impl FnMut(Event)) {
+    fn end_frame(&mut self, out: &mut impl FnMut(Event)) -> Result<(), DecodeError> {
         self.state = State::Header;
         let f = self.frame;
         if f.opcode >= 8 {
             let payload = std::mem::take(&mut self.control);
             let masked = f.mask.is_some();
-            if self.in_message {
-                if self.held.len() < MAX_HELD_CONTROL {
-                    self.held.push((f.opcode, masked, payload));
-                }
-                // More than that inside one message: the extra pings go unanswered.
-            } else {
+            if !self.in_message {
                 emit_whole(f.opcode, masked, payload, out);
+            } else if f.opcode == opcode::CLOSE {
+                // The peer is closing: the message it left open ends here, and
+                // its close is not held back.
+                self.end_message(out);
+                emit_whole(f.opcode, masked, payload, out);
+            } else if self.held.len() < MAX_HELD_CONTROL {
+                self.held.push((f.opcode, masked, payload));
+            } else {
+                return Err(DecodeError { code: 1008, why: "too many control frames inside one message" });
             }
-            return;
+            return Ok(());
         }
         if f.fin {
-            self.in_message = false;
-            self.message_size = 0;
-            out(Event::message_end());
-            for (op, masked, payload) in std::mem::take(&mut self.held) {
-                emit_whole(op, masked, payload, out);
-            }
+            self.end_message(out);
+        }
+        Ok(())
+    }
+
+    /// Ends the open message, and outputs the control frames held meanwhile.
+    fn end_message(&mut self, out: &mut impl FnMut(Event)) {
+        self.in_message = false;
+        self.message_size = 0;
+        out(Event::message_end());
+        for (op, masked, payload) in std::mem::take(&mut self.held) {
+            emit_whole(op, masked, payload, out);
         }
     }
 }
@@ -407,6 +418,19 @@ mod tests {
         let small = Limits { max_message_size: 5, ..OPEN };
         let input = bytes(&[frame(false, 1, None, &Data::from("abc")), frame(true, 0, None, &Data::from("def"))]);
         assert_eq!(trace(small, &[&input]).unwrap_err().code, 1009);
+    }
+
+    #[test]
+    fn a_close_inside_a_fragmented_message_ends_it_and_too_many_pings_in_one_are_refused() {
+        let mut frames = vec![frame(false, opcode::TEXT, None, &Data::from("a"))];
+        frames.push(frame(true, opcode::PING, None, &Data::from("p")));
+        frames.push(frame(true, opcode::CLOSE, None, &Data::from(vec![3u8, 232])));
+        assert_eq!(trace(OPEN, &[&bytes(&frames)]).unwrap(), "[1]a|[9]p|[8]\u{3}\u{fffd}|");
+        let mut frames = vec![frame(false, opcode::TEXT, None, &Data::from("a"))];
+        for _ in 0..=MAX_HELD_CONTROL {
+            frames.push(frame(true, opcode::PING, None, &Data::from("p")));
+        }
+        assert_eq!(trace(OPEN, &[&bytes(&frames)]).unwrap_err().code, 1008);
     }
 
     #[test]

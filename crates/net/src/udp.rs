@@ -139,13 +139,16 @@ pub async fn serve_port(socket: UdpSocket, port: Rc<PortConfig>, mut drain: watc
                         continue;
                     }
                 };
+                // A peer whose pipeline ended meanwhile (a timer, an upstream's
+                // end) is forgotten first: this datagram starts a new one.
+                forget_ended(&shared, &mut peers);
                 let (layout, generation, options) = port.current();
                 if n > options.max_datagram_size {
                     too_long.one(port.addr_text());
                     continue;
                 }
                 if !peers.contains_key(&from) {
-                    let limit = options.max_connections.unwrap_or(MAX_PEERS);
+                    let limit = options.max_connections.unwrap_or(MAX_PEERS).max(1);
                     if peers.len() >= limit {
                         too_many.one(port.addr_text());
                         continue;
@@ -201,16 +204,21 @@ pub async fn serve_port(socket: UdpSocket, port: Rc<PortConfig>, mut drain: watc
         for _ in 0..shared.sends.dropped.replace(0) {
             queue_full.one(port.addr_text());
         }
-        let ended = std::mem::take(&mut *shared.ended.borrow_mut());
-        for addr in ended {
-            if let Some((peer, _)) = peers.remove(&addr) {
-                peer.inbound.closed.set(true);
-            }
-        }
+        forget_ended(&shared, &mut peers);
     }
     for (_, (peer, _)) in peers.drain() {
         peer.inbound.closed.set(true);
         peer.pipeline.input(Event::end());
+    }
+}
+
+/// Forgets the peers whose pipelines have ended.
+fn forget_ended(shared: &PortShared, peers: &mut HashMap<SocketAddr, (Peer, Rc<proxy_core::Generation>)>) {
+    let ended = std::mem::take(&mut *shared.ended.borrow_mut());
+    for addr in ended {
+        if let Some((peer, _)) = peers.remove(&addr) {
+            peer.inbound.closed.set(true);
+        }
     }
 }
 

@@ -31,6 +31,10 @@ pub const DEF: FilterDef = FilterDef {
 /// Largest request body taken with a tunnel request (they have none, as a rule).
 const MAX_REQUEST_BODY: usize = 64 * 1024;
 
+/// Bytes of the tunnel held while a Promised answer is awaited; more ends the
+/// stream with BufferOverflow (over HTTP/1 the decoder holds them instead).
+pub const MAX_HELD: usize = 1 << 20;
+
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let Some(handler) = args.callback(0)? else {
         return Err(ArgError(format!("{}: a handler function is required", def.name)));
@@ -42,6 +46,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         asked: Tunnel::No,
         upgrade: None,
         hold: Hold::default(),
+        held_bytes: 0,
         state: State::Request,
     });
     spec.joint = true;
@@ -66,6 +71,8 @@ pub struct AcceptHttpTunnel {
     /// The request's `Upgrade` and `Sec-WebSocket-Key`, for a `101`.
     upgrade: Option<(String, Option<String>)>,
     hold: Hold,
+    /// Data bytes kept by `hold`.
+    held_bytes: usize,
     state: State,
 }
 
@@ -168,13 +175,26 @@ fn complete_upgrade(events: &mut [Event], protocol: &str, key: Option<&str>) {
 impl Filter for AcceptHttpTunnel {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
         if self.hold.is_waiting() {
+            if let Event::Data(d) = &ev {
+                self.held_bytes += d.len();
+                if self.held_bytes > MAX_HELD {
+                    tracing::warn!("acceptHTTPTunnel: over {MAX_HELD} bytes came while the answer was awaited");
+                    self.state = State::Done;
+                    self.hold = Hold::default();
+                    return cx.output(Event::error(StreamError::BufferOverflow));
+                }
+            }
             return self.hold.keep(ev);
+        }
+        if matches!(self.state, State::Done) {
+            return;
         }
         self.process(ev, cx);
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_>) {
         let Some(result) = self.hold.settled() else { return };
+        self.held_bytes = 0;
         self.answer(result, cx);
         while let Some(ev) = self.hold.next_kept() {
             self.process(ev, cx);

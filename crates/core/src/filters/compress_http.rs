@@ -2,7 +2,8 @@
 //! it streams, unless the message already has a `content-encoding`. The head
 //! gets `content-encoding` and loses `content-length` (the length changes).
 //! `method` is a name, an options object (`{ method, level }`), or a function
-//! of the MessageStart returning a name, or nothing for no compression.
+//! of the MessageStart returning a name, or nothing for no compression; after
+//! a name or a function, `{ level }` may follow.
 
 use crate::args::{ArgError, ArgResult, Args};
 use crate::callback::Arg;
@@ -19,7 +20,7 @@ use std::rc::Rc;
 /// `compressHTTP` as scripts see it.
 pub const DEF: FilterDef = FilterDef {
     name: "compressHTTP",
-    params: "method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined)",
+    params: "method: 'gzip' | 'deflate' | CompressHTTPOptions | ((head: MessageStart) => string | undefined), options?: CompressHTTPOptions",
     doc: "Compresses each message's body with gzip or deflate, unless it already has a content-encoding.",
     options: &[OPTIONS],
     build,
@@ -32,7 +33,15 @@ const OPTIONS: &[OptionDef] = &[
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let (choice, level) = if args.is_function(0) || args.is_string(0) {
-        (Choice::from_args(def, args, 0, false)?, 6)
+        let choice = Choice::from_args(def, args, 0, false)?;
+        let r = def.options_at(args, 1)?;
+        if r.raw("method")?.is_some() {
+            return Err(ArgError(format!(
+                "{}: the method is the first argument; the options take only level",
+                def.name
+            )));
+        }
+        (choice, r.int("level")?.clamp(0, 9) as u32)
     } else {
         let r = def.options_at(args, 0)?;
         let method = r.opt_string("method")?.unwrap_or_else(|| "gzip".into());
@@ -194,6 +203,29 @@ mod tests {
         ] {
             assert_eq!(run(status, &headers).get("content-encoding"), None, "{status} {headers:?}");
         }
+    }
+
+    #[test]
+    fn a_level_may_follow_a_name_or_a_function_but_not_a_second_method() {
+        let body = "compressible ".repeat(500);
+        let size = |level: i64| {
+            let opts = vec![("level".to_string(), crate::OptValue::Number(level as f64))];
+            let h = Harness::new(vec![spec(&DEF, vec![TestArg::Str("gzip".into()), TestArg::OptionValues(opts)])]);
+            h.input(Event::start(Head::Response(ResponseHead::with_status(200))));
+            h.input(Event::Data(Data::from(body.clone())));
+            h.input(Event::message_end());
+            let n: usize = h.out.events().iter().map(|e| if let Event::Data(d) = e { d.len() } else { 0 }).sum();
+            h.finish();
+            n
+        };
+        assert!(size(0) > body.len(), "level 0 stores");
+        assert!(size(9) < body.len() / 10);
+        let opts = vec![("method".to_string(), crate::OptValue::Str("deflate".into()))];
+        let err = (DEF.build)(
+            &DEF,
+            &mut crate::testing::TestArgs(vec![TestArg::Str("gzip".into()), TestArg::OptionValues(opts)]),
+        );
+        assert!(err.is_err());
     }
 
     #[test]

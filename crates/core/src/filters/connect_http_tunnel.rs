@@ -41,6 +41,9 @@ pub const MAX_HELD: usize = 1 << 20;
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let handshake = if args.is_string(0) {
         let target = args.string(0)?.unwrap_or_default();
+        if !crate::http::tunnel::authority_form(&target) {
+            return Err(ArgError(format!("{}: '{target}' is not host:port", def.name)));
+        }
         Param::Static(connect_request(&target))
     } else if args.is_function(0) || args.is_object(0) {
         args.events_param(0)?
@@ -147,7 +150,8 @@ impl ConnectHttpTunnel {
         let target: Vec<u8> =
             evs.iter().filter_map(|e| if let Event::Data(d) = e { Some(d.to_vec()) } else { None }).flatten().collect();
         match std::str::from_utf8(&target) {
-            Ok(t) if !t.is_empty() => Ok(connect_request(t)),
+            Ok(t) if crate::http::tunnel::authority_form(t) => Ok(connect_request(t)),
+            Ok(t) if !t.is_empty() => Err(format!("the handshake function returned '{t}', which is not host:port")),
             _ => Err("the handshake function did not return a request Message or a target".into()),
         }
     }

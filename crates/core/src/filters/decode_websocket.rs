@@ -4,8 +4,9 @@
 //! after its final frame. Control frames (close, ping, pong) are messages of
 //! their own; one that comes inside a fragmented message follows it. Frames
 //! that break RFC 6455 end the stream with ProtocolError, after a close message
-//! with the code that says why (1002, or 1009 for a message over
-//! `maxMessageSize`) when no message is open, for an echoing pipeline to send.
+//! with the code that says why (1002; 1009 for a message over
+//! `maxMessageSize`; 1008 for more than 8 pings inside one fragmented message),
+//! for an echoing pipeline to send; a message open then is ended first.
 
 use crate::args::ArgResult;
 use crate::args::Args;
@@ -52,7 +53,11 @@ impl DecodeWebSocket {
     fn fail(&mut self, err: DecodeError, cx: &mut Cx<'_>) {
         tracing::warn!(code = err.code, "decodeWebSocket: {}; closing", err.why);
         self.failed = true;
-        if !self.decoder.in_message() {
+        {
+            if self.decoder.in_message() {
+                // The message cut off ends, so that the close can follow it.
+                cx.output(Event::message_end());
+            }
             let mut payload = err.code.to_be_bytes().to_vec();
             payload.extend_from_slice(err.why.as_bytes());
             payload.truncate(crate::websocket::MAX_CONTROL);

@@ -431,7 +431,10 @@ POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nxyz",
     fn an_upgrade_answered_101_switches_the_connection_to_raw_bytes() {
         let h = Harness::new(vec![tunnel_server()]);
         h.send("GET /ws HTTP/1.1\r\nhost: a\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\nping");
-        assert_eq!(h.out.text(), "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\nPING");
+        assert_eq!(
+            h.out.text(),
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\nPING"
+        );
         h.input(Event::end());
         assert!(h.out.ended());
         h.finish();

@@ -80,9 +80,16 @@ impl Filter for EncodeWebSocket {
             Event::MessageStart(head) => {
                 if self.message.is_none() {
                     let (op, masked) = match &*head {
-                        Head::WebSocket(f) => (f.opcode & 0x0f, f.masked),
+                        Head::WebSocket(f) => (f.opcode, f.masked),
                         _ => (opcode::TEXT, false),
                     };
+                    if !matches!(op, opcode::TEXT | opcode::BINARY | opcode::CLOSE | opcode::PING | opcode::PONG) {
+                        tracing::warn!(
+                            op,
+                            "encodeWebSocket: a message with an opcode no frame may start with; dropped"
+                        );
+                        return;
+                    }
                     self.message = Some((op, masked));
                     self.body = Data::new();
                     self.continuation = false;
@@ -90,6 +97,16 @@ impl Filter for EncodeWebSocket {
             }
             Event::Data(d) => {
                 let Some((op, _)) = self.message else { return };
+                if op >= 8 {
+                    // A control frame carries at most 125 bytes: the rest is not kept.
+                    let room = (MAX_CONTROL + 1).saturating_sub(self.body.len());
+                    let mut d = d;
+                    if d.len() > room {
+                        d = d.shift(room);
+                    }
+                    self.body.push(d);
+                    return;
+                }
                 self.body.push(d);
                 if op < 8 {
                     while self.body.len() > FRAGMENT {

@@ -552,6 +552,18 @@ mod tests {
     }
 
     #[test]
+    fn a_101_to_a_request_that_asked_for_no_upgrade_is_not_its_answer() {
+        const ANSWER: &str = "HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nA";
+        let seen = Rc::new(Upstreams::default());
+        let h = Harness::new(vec![mux(None, &[], origin(&seen, vec![ANSWER], 1000))]);
+        request(&h, "/", &[("host", "x")]);
+        assert_eq!(response_status(&h.out.events()), vec![200]);
+        assert_eq!(h.out.text(), "A");
+        h.input(Event::end());
+        h.finish();
+    }
+
+    #[test]
     fn streams_of_one_key_share_a_session_and_each_gets_its_own_answer() {
         let seen = Rc::new(Upstreams::default());
         let filter = mux(Some("k"), &[], origin(&seen, vec![OK], 1000));

@@ -288,10 +288,13 @@ impl Session {
                 wake.push(stream.handle.clone());
                 continue;
             }
-            // `100 Continue` and other interim answers are not the response.
+            // `100 Continue` and other interim answers are not the response; nor
+            // is a `101` to a request that asked for no upgrade (as the decoder
+            // reads it).
             if let Event::MessageStart(h) = &e {
                 if let Head::Response(r) = &**h {
-                    self.interim.set((100..200).contains(&r.status) && r.status != 101);
+                    let asked = self.waiting.borrow().front().map(|s| s.tunnel.get()).unwrap_or_default();
+                    self.interim.set((100..200).contains(&r.status) && !asked.opened_by(r.status));
                 }
             }
             if self.interim.get() {

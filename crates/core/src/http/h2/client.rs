@@ -840,13 +840,23 @@ impl ClientSession for Session {
                         ex.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
                     }
                 }
-                Event::StreamEnd(_) => {
-                    // The client's side of a tunnel ends: END_STREAM after what waits.
+                Event::StreamEnd(err) => {
+                    // The client's side of a tunnel ends: END_STREAM after what
+                    // waits, or, if it failed, RST_STREAM CONNECT_ERROR (RFC 9113 §8.5).
                     if !tunneling(&st) {
                         return;
                     }
                     let Some(ex) = st.exchanges.back_mut() else { return };
-                    ex.body.finish.get_or_insert(None);
+                    if err.is_some() {
+                        if let Some(send) = &mut ex.send {
+                            send.send_reset(h2::Reason::CONNECT_ERROR);
+                        }
+                        ex.send = None;
+                        ex.body.clear();
+                        ex.sent = true;
+                    } else {
+                        ex.body.finish.get_or_insert(None);
+                    }
                 }
             }
         }

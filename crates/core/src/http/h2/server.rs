@@ -556,9 +556,21 @@ impl<T> ServerSession<T> for Session<T> {
                 s.body.finish = Some(tail.headers.as_ref().filter(|h| !h.is_empty()).map(trailers_to_h2));
             }
             Event::MessageEnd(_) => return None,
-            Event::StreamEnd(err) if s.tunnel_open => {
-                // The tunnel's far side ended: END_STREAM after what waits.
-                tracing::debug!(error = ?err, "HTTP/2: a tunnel ended");
+            Event::StreamEnd(None) if s.tunnel_open => {
+                // The tunnel's far side closed: END_STREAM after what waits.
+                s.body.finish = Some(None);
+            }
+            Event::StreamEnd(Some(err)) if s.tunnel_open => {
+                // It failed: RST_STREAM CONNECT_ERROR (RFC 9113 §8.5), so that
+                // a cut-off transfer does not look whole.
+                tracing::debug!(error = ?err, "HTTP/2: a tunnel failed; resetting its stream");
+                if let Some(send) = &mut s.send {
+                    send.send_reset(Reason::CONNECT_ERROR);
+                } else if let Some(r) = &mut s.respond {
+                    r.send_reset(Reason::CONNECT_ERROR);
+                }
+                s.body.clear();
+                s.sent = true;
                 s.body.finish = Some(None);
             }
             Event::StreamEnd(err) => {
