@@ -16,7 +16,13 @@
 # http-proxy-1k-conns (1000 clients), tcp-proxy (in front of an nginx origin on
 # LOAD_CPU; "direct" is wrk straight to the origin, the ceiling). For 1000
 # connections the table also gives memory per connection pair:
-# (peak RSS - RSS before load) / 1000.
+# (peak RSS - RSS before load) / 1000. gzip-64k: the reverse proxy gzipping
+# a 64 KiB text answer (compressHTTP level 2 against nginx gzip on, level 1:
+# the same or a smaller output, see bench/gzip-64k.js).
+# ws-echo: WebSocket messages through the reverse proxy (the upgrade becomes a
+# tunnel) to an echo service run by proxy on LOAD_CPU, driven by
+# bench/ws-load.py (50 connections, batches of 16 32-byte messages); its
+# "req/s" are messages per second.
 #
 #   scripts/bench.sh                   # build release, run everything
 #   SCENARIOS=hello REPEAT=1 DURATION=5 scripts/bench.sh
@@ -29,7 +35,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-SCENARIOS=${SCENARIOS:-"hello hello-js http-proxy routed tcp-proxy http-proxy-64k http-proxy-1k-conns"}
+SCENARIOS=${SCENARIOS:-"hello hello-js http-proxy routed tcp-proxy http-proxy-64k http-proxy-1k-conns gzip-64k ws-echo"}
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -50,6 +56,13 @@ ulimit -n 16384 2>/dev/null || true
 RUN=$(mktemp -d /tmp/proxy-bench.XXXXXX)
 mkdir -p "$RUN/tmp" "$RUN/www"; chmod 755 "$RUN" "$RUN/www"
 head -c 65536 /dev/zero | tr '\0' 'x' > "$RUN/www/64k.bin"; chmod 644 "$RUN/www/64k.bin"
+# 64 KiB of text that compresses as prose does (about 3:1), the same every run.
+python3 -c '
+import random
+r = random.Random(1); words = "the of and to in is that for it as with was on be by at this from are or an have not".split() + ["w%d" % i for i in range(400)]
+t = " ".join(r.choice(words) for _ in range(20000)).encode()[:65536]
+open("'"$RUN"'/www/64k.txt", "wb").write(t)'
+chmod 644 "$RUN/www/64k.txt"
 RESULTS="$RUN/results.tsv"
 HZ=$(getconf CLK_TCK)
 SERVER=""; SPINNER=""; ORIGIN_PID=""
@@ -84,6 +97,13 @@ wait_http() {  # wait_http PORT PATH PID: until it answers 200
 }
 
 start_origin() {
+  if [ "${ORIGIN_KIND:-nginx}" = ws ]; then
+    render "$HERE/bench/ws-origin.js" "$RUN/ws-origin.js"
+    taskset -c "$1" "$PROXY" --no-graph --no-reload "$RUN/ws-origin.js" > "$RUN/origin.log" 2>&1 &
+    ORIGIN_PID=$!
+    wait_http "$ORIGIN" / "$ORIGIN_PID" || { echo "bench.sh: ws origin did not start" >&2; cat "$RUN/origin.log" >&2; return 1; }
+    return 0
+  fi
   render "$HERE/bench/nginx-origin.conf" "$RUN/origin.conf"
   taskset -c "$1" nginx -c "$RUN/origin.conf" -e "$RUN/origin-error.log" > "$RUN/origin.log" 2>&1 &
   ORIGIN_PID=$!
@@ -113,8 +133,12 @@ start() {  # start SERVER CONFIG [WORKERS]: sets SERVER to its PID, waits until 
 measure() {  # measure SERVER SCENARIO RUN#
   local server=$1 sc=$2 n=$3 out="$RUN/wrk.txt"
   local config=$sc path=/ conns=$CONNS port=$PORT target workers=1 load=(taskset -c "$LOAD_CPU") threads=1
+  local headers=() ws=""
+  ORIGIN_KIND=nginx
   case "$sc" in
     http-proxy-64k) config=http-proxy; path=/64k.bin;;
+    gzip-64k) path=/64k.txt; headers=(-H 'Accept-Encoding: gzip');;
+    ws-echo) ws=1; ORIGIN_KIND=ws;;
     http-proxy-1k-conns) config=http-proxy; conns=$BIG_CONNS;;
     *-2t) config=${sc%-2t}; workers=2; load=(); threads=2;;
   esac
@@ -133,10 +157,18 @@ measure() {  # measure SERVER SCENARIO RUN#
   fi
   wait_http "$port" "$path" "$target" || { echo "bench.sh: $server does not answer $path" >&2; cleanup; return 1; }
   local idle; idle=$(kib "$target" VmRSS)
-  "${load[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" "http://127.0.0.1:$port$path" > /dev/null 2>&1
+  if [ -n "$ws" ]; then
+    "${load[@]}" python3 "$HERE/bench/ws-load.py" "$port" "$conns" "$WARMUP" > /dev/null 2>&1
+  else
+    "${load[@]}" wrk -t"$threads" -c"$conns" -d"${WARMUP}s" "${headers[@]}" "http://127.0.0.1:$port$path" > /dev/null 2>&1
+  fi
   local c0 c1 t0 t1
   c0=$(ticks "$target"); t0=$(date +%s.%N)
-  "${load[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path" > "$out" 2>&1
+  if [ -n "$ws" ]; then
+    "${load[@]}" python3 "$HERE/bench/ws-load.py" "$port" "$conns" "$DURATION" > "$out" 2>&1
+  else
+    "${load[@]}" wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency "${headers[@]}" "http://127.0.0.1:$port$path" > "$out" 2>&1
+  fi
   c1=$(ticks "$target"); t1=$(date +%s.%N)
   local hwm; hwm=$(kib "$target" VmHWM)
   cleanup
@@ -157,7 +189,7 @@ for sc in $SCENARIOS; do
   case "$sc" in
     hello) servers="proxy nginx haproxy";;
     hello-js|routed) servers="proxy";;
-    hello-2t|http-proxy-2t) servers="proxy nginx";;
+    hello-2t|http-proxy-2t|gzip-64k|ws-echo) servers="proxy nginx";;
     *) servers="proxy nginx haproxy direct";;
   esac
   [ -n "${BASELINE:-}" ] && servers="baseline $servers"
