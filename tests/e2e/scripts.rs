@@ -82,6 +82,14 @@ fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_optio
         assert_eq!(code, Some(1), "{script}: {err}");
         assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
     }
+    // A top-level `return` leaves the script early, as in Pipy's samples; an
+    // error on line 1 of such a script still names its own column.
+    let (code, err) =
+        check("var quit = true\nif (quit) return pipy().listen(8099).dummy()\npipy().listen(8098).dummy()\n");
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = check("nope(); return\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("main.js:1:1: ReferenceError: nope is not defined"), "{err}");
     // A `#!` first line is a comment, as in Pipy.
     let (code, err) = check("#!/usr/bin/env pipy\npipy()\n.listen(8099)\n.dummy()\n");
     assert_eq!(code, Some(0), "{err}");

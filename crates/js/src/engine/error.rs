@@ -4,22 +4,27 @@
 use proxy_core::ScriptError;
 use rquickjs::{Ctx, Error, Exception, Value};
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Length of the code a module's text is wrapped in on its line 1
 /// (`with(__proxy_scope_NNNN){`, see `load::module`), taken off the columns of
 /// locations on that line.
 pub const PREFIX_LEN: usize = "with(__proxy_scope_0000){".len();
 
+/// What a module whose top level returns is also wrapped in (`(function(){`),
+/// so that `return` is allowed there as in Pipy.
+pub const FUNCTION_PREFIX: &str = "(function(){";
+
 thread_local! {
-    /// Files evaluated as modules, whose line 1 starts with `PREFIX_LEN`
-    /// characters the user did not write.
-    static WRAPPED: RefCell<HashSet<String>> = RefCell::default();
+    /// Files evaluated as modules, and how many characters their line 1
+    /// starts with that the user did not write.
+    static WRAPPED: RefCell<HashMap<String, usize>> = RefCell::default();
 }
 
-/// Notes that `file` runs as a module (see `module`).
-pub fn note_wrapped(file: &str) {
-    WRAPPED.with(|w| w.borrow_mut().insert(file.to_string()));
+/// Notes that `file` runs as a module (see `module`), its line 1 after
+/// `prefix_len` characters of wrapper.
+pub fn note_wrapped(file: &str, prefix_len: usize) {
+    WRAPPED.with(|w| w.borrow_mut().insert(file.to_string(), prefix_len));
 }
 
 /// Takes the module prefix off the columns of line 1 in `file:1:col` locations.
@@ -27,7 +32,7 @@ fn unwrap_columns(text: &str) -> String {
     WRAPPED.with(|w| {
         let w = w.borrow();
         let mut out = text.to_string();
-        for file in w.iter() {
+        for (file, &prefix_len) in w.iter() {
             let needle = format!("{file}:1:");
             let mut from = 0;
             while let Some(at) = out[from..].find(&needle).map(|i| i + from) {
@@ -37,7 +42,7 @@ fn unwrap_columns(text: &str) -> String {
                     from = digits_at;
                     continue;
                 };
-                let fixed = col.saturating_sub(PREFIX_LEN).max(1).to_string();
+                let fixed = col.saturating_sub(prefix_len).max(1).to_string();
                 out.replace_range(digits_at..digits_at + digits.len(), &fixed);
                 from = digits_at + fixed.len();
             }
@@ -123,7 +128,7 @@ mod tests {
 
     #[test]
     fn columns_of_line_1_of_modules_lose_the_prefix() {
-        super::note_wrapped("m.js");
+        super::note_wrapped("m.js", super::PREFIX_LEN);
         let n = super::PREFIX_LEN;
         let stack = format!("    at f (m.js:1:{})\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5, n + 5);
         let fixed = super::unwrap_columns(&stack);

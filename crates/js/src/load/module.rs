@@ -243,13 +243,32 @@ impl Codebase {
         };
         // Syntax errors are found in the user's text as written: the wrapper would
         // move an unclosed bracket's error to the wrapper's own closing brace.
-        check_syntax(ctx, text, file)?;
-        error::note_wrapped(file);
+        // A top-level `return` (Pipy's scripts may leave early) is the one error
+        // that a function around the text answers: then it runs inside one.
+        let in_function = match check_syntax(ctx, text, file) {
+            Ok(()) => false,
+            Err(_) => {
+                let thrown = ctx.catch();
+                let message: String = thrown.as_object().and_then(|o| o.get("message").ok()).unwrap_or_default();
+                let wrapped = format!("{}{text}\n}})", error::FUNCTION_PREFIX);
+                if message != "return not in a function" || check_syntax(ctx, &wrapped, file).is_err() {
+                    let _ = ctx.catch();
+                    return Err(ctx.throw(thrown));
+                }
+                true
+            }
+        };
         let mut opts = EvalOptions::default();
         opts.global = true;
         opts.strict = false;
         opts.filename = Some(file.to_string());
-        let source = format!("{}{text}\n}}", prefix(index));
+        let source = if in_function {
+            error::note_wrapped(file, error::PREFIX_LEN + error::FUNCTION_PREFIX.len());
+            format!("{}{}{text}\n}}).call(this)}}", prefix(index), error::FUNCTION_PREFIX)
+        } else {
+            error::note_wrapped(file, error::PREFIX_LEN);
+            format!("{}{text}\n}}", prefix(index))
+        };
         match ctx.eval_with_options::<Value, _>(source, opts) {
             Ok(_) => Ok(()),
             Err(e) if e.is_exception() => {
