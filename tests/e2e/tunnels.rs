@@ -221,10 +221,13 @@ pipy({{ _target: '' }})
         r#"
 import threading
 l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+got_partial = threading.Event()
 def upstream():
     c, _ = l.accept()
     c.sendall(b"partial")
     c.recv(100)
+    # Reset only once the client has the bytes (a reset discards unread ones).
+    got_partial.wait(10)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
 threading.Thread(target=upstream, daemon=True).start()
@@ -232,7 +235,9 @@ s, c = conn({front}, validate=False)
 c.send_headers(1, [(":method", "CONNECT"), (":authority", "127.0.0.1:%d" % l.getsockname()[1])])
 c.send_data(1, b"hello")
 s.sendall(c.data_to_send())
-seen = events(s, c, lambda evs: any(isinstance(e, (h2.events.StreamReset, h2.events.StreamEnded)) for e in evs))
+seen = events(s, c, lambda evs: any(isinstance(e, h2.events.DataReceived) for e in evs))
+got_partial.set()
+seen += events(s, c, lambda evs: any(isinstance(e, (h2.events.StreamReset, h2.events.StreamEnded)) for e in evs))
 body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived))
 ends = [("reset %d" % e.error_code) if isinstance(e, h2.events.StreamReset) else "ended" for e in seen
         if isinstance(e, (h2.events.StreamReset, h2.events.StreamEnded))]
@@ -240,4 +245,53 @@ print(body.decode(), ends)
 "#
     ));
     assert_eq!(out.trim(), "partial ['reset 10']", "CONNECT_ERROR is 0xa");
+}
+
+#[test]
+fn a_websocket_over_http2_extended_connect_reaches_an_http1_websocket_origin() {
+    let (front, origin) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy()
+.listen({origin})
+.demuxHTTP().to($=>$
+  .acceptHTTPTunnel(msg => msg.head.path === '/plain' ? new Message('no upgrade here\n') : new Message({{ status: 101 }})).to($=>$
+    .decodeWebSocket({{ requireMask: true }})
+    .replaceMessage(msg => new Message({{ opcode: msg.head.opcode }}, msg.body.toString().toUpperCase()))
+    .encodeWebSocket()
+  )
+)
+{}
+"#,
+            crate::support::reverse_proxy(front, origin, "")
+        ),
+        &[],
+    );
+    // RFC 8441: the front offers extended CONNECT; the client's stream becomes
+    // an HTTP/1 upgrade to the origin, whose 101 comes back as 200, and the
+    // stream's DATA carries the frames both ways.
+    let out = crate::http2::python(&format!(
+        r#"
+s, c = conn({front}, validate=False)
+seen = events(s, c, lambda evs: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in evs))
+offered = [e.changed_settings.get(8) for e in seen if isinstance(e, h2.events.RemoteSettingsChanged)]
+c.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/chat"),
+                   (":authority", "x"), ("sec-websocket-version", "13")])
+key = b"\x01\x02\x03\x04"
+c.send_data(1, bytes([0x81, 0x80 | 5]) + key + bytes(b ^ key[i % 4] for i, b in enumerate(b"hello")))
+s.sendall(c.data_to_send())
+seen = events(s, c, lambda evs: sum(len(e.data) for e in evs if isinstance(e, h2.events.DataReceived)) >= 7)
+status = [dict(e.headers)[b":status"].decode() for e in seen if isinstance(e, h2.events.ResponseReceived)]
+body = b"".join(e.data for e in seen if isinstance(e, h2.events.DataReceived))
+print(offered[0].new_value if offered and offered[0] else None, status, body[2:].decode())
+# An upstream that does not switch protocols: a 502, not a tunnel that seems open.
+c.send_headers(3, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/plain"),
+                   (":authority", "x"), ("sec-websocket-version", "13")])
+s.sendall(c.data_to_send())
+seen = events(s, c, lambda evs: any(isinstance(e, h2.events.ResponseReceived) for e in evs))
+print([dict(e.headers)[b":status"].decode() for e in seen if isinstance(e, h2.events.ResponseReceived)])
+"#
+    ));
+    assert_eq!(out.trim(), "1 ['200'] HELLO\n['502']", "{out}");
 }

@@ -110,7 +110,7 @@ impl<T> Connection<T> {
         let mut session = match which {
             Sniffed::H2 => {
                 tracing::debug!("HTTP/2 preface: serving the connection over HTTP/2");
-                Connection::H2(Box::new(h2::server::Session::new(options, *defer).taking_tunnels(*tunnels)))
+                Connection::H2(Box::new(h2::server::Session::new(options, *defer, *tunnels)))
             }
             _ => Connection::H1(h1::server::Session::new(options.clone(), *running).taking_tunnels(*tunnels)),
         };

@@ -31,7 +31,7 @@ use super::{request_head, response_to_h2, trailers_to_h2, Outgoing, Written, PRE
 use crate::data::Data;
 use crate::event::{Event, StreamError};
 use crate::flow::{Backpressure, Gauge};
-use crate::head::{Head, ResponseHead, Tail};
+use crate::head::{Head, ResponseHead, Tail, Text};
 use crate::http::server::{Exchanges, ServerOptions};
 use crate::http::session::{Incoming, RequestId, ServerSession};
 use crate::pipeline::Cx;
@@ -82,6 +82,9 @@ struct Stream<T> {
     sent: bool,
     /// A `CONNECT` (in a session taking tunnels), and whether its answer opened it.
     tunnel: bool,
+    /// An extended `CONNECT` (RFC 8441), which the filter sees as an HTTP/1
+    /// upgrade: its `101` goes out as `200`.
+    extended: bool,
     tunnel_open: bool,
     state: Option<T>,
 }
@@ -122,18 +125,17 @@ pub struct Session<T> {
 }
 
 impl<T> Session<T> {
-    /// `CONNECT` streams become tunnels when answered 2xx; without this a
-    /// `CONNECT` is a request like any other.
-    pub fn taking_tunnels(mut self, take: bool) -> Self {
-        self.tunnels = take;
-        self
-    }
-
     /// A session with these options; what the client sent so far is fed with
     /// `input`. With `defer`, answers are written once what runs now is done.
-    pub fn new(options: &ServerOptions, defer: bool) -> Self {
+    /// With `tunnels`, `CONNECT` streams become tunnels when answered 2xx, and
+    /// extended `CONNECT` (RFC 8441) is offered; without, a `CONNECT` is a
+    /// request like any other.
+    pub fn new(options: &ServerOptions, defer: bool, tunnels: bool) -> Self {
         let s = options.h2.clone().clamped();
         let mut b = h2::server::Builder::new();
+        if tunnels {
+            b.enable_connect_protocol();
+        }
         b.max_concurrent_streams(s.max_concurrent_streams)
             .initial_window_size(s.stream_window)
             .initial_connection_window_size(s.connection_window)
@@ -160,7 +162,7 @@ impl<T> Session<T> {
             inbound: None,
             answered: false,
             defer,
-            tunnels: false,
+            tunnels,
         }
     }
 
@@ -252,12 +254,16 @@ impl<T> Session<T> {
             match c.poll_accept(task) {
                 Poll::Ready(Some(Ok((req, respond)))) => {
                     let (parts, recv) = req.into_parts();
-                    let head = request_head(&parts);
+                    let mut head = request_head(&parts);
                     let id = self.next_id;
                     self.next_id += 1;
                     self.exchanges.begin();
                     let ended = recv.is_end_stream();
                     let tunnel = self.tunnels && parts.method == http::Method::CONNECT;
+                    let extended = tunnel && parts.extensions.get::<h2::ext::Protocol>().is_some();
+                    if let Some(p) = parts.extensions.get::<h2::ext::Protocol>().filter(|_| tunnel) {
+                        as_upgrade(&mut head, p.as_str());
+                    }
                     self.incoming.push_back(Incoming::Request(id, Event::start(Head::Request(head))));
                     if ended || tunnel {
                         self.incoming.push_back(Incoming::Request(id, Event::message_end()));
@@ -278,6 +284,7 @@ impl<T> Session<T> {
                             started: false,
                             sent: false,
                             tunnel,
+                            extended,
                             tunnel_open: false,
                             state: None,
                         },
@@ -450,6 +457,33 @@ fn write_answer<T>(s: &mut Stream<T>, task: &mut Context<'_>) {
     }
 }
 
+/// Makes the head of an extended `CONNECT` for `protocol` (RFC 8441) what an
+/// HTTP/1 client would send for it: `GET` with `Upgrade: protocol` and
+/// `Connection: upgrade`, and, for WebSocket, a `Sec-WebSocket-Key` (HTTP/2
+/// has none; an HTTP/1 server needs one, and its accept key is not passed on).
+fn as_upgrade(head: &mut crate::head::RequestHead, protocol: &str) {
+    head.method = Text::from_static("GET");
+    if let Some(a) = &head.authority {
+        if !head.path.starts_with('/') {
+            head.path = a.clone();
+        }
+    }
+    head.headers.set("upgrade", protocol.to_string());
+    head.headers.set("connection", "upgrade");
+    if protocol.eq_ignore_ascii_case("websocket") && head.headers.get("sec-websocket-key").is_none() {
+        use base64::Engine;
+        let mut key = [0u8; 16];
+        let seed = std::collections::hash_map::RandomState::new();
+        for (i, chunk) in key.chunks_mut(8).enumerate() {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = seed.build_hasher();
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_be_bytes());
+        }
+        head.headers.set("sec-websocket-key", base64::engine::general_purpose::STANDARD.encode(key));
+    }
+}
+
 /// The answer given for a request whose handler ended without answering.
 fn synthesized(err: Option<StreamError>) -> http::Response<()> {
     let (status, _) = err.unwrap_or(StreamError::ConnectionReset).http_status();
@@ -532,10 +566,20 @@ impl<T> ServerSession<T> for Session<T> {
                     return None;
                 }
                 s.started = true;
-                let head = match &*h {
+                let mut head = match &*h {
                     Head::Response(r) => response_to_h2(r),
                     _ => response_to_h2(&ResponseHead::default()),
                 };
+                if s.extended && head.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                    // HTTP/1's "switching protocols" is HTTP/2's 200 to an extended CONNECT.
+                    *head.status_mut() = http::StatusCode::OK;
+                    head.headers_mut().remove("sec-websocket-accept");
+                } else if s.extended && head.status().is_success() {
+                    // A 2xx that switched nothing (an upstream that ignored the
+                    // upgrade): over HTTP/2 it would read as the tunnel opening.
+                    tracing::debug!(status = %head.status(), "HTTP/2: an extended CONNECT was answered without switching protocols");
+                    head = response_to_h2(&ResponseHead::with_status(502));
+                }
                 s.tunnel_open = s.tunnel && head.status().is_success();
                 if s.tunnel && !s.tunnel_open {
                     // Refused: the rest of what the client sends is not wanted.
