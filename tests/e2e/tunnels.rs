@@ -92,8 +92,10 @@ fn a_websocket_upgrade_through_the_reverse_proxy_is_raw_bytes_both_ways_after_10
         if !seen.wait_text(Duration::from_secs(5), |t| t.contains("\r\n\r\n")) {
             return;
         }
-        let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+        // What came after the head before the answer (nothing, as a rule): counted
+        // before answering, since the client's bytes may arrive as soon as it is out.
         let mut echoed = seen.text().split_once("\r\n\r\n").map_or(0, |(_, rest)| rest.len());
+        let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
         loop {
             if !seen.wait_text(Duration::from_secs(5), |t| {
                 t.split_once("\r\n\r\n").is_some_and(|(_, rest)| rest.len() > echoed)
@@ -122,7 +124,8 @@ fn a_websocket_upgrade_through_the_reverse_proxy_is_raw_bytes_both_ways_after_10
     assert!(sent.contains("upgrade: websocket") && sent.contains("connection: upgrade"), "{sent}");
     assert!(sent.contains("sec-websocket-key: dghlihnhbxbszsbub25jzq=="), "{sent}");
     c.send(b"hello");
-    assert_eq!(read_until(&mut c, |t| t.len() >= 5), "HELLO");
+    let echo = read_until(&mut c, |t| t.len() >= 5);
+    assert_eq!(echo, "HELLO", "the origin saw {:?}; log:\n{}", origin.conn(0).text(), _p.log.text());
     c.send(b" again");
     assert_eq!(read_until(&mut c, |t| t.len() >= 6), " AGAIN");
     // The client's end reaches the origin, and the origin's end the client.

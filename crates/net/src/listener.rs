@@ -15,7 +15,15 @@ use tokio::sync::{watch, Semaphore};
 
 /// Binds `addr` with SO_REUSEADDR (and SO_REUSEPORT when several workers share it).
 pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = bound(addr, Type::STREAM, Protocol::TCP, reuse_port)?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A non-blocking socket of `kind` bound to `addr`, with SO_REUSEADDR, and
+/// SO_REUSEPORT when several workers share it (an IPv6 one takes IPv4 too).
+pub fn bound(addr: SocketAddr, kind: Type, protocol: Protocol, reuse_port: bool) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     socket.set_reuse_address(true)?;
     if reuse_port {
         socket.set_reuse_port(true)?;
@@ -25,8 +33,7 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket)
 }
 
 thread_local! {

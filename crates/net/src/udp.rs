@@ -11,7 +11,7 @@
 use crate::listener::PortConfig;
 use bytes::Bytes;
 use proxy_core::{Context, Data, Event, FilterHandle, Inbound, Inbox, Pipeline, Sink, StreamError};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Protocol, Type};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -33,16 +33,7 @@ const RECEIVE_SIZE: usize = 65536;
 /// Binds a UDP socket at `addr` (with SO_REUSEPORT when several workers share
 /// it: the kernel then keeps each peer on one worker).
 pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    if addr.is_ipv6() {
-        let _ = socket.set_only_v6(false);
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    let socket = crate::listener::bound(addr, Type::DGRAM, Protocol::UDP, reuse_port)?;
     UdpSocket::from_std(socket.into())
 }
 

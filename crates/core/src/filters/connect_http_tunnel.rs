@@ -3,15 +3,15 @@
 //! sub-pipeline (`muxHTTP` to a proxy, as a rule): a Message (`CONNECT
 //! host:port`, or a request asking for an upgrade), a `host:port` string that
 //! stands for `CONNECT host:port`, or a function returning either. The stream's
-//! bytes wait until the answer opens the tunnel (2xx to `CONNECT`, `101` to an
+//! bytes wait (a `Backlog`) until the answer opens the tunnel (2xx to `CONNECT`, `101` to an
 //! upgrade), then go through it; what comes back after the answer is the
 //! stream's output. An answer that opens nothing ends the stream with
 //! ConnectionRefused. `onState` hears `connecting`, `connected` and `closed`.
 
 use crate::args::{ArgError, ArgResult, Args, OptValue, Param};
 use crate::callback::{Arg, Callback, Plain, Returned, Want};
-use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::filters::backlog::{self, Backlog};
 use crate::filters::FilterDef;
 use crate::head::{Head, RequestHead};
 use crate::http::tunnel::Tunnel;
@@ -33,10 +33,6 @@ const OPTIONS: &[OptionDef] = &[OptionDef::new(
     &[Ty::Function],
     "Called with 'connecting', 'connected' or 'closed' as the tunnel's state changes.",
 )];
-
-/// Bytes of the stream held while the tunnel is being opened; more ends the
-/// stream with BufferOverflow.
-pub const MAX_HELD: usize = 1 << 20;
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let handshake = if args.is_string(0) {
@@ -68,9 +64,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         state: State::Idle,
         asked: Tunnel::No,
         status: None,
-        held: Vec::new(),
-        held_bytes: 0,
-        end: None,
+        backlog: Backlog::default(),
         sub: None,
     });
     spec.joint = true;
@@ -116,9 +110,8 @@ pub struct ConnectHttpTunnel {
     asked: Tunnel,
     /// The answer's status, once its head has come.
     status: Option<u16>,
-    held: Vec<Data>,
-    held_bytes: usize,
-    end: Option<Event>,
+    /// What the stream sends before the tunnel opens.
+    backlog: Backlog,
     sub: Option<Pipeline>,
 }
 
@@ -183,13 +176,8 @@ impl ConnectHttpTunnel {
     /// The answer opened the tunnel: what waited goes through it.
     fn open(&mut self, cx: &mut Cx<'_>) {
         self.set_state(State::Connected, cx);
-        let Some(sub) = self.sub.clone() else { return };
-        for d in std::mem::take(&mut self.held) {
-            sub.input(Event::Data(d));
-        }
-        self.held_bytes = 0;
-        if let Some(end) = self.end.take() {
-            sub.input(end);
+        if let Some(sub) = self.sub.clone() {
+            self.backlog.release(&sub);
         }
     }
 }
@@ -205,21 +193,14 @@ impl Filter for ConnectHttpTunnel {
                     sub.clone().input(ev);
                 }
             }
-            State::Connecting => match ev {
-                Event::Data(d) => {
-                    self.held_bytes += d.len();
-                    if self.held_bytes > MAX_HELD {
-                        tracing::warn!("connectHTTPTunnel: over {MAX_HELD} bytes sent before the tunnel opened");
-                        self.held.clear();
-                        self.state = State::Closed;
-                        self.sub = None;
-                        return cx.output(Event::error(StreamError::BufferOverflow));
-                    }
-                    self.held.push(d);
+            State::Connecting => {
+                if self.backlog.keep(ev).is_err() {
+                    tracing::warn!("connectHTTPTunnel: over {} bytes sent before the tunnel opened", backlog::MAX);
+                    self.state = State::Closed;
+                    self.sub = None;
+                    cx.output(Event::error(StreamError::BufferOverflow));
                 }
-                Event::StreamEnd(_) => self.end = Some(ev),
-                _ => {}
-            },
+            }
             State::Idle | State::Closed => {}
         }
     }
@@ -249,7 +230,7 @@ impl Filter for ConnectHttpTunnel {
                 } else {
                     tracing::warn!(status, "connectHTTPTunnel: the proxy did not open the tunnel");
                     self.set_state(State::Closed, cx);
-                    self.held.clear();
+                    self.backlog.clear();
                     self.sub = None;
                     cx.output(Event::error(StreamError::ConnectionRefused));
                 }

@@ -10,6 +10,7 @@ use crate::args::{ArgError, ArgResult, Args, Param};
 use crate::callback::{Arg, Returned, Want};
 use crate::data::Data;
 use crate::event::{Event, StreamError};
+use crate::filters::backlog::{self, Backlog};
 use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
 use crate::socks::{connect_request, Answer, Client, GREETING};
@@ -23,10 +24,6 @@ pub const DEF: FilterDef = FilterDef {
     options: &[],
     build,
 };
-
-/// Bytes of the stream held while the proxy answers; more ends the stream
-/// with BufferOverflow.
-pub const MAX_HELD: usize = 1 << 20;
 
 fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     let target = if args.is_function(0) {
@@ -45,9 +42,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         state: State::Idle,
         request: Vec::new(),
         client: Client::default(),
-        held: Vec::new(),
-        held_bytes: 0,
-        end: None,
+        backlog: Backlog::default(),
         sub: None,
     });
     spec.joint = true;
@@ -70,9 +65,8 @@ pub struct ConnectSocks {
     /// The CONNECT request, sent once the proxy has chosen the method.
     request: Vec<u8>,
     client: Client,
-    held: Vec<Data>,
-    held_bytes: usize,
-    end: Option<Event>,
+    /// What the stream sends before the proxy grants the request.
+    backlog: Backlog,
     sub: Option<Pipeline>,
 }
 
@@ -111,7 +105,7 @@ impl ConnectSocks {
     fn fail(&mut self, why: &str, err: StreamError, cx: &mut Cx<'_>) {
         tracing::warn!("connectSOCKS: {why}");
         self.state = State::Closed;
-        self.held.clear();
+        self.backlog.clear();
         self.sub = None;
         cx.output(Event::error(err));
     }
@@ -122,13 +116,8 @@ impl ConnectSocks {
         if !rest.is_empty() {
             cx.output(Event::Data(Data::from(rest)));
         }
-        let Some(sub) = self.sub.clone() else { return };
-        for d in std::mem::take(&mut self.held) {
-            sub.input(Event::Data(d));
-        }
-        self.held_bytes = 0;
-        if let Some(end) = self.end.take() {
-            sub.input(end);
+        if let Some(sub) = self.sub.clone() {
+            self.backlog.release(&sub);
         }
     }
 }
@@ -144,18 +133,12 @@ impl Filter for ConnectSocks {
                     sub.clone().input(ev);
                 }
             }
-            State::Asking => match ev {
-                Event::Data(d) => {
-                    self.held_bytes += d.len();
-                    if self.held_bytes > MAX_HELD {
-                        let why = format!("over {MAX_HELD} bytes sent before the proxy answered");
-                        return self.fail(&why, StreamError::BufferOverflow, cx);
-                    }
-                    self.held.push(d);
+            State::Asking => {
+                if self.backlog.keep(ev).is_err() {
+                    let why = format!("over {} bytes sent before the proxy answered", backlog::MAX);
+                    self.fail(&why, StreamError::BufferOverflow, cx);
                 }
-                Event::StreamEnd(_) => self.end = Some(ev),
-                _ => {}
-            },
+            }
             State::Idle | State::Closed => {}
         }
     }

@@ -20,10 +20,12 @@
 //! - `throttle`: `throttleMessageRate` / `throttleDataRate`, paced by a `Quota`.
 //! - `wait`: hold events until a condition holds.
 //! - `hold`: the shared state of a filter waiting for a Promise.
+//! - `backlog`: what a stream sends while its handshake (a tunnel, SOCKS) is under way.
 
 pub mod accept_http_tunnel;
 pub mod accept_proxy_protocol;
 pub mod accept_socks;
+pub mod backlog;
 pub mod branch;
 pub mod branch_message;
 pub mod chain;
