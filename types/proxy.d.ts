@@ -4,8 +4,8 @@
 // options below are generated from the filter registry; the classes and globals are
 // written by hand (docs/reference/ says the same in prose).
 
-/** A sub-pipeline: a pipeline's name, or a function that builds one on `$`. */
-type SubPipeline = string | (($: Configuration) => Configuration);
+/** A sub-pipeline: a pipeline's name, a function that builds one on `$`, or a `pipeline()` layout. */
+type SubPipeline = string | (($: Configuration) => Configuration) | PipelineLayout;
 
 /** What a replacing filter may output: events, messages, or an array of them. */
 type Events = Event | Message | (Event | Message)[] | null | undefined;
@@ -552,13 +552,27 @@ type ContextVariables = { [name: string]: any };
 /** Starts configuring pipelines, declaring the module's context variables (once per module) if given. */
 declare function pipy(variables?: ContextVariables | (() => ContextVariables)): Configuration;
 
-/** Files of the codebase. */
+/** Files of the codebase, and the newer API's ports. */
 declare namespace pipy {
   /** The bytes of a file of the codebase, or null if there is no such file. */
   function load(path: string): Data | null;
   /** Evaluates a file of the codebase as a script and returns its value, once per file. */
   function solve(path: string): any;
+  /** Listens on a port (`8080`, `'127.0.0.1:8080'`) with a layout or a `$=>$` builder; `protocol` is `'tcp'` (the default) or `'udp'`. */
+  function listen(port: number | string, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  function listen(port: number | string, options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  function listen(port: number | string, protocol: 'tcp' | 'udp', pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  function listen(port: number | string, protocol: 'tcp' | 'udp', options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
 }
+
+/** A pipeline layout made by `pipeline($=>$...)`, used wherever a `$=>$` builder is (in the module that made it). */
+interface PipelineLayout {
+  /** Not to be read: which layout it is. */
+  readonly __proxy_layout_draft: number;
+}
+
+/** Makes a pipeline layout from a `$=>$` builder (Pipy's newer API). */
+declare function pipeline(build: ($: Configuration) => any): PipelineLayout;
 
 /** The methods that make pipeline layouts and their start; the filters are declared below. */
 interface Configuration {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod codebase_bounds;
 mod compression;
+mod designer;
 mod docker;
 mod fanout;
 mod health;

@@ -56,10 +56,11 @@ fn pages(folder: &str) -> Vec<(String, String)> {
 fn every_example_in_the_reference_loads() {
     let mut failed = Vec::new();
     let mut count = 0;
-    for folder in ["filters", "classes"] {
+    for folder in ["", "filters", "classes"] {
         for (name, page) in pages(folder) {
             let found = examples(&page);
-            if found.is_empty() {
+            // Every filter and class page has an example; of the others, those with one.
+            if found.is_empty() && !folder.is_empty() {
                 failed.push(format!("{folder}/{name}: no ```js example under ## Example"));
             }
             for files in found {

@@ -107,6 +107,11 @@ impl<'js> Args for JsArgs<'_, 'js> {
     }
 
     fn layout(&mut self, i: usize) -> ArgResult<LayoutSlot> {
+        if let Some(v) = self.get(i).cloned() {
+            if let Some(d) = config::layout_draft(&self.ctx, self.shared, &v).map_err(|e| self.keep_thrown(e))? {
+                return Ok(config::layout_slot(self.shared, d));
+            }
+        }
         match self.get(i).cloned() {
             Some(v) if v.is_function() => {
                 let f = v.as_function().expect("checked").clone();
@@ -119,7 +124,10 @@ impl<'js> Args for JsArgs<'_, 'js> {
                 self.shared.builder.borrow_mut().refs.push((name, slot.clone(), location));
                 Ok(slot)
             }
-            _ => Err(ArgError(format!("argument {} must be a pipeline name or a $=>$ builder function", i + 1))),
+            _ => Err(ArgError(format!(
+                "argument {} must be a pipeline name, a $=>$ builder function or a pipeline() layout",
+                i + 1
+            ))),
         }
     }
 

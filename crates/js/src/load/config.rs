@@ -6,6 +6,11 @@
 //! Configurators are objects with one shared prototype; `__draft` says which layout
 //! they add to (-1: the layout of the last `listen` / `pipeline` call). A `$=>$`
 //! builder gets a configurator of a fresh anonymous layout.
+//!
+//! The newer (designer) API is here too, so far as it goes: `pipeline($=>$...)`
+//! makes a layout object (a draft of the module, usable wherever a `$=>$`
+//! builder is: `.to()`, `link()`, `pipy.listen()`), and `pipy.listen(port,
+//! [protocol], [options], builder | layout)` listens with it.
 
 use crate::api::vars::ModuleVars;
 use crate::engine::error;
@@ -143,14 +148,46 @@ fn configurator<'js>(ctx: &Ctx<'js>, module: usize, draft: i32) -> Result<Object
 
 /// Runs a `$=>$...` builder on a fresh anonymous layout and returns its slot.
 pub fn build_sub<'js>(ctx: &Ctx<'js>, shared: &Rc<ModuleShared>, f: Function<'js>) -> Result<LayoutSlot> {
-    let (draft, slot) = {
-        let mut b = shared.builder.borrow_mut();
-        let d = b.add_draft("anonymous".into());
-        (d, b.drafts[d].slot.clone())
-    };
+    let draft = build_draft(ctx, shared, "anonymous", f)?;
+    Ok(shared.builder.borrow().drafts[draft].slot.clone())
+}
+
+/// Runs a `$=>$...` builder on a fresh layout called `name`; its draft.
+fn build_draft<'js>(ctx: &Ctx<'js>, shared: &Rc<ModuleShared>, name: &str, f: Function<'js>) -> Result<usize> {
+    let draft = shared.builder.borrow_mut().add_draft(name.into());
     let conf = configurator(ctx, shared.index, draft as i32)?;
     let _: Value = f.call((conf,))?;
-    Ok(slot)
+    Ok(draft)
+}
+
+/// The property of a layout object (`pipeline($=>$...)`) that names its draft.
+const LAYOUT_DRAFT: &str = "__proxy_layout_draft";
+/// The property of a layout object that names its module.
+const LAYOUT_MODULE: &str = "__proxy_layout_module";
+
+/// A layout object for `draft` of module `module`.
+fn layout_object<'js>(ctx: &Ctx<'js>, module: usize, draft: usize) -> Result<Object<'js>> {
+    let o = Object::new(ctx.clone())?;
+    o.prop(LAYOUT_DRAFT, rquickjs::object::Property::from(draft as i32))?;
+    o.prop(LAYOUT_MODULE, rquickjs::object::Property::from(module as i32))?;
+    Ok(o)
+}
+
+/// The draft a layout object of this module stands for, if `v` is one (an
+/// error if it is another module's: layouts are used where they are made).
+pub fn layout_draft(ctx: &Ctx<'_>, shared: &ModuleShared, v: &Value<'_>) -> Result<Option<usize>> {
+    let Some(o) = v.as_object() else { return Ok(None) };
+    let Some(draft) = o.get::<_, Option<i32>>(LAYOUT_DRAFT)? else { return Ok(None) };
+    let module: i32 = o.get(LAYOUT_MODULE)?;
+    if module as usize != shared.index || draft < 0 || draft as usize >= shared.builder.borrow().drafts.len() {
+        return Err(throw(ctx, "a pipeline made by pipeline() is used only in the module that made it"));
+    }
+    Ok(Some(draft as usize))
+}
+
+/// The slot of a layout object's draft.
+pub fn layout_slot(shared: &ModuleShared, draft: usize) -> LayoutSlot {
+    shared.builder.borrow().drafts[draft].slot.clone()
 }
 
 fn parse_listen_addr(ctx: &Ctx<'_>, v: &Value<'_>) -> Result<SocketAddr> {
@@ -182,15 +219,15 @@ fn listen_options<'js>(ctx: &Ctx<'js>, shared: &ModuleShared, v: Option<Value<'j
     ListenOptions::read(&r).map_err(err)
 }
 
-/// Makes module `index`'s configurator prototype and returns the module's state
-/// and its `pipy()` function.
+/// Makes module `index`'s configurator prototype and returns the module's state,
+/// its `pipy()` function (with `pipy.listen`) and its `pipeline()` function.
 pub fn install<'js>(
     ctx: &Ctx<'js>,
     engine: &Rc<Engine>,
     codebase: &Rc<Codebase>,
     index: usize,
     name: &str,
-) -> Result<(Rc<ModuleShared>, Function<'js>)> {
+) -> Result<(Rc<ModuleShared>, Function<'js>, Function<'js>)> {
     let shared = Rc::new(ModuleShared {
         builder: RefCell::new(ModuleBuilder::default()),
         engine: Rc::downgrade(engine),
@@ -436,7 +473,65 @@ pub fn install<'js>(
         }
         configurator(&ctx, s.index, -1)
     })?;
-    Ok((shared, pipy))
+
+    // pipy.listen(port, [protocol], [options], builder | layout)
+    let s = shared.clone();
+    pipy.set(
+        "listen",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, port: Value<'js>, rest: Rest<Value<'js>>| {
+            while_loading(&ctx, &s, "pipy.listen")?;
+            let addr = parse_listen_addr(&ctx, &port)?;
+            let mut args = rest.0.into_iter().peekable();
+            let protocol = match args.peek() {
+                Some(v) if v.is_string() => Some(args.next().expect("peeked").get::<String>()?),
+                _ => None,
+            };
+            let options = match args.peek() {
+                Some(v) if v.is_object() && !v.is_function() && layout_draft(&ctx, &s, v)?.is_none() => args.next(),
+                _ => None,
+            };
+            let target = args.next().unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+            if args.next().is_some() {
+                return Err(throw(&ctx, "pipy.listen(port, [protocol], [options], pipeline): too many arguments"));
+            }
+            let mut options = listen_options(&ctx, &s, options)?;
+            match protocol.as_deref() {
+                None | Some("tcp") => {}
+                Some("udp") => options.protocol = proxy_core::Transport::Udp,
+                Some(p) => {
+                    return Err(throw(
+                        &ctx,
+                        &format!("pipy.listen(): protocol '{p}'; this proxy supports 'tcp' or 'udp'"),
+                    ))
+                }
+            }
+            if target.is_null() || target.is_undefined() {
+                // Pipy closes the port; with nothing listening yet, nothing to do.
+                return Ok::<_, rquickjs::Error>(());
+            }
+            let draft = match (layout_draft(&ctx, &s, &target)?, target.as_function()) {
+                (Some(d), _) => d,
+                (None, Some(f)) => build_draft(&ctx, &s, &addr.port().to_string(), f.clone())?,
+                (None, None) => {
+                    return Err(throw(&ctx, "pipy.listen(): the last argument is a pipeline or a $=>$ builder"));
+                }
+            };
+            s.builder.borrow_mut().ports.push((addr, options, draft));
+            Ok(())
+        })?,
+    )?;
+
+    // pipeline($=>$...): a layout object.
+    let s = shared.clone();
+    let pipeline = Function::new(ctx.clone(), move |ctx: Ctx<'js>, builder: Value<'js>| {
+        while_loading(&ctx, &s, "pipeline")?;
+        let Some(f) = builder.as_function() else {
+            return Err(throw(&ctx, "pipeline(): takes a $=>$ builder function"));
+        };
+        let draft = build_draft(&ctx, &s, "pipeline", f.clone())?;
+        layout_object(&ctx, s.index, draft)
+    })?;
+    Ok((shared, pipy, pipeline))
 }
 
 /// What one module built, ready to be joined with the other modules'.

@@ -209,13 +209,14 @@ impl Codebase {
         let engine = self.engine.upgrade().expect("the engine outlives the codebase");
         let index = self.modules.borrow().len();
         let scope = Object::new(ctx.clone())?;
-        let (shared, pipy) = config::install(ctx, &engine, self, index, key)?;
+        let (shared, pipy, pipeline) = config::install(ctx, &engine, self, index, key)?;
         let api: Object = ctx.globals().get("__proxy_pipy_api")?;
         for prop in api.props::<String, Value>() {
             let (name, value) = prop?;
             pipy.set(name, value)?;
         }
         scope.set("pipy", pipy.clone())?;
+        scope.set("pipeline", pipeline)?;
         scope.set("__filename", format!("/{key}"))?;
         ctx.globals().prop(scope_key(index).as_str(), rquickjs::object::Property::from(scope))?;
         if index == 0 {
