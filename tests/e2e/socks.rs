@@ -71,4 +71,7 @@ fn refused_and_bad_requests_get_the_protocol_s_refusal_and_are_closed() {
         let _ = std::io::Read::read_to_end(&mut c.0, &mut got);
         assert_eq!(&got[..], *want, "{input:?}");
     }
+    // Nothing else was affected: the next client is served.
+    let proxy = format!("socks5h://127.0.0.1:{front}");
+    assert_eq!(curl(&["--proxy", &proxy, &format!("http://localhost:{origin}/after")]), "origin saw /after\n");
 }
