@@ -563,6 +563,8 @@ declare namespace pipy {
   function listen(port: number | string, options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
   function listen(port: number | string, protocol: 'tcp' | 'udp', pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
   function listen(port: number | string, protocol: 'tcp' | 'udp', options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  /** Runs a pipeline once at start, fed a file of the codebase (one Data event, then StreamEnd). */
+  function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): void;
 }
 
 /** A pipeline layout made by `pipeline($=>$...)`, used wherever a `$=>$` builder is (in the module that made it). */
@@ -694,6 +696,8 @@ interface Configuration {
   replaceMessageBody(replacement?: Data | string | ((body: Data) => Data | string), options?: ReplaceMessageBodyOptions): Configuration;
   /** Opens a TCP connection to the target and exchanges the stream's Data with it. */
   connect(target: string | (() => string), options?: ConnectOptions): Configuration;
+  /** Passes the stream on and writes its Data to standard output ('-'). */
+  tee(target: '-'): Configuration;
   /** Terminates TLS: the sub-pipeline after it sees the client's plaintext, and its output is encrypted back. */
   acceptTLS(options: AcceptTLSOptions): Configuration;
   /** Originates TLS: plaintext in is encrypted into the sub-pipeline after it, and what that outputs is decrypted. */

@@ -57,3 +57,39 @@ fn what_pipy_listen_cannot_take_is_a_load_error_at_its_place() {
         assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
     }
 }
+
+#[test]
+fn pipy_read_streams_a_codebase_file_through_a_pipeline_once_and_tee_prints_it() {
+    let body = "line one\nline two\n".repeat(500);
+    let dir = TempDir::with_files(&[
+        (
+            "main.js",
+            "var twice = pipeline($=>$.compress('gzip').decompress('gzip').tee('-'))\n\
+             pipy.read('input.txt', $=>$.tee('-'))\n\
+             pipy.read('input.txt', twice)\n",
+        ),
+        ("input.txt", &body),
+    ]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    // Nothing listens: the process ends once both runs are done.
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), body.repeat(2));
+}
+
+#[test]
+fn pipy_read_and_tee_refuse_what_they_cannot_do_at_load() {
+    let dir = TempDir::new();
+    let path = dir.0.join("main.js");
+    let cases = [
+        ("pipy.read('missing.txt', $=>$.dummy())\n", "pipy.read(): no file 'missing.txt' in the codebase"),
+        ("pipy.read('../../etc/passwd', $=>$.dummy())\n", "pipy.read()"),
+        ("pipy.read('main.js', $=>$.tee('/tmp/out.txt'))\n", "only '-' (standard output) is written"),
+    ];
+    for (script, want) in cases {
+        std::fs::write(&path, script).unwrap();
+        let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{script}: {err}");
+        assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
+    }
+}

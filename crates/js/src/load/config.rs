@@ -521,6 +521,47 @@ pub fn install<'js>(
         })?,
     )?;
 
+    // pipy.read(path, builder | layout): the file's bytes through a pipeline,
+    // once, when the worker starts.
+    let s = shared.clone();
+    pipy.set(
+        "read",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String, target: Value<'js>| {
+            while_loading(&ctx, &s, "pipy.read")?;
+            let bytes = match s.codebase().read(&path) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Err(throw(&ctx, &format!("pipy.read(): no file '{path}' in the codebase"))),
+                Err(why) => return Err(throw(&ctx, &format!("pipy.read(): {why}"))),
+            };
+            let name = format!("read {path}");
+            let draft = match (layout_draft(&ctx, &s, &target)?, target.as_function()) {
+                (Some(d), _) => {
+                    // A layout of its own that runs the given one: its start is this file.
+                    let slot = layout_slot(&s, d);
+                    let spec = (proxy_core::filters::link::DEF.build)(
+                        &proxy_core::filters::link::DEF,
+                        &mut proxy_core::ValueArgs(vec![proxy_core::ValueArg::Layout(slot)]),
+                    )
+                    .map_err(|e| throw(&ctx, &e.0))?;
+                    let mut b = s.builder.borrow_mut();
+                    let d = b.add_draft(name);
+                    b.drafts[d].filters.push(spec);
+                    b.drafts[d].sites.push(None);
+                    d
+                }
+                (None, Some(f)) => build_draft(&ctx, &s, &name, f.clone())?,
+                (None, None) => {
+                    return Err(throw(&ctx, "pipy.read(): the last argument is a pipeline or a $=>$ builder"))
+                }
+            };
+            let events = vec![proxy_core::Event::Data(proxy_core::Data::from(bytes)), proxy_core::Event::end()];
+            let mut b = s.builder.borrow_mut();
+            b.drafts[draft].on_start = Some(OnStart::Events(events));
+            b.tasks.push((proxy_core::TaskSchedule::Once, draft));
+            Ok::<_, rquickjs::Error>(())
+        })?,
+    )?;
+
     // pipeline($=>$...): a layout object.
     let s = shared.clone();
     let pipeline = Function::new(ctx.clone(), move |ctx: Ctx<'js>, builder: Value<'js>| {

@@ -3,10 +3,12 @@
 //!
 //! # Layout
 //! - `connect`: an outbound TCP connection.
+//! - `tee`: a copy of the stream's bytes on standard output.
 
 pub mod connect;
+pub mod tee;
 
 use proxy_core::filters::FilterDef;
 
 /// The filters of this crate.
-pub const FILTERS: &[&FilterDef] = &[&connect::DEF];
+pub const FILTERS: &[&FilterDef] = &[&connect::DEF, &tee::DEF];
