@@ -567,6 +567,14 @@ declare namespace pipy {
   function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): void;
 }
 
+/** YAML in and out (the first document of a text; block style out). */
+declare namespace YAML {
+  function parse(text: string, reviver?: (key: string, value: any) => any): any;
+  function stringify(value: any, replacer?: (key: string, value: any) => any): string | undefined;
+  function decode(data: Data | string, reviver?: (key: string, value: any) => any): any;
+  function encode(value: any, replacer?: (key: string, value: any) => any): Data | undefined;
+}
+
 /** A pipeline layout made by `pipeline($=>$...)`, used wherever a `$=>$` builder is (in the module that made it). */
 interface PipelineLayout {
   /** Not to be read: which layout it is. */

@@ -432,3 +432,31 @@ fn then_with_a_value_that_is_not_a_function_settles_with_that_value_as_in_pipy()
     );
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "the value\n");
 }
+
+#[test]
+fn yaml_configures_a_script_and_bad_yaml_is_a_load_error_with_its_line() {
+    let port = free_port();
+    let p = Proxy::files(
+        &[
+            (
+                "main.js",
+                &format!(
+                    "var config = YAML.decode(pipy.load('config.yaml'))\n\
+                     pipy()\n.listen({port})\n\
+                     .serveHTTP(msg => new Message({{ headers: {{ 'content-type': 'application/yaml' }} }},\n\
+                       YAML.encode({{ greeting: config.greeting, path: msg.head.path, backends: config.backends.length }})))\n"
+                ),
+            ),
+            ("config.yaml", "greeting: hello\nbackends:\n  - 127.0.0.1:8081\n  - 127.0.0.1:8082\n"),
+        ],
+        &[],
+    );
+    let got = curl(&[&format!("http://127.0.0.1:{port}/a")]);
+    assert_eq!(got, "greeting: hello\npath: /a\nbackends: 2\n");
+    drop(p);
+    let dir = TempDir::with_files(&[("main.js", "var c = YAML.parse('a: [1, 2\\n')\n")]);
+    let out = Command::new(binary()).arg("--check").arg(dir.0.join("main.js")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("main.js:1:") && err.contains("SyntaxError: YAML:"), "{err}");
+}

@@ -88,6 +88,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::api::algo::install(ctx)?;
     crate::api::crypto::install(ctx)?;
+    crate::api::yaml::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;
     type Log = fn(&str);

@@ -12,6 +12,7 @@
 //! - `http_agent`: `http.Agent`, HTTP requests from scripts.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
+//! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
 //!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
 
@@ -26,3 +27,4 @@ pub mod http_agent;
 pub mod kind;
 pub mod message;
 pub mod vars;
+pub mod yaml;
