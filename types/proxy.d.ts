@@ -567,6 +567,24 @@ declare namespace pipy {
   function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): void;
 }
 
+/** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */
+declare class Netmask {
+  constructor(cidr: string);
+  constructor(bitmask: number, ip: string);
+  readonly version: 4 | 6;
+  readonly ip: string;
+  readonly bitmask: number;
+  readonly base: string;
+  readonly mask: string;
+  readonly hostmask: string;
+  readonly broadcast: string;
+  readonly size: number;
+  readonly first: string;
+  readonly last: string;
+  contains(ip: string): boolean;
+  toString(): string;
+}
+
 /** YAML in and out (the first document of a text; block style out). */
 declare namespace YAML {
   function parse(text: string, reviver?: (key: string, value: any) => any): any;

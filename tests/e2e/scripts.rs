@@ -460,3 +460,17 @@ fn yaml_configures_a_script_and_bad_yaml_is_a_load_error_with_its_line() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("main.js:1:") && err.contains("SyntaxError: YAML:"), "{err}");
 }
+
+#[test]
+fn netmask_answers_by_the_network_a_client_is_in() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "var inside = new Netmask('127.0.0.0/8'), other = new Netmask(24, '10.1.2.3')\n\
+             pipy()\n.listen({port})\n\
+             .serveHTTP(() => new Message(`${{inside.contains(__inbound.remoteAddress)}} ${{other.contains(__inbound.remoteAddress)}} ${{other.base}} ${{other.size}} ${{other}}\\n`))\n"
+        ),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "true false 10.1.2.0 256 10.1.2.3/24\n");
+}

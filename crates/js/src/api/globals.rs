@@ -84,6 +84,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize))
     rquickjs::Class::<crate::api::data::JsData>::define(&g)?;
     rquickjs::Class::<crate::api::message::JsMessage>::define(&g)?;
     rquickjs::Class::<crate::api::message::JsMessageStart>::define(&g)?;
+    rquickjs::Class::<crate::api::netmask::JsNetmask>::define(&g)?;
     ctx.eval::<(), _>(PRELUDE)?;
     ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::api::algo::install(ctx)?;

@@ -13,6 +13,7 @@
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
+//! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
 //! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
 //!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
 
@@ -26,5 +27,6 @@ pub mod head;
 pub mod http_agent;
 pub mod kind;
 pub mod message;
+pub mod netmask;
 pub mod vars;
 pub mod yaml;
