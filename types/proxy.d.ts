@@ -59,6 +59,10 @@ declare class Data {
   shift(count: number): Data;
   /** Removes the last `count` bytes (all of them if there are fewer) and returns them. */
   pop(count: number): Data;
+  /** Removes and returns the bytes up to and including the first one `scanner` accepts (all if none). */
+  shiftTo(scanner: (byte: number) => any): Data;
+  /** Removes and returns the bytes `scanner` accepts, up to the first it does not. */
+  shiftWhile(scanner: (byte: number) => any): Data;
   /** The bytes as an array of numbers from 0 to 255. */
   toArray(): number[];
   /** The bytes as text in an encoding (default utf8; bytes that are not UTF-8 become U+FFFD). */

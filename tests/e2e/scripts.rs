@@ -474,3 +474,19 @@ fn netmask_answers_by_the_network_a_client_is_in() {
     );
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "true false 10.1.2.0 256 10.1.2.3/24\n");
 }
+
+#[test]
+fn data_shift_to_and_shift_while_take_bytes_by_a_scanner() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "var d = new Data('GET / HTTP/1.1\\r\\nHost: x\\r\\n')\n\
+         var line = d.shiftTo(b => b === 10)\n\
+         var spaces = new Data('   abc').shiftWhile(b => b === 32)\n\
+         var all = new Data('xyz').shiftTo(b => b === 10)\n\
+         println(JSON.stringify(line.toString()), JSON.stringify(d.toString()), spaces.size, all.toString())\n\
+         pipy().task().onStart(new StreamEnd).dummy()\n",
+    )]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\"GET / HTTP/1.1\\r\\n\" \"Host: x\\r\\n\" 3 xyz\n");
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use proxy_core::Data;
 use rquickjs::class::Trace;
 use rquickjs::prelude::Opt;
-use rquickjs::{Class, Ctx, Exception, JsLifetime, Result, Value};
+use rquickjs::{Class, Ctx, Exception, Function, JsLifetime, Result, Value};
 
 /// `Data` as scripts see it.
 #[derive(Trace, JsLifetime, Default)]
@@ -147,6 +147,30 @@ pub fn from_data<'js>(ctx: &Ctx<'js>, data: Data) -> Result<Value<'js>> {
     Ok(Class::instance(ctx.clone(), JsData::wrap(ctx, data)?)?.into_value())
 }
 
+impl JsData {
+    /// How many bytes `shiftTo` (`to`: through the first byte the scanner
+    /// accepts) or `shiftWhile` (while it accepts) takes.
+    fn scan<'js>(&self, scanner: &Function<'js>, to: bool) -> Result<usize> {
+        let mut n = 0;
+        for chunk in self.data.chunks() {
+            for &b in chunk.iter() {
+                let yes = scanner.call::<_, rquickjs::Coerced<bool>>((b,))?.0;
+                if to {
+                    n += 1;
+                    if yes {
+                        return Ok(n);
+                    }
+                } else if yes {
+                    n += 1;
+                } else {
+                    return Ok(n);
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 #[rquickjs::methods]
 impl JsData {
     /// `new Data()`, `new Data('text', enc?)`, `new Data([1, 2])`, `new Data(data)`.
@@ -197,6 +221,22 @@ impl JsData {
     pub fn pop(&mut self, n: usize) -> JsData {
         let part = self.data.pop(n);
         JsData::split(part)
+    }
+
+    /// Removes and returns the bytes up to and including the first one for
+    /// which `scanner(byte)` is truthy (all of them if none is).
+    #[qjs(rename = "shiftTo")]
+    pub fn shift_to<'js>(&mut self, scanner: Function<'js>) -> Result<JsData> {
+        let n = self.scan(&scanner, true)?;
+        Ok(JsData::split(self.data.shift(n)))
+    }
+
+    /// Removes and returns the bytes for which `scanner(byte)` is truthy, up
+    /// to the first for which it is not.
+    #[qjs(rename = "shiftWhile")]
+    pub fn shift_while<'js>(&mut self, scanner: Function<'js>) -> Result<JsData> {
+        let n = self.scan(&scanner, false)?;
+        Ok(JsData::split(self.data.shift(n)))
     }
 
     /// The bytes as an array of numbers.
