@@ -567,6 +567,12 @@ declare namespace pipy {
   function listen(port: number | string, options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
   function listen(port: number | string, protocol: 'tcp' | 'udp', pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
   function listen(port: number | string, protocol: 'tcp' | 'udp', options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  /** The process's id. */
+  const pid: number;
+  /** When the process started, in milliseconds since the Unix epoch. */
+  const since: number;
+  /** The time now, in milliseconds since the Unix epoch. */
+  function now(): number;
   /** Runs a pipeline once at start, fed a file of the codebase (one Data event, then StreamEnd). */
   function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): void;
 }

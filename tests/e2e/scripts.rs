@@ -490,3 +490,17 @@ fn data_shift_to_and_shift_while_take_bytes_by_a_scanner() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "\"GET / HTTP/1.1\\r\\n\" \"Host: x\\r\\n\" 3 xyz\n");
 }
+
+#[test]
+fn pipy_says_its_pid_and_start_time() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "println(pipy.pid, pipy.since <= pipy.now(), pipy.now() - pipy.since < 60000)\n\
+         pipy().task().onStart(new StreamEnd).dummy()\n",
+    )]);
+    let mut child =
+        Command::new(binary()).arg(dir.0.join("main.js")).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{pid} true true\n"));
+}

@@ -6,6 +6,9 @@
   var api = {};
   Object.defineProperty(g, '__proxy_pipy_api', { value: api });
   api.load = function (path) { return load(String(path)); };
+  api.pid = g.__proxy_pid;
+  api.since = g.__proxy_since;
+  api.now = function () { return Date.now(); };
   api.solve = function (path) {
     path = String(path);
     if (solved.has(path)) return solved.get(path);

@@ -17,6 +17,15 @@ const CODEBASE: &str = include_str!("codebase.js");
 /// not be read.
 pub type ReadFile = Box<dyn Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>>;
 
+/// When the process started, in milliseconds since the Unix epoch (the same
+/// on every worker: taken once).
+fn started_ms() -> f64 {
+    static STARTED: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_millis() as f64)
+    })
+}
+
 /// Installs what every module's `pipy` gets (`pipy.load`, `pipy.solve`), and
 /// `JSON.decode` / `JSON.encode` and `os`, for the files `read` gives.
 pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
@@ -46,6 +55,8 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
             ctx.eval_with_options(source, opts)
         })?,
     )?;
+    g.set("__proxy_pid", std::process::id())?;
+    g.set("__proxy_since", started_ms())?;
     ctx.eval::<(), _>(CODEBASE)?;
     let os = Object::new(ctx.clone())?;
     let env = Object::new(ctx.clone())?;
