@@ -498,8 +498,7 @@ fn pipy_says_its_pid_and_start_time() {
         "println(pipy.pid, pipy.since <= pipy.now(), pipy.now() - pipy.since < 60000)\n\
          pipy().task().onStart(new StreamEnd).dummy()\n",
     )]);
-    let mut child =
-        Command::new(binary()).arg(dir.0.join("main.js")).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child = Command::new(binary()).arg(dir.0.join("main.js")).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{pid} true true\n"));
