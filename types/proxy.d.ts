@@ -580,7 +580,7 @@ declare namespace pipy {
 /** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */
 declare class Netmask {
   constructor(cidr: string);
-  constructor(bitmask: number, ip: string);
+  constructor(bitmask: number, ip: string | number[]);
   readonly version: 4 | 6;
   readonly ip: string;
   readonly bitmask: number;

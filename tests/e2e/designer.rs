@@ -36,6 +36,22 @@ pipy.listen({u}, 'udp', $=>$.replaceData(d => new Data(`udp ${{d.toString()}}`))
 }
 
 #[test]
+fn a_later_pipy_listen_of_a_port_replaces_the_earlier_and_null_closes_it() {
+    let dir = TempDir::new();
+    let path = dir.0.join("main.js");
+    std::fs::write(
+        &path,
+        "pipy.listen(8091, $=>$.serveHTTP(new Message('a')))\n\
+         pipy.listen(8091, $=>$.dummy())\n\
+         pipy.listen(8092, $=>$.dummy())\n\
+         pipy.listen(8092, null)\n",
+    )
+    .unwrap();
+    let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "module /main.js\n  listen 0.0.0.0:8091\n    -> dummy\n");
+}
+
+#[test]
 fn what_pipy_listen_cannot_take_is_a_load_error_at_its_place() {
     let dir = TempDir::new();
     let path = dir.0.join("main.js");
@@ -48,6 +64,7 @@ fn what_pipy_listen_cannot_take_is_a_load_error_at_its_place() {
         ("pipy.listen(8099, { bogus: 1 }, $=>$.dummy())\n", "unknown option 'bogus'"),
         ("var p = pipeline(42)\n", "pipeline(): takes a $=>$ builder function"),
         ("pipy.listen(8099, $=>$.demuxHTTP())\n", "demuxHTTP() in pipeline '8099' is missing .to(...)"),
+        ("pipy.listen(8099, { idleTimeout: '1s' })\n", "the pipeline is missing (null closes the port)"),
     ];
     for (script, want) in cases {
         std::fs::write(&path, script).unwrap();

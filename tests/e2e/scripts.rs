@@ -87,6 +87,10 @@ fn an_unknown_mistyped_or_unsupported_option_is_a_load_error_naming_filter_optio
     let (code, err) =
         check("var quit = true\nif (quit) return pipy().listen(8099).dummy()\npipy().listen(8098).dummy()\n");
     assert_eq!(code, Some(0), "{err}");
+    // A syntax error after a top-level return is the one reported.
+    let (code, err) = check("if (true) return\nfoo(;\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("main.js:2:5: SyntaxError"), "{err}");
     let (code, err) = check("nope(); return\n");
     assert_eq!(code, Some(1));
     assert!(err.contains("main.js:1:1: ReferenceError: nope is not defined"), "{err}");

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use proxy_core::Data;
 use rquickjs::class::Trace;
-use rquickjs::prelude::Opt;
+use rquickjs::prelude::{Opt, This};
 use rquickjs::{Class, Ctx, Exception, Function, JsLifetime, Result, Value};
 
 /// `Data` as scripts see it.
@@ -148,11 +148,21 @@ pub fn from_data<'js>(ctx: &Ctx<'js>, data: Data) -> Result<Value<'js>> {
 }
 
 impl JsData {
-    /// How many bytes `shiftTo` (`to`: through the first byte the scanner
-    /// accepts) or `shiftWhile` (while it accepts) takes.
-    fn scan<'js>(&self, scanner: &Function<'js>, to: bool) -> Result<usize> {
+    /// `shiftTo` (`to`: through the first byte the scanner accepts) or
+    /// `shiftWhile` (while it accepts). The scanner runs on a copy of the
+    /// chunks (no bytes copied) with the object not borrowed, so it may read
+    /// or change the same Data.
+    fn shift_scanned<'js>(this: This<Class<'js, JsData>>, scanner: Function<'js>, to: bool) -> Result<JsData> {
+        let data = this.0.borrow().data.clone();
+        let n = Self::scan(&data, &scanner, to)?;
+        let part = this.0.borrow_mut().data.shift(n);
+        Ok(JsData::split(part))
+    }
+
+    /// How many bytes of `data` the scanner takes.
+    fn scan<'js>(data: &Data, scanner: &Function<'js>, to: bool) -> Result<usize> {
         let mut n = 0;
-        for chunk in self.data.chunks() {
+        for chunk in data.chunks() {
             for &b in chunk.iter() {
                 let yes = scanner.call::<_, rquickjs::Coerced<bool>>((b,))?.0;
                 if to {
@@ -226,17 +236,15 @@ impl JsData {
     /// Removes and returns the bytes up to and including the first one for
     /// which `scanner(byte)` is truthy (all of them if none is).
     #[qjs(rename = "shiftTo")]
-    pub fn shift_to<'js>(&mut self, scanner: Function<'js>) -> Result<JsData> {
-        let n = self.scan(&scanner, true)?;
-        Ok(JsData::split(self.data.shift(n)))
+    pub fn shift_to<'js>(this: This<Class<'js, JsData>>, scanner: Function<'js>) -> Result<JsData> {
+        JsData::shift_scanned(this, scanner, true)
     }
 
     /// Removes and returns the bytes for which `scanner(byte)` is truthy, up
     /// to the first for which it is not.
     #[qjs(rename = "shiftWhile")]
-    pub fn shift_while<'js>(&mut self, scanner: Function<'js>) -> Result<JsData> {
-        let n = self.scan(&scanner, false)?;
-        Ok(JsData::split(self.data.shift(n)))
+    pub fn shift_while<'js>(this: This<Class<'js, JsData>>, scanner: Function<'js>) -> Result<JsData> {
+        JsData::shift_scanned(this, scanner, false)
     }
 
     /// The bytes as an array of numbers.

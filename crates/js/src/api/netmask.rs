@@ -55,7 +55,23 @@ impl JsNetmask {
     pub fn new(ctx: Ctx<'_>, first: Value<'_>, ip: Opt<Value<'_>>) -> Result<Self> {
         let text = match (first.as_number(), ip.0) {
             (Some(n), Some(ip)) => {
-                let ip: String = ip.get::<rquickjs::Coerced<String>>()?.0;
+                let ip = match ip.as_array() {
+                    // Pipy's form: the address's bytes, 4 or 16 of them.
+                    Some(bytes) => {
+                        let bytes: Vec<u8> = bytes.iter::<f64>().map(|b| b.map(|b| b as u8)).collect::<Result<_>>()?;
+                        match bytes.len() {
+                            4 => IpAddr::from(<[u8; 4]>::try_from(bytes).expect("4 bytes")).to_string(),
+                            16 => IpAddr::from(<[u8; 16]>::try_from(bytes).expect("16 bytes")).to_string(),
+                            n => {
+                                return Err(Exception::throw_type(
+                                    &ctx,
+                                    &format!("Netmask: {n} bytes are not an address (4 or 16)"),
+                                ))
+                            }
+                        }
+                    }
+                    None => ip.get::<rquickjs::Coerced<String>>()?.0,
+                };
                 format!("{ip}/{n}")
             }
             _ => first.get::<rquickjs::Coerced<String>>()?.0,

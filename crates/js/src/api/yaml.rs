@@ -11,10 +11,10 @@ use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 /// stack would overflow on it later anyway).
 const MAX_DEPTH: usize = 256;
 
-/// Nodes a document may have once its aliases are expanded (the loader copies
-/// an anchor's node for each alias: nested aliases, the "billion laughs",
-/// would grow without bound).
-const MAX_NODES: u64 = 1_000_000;
+/// What a text may come to once its aliases are expanded, counting each node
+/// as one plus its scalar's bytes (the loader copies an anchor's node for each
+/// alias: nested aliases, the "billion laughs", would grow without bound).
+const MAX_EXPANDED: u64 = 16 << 20;
 
 /// Counts the nodes a document has with its aliases expanded.
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl yaml_rust2::parser::EventReceiver for Expanded {
                     self.add(size, anchor);
                 }
             }
-            Event::Scalar(_, _, anchor, _) => self.add(1, anchor),
+            Event::Scalar(text, _, anchor, _) => self.add(1 + text.len() as u64, anchor),
             Event::Alias(id) => {
                 let size = self.anchors.get(&id).copied().unwrap_or(1);
                 self.add(size, 0);
@@ -98,8 +98,8 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
 pub fn to_json(text: &str) -> std::result::Result<String, String> {
     let mut count = Expanded::default();
     yaml_rust2::parser::Parser::new_from_str(text).load(&mut count, true).map_err(|e| e.to_string())?;
-    if count.total > MAX_NODES {
-        return Err(format!("over {MAX_NODES} nodes once its aliases are expanded"));
+    if count.total > MAX_EXPANDED {
+        return Err(format!("over {} MiB once its aliases are expanded", MAX_EXPANDED >> 20));
     }
     let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
     let mut out = String::new();
@@ -181,14 +181,21 @@ fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// JSON text as YAML in block style (without the `---` header).
+/// JSON text as YAML in block style (without the `---` header); in flow style
+/// (the JSON itself, which YAML reads as it is) when the block style would
+/// read back as something else (a string like `0o17` written without quotes).
 pub fn to_yaml(json: &str) -> std::result::Result<String, String> {
     let docs = YamlLoader::load_from_str(json).map_err(|e| e.to_string())?;
     let Some(doc) = docs.first() else { return Ok(String::new()) };
     let mut out = String::new();
     YamlEmitter::new(&mut out).dump(doc).map_err(|e| format!("{e:?}"))?;
     let body = out.strip_prefix("---\n").or_else(|| out.strip_prefix("--- ")).unwrap_or(&out);
-    Ok(format!("{body}\n"))
+    let block = format!("{body}\n");
+    if to_json(&block).ok() == to_json(json).ok() {
+        Ok(block)
+    } else {
+        Ok(format!("{json}\n"))
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +221,12 @@ mod tests {
         assert!(to_json(&deep).is_err());
         // Aliases are expanded, so a few are fine and nested ones past the bound are refused.
         assert_eq!(to_json("a: &a [x]\nb: *a\n").unwrap(), r#"{"a":["x"],"b":["x"]}"#);
+        // A long string behind nested aliases counts by its bytes.
+        let mut heavy = format!("a: &a \"{}\"\nl0: &l0 [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n", "x".repeat(10_000));
+        for i in 1..5 {
+            heavy.push_str(&format!("l{i}: &l{i} [{}]\n", vec![format!("*l{}", i - 1); 10].join(", ")));
+        }
+        assert!(to_json(&heavy).is_err());
         let mut laughs = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let prev = format!("*l{}", i - 1);
@@ -229,5 +242,8 @@ mod tests {
         let yaml = to_yaml(json).unwrap();
         assert!(yaml.contains("name: proxy") && yaml.contains("- 80"), "{yaml}");
         assert_eq!(to_json(&yaml).unwrap(), json);
+        // A string YAML would read as a number stays a string.
+        let tricky = r#"{"k":"0o17","y":"yes","n":"~"}"#;
+        assert_eq!(to_json(&to_yaml(tricky).unwrap()).unwrap(), tricky);
     }
 }

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 pub const PREFIX_LEN: usize = "with(__proxy_scope_0000){".len();
 
 /// What a module whose top level returns is also wrapped in (`(function(){`),
-/// so that `return` is allowed there as in Pipy.
-pub const FUNCTION_PREFIX: &str = "(function(){";
+/// so that `return` is allowed there as in Pipy; `void 0;` keeps a leading
+/// `"use strict"` of the file from becoming the function's directive.
+pub const FUNCTION_PREFIX: &str = "(function(){void 0;";
 
 thread_local! {
     /// Files evaluated as modules, and how many characters their line 1
@@ -22,9 +23,16 @@ thread_local! {
 }
 
 /// Notes that `file` runs as a module (see `module`), its line 1 after
-/// `prefix_len` characters of wrapper.
+/// `prefix_len` characters of wrapper (0: as written).
 pub fn note_wrapped(file: &str, prefix_len: usize) {
-    WRAPPED.with(|w| w.borrow_mut().insert(file.to_string(), prefix_len));
+    WRAPPED.with(|w| {
+        let mut w = w.borrow_mut();
+        if prefix_len == 0 {
+            w.remove(file);
+        } else {
+            w.insert(file.to_string(), prefix_len);
+        }
+    });
 }
 
 /// Takes the module prefix off the columns of line 1 in `file:1:col` locations.
@@ -37,6 +45,12 @@ fn unwrap_columns(text: &str) -> String {
             let mut from = 0;
             while let Some(at) = out[from..].find(&needle).map(|i| i + from) {
                 let digits_at = at + needle.len();
+                // `main.js` is not the end of `xmain.js` or `plugins/main.js`.
+                let whole = out[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || "_-./".contains(c)));
+                if !whole {
+                    from = digits_at;
+                    continue;
+                }
                 let digits: String = out[digits_at..].chars().take_while(|c| c.is_ascii_digit()).collect();
                 let Ok(col) = digits.parse::<usize>() else {
                     from = digits_at;
@@ -133,6 +147,12 @@ mod tests {
         let stack = format!("    at f (m.js:1:{})\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5, n + 5);
         let fixed = super::unwrap_columns(&stack);
         assert_eq!(fixed, format!("    at f (m.js:1:5)\n    at m.js:2:7\n    at other.js:1:{}\n", n + 5));
+        // Another file whose name ends the same is not that file.
+        let stack = format!("    at xm.js:1:{}\n    at lib/m.js:1:{}\n", n + 5, n + 5);
+        assert_eq!(super::unwrap_columns(&stack), stack);
+        // A file noted as unwrapped loses nothing.
+        super::note_wrapped("m.js", 0);
+        assert_eq!(super::unwrap_columns("m.js:1:40"), "m.js:1:40");
     }
 
     #[test]

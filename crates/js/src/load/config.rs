@@ -490,7 +490,9 @@ pub fn install<'js>(
                 Some(v) if v.is_object() && !v.is_function() && layout_draft(&ctx, &s, v)?.is_none() => args.next(),
                 _ => None,
             };
-            let target = args.next().unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+            let Some(target) = args.next() else {
+                return Err(throw(&ctx, "pipy.listen(port, [protocol], [options], pipeline): the pipeline is missing (null closes the port)"));
+            };
             if args.next().is_some() {
                 return Err(throw(&ctx, "pipy.listen(port, [protocol], [options], pipeline): too many arguments"));
             }
@@ -505,8 +507,11 @@ pub fn install<'js>(
                     ))
                 }
             }
-            if target.is_null() || target.is_undefined() {
-                // Pipy closes the port; with nothing listening yet, nothing to do.
+            // As in Pipy, a later call for a port replaces an earlier one, and
+            // null closes it.
+            let protocol = options.protocol;
+            s.builder.borrow_mut().ports.retain(|(a, o, _)| !(*a == addr && o.protocol == protocol));
+            if target.is_null() {
                 return Ok::<_, rquickjs::Error>(());
             }
             let draft = match (layout_draft(&ctx, &s, &target)?, target.as_function()) {

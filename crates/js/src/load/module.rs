@@ -246,15 +246,21 @@ impl Codebase {
         // move an unclosed bracket's error to the wrapper's own closing brace.
         // A top-level `return` (Pipy's scripts may leave early) is the one error
         // that a function around the text answers: then it runs inside one.
+        // The check's errors are in the text as written: no wrapper to take off.
+        error::note_wrapped(file, 0);
         let in_function = match check_syntax(ctx, text, file) {
             Ok(()) => false,
             Err(_) => {
                 let thrown = ctx.catch();
                 let message: String = thrown.as_object().and_then(|o| o.get("message").ok()).unwrap_or_default();
-                let wrapped = format!("{}{text}\n}})", error::FUNCTION_PREFIX);
-                if message != "return not in a function" || check_syntax(ctx, &wrapped, file).is_err() {
-                    let _ = ctx.catch();
+                if message != "return not in a function" {
                     return Err(ctx.throw(thrown));
+                }
+                let wrapped = format!("{}{text}\n}})", error::FUNCTION_PREFIX);
+                if check_syntax(ctx, &wrapped, file).is_err() {
+                    // Another error after the return: that one is the user's.
+                    error::note_wrapped(file, error::FUNCTION_PREFIX.len());
+                    return Err(rquickjs::Error::Exception);
                 }
                 true
             }
