@@ -574,7 +574,7 @@ declare namespace pipy {
   /** The time now, in milliseconds since the Unix epoch. */
   function now(): number;
   /** Runs a pipeline once at start, fed a file of the codebase (one Data event, then StreamEnd). */
-  function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): void;
+  function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): Promise<StreamEnd>;
 }
 
 /** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */

@@ -83,14 +83,14 @@ fn pipy_read_streams_a_codebase_file_through_a_pipeline_once_and_tee_prints_it()
             "main.js",
             "var twice = pipeline($=>$.compress('gzip').decompress('gzip').tee('-'))\n\
              pipy.read('input.txt', $=>$.tee('-'))\n\
-             pipy.read('input.txt', twice)\n",
+             pipy.read('input.txt', twice).then(end => println(end instanceof StreamEnd ? 'done' : end))\n",
         ),
         ("input.txt", &body),
     ]);
     let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
     // Nothing listens: the process ends once both runs are done.
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), body.repeat(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), body.repeat(2) + "done\n");
 }
 
 #[test]

@@ -559,11 +559,23 @@ pub fn install<'js>(
                     return Err(throw(&ctx, "pipy.read(): the last argument is a pipeline or a $=>$ builder"))
                 }
             };
+            // The Promise returned settles, with the StreamEnd, when the run
+            // puts one out: a handleStreamEnd at the end of its layout.
+            let (promise, resolve, _) = ctx.promise()?;
+            let mut a = JsArgs { ctx: ctx.clone(), args: vec![resolve.into_value()], shared: &s, thrown: None };
+            let settle =
+                match (proxy_core::filters::handle::STREAM_END.build)(&proxy_core::filters::handle::STREAM_END, &mut a)
+                {
+                    Ok(spec) => spec,
+                    Err(e) => return Err(a.into_throw(e)),
+                };
             let events = vec![proxy_core::Event::Data(proxy_core::Data::from(bytes)), proxy_core::Event::end()];
             let mut b = s.builder.borrow_mut();
+            b.drafts[draft].filters.push(settle);
+            b.drafts[draft].sites.push(None);
             b.drafts[draft].on_start = Some(OnStart::Events(events));
             b.tasks.push((proxy_core::TaskSchedule::Once, draft));
-            Ok::<_, rquickjs::Error>(())
+            Ok::<_, rquickjs::Error>(promise)
         })?,
     )?;
 
