@@ -293,6 +293,25 @@ pub enum Answer {
     Granted(Vec<u8>),
 }
 
+/// Why a server's answers end the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The proxy said no (it wants authentication, or answered with a
+    /// failure code): why, for the log.
+    Refused(&'static str),
+    /// What came is not SOCKS 5.
+    Garbled(&'static str),
+}
+
+impl Failure {
+    /// What was wrong, for the log.
+    pub fn why(self) -> &'static str {
+        match self {
+            Failure::Refused(why) | Failure::Garbled(why) => why,
+        }
+    }
+}
+
 /// Reads a version 5 server's answers to `GREETING` and to a request.
 #[derive(Default)]
 pub struct Client {
@@ -303,7 +322,7 @@ pub struct Client {
 
 impl Client {
     /// Takes `bytes` of the server's answers.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Answer, &'static str> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Answer, Failure> {
         if self.done {
             return Ok(Answer::More);
         }
@@ -315,16 +334,16 @@ impl Client {
         result
     }
 
-    fn step(&mut self) -> Result<Answer, &'static str> {
+    fn step(&mut self) -> Result<Answer, Failure> {
         if !self.chose_method {
             if self.held.len() < 2 {
                 return Ok(Answer::More);
             }
             if self.held[0] != 5 {
-                return Err("the proxy does not speak SOCKS5");
+                return Err(Failure::Garbled("the proxy does not speak SOCKS5"));
             }
             if self.held[1] != 0 {
-                return Err("the proxy wants authentication");
+                return Err(Failure::Refused("the proxy wants authentication"));
             }
             self.held.drain(..2);
             self.chose_method = true;
@@ -335,10 +354,10 @@ impl Client {
             return Ok(Answer::More);
         }
         if h[0] != 5 {
-            return Err("a SOCKS5 answer with another version");
+            return Err(Failure::Garbled("a SOCKS5 answer with another version"));
         }
         if h[1] != 0 {
-            return Err(match h[1] {
+            return Err(Failure::Refused(match h[1] {
                 1 => "the proxy failed (general failure)",
                 2 => "the proxy's rules do not allow the connection",
                 3 => "the proxy says the network is unreachable",
@@ -348,7 +367,7 @@ impl Client {
                 7 => "the proxy does not support CONNECT",
                 8 => "the proxy does not support the address type",
                 _ => "the proxy refused with an unknown code",
-            });
+            }));
         }
         if h.len() < 5 {
             return Ok(Answer::More);
@@ -357,7 +376,7 @@ impl Client {
             1 => 4 + 4 + 2,
             4 => 4 + 16 + 2,
             3 => 5 + h[4] as usize + 2,
-            _ => return Err("a SOCKS5 answer with an unknown address type"),
+            _ => return Err(Failure::Garbled("a SOCKS5 answer with an unknown address type")),
         };
         if h.len() < len {
             return Ok(Answer::More);
@@ -513,7 +532,8 @@ mod tests {
         }
         let mut c = Client::default();
         assert_eq!(c.feed(b"\x05\x00"), Ok(Answer::SendRequest));
-        assert_eq!(c.feed(b"\x05\x05\x00\x01"), Err("the proxy says the connection was refused"));
-        assert_eq!(Client::default().feed(b"\x05\x02"), Err("the proxy wants authentication"));
+        assert_eq!(c.feed(b"\x05\x05\x00\x01"), Err(Failure::Refused("the proxy says the connection was refused")));
+        assert_eq!(Client::default().feed(b"\x05\x02"), Err(Failure::Refused("the proxy wants authentication")));
+        assert_eq!(Client::default().feed(b"\x04\x00"), Err(Failure::Garbled("the proxy does not speak SOCKS5")));
     }
 }

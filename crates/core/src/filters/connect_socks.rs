@@ -13,7 +13,7 @@ use crate::event::{Event, StreamError};
 use crate::filters::backlog::{self, Backlog};
 use crate::filters::FilterDef;
 use crate::pipeline::{report_script_error, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
-use crate::socks::{connect_request, Answer, Client, GREETING};
+use crate::socks::{connect_request, Answer, Client, Failure, GREETING};
 use std::rc::Rc;
 
 /// `connectSOCKS` as scripts see it.
@@ -158,13 +158,12 @@ impl Filter for ConnectSocks {
                     match answer {
                         Ok(Answer::Granted(rest)) => self.granted(rest, cx),
                         Ok(_) => {}
-                        Err(why) => {
-                            let err = if why.starts_with("the proxy") && !why.contains("SOCKS5") {
-                                StreamError::ConnectionRefused
-                            } else {
-                                StreamError::ProtocolError
+                        Err(failure) => {
+                            let err = match failure {
+                                Failure::Refused(_) => StreamError::ConnectionRefused,
+                                Failure::Garbled(_) => StreamError::ProtocolError,
                             };
-                            self.fail(why, err, cx);
+                            self.fail(failure.why(), err, cx);
                         }
                     }
                 }
