@@ -73,7 +73,7 @@ impl SendQueue {
         if data.is_empty() {
             return;
         }
-        let bytes = Bytes::from(data.to_vec());
+        let bytes = data.to_bytes();
         if self.bytes.get() + bytes.len() > MAX_QUEUED {
             self.dropped.set(self.dropped.get() + 1);
             return;
