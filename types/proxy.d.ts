@@ -956,7 +956,7 @@ interface ConnectOptions {
 interface AcceptTLSOptions {
   /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise). Default: none. */
   certificate?: object | ((...args: any[]) => any);
-  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
+  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: unchecked, unless verify is given (then the Mozilla roots). */
   trusted?: any[];
   /** (ok, cert) => boolean: called with the result of checking the peer's certificate; a truthy answer lets the handshake finish. Default: none. */
   verify?: ((...args: any[]) => any);
@@ -986,7 +986,7 @@ interface AcceptTLSOptions {
 interface ConnectTLSOptions {
   /** { cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise). Default: none. */
   certificate?: object | ((...args: any[]) => any);
-  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: the Mozilla roots. */
+  /** crypto.Certificate objects a peer's certificate must chain to. Default: acceptTLS: clients need no certificate; connectTLS: unchecked, unless verify is given (then the Mozilla roots). */
   trusted?: any[];
   /** (ok, cert) => boolean: called with the result of checking the peer's certificate; a truthy answer lets the handshake finish. Default: none. */
   verify?: ((...args: any[]) => any);

@@ -385,7 +385,8 @@ pipy({{ _to: '' }})
   .handleMessageStart(msg => _to = msg.head.path)
   .muxHTTP(() => _to).to($=>$
     .branch(
-      () => _to === '/mozilla', $=>$.connectTLS({{ sni: 'localhost' }}).to($=>$.connect('127.0.0.1:{upstream}')),
+      () => _to === '/mozilla', $=>$.connectTLS({{ sni: 'localhost', verify: ok => ok }}).to($=>$.connect('127.0.0.1:{upstream}')),
+      () => _to === '/unchecked', $=>$.connectTLS({{ sni: 'a.test' }}).to($=>$.connect('127.0.0.1:{expired}')),
       () => _to === '/expired', $=>$.connectTLS({{ sni: 'localhost', trusted: [ca] }}).to($=>$.connect('127.0.0.1:{expired}')),
       () => _to === '/name', $=>$.connectTLS({{ sni: 'a.test', trusted: [ca] }}).to($=>$.connect('127.0.0.1:{upstream}')),
       () => _to === '/anyway', $=>$.connectTLS({{ sni: 'a.test', verify: () => true }}).to($=>$.connect('127.0.0.1:{upstream}')),
@@ -411,8 +412,69 @@ pipy({{ _to: '' }})
     assert!(p.log.wait_for("certificate expired", Duration::from_secs(5)), "{}", p.log.text());
     assert_eq!(status("/name"), "502");
     assert!(p.log.wait_for("certificate not valid for name \"a.test\"", Duration::from_secs(5)), "{}", p.log.text());
-    // Taking any certificate has to be said.
+    // Taking any certificate can be said.
     assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/anyway")]), "secret\n");
+    // With neither `trusted` nor `verify` nothing is checked, as in Pipy (here an
+    // expired certificate for another name), and the load said so, where, once.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{front}/unchecked")]), "stale\n");
+    let warning = "main.js:22:40: connectTLS takes any server certificate";
+    assert_eq!(p.log.text().matches(warning).count(), 1, "{}", p.log.text());
+}
+
+#[test]
+fn an_upstream_with_an_x509_version_1_certificate_is_reached_over_tls_1_2_and_1_3() {
+    // What `openssl x509 -req` makes without extensions, as Pipy's own test
+    // certificates are: webpki refuses to read it, the handshake's signature is
+    // still checked with its key.
+    let (front, rsa, ec) = (free_port(), free_port(), free_port());
+    let dir = codebase("");
+    for (name, keygen) in [
+        ("rsa1", vec!["genrsa", "-out", "rsa1.key", "2048"]),
+        ("ec1", vec!["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec1.key"]),
+    ] {
+        openssl(&dir.0, &keygen);
+        let (key, csr, crt) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"));
+        openssl(&dir.0, &["req", "-new", "-key", &key, "-subj", "/CN=v1.test", "-out", &csr]);
+        openssl(&dir.0, &["x509", "-req", "-in", &csr, "-signkey", &key, "-days", "30", "-out", &crt]);
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in", &crt])
+            .current_dir(&dir.0)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)"));
+    }
+    std::fs::write(
+        dir.0.join("main.js"),
+        format!(
+            r#"
+var tls = name => ({{ certificate: {{ cert: new crypto.Certificate(pipy.load(name + '.crt')), key: new crypto.PrivateKey(pipy.load(name + '.key')) }} }})
+pipy({{ _path: '' }})
+.listen({rsa}).acceptTLS(tls('rsa1')).to($=>$.serveHTTP(new Message('rsa\n')))
+.listen({ec}).acceptTLS(tls('ec1')).to($=>$.serveHTTP(new Message('ec\n')))
+.listen({front})
+.demuxHTTP().to($=>$
+  .handleMessageStart(msg => _path = msg.head.path)
+  .muxHTTP().to($=>$
+    .branch(
+      () => _path === '/rsa13', $=>$.connectTLS().to($=>$.connect('127.0.0.1:{rsa}')),
+      () => _path === '/rsa12', $=>$.connectTLS({{ maxVersion: 'TLS1.2' }}).to($=>$.connect('127.0.0.1:{rsa}')),
+      () => _path === '/ec13', $=>$.connectTLS().to($=>$.connect('127.0.0.1:{ec}')),
+      () => _path === '/trusted', $=>$.connectTLS({{ trusted: [new crypto.Certificate(pipy.load('rsa1.crt'))] }}).to($=>$.connect('127.0.0.1:{rsa}')),
+      $=>$.connectTLS({{ maxVersion: 'TLS1.2' }}).to($=>$.connect('127.0.0.1:{ec}'))
+    )
+  )
+)
+"#
+        ),
+    )
+    .unwrap();
+    let p = start(&dir);
+    for (path, want) in [("/rsa13", "rsa\n"), ("/rsa12", "rsa\n"), ("/ec13", "ec\n"), ("/ec12", "ec\n")] {
+        assert_eq!(curl(&[&format!("http://127.0.0.1:{front}{path}")]), want, "{path}: {}", p.log.text());
+    }
+    // Checked, it is refused, even as its own trust anchor: webpki reads no version 1.
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{front}/trusted")]), "502");
+    assert!(p.log.wait_for("UnsupportedCertVersion", Duration::from_secs(5)), "{}", p.log.text());
 }
 
 #[test]

@@ -149,6 +149,12 @@ pub trait Args {
     /// The host loads the module if it has not yet. When `required`, a module
     /// without that pipeline fails the load; otherwise the slot stays empty.
     fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot>;
+    /// Logs a warning about this filter call (a setting that works but is
+    /// probably not what a user wants), where the script host can, with the
+    /// call's `file:line:col`, once per process.
+    fn warn(&mut self, message: &str) {
+        tracing::warn!("{message}");
+    }
 }
 
 impl<'a> dyn Args + 'a {

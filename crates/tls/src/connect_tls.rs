@@ -12,7 +12,8 @@
 use crate::provider;
 use crate::session::Tls;
 use crate::settings::{
-    native, no_name, text, CertSource, Common, ConfigCache, OneCert, Pair, Refusal, ServerCheck, COMMON_OPTIONS,
+    native, no_name, text, CertSource, Common, ConfigCache, OneCert, Pair, Refusal, ServerCheck, ServerTrust,
+    COMMON_OPTIONS,
 };
 use proxy_core::filters::FilterDef;
 use proxy_core::{
@@ -90,8 +91,19 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
             .collect::<ArgResult<_>>()?,
         _ => Vec::new(),
     };
-    let check = ServerCheck::new(common.trusted.clone(), common.hooks.verify.is_some())
-        .map_err(|why| ArgError(format!("{}: {why}", def.name)))?;
+    let trust = match (&common.trusted, &common.hooks.verify) {
+        (_, Some(_)) => ServerTrust::Deferred,
+        (Some(_), None) => ServerTrust::Checked,
+        (None, None) => {
+            args.warn(
+                "connectTLS takes any server certificate, as Pipy does when neither `trusted` nor `verify` is given; \
+                 to check it, give `trusted` (your CA) or `verify: ok => ok` (the Mozilla roots)",
+            );
+            ServerTrust::Unchecked
+        }
+    };
+    let check =
+        ServerCheck::new(common.trusted.clone(), trust).map_err(|why| ArgError(format!("{}: {why}", def.name)))?;
     let client = Rc::new(Client { common, sni, alpn, check, configs: RefCell::default() });
     if let CertSource::Fixed(_) | CertSource::None = client.common.certificate {
         // Made now, so that a bad option fails the load rather than a connection.
@@ -297,11 +309,15 @@ impl ConnectTls {
         let leaf = if hooks.see_peer() { tls.peer() } else { None };
         let peer = || native(leaf.clone());
         if hooks.verify.is_some() {
-            let ok = self.client.check.check(&tls.peer_certificates(), &name);
-            match hooks.verify(cx.context(), ok, peer()) {
+            let check = self.client.check.check(&tls.peer_certificates(), &name);
+            match hooks.verify(cx.context(), check.is_ok(), peer()) {
                 Ok(()) => {}
                 Err(Refusal::Refused) => {
-                    return Err(("verify refused the server's certificate".into(), StreamError::ProtocolError))
+                    let why = match check {
+                        Ok(()) => "verify refused the server's certificate".into(),
+                        Err(e) => format!("verify refused the server's certificate, which failed the check: {e}"),
+                    };
+                    return Err((why, StreamError::ProtocolError));
                 }
                 Err(Refusal::Failed(why)) => return Err((why, StreamError::RuntimeError)),
             }

@@ -20,7 +20,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme, SupportedProtocolVersion};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ pub const COMMON_OPTIONS: &[OptionDef] = &[
         "{ cert, key }: a crypto.Certificate or crypto.CertificateChain and its crypto.PrivateKey; or a function of the server name returning one (at once, not a Promise).",
     ),
     OptionDef::new("trusted", &[Ty::List], "crypto.Certificate objects a peer's certificate must chain to.")
-        .absent("acceptTLS: clients need no certificate; connectTLS: the Mozilla roots"),
+        .absent("acceptTLS: clients need no certificate; connectTLS: unchecked, unless verify is given (then the Mozilla roots)"),
     OptionDef::new(
         "verify",
         &[Ty::Function],
@@ -304,7 +304,7 @@ impl ClientCertVerifier for ClientCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss).or_else(|e| by_key(e, message, cert, dss, false))
     }
     fn verify_tls13_signature(
         &self,
@@ -312,7 +312,7 @@ impl ClientCertVerifier for ClientCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss).or_else(|e| by_key(e, message, cert, dss, true))
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
@@ -326,22 +326,36 @@ pub fn no_name() -> ServerName<'static> {
     ServerName::from(std::net::Ipv4Addr::UNSPECIFIED)
 }
 
+/// What `connectTLS` does with the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerTrust {
+    /// rustls checks it against `trusted` (there is no `verify`).
+    Checked,
+    /// Any is taken in the handshake; the filter then hands the check's result
+    /// to `verify`, which decides.
+    Deferred,
+    /// Any is taken and nothing is checked but the handshake's signature: neither
+    /// `trusted` nor `verify` was given, which is how Pipy (and nginx's
+    /// `proxy_ssl_verify off`) behave. The filter warns at load.
+    Unchecked,
+}
+
 /// The client's check of server certificates: WebPKI against `trusted` or the
-/// Mozilla roots, for the name the client asked for; deferred as on the server.
+/// Mozilla roots, for the name the client asked for, as `ServerTrust` says.
 #[derive(Debug)]
 pub struct ServerCheck {
     webpki: Arc<WebPkiServerVerifier>,
-    deferred: bool,
+    trust: ServerTrust,
 }
 
 impl ServerCheck {
     /// A check against `roots` (the Mozilla roots when `None`).
-    pub fn new(roots: Option<Arc<RootCertStore>>, deferred: bool) -> Result<Arc<ServerCheck>, String> {
+    pub fn new(roots: Option<Arc<RootCertStore>>, trust: ServerTrust) -> Result<Arc<ServerCheck>, String> {
         let roots = roots.unwrap_or_else(|| Arc::new(RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }));
         let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider())
             .build()
             .map_err(|e| format!("trusted: {e}"))?;
-        Ok(Arc::new(ServerCheck { webpki, deferred }))
+        Ok(Arc::new(ServerCheck { webpki, trust }))
     }
 
     fn webpki_check(
@@ -361,10 +375,11 @@ impl ServerCheck {
         }
     }
 
-    /// The WebPKI result for a server's chain and the name asked for (for `verify`).
-    pub fn check(&self, chain: &[CertificateDer<'static>], name: &ServerName<'_>) -> bool {
-        let Some((ee, rest)) = chain.split_first() else { return false };
-        self.webpki_check(ee, rest, name, UnixTime::now()).is_ok()
+    /// The WebPKI result for a server's chain and the name asked for (for
+    /// `verify`): why it fails, if it does.
+    pub fn check(&self, chain: &[CertificateDer<'static>], name: &ServerName<'_>) -> Result<(), String> {
+        let Some((ee, rest)) = chain.split_first() else { return Err("no certificate".into()) };
+        self.webpki_check(ee, rest, name, UnixTime::now()).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -377,7 +392,7 @@ impl ServerCertVerifier for ServerCheck {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.deferred {
+        if self.trust != ServerTrust::Checked {
             return Ok(ServerCertVerified::assertion());
         }
         self.webpki_check(end_entity, intermediates, server_name, now)
@@ -388,7 +403,7 @@ impl ServerCertVerifier for ServerCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss).or_else(|e| by_key(e, message, cert, dss, false))
     }
     fn verify_tls13_signature(
         &self,
@@ -396,11 +411,44 @@ impl ServerCertVerifier for ServerCheck {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss).or_else(|e| by_key(e, message, cert, dss, true))
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.webpki.supported_verify_schemes()
     }
+}
+
+/// Checks a handshake signature with the public key of `cert` as x509-parser
+/// reads it, for the certificates webpki will not parse at all: X.509 version 1
+/// (no extensions), which OpenSSL and so Pipy take, and which test and lab
+/// setups still make. Only the signature is checked here; whether the
+/// certificate is trusted is the verifier's business, and webpki refuses a
+/// version 1 certificate in any chain it is asked to check. `refused` is what
+/// webpki said, returned for any certificate that is not version 1.
+fn by_key(
+    refused: rustls::Error,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    tls13: bool,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert) else { return Err(refused) };
+    if parsed.version() != x509_parser::x509::X509Version::V1 {
+        return Err(refused);
+    }
+    let spki = SubjectPublicKeyInfoDer::from(parsed.tbs_certificate.subject_pki.raw);
+    let algorithms = &provider().signature_verification_algorithms;
+    if tls13 {
+        return rustls::crypto::verify_tls13_signature_with_raw_key(message, &spki, dss, algorithms);
+    }
+    let key = webpki::RawPublicKeyEntity::try_from(&spki).map_err(|_| refused.clone())?;
+    let candidates = algorithms.mapping.iter().filter(|(scheme, _)| *scheme == dss.scheme).flat_map(|(_, algs)| *algs);
+    for alg in candidates {
+        if key.verify_signature(*alg, message, dss.signature()).is_ok() {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+    }
+    Err(rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
 }
 
 /// Always this certificate (a server config per certificate).

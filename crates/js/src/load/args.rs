@@ -50,6 +50,15 @@ impl<'js> JsArgs<'_, 'js> {
     }
 }
 
+/// The `file:line:col` of the script code running now: the first script frame
+/// of a fresh `Error`'s stack.
+fn call_site(ctx: &Ctx<'_>) -> Option<String> {
+    let error: Function = ctx.globals().get("Error").ok()?;
+    let e: Object = error.as_constructor()?.construct(("",)).ok()?;
+    let stack: String = e.get("stack").ok()?;
+    crate::engine::error::stack_location(&stack)
+}
+
 /// Makes a callback of a script function.
 pub fn callback_of<'js>(shared: &ModuleShared, ctx: &Ctx<'js>, f: Function<'js>) -> Rc<dyn Callback> {
     Rc::new(JsCallback::new(shared.engine(), ctx, f))
@@ -160,6 +169,22 @@ impl<'js> Args for JsArgs<'_, 'js> {
     fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot> {
         let codebase = self.shared.codebase();
         codebase.pipeline_of(&self.ctx, file, name, required).map_err(|e| self.keep_thrown(e))
+    }
+
+    fn warn(&mut self, message: &str) {
+        static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let location = call_site(&self.ctx).unwrap_or_else(|| "a script".into());
+        let line = format!("{location}: {message}");
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        // Each worker loads the same script: a location is said once (again after
+        // many reloads have filled the list, which stays bounded).
+        if !warned.contains(&line) {
+            tracing::warn!("{line}");
+            if warned.len() >= 256 {
+                warned.clear();
+            }
+            warned.push(line);
+        }
     }
 
     fn options(&mut self, i: usize) -> ArgResult<Box<dyn Options>> {
