@@ -9,7 +9,11 @@
 #   scripts/pipy-curl.sh /path/to/pipy            # every case
 #   scripts/pipy-curl.sh /path/to/pipy 003 007    # some
 #
-# Needs curl (and the cases' own tools). Ports 8000-9090 must be free.
+# Needs curl 8 or later (and the cases' own tools): curl 7.88's
+# --http2-prior-knowledge sends only the first of several URLs on one
+# connection, against any server, which 005 does. On Debian 12, curl 8 from
+# bookworm-backports unpacked with `dpkg -x` and put first on PATH will do.
+# Ports 8000-9090 must be free.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PIPY=${1:?usage: pipy-curl.sh PIPY_CHECKOUT [CASE...]}

@@ -48,7 +48,7 @@ fn a_later_pipy_listen_of_a_port_replaces_the_earlier_and_null_closes_it() {
     )
     .unwrap();
     let out = Command::new(binary()).arg("--check").arg(&path).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "module /main.js\n  listen 0.0.0.0:8091\n    -> dummy\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "module /main.js\n  listen [::]:8091\n    -> dummy\n");
 }
 
 #[test]

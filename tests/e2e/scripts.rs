@@ -119,7 +119,7 @@ fn check_prints_the_layouts_or_the_error_and_binds_nothing() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!(
-            "module /main.js\n  listen 0.0.0.0:{port}\n    -> demuxHTTP\n       => anonymous\n        -> link\n           => x\n            -> dummy\n  pipeline('x')\n    -> dummy\n"
+            "module /main.js\n  listen [::]:{port}\n    -> demuxHTTP\n       => anonymous\n        -> link\n           => x\n            -> dummy\n  pipeline('x')\n    -> dummy\n"
         )
     );
     // Nothing was bound.

@@ -108,3 +108,21 @@ fn head_requests_get_no_body_and_inbound_is_visible() {
     );
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), format!("127.0.0.1 {port}"));
 }
+
+#[test]
+fn a_port_given_by_number_takes_ipv6_and_ipv4_clients_and_names_each_as_it_is() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "pipy().listen({port}).serveHTTP(() => new Message(`${{__inbound.remoteAddress}} ${{__inbound.localAddress}}`))"
+        ),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "127.0.0.1 127.0.0.1");
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        assert_eq!(curl(&["-g", &format!("http://[::1]:{port}/")]), "::1 ::1");
+    } else {
+        // No IPv6 here: the port fell back to IPv4, which the answer above shows.
+        assert!(std::net::TcpStream::connect(("::1", port)).is_err());
+    }
+}

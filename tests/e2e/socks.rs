@@ -5,7 +5,7 @@
 use crate::support::{curl, free_port, Proxy, Raw};
 use std::process::Command;
 
-/// A SOCKS server on `front` that grants `localhost` and 127.0.0.1 on
+/// A SOCKS server on `front` that grants `localhost`, 127.0.0.1 and ::1 on
 /// `origin` only, the origin, and a client end on `client` through the server.
 fn socks_proxy(front: u16, origin: u16, client: u16) -> Proxy {
     Proxy::script(
@@ -15,7 +15,7 @@ pipy({{ _target: '' }})
 .listen({front})
 .acceptSOCKS(({{ version, ip, domain, port }}) => (
   _target = `${{domain || ip}}:${{port}}`,
-  port === {origin} && (domain === 'localhost' || ip === '127.0.0.1')
+  port === {origin} && (domain === 'localhost' || ip === '127.0.0.1' || ip === '::1')
 )).to($=>$.connect(() => _target))
 .listen({origin})
 .serveHTTP(msg => new Message(`origin saw ${{msg.head.path}}\n`))
@@ -38,6 +38,12 @@ fn curl_reaches_an_allowed_origin_over_socks4_4a_and_5_and_the_client_end_uses_i
     }
     let url = format!("http://127.0.0.1:{client}/via");
     assert_eq!(curl(&[&url, &url]), "origin saw /via\n".repeat(2));
+    // An IPv6 address in a SOCKS 5 request (what curl sends for `localhost` when
+    // it resolves to ::1 first) reaches the origin listening on a port number.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let (proxy, url) = (format!("socks5://127.0.0.1:{front}"), format!("http://[::1]:{origin}/v6"));
+        assert_eq!(curl(&["-g", "--proxy", &proxy, &url]), "origin saw /v6\n");
+    }
 }
 
 #[test]

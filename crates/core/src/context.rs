@@ -37,10 +37,13 @@ pub struct Inbound {
 impl Inbound {
     /// A connection from `remote` to `local`, numbered `id`.
     pub fn new(id: u64, local: SocketAddr, remote: SocketAddr) -> Inbound {
+        // On a dual-stack socket an IPv4 client shows as `::ffff:a.b.c.d`; scripts
+        // see the IPv4 address it is.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
         Inbound {
             id,
-            local,
-            remote,
+            local: canonical(local),
+            remote: canonical(remote),
             closed: Cell::new(false),
             exchanges: Cell::new(0),
             draining: Cell::new(false),

@@ -21,8 +21,27 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
 }
 
 /// A non-blocking socket of `kind` bound to `addr`, with SO_REUSEADDR, and
-/// SO_REUSEPORT when several workers share it (an IPv6 one takes IPv4 too).
+/// SO_REUSEPORT when several workers share it. An IPv6 one takes IPv4 too; `[::]`
+/// (what a bare port number means) falls back to `0.0.0.0` on a host without IPv6.
 pub fn bound(addr: SocketAddr, kind: Type, protocol: Protocol, reuse_port: bool) -> std::io::Result<Socket> {
+    match bound_exactly(addr, kind, protocol, reuse_port) {
+        Err(e) if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED && no_ipv6(&e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| tracing::info!("no IPv6 on this host ({e}): ports given by number listen on IPv4 only"));
+            let v4 = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port());
+            bound_exactly(v4, kind, protocol, reuse_port)
+        }
+        other => other,
+    }
+}
+
+/// Whether `e` says the host has no IPv6 (the protocol is off, or `::` is not
+/// an address here).
+fn no_ipv6(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT))
+}
+
+fn bound_exactly(addr: SocketAddr, kind: Type, protocol: Protocol, reuse_port: bool) -> std::io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     socket.set_reuse_address(true)?;
     if reuse_port {

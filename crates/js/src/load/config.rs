@@ -192,11 +192,11 @@ pub fn layout_slot(shared: &ModuleShared, draft: usize) -> LayoutSlot {
 
 fn parse_listen_addr(ctx: &Ctx<'_>, v: &Value<'_>) -> Result<SocketAddr> {
     let text = if let Some(n) = v.as_number() {
-        format!("0.0.0.0:{}", n as u32)
+        format!("[::]:{}", n as u32)
     } else if let Some(s) = v.as_string() {
         let s = s.to_string()?;
         if s.chars().all(|c| c.is_ascii_digit()) {
-            format!("0.0.0.0:{s}")
+            format!("[::]:{s}")
         } else {
             s
         }
