@@ -6,6 +6,7 @@ mod codebase_bounds;
 mod compression;
 mod designer;
 mod docker;
+mod esm;
 mod fanout;
 mod health;
 mod http2;

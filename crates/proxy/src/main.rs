@@ -61,6 +61,9 @@ struct Cli {
     /// How often a codebase given as a URL is checked for changes.
     #[arg(long = "poll-interval", default_value = "5s", value_parser = parse_duration)]
     poll_interval: Duration,
+    /// Arguments for the script (`pipy.argv`), after `--` (or Pipy's `--args`).
+    #[arg(last = true)]
+    args: Vec<String>,
 }
 
 /// What the workers load: fixed, or the current version of a URL codebase.
@@ -82,6 +85,37 @@ impl Target {
     }
 }
 
+/// Options that take a value as the next argument (`--threads 2`).
+const VALUED: &[&str] =
+    &["--log-level", "--threads", "--callback-timeout", "--js-memory-limit", "--shutdown-timeout", "--poll-interval"];
+
+/// The command line with Pipy's way of giving script arguments read as ours:
+/// `--args` (or `-args`) stands for `--`, and a script named only after it
+/// (`pipy --args main.js a b`, what a `#!/usr/bin/env -S pipy --args` line
+/// runs) is moved before it.
+fn pipy_style_args(mut args: Vec<String>) -> Vec<String> {
+    let Some(at) = args.iter().position(|a| a == "--args" || a == "-args" || a == "--") else { return args };
+    args[at] = "--".into();
+    let mut i = 1;
+    let mut has_target = false;
+    while i < at {
+        let a = &args[i];
+        if VALUED.contains(&a.as_str()) {
+            i += 1;
+        } else if !a.starts_with('-') {
+            has_target = true;
+        }
+        i += 1;
+    }
+    if !has_target {
+        if let Some(t) = (at + 1..args.len()).find(|&j| !args[j].starts_with('-')) {
+            let target = args.remove(t);
+            args.insert(at, target);
+        }
+    }
+    args
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     proxy_core::parse_duration(s).ok_or_else(|| format!("'{s}' is not a duration like 1s or 500ms"))
 }
@@ -99,7 +133,8 @@ fn parse_size(s: &str) -> Result<usize, String> {
 impl Cli {
     fn host_options(&self, thread: (usize, usize)) -> HostOptions {
         let limits = proxy_js::Limits { callback_timeout: self.callback_timeout, memory: self.js_memory_limit };
-        HostOptions { limits, thread, filters: filters() }
+        let argv = std::iter::once("proxy".to_string()).chain(self.args.iter().cloned()).collect();
+        HostOptions { limits, thread, filters: filters(), argv }
     }
 }
 
@@ -136,7 +171,7 @@ fn source_of(cli: &Cli) -> Result<Source, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(pipy_style_args(std::env::args().collect()));
     log::init(cli.log_level);
     log::panics_to_log();
     let threads = match thread_count(&cli.threads) {
@@ -346,4 +381,21 @@ fn run_until_stopped(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipy_s_args_become_ours() {
+        let v = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(pipy_style_args(v("proxy main.js --args a b")), v("proxy main.js -- a b"));
+        assert_eq!(pipy_style_args(v("proxy --threads 2 --args main.js a")), v("proxy --threads 2 main.js -- a"));
+        assert_eq!(pipy_style_args(v("proxy -args main.js")), v("proxy main.js --"));
+        assert_eq!(pipy_style_args(v("proxy main.js -- -x")), v("proxy main.js -- -x"));
+        assert_eq!(pipy_style_args(v("proxy main.js")), v("proxy main.js"));
+        let cli = Cli::parse_from(pipy_style_args(v("proxy --args main.js server 8080")));
+        assert_eq!((cli.target.as_str(), cli.args), ("main.js", v("server 8080")));
+    }
 }

@@ -8,6 +8,7 @@
   api.load = function (path) { return load(String(path)); };
   api.pid = g.__proxy_pid;
   api.since = g.__proxy_since;
+  api.argv = g.__proxy_argv;
   api.now = function () { return Date.now(); };
   api.solve = function (path) {
     path = String(path);

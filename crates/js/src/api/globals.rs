@@ -90,8 +90,9 @@ fn format_args<'js>(ctx: &Ctx<'js>, args: &[Value<'js>]) -> String {
 }
 
 /// Installs the globals on a context.
-pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize)) -> Result<()> {
+pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize), argv: &[String]) -> Result<()> {
     let g = ctx.globals();
+    g.set("__proxy_argv", argv.to_vec())?;
     rquickjs::Class::<crate::api::data::JsData>::define(&g)?;
     rquickjs::Class::<crate::api::message::JsMessage>::define(&g)?;
     rquickjs::Class::<crate::api::message::JsMessageStart>::define(&g)?;

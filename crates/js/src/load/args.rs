@@ -50,15 +50,6 @@ impl<'js> JsArgs<'_, 'js> {
     }
 }
 
-/// The `file:line:col` of the script code running now: the first script frame
-/// of a fresh `Error`'s stack.
-fn call_site(ctx: &Ctx<'_>) -> Option<String> {
-    let error: Function = ctx.globals().get("Error").ok()?;
-    let e: Object = error.as_constructor()?.construct(("",)).ok()?;
-    let stack: String = e.get("stack").ok()?;
-    crate::engine::error::stack_location(&stack)
-}
-
 /// Makes a callback of a script function.
 pub fn callback_of<'js>(shared: &ModuleShared, ctx: &Ctx<'js>, f: Function<'js>) -> Rc<dyn Callback> {
     Rc::new(JsCallback::new(shared.engine(), ctx, f))
@@ -117,8 +108,8 @@ impl<'js> Args for JsArgs<'_, 'js> {
 
     fn layout(&mut self, i: usize) -> ArgResult<LayoutSlot> {
         if let Some(v) = self.get(i).cloned() {
-            if let Some(d) = config::layout_draft(&self.ctx, self.shared, &v).map_err(|e| self.keep_thrown(e))? {
-                return Ok(config::layout_slot(self.shared, d));
+            if let Some(r) = config::layout_ref(&self.ctx, self.shared, &v).map_err(|e| self.keep_thrown(e))? {
+                return Ok(config::layout_slot(self.shared, r));
             }
         }
         match self.get(i).cloned() {
@@ -173,7 +164,7 @@ impl<'js> Args for JsArgs<'_, 'js> {
 
     fn warn(&mut self, message: &str) {
         static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-        let location = call_site(&self.ctx).unwrap_or_else(|| "a script".into());
+        let location = config::call_site(&self.ctx).unwrap_or_else(|| "a script".into());
         let line = format!("{location}: {message}");
         let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
         // Each worker loads the same script: a location is said once (again after

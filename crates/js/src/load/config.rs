@@ -173,21 +173,56 @@ fn layout_object<'js>(ctx: &Ctx<'js>, module: usize, draft: usize) -> Result<Obj
     Ok(o)
 }
 
-/// The draft a layout object of this module stands for, if `v` is one (an
-/// error if it is another module's: layouts are used where they are made).
-pub fn layout_draft(ctx: &Ctx<'_>, shared: &ModuleShared, v: &Value<'_>) -> Result<Option<usize>> {
+/// The module and draft a layout object (`pipeline($=>$...)`, of this module
+/// or another) stands for, if `v` is one.
+pub fn layout_ref(ctx: &Ctx<'_>, shared: &ModuleShared, v: &Value<'_>) -> Result<Option<(usize, usize)>> {
     let Some(o) = v.as_object() else { return Ok(None) };
     let Some(draft) = o.get::<_, Option<i32>>(LAYOUT_DRAFT)? else { return Ok(None) };
     let module: i32 = o.get(LAYOUT_MODULE)?;
-    if module as usize != shared.index || draft < 0 || draft as usize >= shared.builder.borrow().drafts.len() {
-        return Err(throw(ctx, "a pipeline made by pipeline() is used only in the module that made it"));
+    let owner = (module >= 0).then(|| shared.codebase().module(module as usize)).flatten();
+    let known = match &owner {
+        Some(m) if m.index == shared.index => draft >= 0 && (draft as usize) < shared.builder.borrow().drafts.len(),
+        Some(m) => draft >= 0 && (draft as usize) < m.builder.borrow().drafts.len(),
+        None => false,
+    };
+    if !known {
+        return Err(throw(ctx, "not a pipeline of this codebase"));
     }
-    Ok(Some(draft as usize))
+    Ok(Some((module as usize, draft as usize)))
 }
 
-/// The slot of a layout object's draft.
-pub fn layout_slot(shared: &ModuleShared, draft: usize) -> LayoutSlot {
-    shared.builder.borrow().drafts[draft].slot.clone()
+/// The slot a layout object's draft will be built into.
+pub fn layout_slot(shared: &ModuleShared, (module, draft): (usize, usize)) -> LayoutSlot {
+    if module == shared.index {
+        return shared.builder.borrow().drafts[draft].slot.clone();
+    }
+    let owner = shared.codebase().module(module).expect("checked by layout_ref");
+    let slot = owner.builder.borrow().drafts[draft].slot.clone();
+    slot
+}
+
+/// A draft of this module that runs layout object `v`: its own draft, or, for
+/// another module's layout, a new one called `name` that links to it.
+fn local_draft(ctx: &Ctx<'_>, shared: &ModuleShared, v: &Value<'_>, name: &str) -> Result<Option<usize>> {
+    let Some(r) = layout_ref(ctx, shared, v)? else { return Ok(None) };
+    if r.0 == shared.index {
+        return Ok(Some(r.1));
+    }
+    Ok(Some(linking_draft(ctx, shared, layout_slot(shared, r), name)?))
+}
+
+/// A new draft called `name` whose one filter links to `slot`.
+fn linking_draft(ctx: &Ctx<'_>, shared: &ModuleShared, slot: LayoutSlot, name: &str) -> Result<usize> {
+    let spec = (proxy_core::filters::link::DEF.build)(
+        &proxy_core::filters::link::DEF,
+        &mut proxy_core::ValueArgs(vec![proxy_core::ValueArg::Layout(slot)]),
+    )
+    .map_err(|e| throw(ctx, &e.0))?;
+    let mut b = shared.builder.borrow_mut();
+    let d = b.add_draft(name.to_string());
+    b.drafts[d].filters.push(spec);
+    b.drafts[d].sites.push(None);
+    Ok(d)
 }
 
 fn parse_listen_addr(ctx: &Ctx<'_>, v: &Value<'_>) -> Result<SocketAddr> {
@@ -487,7 +522,7 @@ pub fn install<'js>(
                 _ => None,
             };
             let options = match args.peek() {
-                Some(v) if v.is_object() && !v.is_function() && layout_draft(&ctx, &s, v)?.is_none() => args.next(),
+                Some(v) if v.is_object() && !v.is_function() && layout_ref(&ctx, &s, v)?.is_none() => args.next(),
                 _ => None,
             };
             let Some(target) = args.next() else {
@@ -514,15 +549,25 @@ pub fn install<'js>(
             if target.is_null() {
                 return Ok::<_, rquickjs::Error>(());
             }
-            let draft = match (layout_draft(&ctx, &s, &target)?, target.as_function()) {
+            let name = addr.port().to_string();
+            let draft = match (local_draft(&ctx, &s, &target, &name)?, target.as_function()) {
                 (Some(d), _) => d,
-                (None, Some(f)) => build_draft(&ctx, &s, &addr.port().to_string(), f.clone())?,
+                (None, Some(f)) => build_draft(&ctx, &s, &name, f.clone())?,
                 (None, None) => {
                     return Err(throw(&ctx, "pipy.listen(): the last argument is a pipeline or a $=>$ builder"));
                 }
             };
             s.builder.borrow_mut().ports.push((addr, options, draft));
             Ok(())
+        })?,
+    )?;
+
+    // pipy.import(path): the exports of a module (`.default` for its default).
+    let s = shared.clone();
+    pipy.set(
+        "import",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| {
+            s.codebase().exports_of(&ctx, s.index, &path, &[])
         })?,
     )?;
 
@@ -539,21 +584,9 @@ pub fn install<'js>(
                 Err(why) => return Err(throw(&ctx, &format!("pipy.read(): {why}"))),
             };
             let name = format!("read {path}");
-            let draft = match (layout_draft(&ctx, &s, &target)?, target.as_function()) {
-                (Some(d), _) => {
-                    // A layout of its own that runs the given one: its start is this file.
-                    let slot = layout_slot(&s, d);
-                    let spec = (proxy_core::filters::link::DEF.build)(
-                        &proxy_core::filters::link::DEF,
-                        &mut proxy_core::ValueArgs(vec![proxy_core::ValueArg::Layout(slot)]),
-                    )
-                    .map_err(|e| throw(&ctx, &e.0))?;
-                    let mut b = s.builder.borrow_mut();
-                    let d = b.add_draft(name);
-                    b.drafts[d].filters.push(spec);
-                    b.drafts[d].sites.push(None);
-                    d
-                }
+            let draft = match (layout_ref(&ctx, &s, &target)?, target.as_function()) {
+                // A layout of its own that runs the given one: its start is this file.
+                (Some(r), _) => linking_draft(&ctx, &s, layout_slot(&s, r), &name)?,
                 (None, Some(f)) => build_draft(&ctx, &s, &name, f.clone())?,
                 (None, None) => {
                     return Err(throw(&ctx, "pipy.read(): the last argument is a pipeline or a $=>$ builder"))

@@ -33,12 +33,19 @@ pub struct HostOptions {
     pub thread: (usize, usize),
     /// The filters scripts may use (each crate's table, joined by the binary).
     pub filters: proxy_core::filters::Registry,
+    /// What `pipy.argv` holds: the program's name, then the script's arguments.
+    pub argv: Vec<String>,
 }
 
 impl Default for HostOptions {
     /// Default limits, one worker, and core's filters only.
     fn default() -> Self {
-        HostOptions { limits: Default::default(), thread: (0, 1), filters: proxy_core::filters::Registry::core() }
+        HostOptions {
+            limits: Default::default(),
+            thread: (0, 1),
+            filters: proxy_core::filters::Registry::core(),
+            argv: vec!["proxy".into()],
+        }
     }
 }
 
@@ -85,7 +92,7 @@ impl Host {
         let codebase = Codebase::new(base, &engine, opts.filters.clone());
         engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
-            globals::install(ctx, &engine, opts.thread).map_err(fail)?;
+            globals::install(ctx, &engine, opts.thread, &opts.argv).map_err(fail)?;
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
             crate::api::http_agent::install(ctx, Rc::downgrade(&engine), opts.filters.find("connect")).map_err(fail)?;

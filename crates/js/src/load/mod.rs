@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod config;
+pub mod esm;
 pub mod files;
 pub mod host;
 pub mod module;

@@ -10,6 +10,7 @@ use crate::api::vars::VarRef;
 use crate::engine::error;
 use crate::engine::Engine;
 use crate::load::config::{self, ModuleShared};
+use crate::load::esm;
 use proxy_core::{LayoutSlot, PipelineLayout, Program, ScriptError};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Ctx, Exception, Object, Result, Value};
@@ -68,6 +69,39 @@ fn last_good(file: &str) -> Option<String> {
     GOOD.lock().ok()?.as_ref()?.get(file).cloned()
 }
 
+/// The script side of ES modules.
+const ESM_JS: &str = include_str!("esm.js");
+
+/// A mistake `esm::scan` found, thrown as a SyntaxError at its place in `file`.
+fn syntax_error(ctx: &Ctx<'_>, file: &str, e: &esm::SyntaxError) -> rquickjs::Error {
+    let make = || -> Result<Value<'_>> {
+        let ctor: rquickjs::Function = ctx.globals().get("SyntaxError")?;
+        let ex: Object = ctor.as_constructor().ok_or(rquickjs::Error::Unknown)?.construct((e.message.as_str(),))?;
+        ex.set("stack", format!("    at {file}:{}:{}\n", e.line, e.col))?;
+        Ok(ex.into_value())
+    };
+    match make() {
+        Ok(v) => ctx.throw(v),
+        Err(err) => err,
+    }
+}
+
+/// The codebase key of module path `path` as the module `importer` (a key,
+/// `plugins/a.js`) wrote it.
+fn resolve(importer: &str, path: &str) -> std::result::Result<String, String> {
+    let joined = if let Some(rooted) = path.strip_prefix('/') {
+        rooted.to_string()
+    } else if path.starts_with("./") || path.starts_with("../") {
+        match importer.rfind('/') {
+            Some(i) => format!("{}/{path}", &importer[..i]),
+            None => path.to_string(),
+        }
+    } else {
+        return Err(format!("module path '{path}' must start with '/', './' or '../'"));
+    };
+    crate::load::files::codebase_path(&joined).map_err(|why| format!("cannot import '{path}': {why}"))
+}
+
 /// A reference from one module to a pipeline of another, resolved at the end.
 struct PipelineRef {
     module: usize,
@@ -99,6 +133,8 @@ pub struct Codebase {
     exports: RefCell<HashMap<String, HashMap<String, VarRef>>>,
     imports: RefCell<Vec<Import>>,
     refs: RefCell<Vec<PipelineRef>>,
+    /// Modules whose code has run to its end (their exports are all there).
+    evaluated: RefCell<std::collections::HashSet<usize>>,
 }
 
 /// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module (a path
@@ -125,6 +161,7 @@ impl Codebase {
             exports: RefCell::default(),
             imports: RefCell::default(),
             refs: RefCell::default(),
+            evaluated: RefCell::default(),
         })
     }
 
@@ -137,6 +174,11 @@ impl Codebase {
     /// Says the script has loaded: from now on reads do not fetch (see `Files::read`).
     pub fn set_loaded(&self) {
         self.loaded.set(true);
+    }
+
+    /// Module number `index`, if there is one.
+    pub fn module(&self, index: usize) -> Option<Rc<ModuleShared>> {
+        self.modules.borrow().get(index).cloned()
     }
 
     /// The filters its modules may use.
@@ -180,6 +222,7 @@ impl Codebase {
         let failed = match self.evaluate(ctx, index, &file, &text) {
             Ok(()) => {
                 remember_good(&file, &text);
+                self.evaluated.borrow_mut().insert(index);
                 return Ok(index);
             }
             Err(e) => e,
@@ -194,6 +237,7 @@ impl Codebase {
         self.refs.borrow_mut().truncate(refs);
         self.modules.borrow()[index].clear();
         self.evaluate(ctx, index, &file, &good)?;
+        self.evaluated.borrow_mut().insert(index);
         Ok(index)
     }
 
@@ -201,7 +245,42 @@ impl Codebase {
     pub fn load_text(self: &Rc<Self>, ctx: &Ctx<'_>, key: &str, file: &str, text: &str) -> Result<usize> {
         let index = self.create(ctx, key, file)?;
         self.evaluate(ctx, index, file, text)?;
+        self.evaluated.borrow_mut().insert(index);
         Ok(index)
+    }
+
+    /// The exports of the module at `path`, written as module `from` wrote it
+    /// (`/x.js` from the codebase's root, `./x.js` and `../x.js` from `from`'s
+    /// folder), loading it if it is not yet. Once the module has run, each of
+    /// `names` must be one of its exports.
+    pub fn exports_of<'js>(
+        self: &Rc<Self>,
+        ctx: &Ctx<'js>,
+        from: usize,
+        path: &str,
+        names: &[String],
+    ) -> Result<Object<'js>> {
+        let importer = self.modules.borrow().get(from).map(|m| m.name.clone()).unwrap_or_default();
+        let key = match resolve(&importer, path) {
+            Ok(key) => key,
+            Err(why) => return Err(Exception::throw_message(ctx, &why)),
+        };
+        if self.is_loaded() && !self.by_key.borrow().contains_key(&key) {
+            return Err(Exception::throw_message(
+                ctx,
+                &format!("module {path} was not loaded when the script started: import it at the top level"),
+            ));
+        }
+        let index = self.load_file(ctx, &key)?;
+        let exports: Object = scope(ctx, index)?.get("__proxy_exports")?;
+        if self.evaluated.borrow().contains(&index) {
+            for name in names {
+                if !exports.contains_key(name.as_str())? {
+                    return Err(Exception::throw_syntax(ctx, &format!("module {path} has no export '{name}'")));
+                }
+            }
+        }
+        Ok(exports)
     }
 
     /// Makes the module `key`: its number, scope, `pipy` and configurator.
@@ -218,6 +297,7 @@ impl Codebase {
         scope.set("pipy", pipy.clone())?;
         scope.set("pipeline", pipeline)?;
         scope.set("__filename", format!("/{key}"))?;
+        self.install_esm(ctx, &scope, index)?;
         ctx.globals().prop(scope_key(index).as_str(), rquickjs::object::Property::from(scope))?;
         if index == 0 {
             // Files evaluated by pipy.solve() run in the global scope and see the
@@ -228,6 +308,50 @@ impl Codebase {
         self.names.borrow_mut().push(file.to_string());
         self.by_key.borrow_mut().insert(key.to_string(), index);
         Ok(index)
+    }
+
+    /// Gives module `index`'s scope what its rewritten `import` and `export`
+    /// statements call (see `esm`), installing the script side once per engine.
+    fn install_esm<'js>(self: &Rc<Self>, ctx: &Ctx<'js>, scope: &Object<'js>, index: usize) -> Result<()> {
+        let globals = ctx.globals();
+        if !globals.contains_key("__proxy_esm_install")? {
+            let mut opts = EvalOptions::default();
+            opts.filename = Some("eval_script:esm.js".into());
+            ctx.eval_with_options::<(), _>(ESM_JS, opts)?;
+        }
+        let weak = Rc::downgrade(self);
+        let load = rquickjs::Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, from: usize, path: String, names: Vec<String>| -> Result<Object<'js>> {
+                let codebase = weak.upgrade().ok_or_else(|| Exception::throw_message(&ctx, "the codebase is gone"))?;
+                codebase.exports_of(&ctx, from, &path, &names)
+            },
+        )?;
+        globals.prop("__proxy_module_exports", rquickjs::object::Property::from(load).configurable())?;
+        let install: rquickjs::Function = globals.get("__proxy_esm_install")?;
+        install.call::<_, ()>((scope.clone(), index))
+    }
+
+    /// Makes each top-level `var` of module `index` a property of its scope, so
+    /// that it is the module's own; those named `$...` are per-pipeline
+    /// variables, as Pipy has them.
+    fn declare_vars(&self, ctx: &Ctx<'_>, index: usize, vars: &[String]) -> Result<()> {
+        let scope = scope(ctx, index)?;
+        let fiber = Object::new(ctx.clone())?;
+        let mut any_fiber = false;
+        for name in vars {
+            if name.starts_with('$') && name.len() > 1 {
+                fiber.set(name.as_str(), Value::new_undefined(ctx.clone()))?;
+                any_fiber = true;
+            } else if !scope.contains_key(name.as_str())? {
+                scope.set(name.as_str(), Value::new_undefined(ctx.clone()))?;
+            }
+        }
+        if any_fiber {
+            let shared = self.modules.borrow()[index].clone();
+            crate::api::vars::declare(ctx, &scope, &shared.vars, &fiber)?;
+        }
+        Ok(())
     }
 
     /// Runs `text` as module `index`'s code.
@@ -242,6 +366,16 @@ impl Codebase {
             }
             None => text,
         };
+        // Import and export statements become calls (on the same lines), and the
+        // top-level vars the module's own.
+        error::note_wrapped(file, 0);
+        let scanned = match esm::scan(text) {
+            Ok(s) => s,
+            Err(e) => return Err(syntax_error(ctx, file, &e)),
+        };
+        self.declare_vars(ctx, index, &scanned.vars)?;
+        let prologue = scanned.prologue;
+        let text = scanned.text.as_str();
         // Syntax errors are found in the user's text as written: the wrapper would
         // move an unclosed bracket's error to the wrapper's own closing brace.
         // A top-level `return` (Pipy's scripts may leave early) is the one error
@@ -270,11 +404,11 @@ impl Codebase {
         opts.strict = false;
         opts.filename = Some(file.to_string());
         let source = if in_function {
-            error::note_wrapped(file, error::PREFIX_LEN + error::FUNCTION_PREFIX.len());
-            format!("{}{}{text}\n}}).call(this)}}", prefix(index), error::FUNCTION_PREFIX)
+            error::note_wrapped(file, error::PREFIX_LEN + error::FUNCTION_PREFIX.len() + prologue.len());
+            format!("{}{}{prologue}{text}\n}}).call(this)}}", prefix(index), error::FUNCTION_PREFIX)
         } else {
-            error::note_wrapped(file, error::PREFIX_LEN);
-            format!("{}{text}\n}}", prefix(index))
+            error::note_wrapped(file, error::PREFIX_LEN + prologue.len());
+            format!("{}{prologue}{text}\n}}", prefix(index))
         };
         match ctx.eval_with_options::<Value, _>(source, opts) {
             Ok(_) => Ok(()),
