@@ -553,29 +553,34 @@ declare const __filename: string;
 /** Context variables: initial values by name, each stream of a root pipeline with its own. */
 type ContextVariables = { [name: string]: any };
 
-/** Starts configuring pipelines, declaring the module's context variables (once per module) if given. */
-declare function pipy(variables?: ContextVariables | (() => ContextVariables)): Configuration;
-
-/** Files of the codebase, and the newer API's ports. */
-declare namespace pipy {
+/** `pipy`: starts configuring pipelines, and holds the codebase's files and the newer API's ports. */
+interface Pipy {
+  /** Starts configuring pipelines, declaring the module's context variables (once per module) if given. */
+  (variables?: ContextVariables | (() => ContextVariables)): Configuration;
   /** The bytes of a file of the codebase, or null if there is no such file. */
-  function load(path: string): Data | null;
+  load(path: string): Data | null;
   /** Evaluates a file of the codebase as a script and returns its value, once per file. */
-  function solve(path: string): any;
+  solve(path: string): any;
   /** Listens on a port (`8080`, `'127.0.0.1:8080'`) with a layout or a `$=>$` builder; `protocol` is `'tcp'` (the default) or `'udp'`. */
-  function listen(port: number | string, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
-  function listen(port: number | string, options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
-  function listen(port: number | string, protocol: 'tcp' | 'udp', pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
-  function listen(port: number | string, protocol: 'tcp' | 'udp', options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  listen(port: number | string, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  listen(port: number | string, options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  listen(port: number | string, protocol: 'tcp' | 'udp', pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
+  listen(port: number | string, protocol: 'tcp' | 'udp', options: ListenOptions, pipeline: PipelineLayout | (($: Configuration) => any) | null): void;
   /** The process's id. */
-  const pid: number;
+  readonly pid: number;
   /** When the process started, in milliseconds since the Unix epoch. */
-  const since: number;
+  readonly since: number;
   /** The time now, in milliseconds since the Unix epoch. */
-  function now(): number;
+  now(): number;
   /** Runs a pipeline once at start, fed a file of the codebase (one Data event, then StreamEnd). */
-  function read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): Promise<StreamEnd>;
+  read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): Promise<StreamEnd>;
+  /** The exports of an ES module of the codebase (`.default` for its default export). */
+  import(path: string): { [name: string]: any };
+  /** The program's name, then the arguments given after `--` (or `--args`). */
+  readonly argv: string[];
 }
+
+declare const pipy: Pipy;
 
 /** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */
 declare class Netmask {
@@ -603,7 +608,7 @@ declare namespace YAML {
   function encode(value: any, replacer?: (key: string, value: any) => any): Data | undefined;
 }
 
-/** A pipeline layout made by `pipeline($=>$...)`, used wherever a `$=>$` builder is (in the module that made it). */
+/** A pipeline layout made by `pipeline($=>$...)`, used wherever a `$=>$` builder is, in its module or another. */
 interface PipelineLayout {
   /** Not to be read: which layout it is. */
   readonly __proxy_layout_draft: number;
@@ -627,7 +632,9 @@ interface Configuration {
   /** Calls `build($, value, i)` for each value, at load time. */
   repeat<T>(values: T[], build: ($: Configuration, value: T, i: number) => any): Configuration;
   /** Events fed to each pipeline of the current layout as it starts, or a function (given the client connection, or the fork value) returning them. */
-  onStart(start: Events | ((arg: any) => Events | Promise<Events>)): Configuration;
+  onStart(start: Events | ((...args: any[]) => Events | Promise<Events>)): Configuration;
+  /** A function called, in its context, when each pipeline of the current layout is gone. */
+  onEnd(f: () => any): Configuration;
   /** The sub-pipeline of the filter just added. */
   to(sub: SubPipeline): Configuration;
   /** Declares context variables other modules can import, under a namespace. */
@@ -682,6 +689,10 @@ interface Configuration {
   link(pipeline: SubPipeline): Configuration;
   /** Runs the entrance pipelines of a list of modules as a plugin chain; chain() runs the next one. */
   chain(modules?: string[]): Configuration;
+  /** Runs a pipeline (or a chain of them) chosen per stream, sharing its context. */
+  pipe(target: PipelineLayout | PipelineLayout[] | ((event: Event) => PipelineLayout | PipelineLayout[] | string | null), map?: { [key: string]: PipelineLayout | (($: Configuration) => any) }, args?: any[] | ((event: Event) => any)): Configuration;
+  /** Runs the next pipeline of the chain pipe() started, or passes events on past its end. */
+  pipeNext(args?: any[] | ((event: Event) => any)): Configuration;
   /** Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back. */
   use(modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean): Configuration;
   /** Holds the stream's events until a condition holds. */

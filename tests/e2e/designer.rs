@@ -110,3 +110,49 @@ fn pipy_read_and_tee_refuse_what_they_cannot_do_at_load() {
         assert!(err.contains(want), "{script}\nwanted: {want}\ngot: {err}");
     }
 }
+
+#[test]
+fn pipe_runs_a_plugin_chain_with_its_arguments_and_on_end_runs_when_each_pipeline_is_gone() {
+    let (port, ends) = (free_port(), free_port());
+    let main = format!(
+        r#"import config from './config.js'
+var plugins = config.plugins.map(name => pipy.import(`./plugins/${{name}}.js`).default)
+var $ctx
+var ended = 0
+pipy.listen({port}, $=>$.demuxHTTP().to($=>$
+  .onStart(() => void ($ctx = {{ trail: [] }}))
+  .pipe(plugins, () => $ctx)
+  .onEnd(() => ended++)
+))
+pipy.listen({ends}, $=>$.serveHTTP(() => new Message(`${{ended}}`)))
+"#
+    );
+    let tag = |name: &str, next: &str| {
+        format!(
+            "var $ctx\nexport default pipeline($=>$\n  .onStart(c => void ($ctx = c))\n  .handleMessageStart(() => $ctx.trail.push('{name}'))\n  {next}\n)\n"
+        )
+    };
+    let answer = "var $ctx\nexport default pipeline($=>$\n  .onStart(c => void ($ctx = c))\n  \
+                  .pipe(msg => msg.head.path === '/pass' ? null : 'answer', {\n    \
+                  answer: $=>$.replaceMessage(() => new Message($ctx.trail.join(' ') + '\\n')),\n  })\n)\n";
+    let files = [
+        ("main.js", main.as_str()),
+        ("config.js", "export default { plugins: ['a', 'b', 'answer'] }\n"),
+        ("plugins/a.js", &tag("a", ".pipeNext()")),
+        ("plugins/b.js", &tag("b", ".pipeNext()")),
+        ("plugins/answer.js", answer),
+    ];
+    let _p = Proxy::files(&files, &[]);
+    let url = format!("http://127.0.0.1:{port}/");
+    // Each request: a, b and the answer plugin see one $ctx, made per request.
+    assert_eq!(curl(&["-s", &url, &url]), "a b\na b\n");
+    // A key function returning null passes the request through: the request
+    // itself comes back, as the chain's end passes it on.
+    assert_eq!(curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/pass")]), "200");
+    // onEnd ran once for each request's pipeline once it was gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while curl(&["-s", &format!("http://127.0.0.1:{ends}/")]) != "3" {
+        assert!(std::time::Instant::now() < deadline, "onEnd count");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

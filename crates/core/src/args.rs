@@ -149,6 +149,18 @@ pub trait Args {
     /// The host loads the module if it has not yet. When `required`, a module
     /// without that pipeline fails the load; otherwise the slot stays empty.
     fn module_layout(&mut self, file: &str, name: Option<&str>, required: bool) -> ArgResult<LayoutSlot>;
+    /// Argument `i` as pipeline layouts: an array of them (`None` when it is
+    /// not an array).
+    fn layouts(&mut self, i: usize) -> ArgResult<Option<Vec<LayoutSlot>>> {
+        let _ = i;
+        Err(ArgError("a list of pipelines is not taken here".into()))
+    }
+    /// Argument `i` as named pipeline layouts: an object whose values are
+    /// layouts or `$=>$` builders (`None` when it is not such an object).
+    fn layout_map(&mut self, i: usize) -> ArgResult<Option<Vec<(String, LayoutSlot)>>> {
+        let _ = i;
+        Err(ArgError("a map of pipelines is not taken here".into()))
+    }
     /// Logs a warning about this filter call (a setting that works but is
     /// probably not what a user wants), where the script host can, with the
     /// call's `file:line:col`, once per process.

@@ -60,6 +60,8 @@ pub enum Arg<'a> {
     Message(Message),
     /// A script value.
     Value(&'a ScriptValue),
+    /// Script values, one argument each.
+    Values(&'a [ScriptValue]),
     /// The stream's client connection (what a port pipeline's `onStart` gets).
     Inbound,
     /// Plain values, one per argument (a server name; `ok` and a certificate).
@@ -116,6 +118,10 @@ pub enum Want {
     Fields,
     /// A number, as `Number` (`None` for anything that is not one).
     Number,
+    /// Pipeline layouts: a `pipeline()` layout or an array of them, as
+    /// `Layouts`; a string or number, as `Str` (a name to look up); nothing,
+    /// as `Nothing`.
+    Layouts,
 }
 
 /// What a callback returned, converted as the filter asked.
@@ -141,6 +147,8 @@ pub enum Returned {
     Fields(Option<crate::args::Fields>),
     /// A returned number.
     Number(Option<f64>),
+    /// Returned layouts, in order.
+    Layouts(Vec<crate::pipeline::LayoutSlot>),
     /// An object as a key (`Want::Key`): its identity, and the object itself,
     /// which keeps the identity from being reused while it is held.
     Object(u64, ScriptValue),
@@ -152,6 +160,15 @@ pub enum Returned {
 pub trait Callback {
     /// Calls it in `cx` with `arg`.
     fn call(&self, cx: &Context, arg: Arg<'_>, want: Want) -> Result<Returned, ScriptError>;
+
+    /// Calls it in `cx` with no argument, for nothing it returns, now or, if the
+    /// host is busy running script code, as soon as that returns (`onEnd`, called
+    /// when a pipeline is dropped, which may happen anywhere). Errors are logged.
+    fn call_soon(&self, cx: &Context) {
+        if let Err(e) = self.call(cx, Arg::None, Want::Nothing) {
+            tracing::error!("{}", e);
+        }
+    }
 }
 
 /// Plain closures are callbacks too (for tests and built-in behaviour).

@@ -67,7 +67,7 @@ pub use options::{
 };
 pub use pipeline::{
     live_pipelines, report_script_error, ChainLink, Cx, Filter, FilterHandle, FilterSpec, Inbox, LayoutSlot,
-    MakeFilter, OnStart, Pipeline, PipelineLayout, Sink, Slot,
+    MakeFilter, OnStart, Pipeline, PipelineLayout, Placement, Sink, Slot, StartArg,
 };
 pub use program::{
     Generation, ListenOptions, ModuleLayouts, Port, PortKey, Program, Task, TaskSchedule, Transport, LISTEN_OPTIONS,

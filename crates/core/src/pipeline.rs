@@ -41,6 +41,15 @@ pub type LayoutSlot = Rc<Slot>;
 #[derive(Default)]
 pub struct Slot(RefCell<Option<Rc<PipelineLayout>>>);
 
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get() {
+            Some(l) => write!(f, "Slot({})", l.name),
+            None => f.write_str("Slot(empty)"),
+        }
+    }
+}
+
 impl Slot {
     /// An empty slot.
     pub fn empty() -> LayoutSlot {
@@ -111,12 +120,14 @@ pub struct PipelineLayout {
     pub filters: Vec<FilterSpec>,
     /// Input injected at start.
     pub on_start: Option<OnStart>,
+    /// Called when a pipeline of this layout is gone (`onEnd`), in its context.
+    pub on_end: Option<Rc<dyn crate::callback::Callback>>,
 }
 
 impl PipelineLayout {
     /// A layout with these filters.
     pub fn new(name: impl Into<String>, filters: Vec<FilterSpec>) -> Self {
-        PipelineLayout { name: name.into(), filters, on_start: None }
+        PipelineLayout { name: name.into(), filters, on_start: None, on_end: None }
     }
 
     /// A resolved slot holding this layout.
@@ -201,8 +212,10 @@ pub struct PipelineInner {
     context: Context,
     sink: Sink,
     chain: Option<Rc<ChainLink>>,
-    /// What `onStart` is called with (a `fork` value).
-    start_arg: Option<crate::callback::ScriptValue>,
+    /// What `pipeNext` starts the next pipeline of the chain with (`pipe`'s arguments).
+    chain_args: Option<Rc<[crate::callback::ScriptValue]>>,
+    /// What `onStart` is called with.
+    start_arg: Option<StartArg>,
     /// The Promise an `onStart` callback returned, until it settles.
     start_pending: RefCell<Option<crate::callback::Pending>>,
     input_ended: Cell<bool>,
@@ -212,7 +225,32 @@ pub struct PipelineInner {
 impl Drop for PipelineInner {
     fn drop(&mut self) {
         LIVE.with(|c| c.set(c.get() - 1));
+        if let Some(on_end) = &self.layout.on_end {
+            // The pipeline may go while script code runs: the host calls it then
+            // or as soon as that code returns.
+            on_end.call_soon(&self.context);
+        }
     }
+}
+
+/// What a pipeline's `onStart` callback is called with.
+#[derive(Clone)]
+pub enum StartArg {
+    /// One value (a `fork` value).
+    One(crate::callback::ScriptValue),
+    /// These values, one argument each (`pipe`'s arguments).
+    Many(Rc<[crate::callback::ScriptValue]>),
+}
+
+/// Where a sub-pipeline stands in a plugin chain and what it starts with.
+#[derive(Clone, Default)]
+pub struct Placement {
+    /// Its place in the chain.
+    pub chain: Option<Rc<ChainLink>>,
+    /// What `pipeNext` inside it passes on.
+    pub chain_args: Option<Rc<[crate::callback::ScriptValue]>>,
+    /// What its `onStart` gets.
+    pub start: Option<StartArg>,
 }
 
 /// A running pipeline; dropping its last handle drops its filters and their
@@ -235,16 +273,11 @@ impl Pipeline {
         sink: Sink,
         chain: Option<Rc<ChainLink>>,
     ) -> Pipeline {
-        Pipeline::make(layout, context, sink, chain, None)
+        Pipeline::make(layout, context, sink, Placement { chain, ..Placement::default() })
     }
 
-    fn make(
-        layout: &Rc<PipelineLayout>,
-        context: Context,
-        sink: Sink,
-        chain: Option<Rc<ChainLink>>,
-        start_arg: Option<crate::callback::ScriptValue>,
-    ) -> Pipeline {
+    fn make(layout: &Rc<PipelineLayout>, context: Context, sink: Sink, at: Placement) -> Pipeline {
+        let Placement { chain, chain_args, start: start_arg } = at;
         let nodes = layout
             .filters
             .iter()
@@ -261,6 +294,7 @@ impl Pipeline {
             context,
             sink,
             chain,
+            chain_args,
             start_arg,
             start_pending: RefCell::new(None),
             input_ended: Cell::new(false),
@@ -276,7 +310,8 @@ impl Pipeline {
             OnStart::Events(evs) => evs.clone(),
             OnStart::Callback(cb) => {
                 let arg = match &self.0.start_arg {
-                    Some(v) => crate::callback::Arg::Value(v),
+                    Some(StartArg::One(v)) => crate::callback::Arg::Value(v),
+                    Some(StartArg::Many(v)) => crate::callback::Arg::Values(v),
                     None if self.0.context.inbound().is_some() => crate::callback::Arg::Inbound,
                     None => crate::callback::Arg::None,
                 };
@@ -476,6 +511,23 @@ impl Cx<'_> {
         Some(self.sub_pipeline_in_chain(&layout, context, tag, self.pipeline.chain.clone()))
     }
 
+    /// Starts a sub-pipeline of `layout` placed as `at` says (`pipe`, `pipeNext`).
+    pub fn sub_pipeline_placed(
+        &self,
+        layout: &Rc<PipelineLayout>,
+        context: Context,
+        tag: usize,
+        at: Placement,
+    ) -> Pipeline {
+        let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
+        Pipeline::make(layout, context, sink, at)
+    }
+
+    /// What `pipeNext` in this pipeline passes on, if it was started by `pipe`.
+    pub fn chain_args(&self) -> Option<&Rc<[crate::callback::ScriptValue]>> {
+        self.pipeline.chain_args.as_ref()
+    }
+
     /// Like `sub_pipeline`, for a layout at hand and a given place in a plugin chain.
     pub fn sub_pipeline_in_chain(
         &self,
@@ -485,7 +537,8 @@ impl Cx<'_> {
         chain: Option<Rc<ChainLink>>,
     ) -> Pipeline {
         let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
-        Pipeline::in_chain(layout, context, sink, chain)
+        let chain_args = self.pipeline.chain_args.clone();
+        Pipeline::make(layout, context, sink, Placement { chain, chain_args, start: None })
     }
 
     /// Like `sub_pipeline`, handing `value` to the layout's `onStart` callback.
@@ -498,7 +551,12 @@ impl Cx<'_> {
     ) -> Option<Pipeline> {
         let layout = slot.get()?;
         let sink = Sink::Parent { pipeline: Rc::downgrade(self.pipeline), index: self.index, tag };
-        Some(Pipeline::make(&layout, context, sink, self.pipeline.chain.clone(), Some(value)))
+        let at = Placement {
+            chain: self.pipeline.chain.clone(),
+            chain_args: self.pipeline.chain_args.clone(),
+            start: Some(StartArg::One(value)),
+        };
+        Some(Pipeline::make(&layout, context, sink, at))
     }
 
     /// Where this pipeline stands in a plugin chain, if it is in one.

@@ -33,6 +33,10 @@ pub enum ValueArg {
     Values(Vec<crate::callback::ScriptValue>),
     /// A native object (a `Quota`).
     Native(crate::callback::ScriptValue),
+    /// An array of pipelines.
+    Layouts(Vec<LayoutSlot>),
+    /// An object of named pipelines.
+    LayoutMap(Vec<(String, LayoutSlot)>),
 }
 
 thread_local! {
@@ -88,13 +92,14 @@ impl Args for ValueArgs {
         matches!(self.0.get(i), Some(ValueArg::Str(_)))
     }
     fn is_object(&self, i: usize) -> bool {
-        matches!(self.0.get(i), Some(ValueArg::Options(_) | ValueArg::OptionValues(_)))
+        matches!(self.0.get(i), Some(ValueArg::Options(_) | ValueArg::OptionValues(_) | ValueArg::LayoutMap(_)))
     }
     fn array_len(&self, i: usize) -> Option<usize> {
         match self.0.get(i) {
             Some(ValueArg::Events(e)) => Some(e.len()),
             Some(ValueArg::Strings(v)) => Some(v.len()),
             Some(ValueArg::Values(v)) => Some(v.len()),
+            Some(ValueArg::Layouts(v)) => Some(v.len()),
             _ => None,
         }
     }
@@ -150,6 +155,18 @@ impl Args for ValueArgs {
         Ok(match self.0.get(i) {
             Some(ValueArg::Str(s)) => Some(vec![s.clone()]),
             Some(ValueArg::Strings(v)) => Some(v.clone()),
+            _ => None,
+        })
+    }
+    fn layouts(&mut self, i: usize) -> ArgResult<Option<Vec<LayoutSlot>>> {
+        Ok(match self.0.get(i) {
+            Some(ValueArg::Layouts(v)) => Some(v.clone()),
+            _ => None,
+        })
+    }
+    fn layout_map(&mut self, i: usize) -> ArgResult<Option<Vec<(String, LayoutSlot)>>> {
+        Ok(match self.0.get(i) {
+            Some(ValueArg::LayoutMap(v)) => Some(v.clone()),
             _ => None,
         })
     }

@@ -12,6 +12,7 @@
 //! - `decode_http`, `encode_http`: HTTP/1 codecs as filters.
 //! - `link`, `branch`: run other pipelines inline.
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
+//! - `pipe`, `pipe_next`: plugin chains of the newer API, chosen per stream.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -48,6 +49,8 @@ pub mod handle;
 pub mod hold;
 pub mod link;
 pub mod mux_http;
+pub mod pipe;
+pub mod pipe_next;
 pub mod replace;
 pub mod serve_http;
 pub mod throttle;
@@ -115,6 +118,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &encode_websocket::DEF,
     &link::DEF,
     &chain::DEF,
+    &pipe::DEF,
+    &pipe_next::DEF,
     &use_module::DEF,
     &wait::DEF,
     &throttle::MESSAGE_RATE,

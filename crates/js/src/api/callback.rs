@@ -124,6 +124,15 @@ impl Callback for JsCallback {
                 }
                 Arg::Message(m) => (message_to_js(ctx, m).map_err(|e| error::from_rquickjs(ctx, e))?, None),
                 Arg::Value(v) => (restore_value(ctx, v).map_err(|e| error::from_rquickjs(ctx, e))?, None),
+                Arg::Values(values) => {
+                    let mut list = rquickjs::function::Args::new(ctx.clone(), values.len());
+                    for v in values {
+                        let v = restore_value(ctx, v).map_err(|e| error::from_rquickjs(ctx, e))?;
+                        list.push_arg(v).map_err(|e| error::from_rquickjs(ctx, e))?;
+                    }
+                    let ret: Value = func.call_arg(list).map_err(|e| error::from_rquickjs(ctx, e))?;
+                    return convert(ctx, ret, want, Some(cx), engine);
+                }
             };
             let ret: Value = func.call((js_arg.clone(),)).map_err(|e| error::from_rquickjs(ctx, e))?;
             if let Some(Event::MessageStart(head)) = write_back {
@@ -134,6 +143,23 @@ impl Callback for JsCallback {
         let result = result.and_then(|r| r);
         cx.touched();
         result
+    }
+
+    fn call_soon(&self, cx: &Context) {
+        let run = |f: &JsCallback, cx: &Context| {
+            if let Err(e) = f.call(cx, Arg::None, Want::Nothing) {
+                tracing::error!("{}", e);
+            }
+        };
+        if !engine::busy() {
+            return run(self, cx);
+        }
+        let later = JsCallback {
+            func: EngineValue { value: self.func.value.clone(), engine: self.func.engine.clone() },
+            takes_no_args: self.takes_no_args,
+        };
+        let cx = cx.clone();
+        engine::after_script(Box::new(move || run(&later, &cx)));
     }
 }
 
@@ -201,6 +227,27 @@ fn convert<'js>(
         Want::Count => Ok(Returned::Count(v.as_array().map(|a| a.len()))),
         Want::Native => Ok(Returned::Native(native_of(&v))),
         Want::Number => Ok(Returned::Number(v.as_number())),
+        Want::Layouts if v.is_undefined() || v.is_null() => Ok(Returned::Nothing),
+        Want::Layouts if v.is_string() || v.is_number() => {
+            let s: Coerced<String> = v.get().map_err(|e| error::from_rquickjs(ctx, e))?;
+            Ok(Returned::Str(Some(s.0)))
+        }
+        Want::Layouts => {
+            let items: Vec<Value> = match v.as_array() {
+                Some(a) => {
+                    a.iter::<Value>().collect::<rquickjs::Result<_>>().map_err(|e| error::from_rquickjs(ctx, e))?
+                }
+                None => vec![v],
+            };
+            let mut slots = Vec::with_capacity(items.len());
+            for item in &items {
+                match crate::load::config::slot_of_object(item) {
+                    Some(slot) => slots.push(slot),
+                    None => return Err(ScriptError::new("the value returned is not a pipeline (made by pipeline())")),
+                }
+            }
+            Ok(Returned::Layouts(slots))
+        }
         Want::Fields => match v.as_object() {
             Some(o) if !v.is_array() && !v.is_function() => {
                 let fields =

@@ -33,6 +33,30 @@ use std::time::{Duration, Instant};
 thread_local! {
     static SETTLED: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Work that had to wait for the script code running to return.
+    static DEFERRED: RefCell<Vec<Box<dyn FnOnce()>>> = RefCell::new(Vec::new());
+}
+
+/// True while script code runs on this thread (the engine cannot be entered).
+pub fn busy() -> bool {
+    DEPTH.with(|d| d.get()) > 0
+}
+
+/// Runs `f` as soon as the script code running on this thread returns.
+pub fn after_script(f: Box<dyn FnOnce()>) {
+    DEFERRED.with(|d| d.borrow_mut().push(f));
+}
+
+fn run_deferred() {
+    loop {
+        let batch = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        for f in batch {
+            f();
+        }
+    }
 }
 
 /// The `__inbound` object of each client connection, so that scripts see one
@@ -171,6 +195,7 @@ impl Engine {
         });
         DEPTH.with(|d| d.set(0));
         notify_settled();
+        run_deferred();
         r
     }
 }

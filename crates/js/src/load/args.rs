@@ -162,6 +162,43 @@ impl<'js> Args for JsArgs<'_, 'js> {
         codebase.pipeline_of(&self.ctx, file, name, required).map_err(|e| self.keep_thrown(e))
     }
 
+    fn layouts(&mut self, i: usize) -> ArgResult<Option<Vec<LayoutSlot>>> {
+        let Some(a) = self.get(i).and_then(|v| v.as_array()).cloned() else { return Ok(None) };
+        let mut out = Vec::with_capacity(a.len());
+        for (k, v) in a.iter::<Value>().enumerate() {
+            let v = v.map_err(|e| self.js_err(e))?;
+            let r = config::layout_ref(&self.ctx, self.shared, &v).map_err(|e| self.keep_thrown(e))?;
+            match r {
+                Some(r) => out.push(config::layout_slot(self.shared, r)),
+                None => return Err(ArgError(format!("element {k} of argument {} is not a pipeline", i + 1))),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn layout_map(&mut self, i: usize) -> ArgResult<Option<Vec<(String, LayoutSlot)>>> {
+        let Some(o) = self.get(i).filter(|v| !v.is_array() && !v.is_function()).and_then(|v| v.as_object()).cloned()
+        else {
+            return Ok(None);
+        };
+        if config::layout_ref(&self.ctx, self.shared, o.as_value()).map_err(|e| self.keep_thrown(e))?.is_some() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for prop in o.props::<String, Value>() {
+            let (name, v) = prop.map_err(|e| self.js_err(e))?;
+            let slot = match config::layout_ref(&self.ctx, self.shared, &v).map_err(|e| self.keep_thrown(e))? {
+                Some(r) => config::layout_slot(self.shared, r),
+                None => match v.as_function() {
+                    Some(f) => config::build_sub(&self.ctx, self.shared, f.clone()).map_err(|e| self.keep_thrown(e))?,
+                    None => return Err(ArgError(format!("'{name}' of argument {} is not a pipeline", i + 1))),
+                },
+            };
+            out.push((name, slot));
+        }
+        Ok(Some(out))
+    }
+
     fn warn(&mut self, message: &str) {
         static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
         let location = config::call_site(&self.ctx).unwrap_or_else(|| "a script".into());

@@ -33,6 +33,7 @@ pub struct Draft {
     name: String,
     filters: Vec<FilterSpec>,
     on_start: Option<OnStart>,
+    on_end: Option<Rc<dyn proxy_core::Callback>>,
     slot: LayoutSlot,
     /// Where each filter was added, for errors found when loading ends.
     sites: Vec<Option<String>>,
@@ -58,6 +59,7 @@ impl ModuleBuilder {
             name,
             filters: Vec::new(),
             on_start: None,
+            on_end: None,
             slot: proxy_core::Slot::empty(),
             sites: Vec::new(),
         });
@@ -165,12 +167,39 @@ const LAYOUT_DRAFT: &str = "__proxy_layout_draft";
 /// The property of a layout object that names its module.
 const LAYOUT_MODULE: &str = "__proxy_layout_module";
 
-/// A layout object for `draft` of module `module`.
-fn layout_object<'js>(ctx: &Ctx<'js>, module: usize, draft: usize) -> Result<Object<'js>> {
+/// The property of a layout object that finds its slot at run time (see `LAYOUTS`).
+const LAYOUT_ID: &str = "__proxy_layout_id";
+
+thread_local! {
+    /// The slot of every layout object made on this worker, by id, held weakly:
+    /// the program holds the slots, and a script value must not hold Rust values
+    /// that hold script values (the engine's collector cannot see such cycles).
+    static LAYOUTS: RefCell<(HashMap<u64, std::rc::Weak<proxy_core::Slot>>, u64)> = RefCell::new((HashMap::new(), 0));
+}
+
+/// A layout object for `draft` of module `module`, whose slot is `slot`.
+fn layout_object<'js>(ctx: &Ctx<'js>, module: usize, draft: usize, slot: &LayoutSlot) -> Result<Object<'js>> {
+    let id = LAYOUTS.with(|l| {
+        let (map, next) = &mut *l.borrow_mut();
+        if map.len() >= 1024 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        *next += 1;
+        map.insert(*next, Rc::downgrade(slot));
+        *next
+    });
     let o = Object::new(ctx.clone())?;
     o.prop(LAYOUT_DRAFT, rquickjs::object::Property::from(draft as i32))?;
     o.prop(LAYOUT_MODULE, rquickjs::object::Property::from(module as i32))?;
+    o.prop(LAYOUT_ID, rquickjs::object::Property::from(id as f64))?;
     Ok(o)
+}
+
+/// The slot of a layout object, at run time (a callback returned it); `None`
+/// for anything else, or a layout of a program that is gone.
+pub fn slot_of_object(v: &Value<'_>) -> Option<LayoutSlot> {
+    let id: f64 = v.as_object()?.get::<_, Option<f64>>(LAYOUT_ID).ok()??;
+    LAYOUTS.with(|l| l.borrow().0.get(&(id as u64)).and_then(|w| w.upgrade()))
 }
 
 /// The module and draft a layout object (`pipeline($=>$...)`, of this module
@@ -424,6 +453,19 @@ pub fn install<'js>(
         })?,
     )?;
 
+    // onEnd(fn): called when each pipeline of the layout is gone, in its context.
+    let s = shared.clone();
+    proto.set(
+        "onEnd",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>, f: Value<'js>| {
+            let draft = draft_of(&ctx, &s, &this.0, "onEnd")?;
+            let Some(f) = f.as_function() else { return Err(throw(&ctx, "onEnd(): takes a function")) };
+            let cb = crate::load::args::callback_of(&s, &ctx, f.clone());
+            s.builder.borrow_mut().drafts[draft].on_end = Some(cb);
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+
     let s = shared.clone();
     proto.set(
         "to",
@@ -620,7 +662,8 @@ pub fn install<'js>(
             return Err(throw(&ctx, "pipeline(): takes a $=>$ builder function"));
         };
         let draft = build_draft(&ctx, &s, "pipeline", f.clone())?;
-        layout_object(&ctx, s.index, draft)
+        let slot = s.builder.borrow().drafts[draft].slot.clone();
+        layout_object(&ctx, s.index, draft, &slot)
     })?;
     Ok((shared, pipy, pipeline))
 }
@@ -653,7 +696,8 @@ pub fn finish(shared: &ModuleShared) -> std::result::Result<Built, ScriptError> 
             let message = format!("{}() in pipeline '{}' is missing .to(...)", d.filters[i].name, d.name);
             return Err(at(message, d.sites[i].clone()));
         }
-        let layout = Rc::new(PipelineLayout { name: d.name, filters: d.filters, on_start: d.on_start });
+        let layout =
+            Rc::new(PipelineLayout { name: d.name, filters: d.filters, on_start: d.on_start, on_end: d.on_end });
         d.slot.set(layout.clone());
         slots.push(d.slot.clone());
         layouts.push(layout);
