@@ -436,6 +436,27 @@ declare namespace http {
     /** Sends a request (`host` header added unless given); the Promise gives the response or rejects with an Error. */
     request(method: string, path?: string, headers?: { [name: string]: string | string[] }, body?: string | Data): AgentRequest;
   }
+
+  /** Options of `http.Directory`. */
+  interface DirectoryOptions {
+    /** Serve from the file system rather than the codebase. */
+    fs?: boolean;
+    /** The index files tried for a path ending in `/` (default `['index', 'index.html']`). */
+    index?: string | string[];
+    /** Content types by extension, in place of the built-in table. */
+    contentTypes?: { [extension: string]: string };
+    /** The type of a file whose extension has none (default `application/octet-stream`). */
+    defaultContentType?: string;
+    /** The largest file read whole for one answer (default `'64m'`). */
+    maxFileSize?: number | string;
+  }
+
+  /** Static files under a folder of the codebase or, with `fs: true`, of the disk. */
+  class Directory {
+    constructor(root: string, options?: DirectoryOptions);
+    /** The answer to a GET or HEAD request with a file, or null when no file answers it. */
+    serve(request: Message): Message | null;
+  }
 }
 
 // ---- the process ----

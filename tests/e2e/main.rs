@@ -24,6 +24,7 @@ mod scripts;
 mod serve;
 mod slow_clients;
 mod socks;
+mod static_files;
 mod support;
 mod tls;
 mod tunnels;

@@ -15,7 +15,18 @@ const CODEBASE: &str = include_str!("codebase.js");
 
 /// Reads a file of the codebase: its bytes, `None` if there is none, or why it may
 /// not be read.
-pub type ReadFile = Box<dyn Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>>;
+pub type ReadFile = Rc<dyn Fn(&str) -> std::result::Result<Option<Vec<u8>>, String>>;
+
+thread_local! {
+    /// The reader of the codebase loading (or last loaded) on this worker, for
+    /// objects made at load that read it later (`http.Directory`).
+    static READER: std::cell::RefCell<Option<ReadFile>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The reader of the codebase being loaded on this worker.
+pub fn codebase_reader() -> Option<ReadFile> {
+    READER.with(|r| r.borrow().clone())
+}
 
 /// When the process started, in milliseconds since the Unix epoch (the same
 /// on every worker: taken once).
@@ -29,6 +40,7 @@ fn started_ms() -> f64 {
 /// Installs what every module's `pipy` gets (`pipy.load`, `pipy.solve`), and
 /// `JSON.decode` / `JSON.encode` and `os`, for the files `read` gives.
 pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
+    READER.with(|r| *r.borrow_mut() = Some(read.clone()));
     let g = ctx.globals();
     // Held strongly: pipelines still running an old version after a reload may
     // read files. The codebase holds nothing that keeps the engine alive.

@@ -96,8 +96,9 @@ impl Host {
             vars::declare_inbound(ctx, Rc::downgrade(&engine)).map_err(fail)?;
             vars::bind_promises(ctx).map_err(fail)?;
             crate::api::http_agent::install(ctx, Rc::downgrade(&engine), opts.filters.find("connect")).map_err(fail)?;
+            crate::api::http_directory::install(ctx).map_err(fail)?;
             let files = codebase.clone();
-            globals::install_codebase(ctx, Box::new(move |path| files.read(path))).map_err(fail)?;
+            globals::install_codebase(ctx, Rc::new(move |path| files.read(path))).map_err(fail)?;
             Ok(())
         })??;
         let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {
