@@ -268,6 +268,16 @@ declare namespace crypto {
     /** PEM text of it. */
     toPEM(): Data;
   }
+  /** A JSON Web Token; `verify` checks its signature only (the claims are the script's). */
+  class JWT {
+    constructor(token: string);
+    /** True if it decodes and its `alg` is one that is checked (`none` is not). */
+    readonly isValid: boolean;
+    readonly header: { [name: string]: any } | undefined;
+    readonly payload: { [name: string]: any } | undefined;
+    /** Whether the signature is right for a public key (RSA, ECDSA) or a shared secret (HMAC). */
+    verify(key: PublicKey | PrivateKey | string | Data): boolean;
+  }
 }
 
 // ---- algo ----

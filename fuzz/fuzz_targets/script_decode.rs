@@ -1,5 +1,5 @@
 //! Shared by the targets that feed any bytes to a script's decoder
-//! (`JSON.decode`, `YAML.decode`) as a request body: the callback must answer,
+//! (`JSON.decode`, `YAML.decode`, `crypto.JWT`) as a request body: the callback must answer,
 //! with a value or an exception, and never take the process down.
 
 use proxy_js::{Host, HostOptions, Source};

@@ -11,6 +11,7 @@ mod fanout;
 mod health;
 mod http2;
 mod http2_upstream;
+mod jwt;
 mod lifecycle;
 mod limits;
 mod modules;

@@ -247,6 +247,23 @@ impl PublicKey {
     pub fn to_pem(&self) -> String {
         pem("PUBLIC KEY", &self.spki)
     }
+
+    /// Whether it is an RSA key (else an elliptic-curve one), and the key's own
+    /// bytes (the SubjectPublicKeyInfo's bit string); `None` for another kind,
+    /// or bytes that are not a key.
+    pub fn algorithm_and_key(&self) -> Option<(bool, &[u8])> {
+        use x509_parser::prelude::FromDer as _;
+        let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&self.spki).ok()?;
+        let oid = &info.algorithm.algorithm;
+        let is_rsa = *oid == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
+        if !is_rsa && *oid != x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY {
+            return None;
+        }
+        let bits = info.subject_public_key.data;
+        // The bit string borrows from the SPKI this key holds.
+        let start = (bits.as_ptr() as usize).checked_sub(self.spki.as_ptr() as usize)?;
+        Some((is_rsa, self.spki.get(start..start + bits.len())?))
+    }
 }
 
 /// Why PEM text did not give a `what` (from a `label` block).

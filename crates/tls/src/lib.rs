@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - `keys`: `Certificate`, `CertificateChain`, `PrivateKey`, `PublicKey`.
+//! - `jws`: JWT signatures checked with a public key or a shared secret.
 //! - `settings`: the options both TLS filters share, read into rustls configs.
 //! - `session`: `Tls`, one rustls connection pumped with `Data`.
 //! - `accept_tls`, `connect_tls`: the two filters.
@@ -18,6 +19,7 @@ mod client_hello;
 mod connect_tls;
 mod detect_protocol;
 mod handle_client_hello;
+pub mod jws;
 mod keys;
 mod session;
 mod settings;

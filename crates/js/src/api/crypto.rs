@@ -221,5 +221,114 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<JsCertificateChain>::define(&crypto)?;
     Class::<JsPrivateKey>::define(&crypto)?;
     Class::<JsPublicKey>::define(&crypto)?;
+    Class::<JsJwt>::define(&crypto)?;
     ctx.globals().set("crypto", crypto)
+}
+
+/// `crypto.JWT` as scripts see it: a token read, and its signature checked on
+/// demand with `verify(key)`. Its claims (`exp`, `nbf`, `aud`) are the script's
+/// to check, as in Pipy.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "JWT")]
+pub struct JsJwt<'js> {
+    header: Value<'js>,
+    payload: Value<'js>,
+    #[qjs(skip_trace)]
+    token: Option<Token>,
+}
+
+/// A token whose parts decoded and whose algorithm is known.
+struct Token {
+    alg: proxy_tls::jws::Alg,
+    /// `header.payload`, what the signature is of.
+    input: String,
+    signature: Vec<u8>,
+}
+
+/// The longest token read (a header line of nginx's default size is 8 KiB).
+const MAX_TOKEN: usize = 64 * 1024;
+
+/// Reads a `header.payload.signature` token: its header and payload objects,
+/// and what `verify` needs, or `None` where it is not a token this proxy checks.
+fn read_token<'js>(ctx: &Ctx<'js>, text: &str) -> Option<(Value<'js>, Value<'js>, Token)> {
+    use base64::Engine as _;
+    if text.len() > MAX_TOKEN {
+        return None;
+    }
+    let parts: Vec<&str> = text.trim().split('.').collect();
+    let [h, p, s] = parts.as_slice() else { return None };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let decode = |t: &str| b64.decode(t.trim_end_matches('=')).ok();
+    let (hj, pj, signature) = (decode(h)?, decode(p)?, decode(s)?);
+    let object = |bytes: Vec<u8>| -> Option<Value<'js>> {
+        let v = ctx.json_parse(String::from_utf8(bytes).ok()?).ok()?;
+        (v.is_object() && !v.is_array()).then_some(v)
+    };
+    let (header, payload) = (object(hj)?, object(pj)?);
+    let alg: String = header.as_object()?.get::<_, Option<String>>("alg").ok()??;
+    let alg = proxy_tls::jws::Alg::from_name(&alg)?;
+    Some((header, payload, Token { alg, input: format!("{h}.{p}"), signature }))
+}
+
+#[rquickjs::methods]
+impl<'js> JsJwt<'js> {
+    /// `new crypto.JWT(token)`: never throws; a token it cannot read is not `isValid`.
+    #[qjs(constructor)]
+    pub fn new(ctx: Ctx<'js>, token: rquickjs::Coerced<String>) -> Self {
+        match read_token(&ctx, &token.0) {
+            Some((header, payload, token)) => JsJwt { header, payload, token: Some(token) },
+            None => {
+                JsJwt { header: Value::new_undefined(ctx.clone()), payload: Value::new_undefined(ctx), token: None }
+            }
+        }
+    }
+
+    /// True if the token has three parts that decode, JSON objects for header
+    /// and payload, and an `alg` this proxy checks.
+    #[qjs(get, rename = "isValid")]
+    pub fn is_valid(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The decoded header (undefined when not valid).
+    #[qjs(get)]
+    pub fn header(&self) -> Value<'js> {
+        self.header.clone()
+    }
+
+    /// The decoded payload, the claims (undefined when not valid).
+    #[qjs(get)]
+    pub fn payload(&self) -> Value<'js> {
+        self.payload.clone()
+    }
+
+    /// Whether the signature is right for `key`: a `crypto.PublicKey` (or the
+    /// public half of a `crypto.PrivateKey`, or PEM text of either) for the RSA
+    /// and ECDSA algorithms, the shared secret (a string or Data) for HMAC.
+    pub fn verify(&self, ctx: Ctx<'js>, key: Value<'js>) -> Result<bool> {
+        let Some(t) = &self.token else { return Ok(false) };
+        let (input, sig) = (t.input.as_bytes(), t.signature.as_slice());
+        let object_key = key.as_object().and_then(|o| {
+            Class::<JsPublicKey>::from_object(o)
+                .map(|k| (*k.borrow().key).clone())
+                .or_else(|| Class::<JsPrivateKey>::from_object(o).and_then(|k| k.borrow().key.public_key()))
+        });
+        if let Some(public) = object_key {
+            return Ok(proxy_tls::jws::verify_key(t.alg, &public, input, sig));
+        }
+        let bytes = bytes_of(&ctx, "JWT", &key)?;
+        if t.alg.is_hmac() {
+            return Ok(proxy_tls::jws::verify_secret(t.alg, &bytes, input, sig));
+        }
+        let public = PublicKey::from_bytes(&bytes)
+            .ok()
+            .or_else(|| proxy_tls::PrivateKey::from_bytes(&bytes).ok().and_then(|k| k.public_key()));
+        match public {
+            Some(public) => Ok(proxy_tls::jws::verify_key(t.alg, &public, input, sig)),
+            None => Err(Exception::throw_type(
+                &ctx,
+                "crypto.JWT: verify() needs a public key (or PEM text of one) for this token",
+            )),
+        }
+    }
 }

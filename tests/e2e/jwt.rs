@@ -1,0 +1,106 @@
+//! `crypto.JWT`: tokens signed by openssl (RS256, PS256, ES256) and Python's
+//! hmac (HS256) are read and checked with the right key, and refused with a
+//! wrong key, a changed byte, `alg: none` or an algorithm of another kind.
+
+use crate::support::{curl, free_port, Proxy, TempDir};
+use std::path::Path;
+use std::process::Command;
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(program).args(args).current_dir(dir).output().expect("run");
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Makes `name.jwt` in `dir`: a token with `header` and a payload, signed by
+/// `sign.py` (which the test writes) with `alg` and the key file.
+const SIGN: &str = r#"
+import base64, hashlib, hmac, json, subprocess, sys
+alg, key, out = sys.argv[1], sys.argv[2], sys.argv[3]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+head = b64(json.dumps({'alg': alg, 'typ': 'JWT', 'kid': 'k1'}).encode())
+body = b64(json.dumps({'sub': 'alice', 'admin': True}).encode())
+data = (head + '.' + body).encode()
+if alg == 'HS256':
+    sig = hmac.new(open(key, 'rb').read(), data, hashlib.sha256).digest()
+elif alg == 'none':
+    sig = b''
+else:
+    opts = ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:32'] if alg == 'PS256' else []
+    der = subprocess.run(['openssl', 'dgst', '-sha256', '-sign', key] + opts, input=data, capture_output=True, check=True).stdout
+    if alg == 'ES256':
+        # DER SEQUENCE { INTEGER r, INTEGER s } to r || s, 32 bytes each.
+        i = 2
+        parts = []
+        for _ in range(2):
+            n = der[i + 1]
+            parts.append(int.from_bytes(der[i + 2:i + 2 + n], 'big').to_bytes(32, 'big'))
+            i += 2 + n
+        der = parts[0] + parts[1]
+    sig = der
+open(out, 'w').write(head + '.' + body + '.' + b64(sig))
+"#;
+
+#[test]
+fn tokens_are_checked_with_the_key_of_their_algorithm() {
+    let port = free_port();
+    let dir = TempDir::new();
+    let d = &dir.0;
+    std::fs::write(d.join("sign.py"), SIGN).unwrap();
+    run(d, "openssl", &["genrsa", "-out", "rsa.key", "2048"]);
+    run(d, "openssl", &["rsa", "-in", "rsa.key", "-pubout", "-out", "rsa.pub"]);
+    run(d, "openssl", &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]);
+    run(d, "openssl", &["ec", "-in", "ec.key", "-pubout", "-out", "ec.pub"]);
+    run(d, "openssl", &["genrsa", "-out", "other.key", "2048"]);
+    std::fs::write(d.join("secret"), "s3cret").unwrap();
+    for (alg, key, out) in [
+        ("RS256", "rsa.key", "rs.jwt"),
+        ("PS256", "rsa.key", "ps.jwt"),
+        ("ES256", "ec.key", "es.jwt"),
+        ("HS256", "secret", "hs.jwt"),
+        ("none", "secret", "none.jwt"),
+    ] {
+        run(d, "python3", &["sign.py", alg, key, out]);
+    }
+    std::fs::write(
+        d.join("main.js"),
+        format!(
+            r#"
+var keys = {{
+  rsa: new crypto.PublicKey(pipy.load('rsa.pub')),
+  ec: new crypto.PublicKey(pipy.load('ec.pub')),
+  other: new crypto.PrivateKey(pipy.load('other.key')),
+  secret: 's3cret',
+  wrong: 'not it',
+  rsaText: pipy.load('rsa.pub'),
+}}
+pipy.listen({port}, $=>$.serveHTTP(msg => {{
+  var [file, key] = msg.head.path.substring(1).split('/')
+  var text = pipy.load(file).toString()
+  if (key === 'changed') {{ text = text.substring(0, text.length - 2) + (text.endsWith('A') ? 'B' : 'A') + text.substring(text.length - 1); key = 'rsa' }}
+  var jwt = new crypto.JWT(text)
+  return new Message(`${{jwt.isValid}} ${{jwt.header?.alg}} ${{jwt.payload?.sub}} ${{jwt.isValid && jwt.verify(keys[key])}}\n`)
+}}))
+"#
+        ),
+    )
+    .unwrap();
+    let mut p = Proxy::spawn(&d.join("main.js"), &[], Some(d));
+    p.ready();
+    let ask = |path: &str| curl(&[&format!("http://127.0.0.1:{port}/{path}")]);
+    assert_eq!(ask("rs.jwt/rsa"), "true RS256 alice true\n");
+    assert_eq!(ask("rs.jwt/rsaText"), "true RS256 alice true\n");
+    assert_eq!(ask("ps.jwt/rsa"), "true PS256 alice true\n");
+    assert_eq!(ask("es.jwt/ec"), "true ES256 alice true\n");
+    assert_eq!(ask("hs.jwt/secret"), "true HS256 alice true\n");
+    // Wrong keys, a key of another kind, a changed signature.
+    assert_eq!(ask("rs.jwt/other"), "true RS256 alice false\n");
+    assert_eq!(ask("rs.jwt/ec"), "true RS256 alice false\n");
+    assert_eq!(ask("es.jwt/rsa"), "true ES256 alice false\n");
+    assert_eq!(ask("hs.jwt/wrong"), "true HS256 alice false\n");
+    assert_eq!(ask("hs.jwt/rsa"), "true HS256 alice false\n");
+    assert_eq!(ask("rs.jwt/changed"), "true RS256 alice false\n");
+    // `alg: none` is no token here.
+    assert_eq!(ask("none.jwt/secret"), "false undefined undefined false\n");
+    let _ = &mut p;
+}
