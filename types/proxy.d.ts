@@ -116,6 +116,8 @@ declare class Message {
   set body(value: Data | string);
   /** The tail: `headSize` and `bodySize` of a decoded message, undefined for a message built without one. */
   tail: MessageTail | undefined;
+  /** What a codec (decodeRESP) decoded the message into; undefined otherwise. */
+  readonly payload: any;
 }
 
 /** The event that starts a message, carrying its head. */
@@ -130,11 +132,11 @@ declare class MessageStart {
 
 /** The event that ends a message. */
 declare class MessageEnd {
-  /** A MessageEnd with this tail and payload (both are dropped when the event goes down the pipeline). */
+  /** A MessageEnd with this tail (dropped when the event goes down the pipeline) and payload (which goes with it). */
   constructor(tail?: object, payload?: any);
   /** The tail: `headSize` and `bodySize` of a decoded message, or what the constructor was given. */
   tail: MessageTail | undefined;
-  /** What the constructor was given; always undefined on an event from the pipeline. */
+  /** What the constructor was given, or what a codec (decodeRESP) decoded the message into. */
   payload: any;
   /** Always `'MessageEnd'`. */
   readonly type: 'MessageEnd';
@@ -613,6 +615,14 @@ interface Pipy {
 
 declare const pipy: Pipy;
 
+/** The Redis protocol's values to and from bytes. */
+declare namespace RESP {
+  /** The Data of one RESP value. */
+  function encode(value: any): Data;
+  /** The values a run of RESP holds; throws on a malformed one. */
+  function decode(data: Data | null): any[] | null;
+}
+
 /** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */
 declare class Netmask {
   constructor(cidr: string);
@@ -714,6 +724,10 @@ interface Configuration {
   encodeHTTPResponse(options?: EncodeHTTPResponseOptions): Configuration;
   /** Decodes WebSocket frames into messages (head: opcode, masked), payloads streaming. */
   decodeWebSocket(options?: DecodeWebSocketOptions): Configuration;
+  /** Decodes the Redis protocol (RESP) into messages whose MessageEnd payload is each value. */
+  decodeRESP(options?: DecodeRESPOptions): Configuration;
+  /** Encodes each message's MessageEnd payload as one Redis protocol (RESP) value. */
+  encodeRESP(): Configuration;
   /** Encodes messages (head: opcode, masked) into WebSocket frames. */
   encodeWebSocket(): Configuration;
   /** Runs a named pipeline inline, sharing the stream's context. */
@@ -935,6 +949,12 @@ interface DecodeWebSocketOptions {
   /** Frames must be masked, as a server must ask of its clients; an unmasked one is a protocol error. Default: false. */
   requireMask?: boolean;
   /** A message whose payload grows past this ends the stream (close code 1009). Default: 64m. */
+  maxMessageSize?: number | string;
+}
+
+/** Options of `decodeRESP`. */
+interface DecodeRESPOptions {
+  /** A value larger than this (its bytes, and what each element costs to hold) ends the stream. Default: 32m. */
   maxMessageSize?: number | string;
 }
 

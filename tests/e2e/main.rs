@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod codebase_bounds;
+mod codecs;
 mod compression;
 mod designer;
 mod docker;

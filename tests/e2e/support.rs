@@ -227,6 +227,15 @@ impl Raw {
         self.0.write_all(bytes).unwrap();
     }
 
+    /// Whatever one read gives (empty at the end or on a timeout).
+    pub fn read_some(&mut self) -> String {
+        let mut chunk = [0u8; 65536];
+        match self.0.read(&mut chunk) {
+            Ok(n) => String::from_utf8_lossy(&chunk[..n]).into_owned(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Reads until the server closes the connection (bounded by the read timeout).
     pub fn read_to_close(&mut self) -> String {
         let mut buf = Vec::new();

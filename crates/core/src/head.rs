@@ -342,8 +342,9 @@ impl Head {
     }
 }
 
-/// The tail of a message: sizes measured by the decoder, and trailers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The tail of a message: sizes measured by the decoder, trailers, and the
+/// value a codec decoded the message into.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tail {
     /// Bytes in the head as received.
     pub head_size: usize,
@@ -351,6 +352,8 @@ pub struct Tail {
     pub body_size: usize,
     /// Trailer fields sent after the body (HTTP/2 trailers, gRPC's `grpc-status`).
     pub headers: Option<Headers>,
+    /// What a codec decoded the message into (`decodeRESP`), or a script put here.
+    pub payload: Option<std::rc::Rc<crate::payload::Payload>>,
 }
 
 #[cfg(test)]

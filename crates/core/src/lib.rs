@@ -43,10 +43,12 @@ mod head;
 pub mod http;
 mod mux;
 mod options;
+pub mod payload;
 mod pipeline;
 mod program;
 pub mod proxy_protocol;
 mod quota;
+pub mod resp;
 pub mod socks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

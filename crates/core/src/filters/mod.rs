@@ -13,6 +13,7 @@
 //! - `link`, `branch`: run other pipelines inline.
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
 //! - `pipe`, `pipe_next`: plugin chains of the newer API, chosen per stream.
+//! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -36,6 +37,7 @@ pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
 pub mod connect_socks;
 pub mod decode_http;
+pub mod decode_resp;
 pub mod decode_websocket;
 pub mod decompress;
 pub mod decompress_http;
@@ -43,6 +45,7 @@ pub mod demux_http;
 pub mod dummy;
 pub mod dump;
 pub mod encode_http;
+pub mod encode_resp;
 pub mod encode_websocket;
 pub mod fork;
 pub mod handle;
@@ -115,6 +118,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &encode_http::REQUEST,
     &encode_http::RESPONSE,
     &decode_websocket::DEF,
+    &decode_resp::DEF,
+    &encode_resp::DEF,
     &encode_websocket::DEF,
     &link::DEF,
     &chain::DEF,

@@ -24,7 +24,13 @@ pub fn event_to_js<'js>(ctx: &Ctx<'js>, ev: &Event) -> Result<Value<'js>> {
             let start = crate::api::message::JsMessageStart::native((**h).clone());
             Ok(rquickjs::Class::instance(ctx.clone(), start)?.into_value())
         }
-        Event::MessageEnd(t) => construct(ctx, "MessageEnd", vec![tail_to_js(ctx, t)?]),
+        Event::MessageEnd(t) => {
+            let mut args = vec![tail_to_js(ctx, t)?];
+            if let Some(p) = &t.payload {
+                args.push(crate::api::payload::to_js(ctx, p)?);
+            }
+            construct(ctx, "MessageEnd", args)
+        }
         Event::StreamEnd(e) => {
             let name = e.map(|e| e.name()).unwrap_or("");
             construct(ctx, "StreamEnd", vec![rquickjs::String::from_str(ctx.clone(), name)?.into_value()])
@@ -77,7 +83,16 @@ fn events_from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, out: &mut Vec<Event>, 
             let head = start.borrow().to_head()?;
             out.push(Event::start(head));
         }
-        Some(Kind::MessageEnd) => out.push(Event::message_end()),
+        Some(Kind::MessageEnd) => {
+            let payload: Value = o.expect("an object").get("payload")?;
+            if payload.is_undefined() {
+                out.push(Event::message_end());
+            } else {
+                let payload = crate::api::payload::from_js(ctx, &payload)?;
+                let tail = proxy_core::Tail { payload: Some(std::rc::Rc::new(payload)), ..Default::default() };
+                out.push(Event::MessageEnd(Box::new(tail)));
+            }
+        }
         Some(Kind::StreamEnd) => {
             let err: Option<Coerced<String>> = o.expect("an object").get("error")?;
             let err = err.map(|e| e.0).filter(|e| !e.is_empty());

@@ -31,6 +31,17 @@ pub fn set_budget(bytes: usize) {
     BUDGET.with(|b| b.set(bytes));
 }
 
+/// How many more bytes `Data` objects may hold (`usize::MAX` with no limit):
+/// the most a decoder run by a script should build.
+pub fn budget_left() -> usize {
+    let (held, budget) = (HELD.with(|h| h.get()), BUDGET.with(|b| b.get()));
+    if budget == 0 {
+        usize::MAX
+    } else {
+        budget.saturating_sub(held)
+    }
+}
+
 /// Counts `n` more bytes held, or fails if that would pass the budget.
 fn hold(ctx: &Ctx<'_>, n: usize) -> Result<()> {
     let (held, budget) = (HELD.with(|h| h.get()), BUDGET.with(|b| b.get()));

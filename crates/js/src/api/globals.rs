@@ -113,6 +113,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize),
     ctx.eval::<(), _>(include_str!("url.js"))?;
     crate::api::algo::install(ctx)?;
     crate::api::crypto::install(ctx)?;
+    crate::api::payload::install_resp(ctx)?;
     crate::api::yaml::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;

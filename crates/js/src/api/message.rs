@@ -158,6 +158,15 @@ impl<'js> JsMessage<'js> {
         self.tail.value(|t| tail_to_js(&ctx, t))
     }
 
+    /// What a codec decoded the message into (`decodeRESP`'s value), if it did.
+    #[qjs(get)]
+    pub fn payload(&self, ctx: Ctx<'js>) -> Result<Value<'js>> {
+        match &self.tail {
+            Slot::Native(Tail { payload: Some(p), .. }) => crate::api::payload::to_js(&ctx, p),
+            _ => Ok(Value::new_undefined(ctx)),
+        }
+    }
+
     /// Replaces the tail.
     #[qjs(set, rename = "tail")]
     pub fn set_tail(&mut self, v: Value<'js>) {

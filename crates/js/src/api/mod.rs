@@ -15,6 +15,7 @@
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
+//! - `payload`: codec payloads (`MessageEnd.payload`) to and from script values.
 //! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
 //!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
 
@@ -30,5 +31,6 @@ pub mod http_directory;
 pub mod kind;
 pub mod message;
 pub mod netmask;
+pub mod payload;
 pub mod vars;
 pub mod yaml;

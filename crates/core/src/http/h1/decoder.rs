@@ -455,7 +455,11 @@ impl Decoder {
             _ if self.response => State::Tunnel,
             _ => State::Held,
         };
-        out(Event::MessageEnd(Box::new(Tail { head_size: self.head_size, body_size: self.body_size, headers: None })));
+        out(Event::MessageEnd(Box::new(Tail {
+            head_size: self.head_size,
+            body_size: self.body_size,
+            ..Tail::default()
+        })));
     }
 
     /// Reads one line of chunked framing (size line, the CRLF after data, or a trailer).

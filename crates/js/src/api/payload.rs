@@ -1,0 +1,122 @@
+//! Codec payloads (`MessageEnd.payload`) to and from script values: text,
+//! numbers, booleans, `null`, `Data`, `Error`s, arrays and plain objects.
+
+use proxy_core::payload::{Payload, MAX_DEPTH};
+use rquickjs::{Coerced, Ctx, Exception, Object, Result, Value};
+
+/// The script value of `p`.
+pub fn to_js<'js>(ctx: &Ctx<'js>, p: &Payload) -> Result<Value<'js>> {
+    Ok(match p {
+        Payload::Null => Value::new_null(ctx.clone()),
+        Payload::Bool(b) => Value::new_bool(ctx.clone(), *b),
+        Payload::Int(n) => Value::new_number(ctx.clone(), *n as f64),
+        Payload::Number(n) => Value::new_number(ctx.clone(), *n),
+        Payload::Str(s) => rquickjs::String::from_str(ctx.clone(), s)?.into_value(),
+        Payload::Bytes(d) => crate::api::data::from_data(ctx, d.clone())?,
+        Payload::Error(m) => Exception::from_message(ctx.clone(), m)?.into_value(),
+        Payload::Array(items) => {
+            let a = rquickjs::Array::new(ctx.clone())?;
+            for (i, item) in items.iter().enumerate() {
+                a.set(i, to_js(ctx, item)?)?;
+            }
+            a.into_value()
+        }
+        Payload::Map(fields) => {
+            let o = Object::new(ctx.clone())?;
+            for (k, v) in fields {
+                o.set(k.as_str(), to_js(ctx, v)?)?;
+            }
+            o.into_value()
+        }
+    })
+}
+
+/// The payload of a script value (a function or another native object is its text).
+pub fn from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> Result<Payload> {
+    from_js_at(ctx, v, 0)
+}
+
+fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize) -> Result<Payload> {
+    if depth > MAX_DEPTH {
+        return Err(Exception::throw_range(ctx, &format!("a payload nests deeper than {MAX_DEPTH}")));
+    }
+    if v.is_undefined() || v.is_null() {
+        return Ok(Payload::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Payload::Bool(b));
+    }
+    if let Some(n) = v.as_number() {
+        return Ok(if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
+            Payload::Int(n as i64)
+        } else {
+            Payload::Number(n)
+        });
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Payload::Str(s.to_string()?));
+    }
+    if crate::api::kind::kind_of(v) == Some(crate::api::kind::Kind::Data) {
+        return Ok(Payload::Bytes(crate::api::data::to_data(ctx, v, None)?));
+    }
+    if let Some(e) = v.as_object().and_then(|o| Exception::from_object(o.clone())) {
+        return Ok(Payload::Error(e.message().unwrap_or_default()));
+    }
+    if let Some(a) = v.as_array() {
+        let mut items = Vec::with_capacity(a.len().min(1024));
+        for item in a.iter::<Value>() {
+            items.push(from_js_at(ctx, &item?, depth + 1)?);
+        }
+        return Ok(Payload::Array(items));
+    }
+    if let Some(o) = v.as_object().filter(|_| !v.is_function()) {
+        let mut fields = Vec::new();
+        for prop in o.props::<String, Value>() {
+            let (k, item) = prop?;
+            fields.push((k, from_js_at(ctx, &item, depth + 1)?));
+        }
+        return Ok(Payload::Map(fields));
+    }
+    Ok(Payload::Str(v.get::<Coerced<String>>()?.0))
+}
+
+/// Installs `RESP`: `RESP.decode(data)` gives the array of the values in it
+/// (a malformed one throws), `RESP.encode(value)` the Data of one value.
+pub fn install_resp<'js>(ctx: &Ctx<'js>) -> Result<()> {
+    let resp = Object::new(ctx.clone())?;
+    resp.set(
+        "decode",
+        rquickjs::Function::new(ctx.clone(), |ctx: Ctx<'js>, data: Value<'js>| -> Result<Value<'js>> {
+            if data.is_undefined() || data.is_null() {
+                return Ok(Value::new_null(ctx));
+            }
+            let data = crate::api::data::to_data(&ctx, &data, None)?;
+            let mut d = proxy_core::resp::Decoder::new(crate::api::data::budget_left());
+            let mut values = Vec::new();
+            let mut result = Ok(());
+            for chunk in data.chunks() {
+                result = d.feed(chunk, &mut |f| {
+                    if let proxy_core::resp::Found::Value(v) = f {
+                        values.push(v)
+                    }
+                });
+                if result.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = result {
+                return Err(Exception::throw_type(&ctx, &format!("RESP.decode: {e}")));
+            }
+            to_js(&ctx, &Payload::Array(values))
+        })?,
+    )?;
+    resp.set(
+        "encode",
+        rquickjs::Function::new(ctx.clone(), |ctx: Ctx<'js>, v: Value<'js>| -> Result<Value<'js>> {
+            let mut out = Vec::new();
+            proxy_core::resp::encode(&from_js(&ctx, &v)?, &mut out);
+            crate::api::data::from_data(&ctx, proxy_core::Data::from(out))
+        })?,
+    )?;
+    ctx.globals().set("RESP", resp)
+}
