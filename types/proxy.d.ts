@@ -459,7 +459,7 @@ declare namespace http {
     contentTypes?: { [extension: string]: string };
     /** The type of a file whose extension has none (default `application/octet-stream`). */
     defaultContentType?: string;
-    /** The largest file read whole for one answer (default `'64m'`). */
+    /** The most bytes read for one answer, a whole file or a range (default `'64m'`). */
     maxFileSize?: number | string;
   }
 

@@ -156,3 +156,36 @@ pipy.listen({ends}, $=>$.serveHTTP(() => new Message(`${{ended}}`)))
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn pipe_takes_an_array_from_its_function_as_a_chain_and_a_null_map_before_its_arguments() {
+    let (a, b) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var tag = pipeline($=>$.handleMessageStart(m => {{ m.head.headers['x-t'] = 'b' }}).pipeNext())
+var answer = pipeline($=>$.replaceMessage(m => new Message(`t=${{m.head.headers['x-t']}}\n`)))
+var greet = pipeline($=>$.onStart(who => void (who)).replaceMessage(() => new Message('hi\n')))
+pipy.listen({a}, $=>$.demuxHTTP().to($=>$.pipe([pipeline($=>$.pipe(() => [tag]).pipeNext()), answer])))
+pipy.listen({b}, $=>$.demuxHTTP().to($=>$.pipe(greet, null, ['you'])))
+"#
+        ),
+        &[],
+    );
+    // [tag] is a chain of its own: its pipeNext passes on to the outer chain's answer once.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{a}/")]), "t=b\n");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{b}/")]), "hi\n");
+}
+
+#[test]
+fn a_port_given_by_number_and_the_same_port_on_0_0_0_0_are_one_port_to_replace() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            "pipy.listen({port}, $=>$.serveHTTP(new Message('first\\n')))\n\
+             pipy.listen('0.0.0.0:{port}', $=>$.serveHTTP(new Message('second\\n')))\n"
+        ),
+        &[],
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "second\n");
+}

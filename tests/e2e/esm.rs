@@ -124,6 +124,18 @@ fn mistakes_in_modules_are_load_errors_that_say_where() {
             && err.contains("TypeError: 'here' is imported from ./lib.js and cannot be assigned"),
         "{err}"
     );
+    // The place of a missing export is the import's own column.
+    let err = load_error(&[("main.js", "export var q = 1\nimport { nope } from './lib.js'\n"), lib]);
+    assert!(err.contains("main.js:2:1: SyntaxError: module ./lib.js has no export 'nope'"), "{err}");
+    // Also inside a cycle of imports, once every module has run.
+    let err = load_error(&[
+        ("main.js", "import { a } from './a.js'\n"),
+        ("a.js", "import { b } from './b.js'\nexport var a = 1\n"),
+        ("b.js", "import { nope } from './a.js'\nexport var b = 2\n"),
+    ]);
+    assert!(err.contains("b.js:1:1") && err.contains("module ./a.js has no export 'nope'"), "{err}");
+    let err = load_error(&[("main.js", "import d from './d.json' with { type: 'json' }\n"), ("d.json", "{}")]);
+    assert!(err.contains("main.js:1:26") && err.contains("import attributes are not supported"), "{err}");
     // A mistake inside the imported module is named in that module.
     let err = load_error(&[("main.js", "import x from './bad.js'\n"), ("bad.js", "var ok = 1\nvar x = (\n")]);
     assert!(err.contains("bad.js:3:"), "{err}");

@@ -73,6 +73,9 @@ fn files_on_disk_are_served_with_validators_ranges_and_precompressed_siblings() 
     assert_eq!(curl(&[&url("/sub/")]), "sub index");
     let h = status_and_headers(&[&url("/sub?x=1")]);
     assert!(h.starts_with("HTTP/1.1 301") && h.contains("location: /sub/?x=1\n"), "{h}");
+    // The redirect stays on this host however the path starts.
+    let h = status_and_headers(&["--path-as-is", &url("//evil.example/..%2fsub")]);
+    assert!(!h.contains("location: //"), "{h}");
     // Nothing from outside the root: dot segments, encoded or not, and a link out.
     for path in [
         "/../secret.txt",
@@ -84,10 +87,15 @@ fn files_on_disk_are_served_with_validators_ranges_and_precompressed_siblings() 
     ] {
         assert_eq!(curl(&["--path-as-is", &url(path)]), "none\n", "{path}");
     }
-    // Past maxFileSize the whole file is not read: a 500 and a log line; a range of it still is.
+    // Past maxFileSize nothing is read: a 500 and a log line; a shorter range of it is served.
     assert!(status_and_headers(&[&url("/big.bin")]).starts_with("HTTP/1.1 500"));
     assert!(p.log.wait_for("more than maxFileSize", std::time::Duration::from_secs(5)), "{}", p.log.text());
     assert_eq!(curl(&["-r", "0-9", &url("/big.bin")]).len(), 10);
+    assert!(
+        status_and_headers(&["-r", "0-2499", &url("/big.bin")]).starts_with("HTTP/1.1 500"),
+        "a range past maxFileSize"
+    );
+    assert!(status_and_headers(&["-I", &url("/big.bin")]).starts_with("HTTP/1.1 200"), "HEAD reads nothing");
     // Another method is not the directory's to answer.
     assert_eq!(curl(&["-X", "POST", &url("/a.txt")]), "none\n");
     let _ = &mut p;

@@ -147,7 +147,9 @@ pub enum Returned {
     Fields(Option<crate::args::Fields>),
     /// A returned number.
     Number(Option<f64>),
-    /// Returned layouts, in order.
+    /// A returned layout (`Want::Layouts`).
+    Layout(crate::pipeline::LayoutSlot),
+    /// A returned array of layouts, in order (`Want::Layouts`).
     Layouts(Vec<crate::pipeline::LayoutSlot>),
     /// An object as a key (`Want::Key`): its identity, and the object itself,
     /// which keeps the identity from being reused while it is held.

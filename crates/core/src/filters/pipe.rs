@@ -81,6 +81,8 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
             subs.push(slot);
         }
         at = 2;
+    } else if args.is_nullish(1) && args.len() > 2 {
+        at = 2; // pipe(target, null, args): no map.
     }
     let init = if args.is_nullish(at) {
         InitArgs::None
@@ -139,16 +141,18 @@ impl Pipe {
                 Err(e) => return Err(e.to_string()),
             },
         };
-        let chosen: Vec<LayoutSlot> = match &shared.target {
-            Target::One => vec![self.subs[0].clone()],
+        // One layout stands where this pipeline stands; an array is a new chain.
+        let one: LayoutSlot = match &shared.target {
+            Target::One => self.subs[0].clone(),
             Target::Chain => {
                 let first = shared.links.get_or_init(|| link_all(&self.subs[..shared.fixed])).clone();
                 return Ok(first.map(|l| self.run_chain(&l, args, cx)));
             }
             Target::Chosen(f) => match f.call(cx.context(), Arg::Event(ev), Want::Layouts) {
-                Ok(Returned::Layouts(slots)) => slots,
+                Ok(Returned::Layout(slot)) => slot,
+                Ok(Returned::Layouts(slots)) => return Ok(link_all(&slots).map(|l| self.run_chain(&l, args, cx))),
                 Ok(Returned::Str(Some(key))) => match shared.names.iter().position(|n| *n == key) {
-                    Some(i) => vec![self.subs[shared.fixed + i].clone()],
+                    Some(i) => self.subs[shared.fixed + i].clone(),
                     None => return Err(format!("no pipeline '{key}' in the map")),
                 },
                 Ok(Returned::Pending(_)) => {
@@ -158,19 +162,13 @@ impl Pipe {
                 Err(e) => return Err(e.to_string()),
             },
         };
-        match chosen.as_slice() {
-            [] => Ok(None),
-            [one] => {
-                let Some(layout) = one.get() else { return Ok(None) };
-                let at = Placement {
-                    chain: cx.chain().cloned(),
-                    chain_args: cx.chain_args().cloned(),
-                    start: args.map(StartArg::Many),
-                };
-                Ok(Some(cx.sub_pipeline_placed(&layout, cx.context().clone(), 0, at)))
-            }
-            many => Ok(link_all(many).map(|l| self.run_chain(&l, args, cx))),
-        }
+        let Some(layout) = one.get() else { return Ok(None) };
+        let at = Placement {
+            chain: cx.chain().cloned(),
+            chain_args: cx.chain_args().cloned(),
+            start: args.map(StartArg::Many),
+        };
+        Ok(Some(cx.sub_pipeline_placed(&layout, cx.context().clone(), 0, at)))
     }
 
     fn run_chain(&self, first: &Rc<ChainLink>, args: Option<Rc<[ScriptValue]>>, cx: &Cx<'_>) -> Pipeline {

@@ -232,6 +232,10 @@ fn convert<'js>(
             let s: Coerced<String> = v.get().map_err(|e| error::from_rquickjs(ctx, e))?;
             Ok(Returned::Str(Some(s.0)))
         }
+        Want::Layouts if !v.is_array() => match crate::load::config::slot_of_object(&v) {
+            Some(slot) => Ok(Returned::Layout(slot)),
+            None => Err(ScriptError::new("the value returned is not a pipeline (made by pipeline())")),
+        },
         Want::Layouts => {
             let items: Vec<Value> = match v.as_array() {
                 Some(a) => {

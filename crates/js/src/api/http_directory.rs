@@ -16,8 +16,9 @@
 //! A path is percent-decoded and its `.` and `..` segments resolved; one that
 //! climbs above `root`, holds a NUL or a backslash, or (file system) leads
 //! through a link to outside `root` is not served (`null`). Files are read when
-//! asked for, only the bytes a range asks; a whole file larger than
-//! `maxFileSize` (64 MiB) is not read and is answered `500`, with a log line.
+//! asked for, only the bytes a range asks; an answer longer than `maxFileSize`
+//! (64 MiB), a whole file or a range, is not read and is answered `500`, with a
+//! log line (a HEAD reads nothing and is answered).
 
 use crate::api::globals::ReadFile;
 use crate::api::message::JsMessage;
@@ -362,6 +363,8 @@ impl JsDirectory {
             Lookup::File(f) => f,
             Lookup::Folder => {
                 let mut h = Headers::new();
+                // One leading slash: `//evil.example/x` is another host to a browser.
+                let path = format!("/{}", path.trim_start_matches('/'));
                 let location = match query {
                     Some(q) => format!("{path}/?{q}"),
                     None => format!("{path}/"),
@@ -451,9 +454,10 @@ impl JsDirectory {
             }
             None => (200, 0, size),
         };
-        if len > self.dir.max_size {
+        if !head_only && len > self.dir.max_size {
             tracing::warn!(
-                "http.Directory: {} is {size} bytes, more than maxFileSize ({}): not served whole",
+                "http.Directory: {} bytes of {} asked for, more than maxFileSize ({}): not served",
+                len,
                 served.name,
                 self.dir.max_size
             );

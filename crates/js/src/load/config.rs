@@ -587,7 +587,11 @@ pub fn install<'js>(
             // As in Pipy, a later call for a port replaces an earlier one, and
             // null closes it.
             let protocol = options.protocol;
-            s.builder.borrow_mut().ports.retain(|(a, o, _)| !(*a == addr && o.protocol == protocol));
+            // `8080` ([::]) and '0.0.0.0:8080' are one port, as in Pipy.
+            let same = |a: &SocketAddr| {
+                *a == addr || (a.port() == addr.port() && a.ip().is_unspecified() && addr.ip().is_unspecified())
+            };
+            s.builder.borrow_mut().ports.retain(|(a, o, _)| !(same(a) && o.protocol == protocol));
             if target.is_null() {
                 return Ok::<_, rquickjs::Error>(());
             }

@@ -102,7 +102,8 @@ impl Host {
             Ok(())
         })??;
         let loaded = engine.enter(LOAD_TIMEOUT, |ctx| {
-            codebase.load_text(ctx, &key, &file, &text).map(drop).map_err(|e| error::from_rquickjs(ctx, e))
+            codebase.load_text(ctx, &key, &file, &text).map(drop).map_err(|e| error::from_rquickjs(ctx, e))?;
+            codebase.check_cycles(ctx)
         });
         let loaded = loaded.and_then(|r| r);
         let program = loaded.and_then(|()| codebase.finish()).inspect_err(|_| codebase.clear())?;

@@ -111,6 +111,10 @@ struct PipelineRef {
     location: Option<String>,
 }
 
+/// Names imported from a module that was still loading (an import cycle):
+/// the module, its path as written, the names, and where the import is.
+type Unchecked = (usize, String, Vec<String>, Option<String>);
+
 /// A variable a module imports, resolved at the end.
 struct Import {
     namespace: String,
@@ -135,6 +139,8 @@ pub struct Codebase {
     refs: RefCell<Vec<PipelineRef>>,
     /// Modules whose code has run to its end (their exports are all there).
     evaluated: RefCell<std::collections::HashSet<usize>>,
+    /// Imports from a module still loading (a cycle), checked when all are.
+    unchecked: RefCell<Vec<Unchecked>>,
 }
 
 /// `plugins/a.js`, `/plugins/a.js` and `./plugins/a.js` are one module (a path
@@ -162,6 +168,7 @@ impl Codebase {
             imports: RefCell::default(),
             refs: RefCell::default(),
             evaluated: RefCell::default(),
+            unchecked: RefCell::default(),
         })
     }
 
@@ -200,6 +207,7 @@ impl Codebase {
         self.imports.borrow_mut().clear();
         self.refs.borrow_mut().clear();
         self.exports.borrow_mut().clear();
+        self.unchecked.borrow_mut().clear();
     }
 
     /// Loads codebase file `path` as a module, unless it is loaded already (or
@@ -218,7 +226,8 @@ impl Codebase {
             .map_err(|_| Exception::throw_message(ctx, &format!("module {key} is not UTF-8 text")))?;
         let file = self.files.display(&key);
         let index = self.create(ctx, &key, &file)?;
-        let (imports, refs) = (self.imports.borrow().len(), self.refs.borrow().len());
+        let (imports, refs, unchecked) =
+            (self.imports.borrow().len(), self.refs.borrow().len(), self.unchecked.borrow().len());
         let failed = match self.evaluate(ctx, index, &file, &text) {
             Ok(()) => {
                 remember_good(&file, &text);
@@ -235,6 +244,7 @@ impl Codebase {
         tracing::error!("[reload] module {file} failed to load, its last good version stays: {err}");
         self.imports.borrow_mut().truncate(imports);
         self.refs.borrow_mut().truncate(refs);
+        self.unchecked.borrow_mut().truncate(unchecked);
         self.modules.borrow()[index].clear();
         self.evaluate(ctx, index, &file, &good)?;
         self.evaluated.borrow_mut().insert(index);
@@ -279,6 +289,9 @@ impl Codebase {
                     return Err(Exception::throw_syntax(ctx, &format!("module {path} has no export '{name}'")));
                 }
             }
+        } else if !names.is_empty() {
+            let at = config::call_site(ctx);
+            self.unchecked.borrow_mut().push((index, path.to_string(), names.to_vec(), at));
         }
         Ok(exports)
     }
@@ -482,6 +495,22 @@ impl Codebase {
             location: config::call_site(ctx),
         });
         target
+    }
+
+    /// Checks the imports made from modules still loading (cycles), now that
+    /// every module has run: each name must be an export.
+    pub fn check_cycles(&self, ctx: &Ctx<'_>) -> std::result::Result<(), ScriptError> {
+        for (index, path, names, at) in self.unchecked.borrow_mut().drain(..) {
+            let exports: Object =
+                scope(ctx, index).and_then(|s| s.get("__proxy_exports")).map_err(|e| error::from_rquickjs(ctx, e))?;
+            for name in names {
+                if !exports.contains_key(name.as_str()).unwrap_or(false) {
+                    let message = format!("SyntaxError: module {path} has no export '{name}'");
+                    return Err(ScriptError { message, location: at, stack: None });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Turns what every module built into one program: layouts made, names,
