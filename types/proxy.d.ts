@@ -611,6 +611,8 @@ interface Pipy {
   import(path: string): { [name: string]: any };
   /** The program's name, then the arguments given after `--` (or `--args`). */
   readonly argv: string[];
+  /** This worker: its number (from 0) and how many there are. */
+  readonly thread: { readonly id: number; readonly concurrency: number };
 }
 
 declare const pipy: Pipy;
@@ -748,6 +750,10 @@ interface Configuration {
   throttleDataRate(quota: algo.Quota | (() => algo.Quota)): Configuration;
   /** Copies every event to sub-pipelines (one per value) and passes it on. */
   fork(values?: any | any[] | (() => any | any[])): Configuration;
+  /** Copies every event to sub-pipelines (one per value) and passes it on once all of them have ended. */
+  forkJoin(values?: any | any[] | (() => any | any[])): Configuration;
+  /** Copies every event to sub-pipelines (one per value) and outputs what the first of them to answer outputs. */
+  forkRace(values?: any | any[] | (() => any | any[])): Configuration;
   /** Runs the first pipeline whose condition holds, chosen at the stream's first event. */
   branch(...conditionsAndPipelines: (boolean | ((...args: any[]) => boolean) | SubPipeline)[]): Configuration;
   /** Runs the first pipeline whose condition holds for the first MessageStart. */

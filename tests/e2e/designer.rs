@@ -189,3 +189,36 @@ fn a_port_given_by_number_and_the_same_port_on_0_0_0_0_are_one_port_to_replace()
     );
     assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/")]), "second\n");
 }
+
+#[test]
+fn fork_join_waits_for_every_branch_and_fork_race_answers_with_the_first() {
+    let (join, race) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var done = 0
+var $d
+pipy.listen({join}, $=>$.demuxHTTP().to($=>$
+  .forkJoin([0.1, 0.2]).to($=>$
+    .onStart(d => void ($d = d))
+    .handleMessageStart(() => new Timeout($d).wait().then(() => void done++))
+    .replaceMessage(new StreamEnd)
+  )
+  .replaceMessage(() => new Message(`done=${{done}}\n`))
+))
+pipy.listen({race}, $=>$.demuxHTTP().to($=>$
+  .forkRace([0.3, 0.05, 0.2]).to($=>$
+    .onStart(d => void ($d = d))
+    .handleMessageStart(() => new Timeout($d).wait())
+    .replaceMessage(() => new Message(`first ${{$d}}\n`))
+  )
+))
+"#
+        ),
+        &[],
+    );
+    // Both branches have ended (each ends itself, as Pipy's do) before the request goes on.
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=2\n");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=4\n");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{race}/")]), "first 0.05\n");
+}

@@ -130,6 +130,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &throttle::MESSAGE_RATE,
     &throttle::DATA_RATE,
     &fork::DEF,
+    &fork::JOIN,
+    &fork::RACE,
     &branch::DEF,
     &branch_message::START,
     &branch_message::MESSAGE,

@@ -9,6 +9,7 @@
   api.pid = g.__proxy_pid;
   api.since = g.__proxy_since;
   api.argv = g.__proxy_argv;
+  api.thread = g.__thread;
   api.now = function () { return Date.now(); };
   api.solve = function (path) {
     path = String(path);
