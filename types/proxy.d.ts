@@ -451,7 +451,7 @@ declare namespace http {
 
   /** Options of `http.Directory`. */
   interface DirectoryOptions {
-    /** Serve from the file system rather than the codebase. */
+    /** Read the folder from disk (a local codebase's own; dates and ranges) rather than through the codebase. */
     fs?: boolean;
     /** The index files tried for a path ending in `/` (default `['index', 'index.html']`). */
     index?: string | string[];

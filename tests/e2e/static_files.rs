@@ -27,9 +27,8 @@ fn files_on_disk_are_served_with_validators_ranges_and_precompressed_siblings() 
     std::fs::write(
         dir.0.join("main.js"),
         format!(
-            "var d = new http.Directory('{}', {{ fs: true, maxFileSize: 2000, contentTypes: {{ txt: 'text/x-test', html: 'text/html' }} }})\n\
-             pipy.listen({port}, $=>$.serveHTTP(msg => d.serve(msg) || new Message({{ status: 404 }}, 'none\\n')))\n",
-            www.display()
+            "var d = new http.Directory('/www', {{ fs: true, maxFileSize: 2000, contentTypes: {{ txt: 'text/x-test', html: 'text/html' }} }})\n\
+             pipy.listen({port}, $=>$.serveHTTP(msg => d.serve(msg) || new Message({{ status: 404 }}, 'none\\n')))\n"
         ),
     )
     .unwrap();
@@ -133,5 +132,15 @@ fn codebase_files_are_served_and_options_it_does_not_have_are_load_errors() {
         let out = Command::new(binary()).arg("--check").arg(dir.0.join("main.js")).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("main.js:1:") && err.contains(want), "{opts}: {err}");
+    }
+    // A folder on disk is one of the codebase's: not above it, not through a link out of it.
+    let outside = TempDir::new();
+    for root in ["../", "/link"] {
+        let dir =
+            TempDir::with_files(&[("main.js", &format!("var d = new http.Directory('{root}', {{ fs: true }})\n"))]);
+        std::os::unix::fs::symlink(&outside.0, dir.0.join("link")).unwrap();
+        let out = Command::new(binary()).arg("--check").arg(dir.0.join("main.js")).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("outside the codebase's folder"), "{root}: {err}");
     }
 }

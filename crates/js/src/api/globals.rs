@@ -23,6 +23,21 @@ thread_local! {
     static READER: std::cell::RefCell<Option<ReadFile>> = const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// The folder of the codebase loading on this worker, when it is local.
+    static FOLDER: std::cell::RefCell<Option<std::path::PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Says which folder the codebase loading on this worker is (`None`: it is not local).
+pub fn set_codebase_folder(folder: Option<std::path::PathBuf>) {
+    FOLDER.with(|f| *f.borrow_mut() = folder);
+}
+
+/// The folder of the codebase being loaded on this worker, when it is local.
+pub fn codebase_folder() -> Option<std::path::PathBuf> {
+    FOLDER.with(|f| f.borrow().clone())
+}
+
 /// The reader of the codebase being loaded on this worker.
 pub fn codebase_reader() -> Option<ReadFile> {
     READER.with(|r| r.borrow().clone())

@@ -1,6 +1,7 @@
 //! `http.Directory`: static files, the job of nginx's `root`. `new
 //! http.Directory(root, options)` serves the files under `root` of the codebase
-//! (or, with `fs: true`, of the file system); `dir.serve(request)` answers a GET
+//! (or, with `fs: true`, of that folder of the codebase on disk, read with
+//! their dates and by ranges; never outside it); `dir.serve(request)` answers a GET
 //! or HEAD request with the file its path names, or returns `null` when there
 //! is none (the script then answers as it likes, `dir.serve(msg) || notFound`).
 //!
@@ -289,9 +290,18 @@ impl JsDirectory {
         }
         let fs = opt("fs")?.is_some_and(|v| v.as_bool().unwrap_or(false) || v.as_int().is_some_and(|n| n != 0));
         let source = if fs {
-            let dir = PathBuf::from(&root);
+            // A script reaches no file outside its codebase: the folder is one of
+            // the codebase's own, on disk.
+            let folder = crate::api::globals::codebase_folder().ok_or_else(|| {
+                type_error(&ctx, "fs: true serves a folder of a codebase on disk, not of one from a URL")
+            })?;
+            let folder = folder.canonicalize().unwrap_or(folder);
+            let dir = folder.join(root.trim_start_matches('/'));
             let canonical =
                 dir.canonicalize().map_err(|e| type_error(&ctx, &format!("cannot open folder '{root}': {e}")))?;
+            if !canonical.starts_with(&folder) {
+                return Err(type_error(&ctx, &format!("'{root}' is outside the codebase's folder")));
+            }
             if !canonical.is_dir() {
                 return Err(type_error(&ctx, &format!("'{root}' is not a folder")));
             }

@@ -89,6 +89,10 @@ impl Host {
             Rc::new(Engine::new(opts.limits).map_err(|e| ScriptError::new(format!("cannot start the engine: {e}")))?);
         // Data objects and message bodies count against the same limit as the heap.
         crate::api::data::set_budget(opts.limits.memory);
+        globals::set_codebase_folder(match &base {
+            Files::Dir(dir) => Some(dir.clone()),
+            Files::Remote(_) => None,
+        });
         let codebase = Codebase::new(base, &engine, opts.filters.clone());
         engine.enter(LOAD_TIMEOUT, |ctx| {
             let fail = |e| error::from_rquickjs(ctx, e);
