@@ -660,6 +660,15 @@ interface PipelineLayout {
 /** Makes a pipeline layout from a `$=>$` builder (Pipy's newer API). */
 declare function pipeline(build: ($: Configuration) => any): PipelineLayout;
 
+declare namespace pipeline {
+  /** Where the streams of `swap` meet (one worker's). */
+  class Hub {
+    constructor();
+    /** How many streams have joined it. */
+    readonly size: number;
+  }
+}
+
 /** The methods that make pipeline layouts and their start; the filters are declared below. */
 interface Configuration {
   /** Starts a pipeline layout run for each connection accepted on a port (`8080`, `'8080'` or `'127.0.0.1:8080'`). */
@@ -740,6 +749,8 @@ interface Configuration {
   pipe(target: PipelineLayout | PipelineLayout[] | ((event: Event) => PipelineLayout | PipelineLayout[] | string | null), map?: { [key: string]: PipelineLayout | (($: Configuration) => any) }, args?: any[] | ((event: Event) => any)): Configuration;
   /** Runs the next pipeline of the chain pipe() started, or passes events on past its end. */
   pipeNext(args?: any[] | ((event: Event) => any)): Configuration;
+  /** Joins the stream to a pipeline.Hub: what comes in goes out of every other stream joined to it. */
+  swap(hub: pipeline.Hub | (() => pipeline.Hub | null)): Configuration;
   /** Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back. */
   use(modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean): Configuration;
   /** Holds the stream's events until a condition holds. */

@@ -2,7 +2,7 @@
 //! a layout object used wherever a `$=>$` builder is, and `pipy.listen(port,
 //! [protocol], [options], builder | layout)` listens with one.
 
-use crate::support::{binary, curl, free_port, Proxy, TempDir};
+use crate::support::{binary, curl, free_port, Proxy, Raw, TempDir};
 use std::process::Command;
 
 #[test]
@@ -221,4 +221,47 @@ pipy.listen({race}, $=>$.demuxHTTP().to($=>$
     assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=2\n");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=4\n");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{race}/")]), "first 0.05\n");
+}
+
+#[test]
+fn streams_swapped_through_a_hub_get_what_the_others_send() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var hubs = {{}}
+var $room
+pipy.listen({port}, $=>$
+  .handleData(d => void ($room ??= d.toString().trim()))
+  .swap(() => $room ? (hubs[$room] ??= new pipeline.Hub) : null)
+)
+"#
+        ),
+        &[],
+    );
+    let (mut a, mut b, mut c) = (Raw::connect(port), Raw::connect(port), Raw::connect(port));
+    // The first line names the room; a and b meet in one, c is alone in another.
+    a.send(b"red\n");
+    b.send(b"red\n");
+    c.send(b"blue\n");
+    let read = |r: &mut Raw, want: &str| {
+        let mut got = String::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < want.len() && std::time::Instant::now() < deadline {
+            got.push_str(&r.read_some());
+        }
+        got
+    };
+    // b joined after a's first line: it gets what a sends from now on, and a gets b's.
+    assert_eq!(read(&mut a, "red\n"), "red\n");
+    b.send(b"hello a\n");
+    assert_eq!(read(&mut a, "hello a\n"), "hello a\n");
+    a.send(b"hello b\n");
+    assert_eq!(read(&mut b, "hello b\n"), "hello b\n");
+    // A stream's end goes to the others, as in Pipy: a pair closes together.
+    drop(a);
+    assert_eq!(b.read_to_close(), "");
+    c.send(b"anyone?\n");
+    c.0.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    assert_eq!(c.read_some(), "", "nobody else is in blue");
 }

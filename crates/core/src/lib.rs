@@ -41,6 +41,7 @@ pub mod filters;
 mod flow;
 mod head;
 pub mod http;
+pub mod hub;
 mod mux;
 mod options;
 pub mod payload;

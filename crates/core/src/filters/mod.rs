@@ -14,6 +14,7 @@
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
 //! - `pipe`, `pipe_next`: plugin chains of the newer API, chosen per stream.
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
+//! - `swap`: streams meeting at a `Hub`, each getting what the others send.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -56,6 +57,7 @@ pub mod pipe;
 pub mod pipe_next;
 pub mod replace;
 pub mod serve_http;
+pub mod swap;
 pub mod throttle;
 pub mod use_module;
 pub mod wait;
@@ -125,6 +127,7 @@ pub const FILTERS: &[&FilterDef] = &[
     &chain::DEF,
     &pipe::DEF,
     &pipe_next::DEF,
+    &swap::DEF,
     &use_module::DEF,
     &wait::DEF,
     &throttle::MESSAGE_RATE,

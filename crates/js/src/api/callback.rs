@@ -34,6 +34,9 @@ pub fn native_of(v: &Value<'_>) -> Option<ScriptValue> {
         let q = quota.borrow().quota.clone();
         return Some(Rc::new(q));
     }
+    if let Some(hub) = crate::api::hub::native_of(obj) {
+        return Some(hub);
+    }
     crate::api::crypto::native_of(obj)
 }
 

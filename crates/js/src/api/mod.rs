@@ -10,6 +10,7 @@
 //! - `callback`: `JsCallback`, a script function as a `proxy_core::Callback`.
 //! - `vars`: context variables and `__inbound`.
 //! - `http_agent`: `http.Agent`, HTTP requests from scripts.
+//! - `hub`: `pipeline.Hub`, where `swap` streams meet.
 //! - `http_directory`: `http.Directory`, static files from the codebase or a folder.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
@@ -28,6 +29,7 @@ pub mod globals;
 pub mod head;
 pub mod http_agent;
 pub mod http_directory;
+pub mod hub;
 pub mod kind;
 pub mod message;
 pub mod netmask;

@@ -669,6 +669,7 @@ pub fn install<'js>(
         let slot = s.builder.borrow().drafts[draft].slot.clone();
         layout_object(&ctx, s.index, draft, &slot)
     })?;
+    crate::api::hub::install(&pipeline)?;
     Ok((shared, pipy, pipeline))
 }
 
