@@ -751,6 +751,8 @@ interface Configuration {
   pipeNext(args?: any[] | ((event: Event) => any)): Configuration;
   /** Joins the stream to a pipeline.Hub: what comes in goes out of every other stream joined to it. */
   swap(hub: pipeline.Hub | (() => pipeline.Hub | null)): Configuration;
+  /** Runs the sub-pipeline again, on the same input, while the condition says so when it ends. */
+  repeat(condition: (end: StreamEnd) => boolean | Promise<boolean>): Configuration;
   /** Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back. */
   use(modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean): Configuration;
   /** Holds the stream's events until a condition holds. */

@@ -265,3 +265,35 @@ pipy.listen({port}, $=>$
     c.0.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
     assert_eq!(c.read_some(), "", "nobody else is in blue");
 }
+
+#[test]
+fn repeat_runs_its_sub_pipeline_again_on_the_same_input_while_the_condition_holds() {
+    let (now, later) = (free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var runs = {{}}
+var $id
+var body = $=>$
+  .handleStreamStart(() => void (runs[$id] = (runs[$id] || 0) + 1))
+  .replaceData(d => [new Data(`run ${{runs[$id]}}: ${{d}} `), new StreamEnd])
+pipy.listen({now}, $=>$
+  .onStart(() => void ($id = 'now'))
+  .repeat(() => runs[$id] < 3).to(body)
+)
+pipy.listen({later}, $=>$
+  .onStart(() => void ($id = 'later'))
+  .repeat(() => new Timeout(0.02).wait().then(() => runs[$id] < 2)).to(body)
+)
+
+"#
+        ),
+        &[],
+    );
+    let mut a = Raw::connect(now);
+    a.send(b"x");
+    assert_eq!(a.read_to_close(), "run 1: x run 2: x run 3: x ");
+    let mut b = Raw::connect(later);
+    b.send(b"y");
+    assert_eq!(b.read_to_close(), "run 1: y run 2: y ");
+}

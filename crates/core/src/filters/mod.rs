@@ -15,6 +15,7 @@
 //! - `pipe`, `pipe_next`: plugin chains of the newer API, chosen per stream.
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
 //! - `swap`: streams meeting at a `Hub`, each getting what the others send.
+//! - `repeat`: a sub-pipeline run again on the same input while a condition holds.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -55,6 +56,7 @@ pub mod link;
 pub mod mux_http;
 pub mod pipe;
 pub mod pipe_next;
+pub mod repeat;
 pub mod replace;
 pub mod serve_http;
 pub mod swap;
@@ -128,6 +130,7 @@ pub const FILTERS: &[&FilterDef] = &[
     &pipe::DEF,
     &pipe_next::DEF,
     &swap::DEF,
+    &repeat::DEF,
     &use_module::DEF,
     &wait::DEF,
     &throttle::MESSAGE_RATE,

@@ -385,12 +385,28 @@ pub fn install<'js>(
     )?;
 
     // repeat(n, ($, i) => ...) / repeat([values], ($, value, i) => ...): a load-time
-    // loop that calls the builder with this configurator.
+    // loop that calls the builder with this configurator. repeat(condition) alone
+    // is the newer API's filter of that name.
+    // Kept on the prototype, not in the closure: a script value a Rust closure
+    // holds is one the engine's collector cannot see.
+    if let Some(filter) = proto.get::<_, Option<Function>>("repeat")? {
+        proto.prop("__proxy_repeat_filter", rquickjs::object::Property::from(filter))?;
+    }
     proto.set(
         "repeat",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, this: This<Object<'js>>, what: Value<'js>, f: Function<'js>| {
+            move |ctx: Ctx<'js>, this: This<Object<'js>>, what: Value<'js>, f: Opt<Function<'js>>| {
+                let Some(f) = f.0 else {
+                    let filter: Option<Function> = this.0.get("__proxy_repeat_filter")?;
+                    return match (filter, what.is_function()) {
+                        (Some(filter), true) => filter.call((This(this.0), what)),
+                        _ => Err(throw(
+                            &ctx,
+                            "repeat(): expects a condition function, or a count or an array and a builder",
+                        )),
+                    };
+                };
                 if let Some(arr) = what.as_array() {
                     for (i, v) in arr.iter::<Value>().enumerate() {
                         let _: Value = f.call((this.0.clone(), v?, i))?;
