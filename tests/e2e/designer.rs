@@ -297,3 +297,30 @@ pipy.listen({later}, $=>$
     b.send(b"y");
     assert_eq!(b.read_to_close(), "run 1: y run 2: y ");
 }
+
+#[test]
+fn a_swapped_reader_that_stops_reading_holds_its_writer_back_and_no_memory() {
+    let port = free_port();
+    let mut p = Proxy::script(&format!("var hub = new pipeline.Hub\npipy.listen({port}, $=>$.swap(hub))\n"), &[]);
+    let reader = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    reader.set_recv_buffer_size(4096).unwrap();
+    reader.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+    let mut reader: std::net::TcpStream = reader.into();
+    use std::io::Write;
+    reader.write_all(b"r").unwrap();
+    let mut writer = Raw::connect(port);
+    writer.0.set_write_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+    let before = p.rss_kib();
+    let chunk = vec![b'x'; 64 * 1024];
+    let (mut sent, deadline) = (0usize, std::time::Instant::now() + std::time::Duration::from_secs(3));
+    while std::time::Instant::now() < deadline {
+        match writer.0.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the proxy stopped reading it: backpressure
+        }
+    }
+    let grown = p.rss_kib().saturating_sub(before);
+    assert!(sent < 64 << 20, "the writer was never held back: {sent} bytes taken");
+    assert!(grown < 64 * 1024, "the proxy grew {grown} KiB for a reader that does not read");
+    let _ = &mut p;
+}

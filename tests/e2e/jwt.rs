@@ -100,6 +100,11 @@ pipy.listen({port}, $=>$.serveHTTP(msg => {{
     assert_eq!(ask("hs.jwt/wrong"), "true HS256 alice false\n");
     assert_eq!(ask("hs.jwt/rsa"), "true HS256 alice false\n");
     assert_eq!(ask("rs.jwt/changed"), "true RS256 alice false\n");
+    // An HS256 token made with the public key's PEM text as its secret (which
+    // anybody can make) is refused when checked with that text.
+    run(d, "python3", &["sign.py", "HS256", "rsa.pub", "forged.jwt"]);
+    assert_eq!(ask("forged.jwt/rsaText"), "true HS256 alice false\n");
+    assert_eq!(ask("forged.jwt/rsa"), "true HS256 alice false\n");
     // `alg: none` is no token here.
     assert_eq!(ask("none.jwt/secret"), "false undefined undefined false\n");
     let _ = &mut p;

@@ -152,14 +152,27 @@ impl Backpressure {
 /// use). `following` is set meanwhile, so that one follow runs at a time. The
 /// hold ends when `from` clears (or goes away).
 pub fn follow(from: &Rc<Backpressure>, to: &Rc<Backpressure>, way: Direction, following: &Rc<Cell<bool>>) {
-    if following.get() || !from.pressure(way).is_on() {
+    follow_across(from, way, to, way, following)
+}
+
+/// Like `follow`, from `from`'s pressure pointing `from_way` to `to`'s pointing
+/// `to_way`: a stream whose output goes to another stream's client (`swap`)
+/// stops reading its own client while that one is slow to read.
+pub fn follow_across(
+    from: &Rc<Backpressure>,
+    from_way: Direction,
+    to: &Rc<Backpressure>,
+    to_way: Direction,
+    following: &Rc<Cell<bool>>,
+) {
+    if following.get() || !from.pressure(from_way).is_on() {
         return;
     }
     following.set(true);
-    to.pressure(way).hold();
-    from.pressure(way).followers.borrow_mut().push(Follower {
+    to.pressure(to_way).hold();
+    from.pressure(from_way).followers.borrow_mut().push(Follower {
         to: Rc::downgrade(to),
-        way,
+        way: to_way,
         following: following.clone(),
     });
 }

@@ -5,8 +5,12 @@
 //! gone). Events reach another party through its inbox and a wake, so a party
 //! whose pipeline is busy gets them once it is free; a party that falls
 //! `MAX_QUEUED` events behind is dropped from the hub and its stream ended.
+//! While a party's client is slow to read, the parties sending to it stop
+//! reading their own clients (backpressure across the hub), so a reader that
+//! stalls holds no more than its connection's own buffers.
 
 use crate::event::Event;
+use crate::flow::{follow_across, Backpressure, Direction};
 use crate::pipeline::{FilterHandle, Inbox};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,12 +25,23 @@ pub struct Party {
     handle: FilterHandle,
     /// Set when the hub dropped it for falling behind.
     dropped: Cell<bool>,
+    /// Its stream's backpressure, if it has a client connection.
+    flow: Option<Rc<Backpressure>>,
+    /// Set while it is held back for another party's slow client.
+    following: Rc<Cell<bool>>,
 }
 
 impl Party {
-    /// A party woken through `handle`.
-    pub fn new(handle: FilterHandle) -> Rc<Party> {
-        Rc::new(Party { inbox: Inbox::default(), queued: Cell::new(0), handle, dropped: Cell::new(false) })
+    /// A party woken through `handle`, of a stream whose backpressure is `flow`.
+    pub fn new(handle: FilterHandle, flow: Option<Rc<Backpressure>>) -> Rc<Party> {
+        Rc::new(Party {
+            inbox: Inbox::default(),
+            queued: Cell::new(0),
+            handle,
+            dropped: Cell::new(false),
+            flow,
+            following: Rc::new(Cell::new(false)),
+        })
     }
 
     /// Outputs what other parties sent it (the filter's `on_wake`).
@@ -92,6 +107,10 @@ impl Hub {
             p.queued.set(p.queued.get() + 1);
             p.inbox.push(ev.clone());
             p.handle.wake();
+            // Its client slow to read: the sender's client waits.
+            if let (Some(to), Some(by)) = (&p.flow, &from.flow) {
+                follow_across(to, Direction::TowardClient, by, Direction::TowardServer, &from.following);
+            }
         }
     }
 }

@@ -164,6 +164,8 @@ impl Decoder {
         let number = || -> Result<i64, Failure> {
             std::str::from_utf8(&text)
                 .ok()
+                // As Redis reads them: no `+`, no `-0`, no leading zeros but `0`.
+                .filter(|s| !(s.starts_with('+') || s.starts_with("-0") || (s.len() > 1 && s.starts_with('0'))))
                 .and_then(|s| s.parse::<i64>().ok())
                 .ok_or_else(|| Failure(format!("'{}' is not an integer", String::from_utf8_lossy(&text))))
         };
@@ -236,7 +238,11 @@ fn encode_at(value: &Payload, out: &mut Vec<u8>, depth: usize) {
         Payload::Null => out.extend_from_slice(b"$-1\r\n"),
         Payload::Bool(b) => out.extend_from_slice(if *b { b"+true\r\n" } else { b"+false\r\n" }),
         Payload::Int(n) => out.extend_from_slice(format!(":{n}\r\n").as_bytes()),
-        Payload::Number(n) => out.extend_from_slice(format!(":{}\r\n", *n as i64).as_bytes()),
+        // Only whole numbers are RESP integers; 1.5, NaN or 1e300 go as their text.
+        Payload::Number(n) if n.fract() == 0.0 && n.abs() < 9.2e18 => {
+            out.extend_from_slice(format!(":{}\r\n", *n as i64).as_bytes())
+        }
+        Payload::Number(n) => bulk(format!("{n}").as_bytes(), out),
         Payload::Str(s) if s.contains(['\r', '\n']) => bulk(s.as_bytes(), out),
         Payload::Str(s) => {
             out.push(b'+');
@@ -346,6 +352,9 @@ mod tests {
         assert!(decode_all(b":12x\r\n", 1 << 20).is_err());
         assert!(decode_all(b"+no cr\n", 1 << 20).is_err());
         assert!(decode_all(b"+a\rb\r\n", 1 << 20).is_err());
+        for lax in [b"$+2\r\nab\r\n".as_slice(), b"*-0\r\n", b"$-0\r\n", b":007\r\n"] {
+            assert!(decode_all(lax, 1 << 20).is_err(), "{}", String::from_utf8_lossy(lax));
+        }
         assert!(decode_all(b"$3\r\nabcXY", 1 << 20).is_err());
         // A length is a claim: nothing is made for it before the bytes come.
         assert_eq!(
@@ -369,6 +378,19 @@ mod tests {
         encode(&Payload::Str("a\r\nb".into()), &mut out);
         encode(&Payload::Error("bad\r\n+OK".into()), &mut out);
         assert_eq!(out, b"$4\r\na\r\nb\r\n-bad  +OK\r\n");
+        let mut out = Vec::new();
+        for n in [1.5, f64::NAN, 1e300, 3.0] {
+            encode(&Payload::Number(n), &mut out);
+        }
+        assert_eq!(
+            out,
+            b"$3\r\n1.5\r\n$3\r\nNaN\r\n$301\r\n"
+                .iter()
+                .copied()
+                .chain(format!("{}", 1e300).into_bytes())
+                .chain(b"\r\n:3\r\n".iter().copied())
+                .collect::<Vec<u8>>()
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub const RACE: FilterDef = FilterDef {
 /// The most bytes `forkJoin` holds while its sub-pipelines run.
 pub const MAX_HELD: usize = 64 << 20;
 
+/// What holding an event that is not bytes (a head, an end) is counted as.
+const HELD_EVENT_COST: usize = 1024;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Fork,
@@ -159,9 +162,12 @@ impl Filter for Fork {
         match self.mode {
             Mode::Race => {}
             Mode::Join if self.waiting => {
-                if let Event::Data(d) = &ev {
-                    self.held_bytes += d.len();
-                }
+                // Every event counts, not only bytes: a flood of small messages
+                // must not be held for free.
+                self.held_bytes += match &ev {
+                    Event::Data(d) => d.len(),
+                    _ => HELD_EVENT_COST,
+                };
                 if self.held_bytes > MAX_HELD {
                     tracing::warn!(
                         "forkJoin: over {MAX_HELD} bytes held while its sub-pipelines run; ending the stream"

@@ -84,7 +84,7 @@ impl Filter for Swap {
         if self.joined.is_none() {
             match self.hub(cx) {
                 Ok(Some(hub)) => {
-                    let party = Party::new(cx.handle());
+                    let party = Party::new(cx.handle(), cx.context().flow().cloned());
                     hub.join(&party);
                     for held in std::mem::take(&mut self.held) {
                         hub.broadcast(&party, &held);

@@ -318,7 +318,12 @@ impl<'js> JsJwt<'js> {
         }
         let bytes = bytes_of(&ctx, "JWT", &key)?;
         if t.alg.is_hmac() {
-            return Ok(proxy_tls::jws::verify_secret(t.alg, &bytes, input, sig));
+            // A key's text is never a shared secret: a token that says HS256,
+            // checked with the PEM of a public key, would be one anybody can make.
+            let is_key = bytes.windows(11).any(|w| w == b"-----BEGIN ")
+                || PublicKey::from_bytes(&bytes).is_ok()
+                || proxy_tls::PrivateKey::from_bytes(&bytes).is_ok();
+            return Ok(!is_key && proxy_tls::jws::verify_secret(t.alg, &bytes, input, sig));
         }
         let public = PublicKey::from_bytes(&bytes)
             .ok()

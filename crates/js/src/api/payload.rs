@@ -31,15 +31,24 @@ pub fn to_js<'js>(ctx: &Ctx<'js>, p: &Payload) -> Result<Value<'js>> {
     })
 }
 
+/// The most values one payload made from a script value may hold (a tree that
+/// shares a subtree many times counts each time it is reached).
+pub const MAX_VALUES: usize = 1 << 20;
+
 /// The payload of a script value (a function or another native object is its text).
 pub fn from_js<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> Result<Payload> {
-    from_js_at(ctx, v, 0)
+    let mut left = MAX_VALUES;
+    from_js_at(ctx, v, 0, &mut left)
 }
 
-fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize) -> Result<Payload> {
+fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize, left: &mut usize) -> Result<Payload> {
     if depth > MAX_DEPTH {
         return Err(Exception::throw_range(ctx, &format!("a payload nests deeper than {MAX_DEPTH}")));
     }
+    if *left == 0 {
+        return Err(Exception::throw_range(ctx, &format!("a payload holds more than {MAX_VALUES} values")));
+    }
+    *left -= 1;
     if v.is_undefined() || v.is_null() {
         return Ok(Payload::Null);
     }
@@ -54,7 +63,10 @@ fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize) -> Result<Paylo
         });
     }
     if let Some(s) = v.as_string() {
-        return Ok(Payload::Str(s.to_string()?));
+        // A lone surrogate (which JSON.parse of client text can make) becomes U+FFFD.
+        let text =
+            s.to_string().or_else(|_| v.get::<Coerced<String>>().map(|c| c.0)).unwrap_or_else(|_| "\u{fffd}".into());
+        return Ok(Payload::Str(text));
     }
     if crate::api::kind::kind_of(v) == Some(crate::api::kind::Kind::Data) {
         return Ok(Payload::Bytes(crate::api::data::to_data(ctx, v, None)?));
@@ -63,9 +75,15 @@ fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize) -> Result<Paylo
         return Ok(Payload::Error(e.message().unwrap_or_default()));
     }
     if let Some(a) = v.as_array() {
-        let mut items = Vec::with_capacity(a.len().min(1024));
-        for item in a.iter::<Value>() {
-            items.push(from_js_at(ctx, &item?, depth + 1)?);
+        // The length is read as a number: a sparse array may claim 2^32 - 1.
+        let len: f64 = a.as_object().get("length")?;
+        if len > *left as f64 {
+            return Err(Exception::throw_range(ctx, &format!("a payload holds more than {MAX_VALUES} values")));
+        }
+        let mut items = Vec::with_capacity((len as usize).min(1024));
+        for i in 0..len as usize {
+            let item: Value = a.as_object().get(i as u32)?;
+            items.push(from_js_at(ctx, &item, depth + 1, left)?);
         }
         return Ok(Payload::Array(items));
     }
@@ -73,7 +91,7 @@ fn from_js_at<'js>(ctx: &Ctx<'js>, v: &Value<'js>, depth: usize) -> Result<Paylo
         let mut fields = Vec::new();
         for prop in o.props::<String, Value>() {
             let (k, item) = prop?;
-            fields.push((k, from_js_at(ctx, &item, depth + 1)?));
+            fields.push((k, from_js_at(ctx, &item, depth + 1, left)?));
         }
         return Ok(Payload::Map(fields));
     }
