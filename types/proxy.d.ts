@@ -280,6 +280,22 @@ declare namespace crypto {
     /** Whether the signature is right for a public key (RSA, ECDSA) or a shared secret (HMAC). */
     verify(key: PublicKey | PrivateKey | string | Data): boolean;
   }
+
+  /** A digest: md5, sha1, sha224, sha256, sha384 or sha512. */
+  class Hash {
+    constructor(algorithm: string);
+    update(data: Data | string, encoding?: 'utf8' | 'hex' | 'base64' | 'base64url'): void;
+    digest(): Data;
+    digest(encoding: 'hex' | 'base64' | 'base64url'): string;
+  }
+
+  /** An HMAC with one of Hash's algorithms. */
+  class Hmac {
+    constructor(algorithm: string, key: string | Data);
+    update(data: Data | string, encoding?: 'utf8' | 'hex' | 'base64' | 'base64url'): void;
+    digest(): Data;
+    digest(encoding: 'hex' | 'base64' | 'base64url'): string;
+  }
 }
 
 // ---- algo ----

@@ -109,3 +109,50 @@ pipy.listen({port}, $=>$.serveHTTP(msg => {{
     assert_eq!(ask("none.jwt/secret"), "false undefined undefined false\n");
     let _ = &mut p;
 }
+
+#[test]
+fn hashes_and_hmacs_are_what_python_computes() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy.listen({port}, $=>$.serveHTTP(msg => {{
+  var [kind, alg, enc] = msg.head.path.substring(1).split('/')
+  var h = kind === 'hash' ? new crypto.Hash(alg) : new crypto.Hmac(alg, 'k3y')
+  h.update('hello ')
+  h.update(new Data('776f726c64', 'hex'))
+  h.update('', 'utf8')
+  var d = h.digest(enc === 'data' ? undefined : enc)
+  var again
+  try {{ h.digest() }} catch (e) {{ again = e.message }}
+  return new Message(`${{enc === 'data' ? d.toString('hex') : d}} ${{again}}`)
+}}))
+"#
+        ),
+        &[],
+    );
+    for (kind, alg, enc) in [
+        ("hash", "sha256", "hex"),
+        ("hash", "md5", "hex"),
+        ("hash", "sha1", "base64"),
+        ("hash", "SHA-512", "data"),
+        ("hmac", "sha256", "hex"),
+        ("hmac", "sha384", "base64url"),
+    ] {
+        let py = format!(
+            "import hashlib, hmac, base64\n\
+             a = '{alg}'.lower().replace('-', '')\n\
+             d = hashlib.new(a, b'hello world').digest() if '{kind}' == 'hash' else hmac.new(b'k3y', b'hello world', a).digest()\n\
+             e = '{enc}'\n\
+             print(d.hex() if e in ('hex', 'data') else base64.b64encode(d).decode() if e == 'base64' else base64.urlsafe_b64encode(d).rstrip(b'=').decode(), end='')"
+        );
+        let out = std::process::Command::new("python3").args(["-c", &py]).output().unwrap();
+        let want = String::from_utf8(out.stdout).unwrap();
+        let name = if kind == "hash" { "Hash" } else { "Hmac" };
+        let got = curl(&[&format!("http://127.0.0.1:{port}/{kind}/{alg}/{enc}")]);
+        assert_eq!(got, format!("{want} crypto.{name}: digest() was already taken"), "{kind} {alg} {enc}");
+    }
+    let err =
+        curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/hash/whirlpool/hex")]);
+    assert_eq!(err, "500");
+}

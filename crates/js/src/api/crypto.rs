@@ -222,6 +222,8 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<JsPrivateKey>::define(&crypto)?;
     Class::<JsPublicKey>::define(&crypto)?;
     Class::<JsJwt>::define(&crypto)?;
+    Class::<crate::api::digest::JsHash>::define(&crypto)?;
+    Class::<crate::api::digest::JsHmac>::define(&crypto)?;
     ctx.globals().set("crypto", crypto)
 }
 

@@ -107,6 +107,17 @@ impl Drop for JsData {
     }
 }
 
+/// `bytes` as text in `encoding`: utf8 (the default), hex, base64 or base64url.
+pub fn encode_text(ctx: &Ctx<'_>, bytes: &[u8], encoding: Option<&str>) -> Result<String> {
+    Ok(match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" => String::from_utf8_lossy(bytes).into_owned(),
+        "hex" => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        "base64" => base64::engine::general_purpose::STANDARD.encode(bytes),
+        "base64url" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        other => return Err(Exception::throw_type(ctx, &format!("Data: unknown encoding '{other}'"))),
+    })
+}
+
 /// Bytes of `value` in `encoding` (utf8, hex, base64, base64url).
 fn decode_text(ctx: &Ctx<'_>, s: &str, encoding: Option<&str>) -> Result<Vec<u8>> {
     match encoding.unwrap_or("utf8") {
@@ -268,12 +279,6 @@ impl JsData {
     #[qjs(rename = "toString")]
     pub fn to_string<'js>(&self, ctx: Ctx<'js>, encoding: Opt<String>) -> Result<String> {
         let bytes: Bytes = self.data.to_bytes();
-        Ok(match encoding.0.as_deref().unwrap_or("utf8") {
-            "utf8" | "utf-8" => String::from_utf8_lossy(&bytes).into_owned(),
-            "hex" => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            "base64" => base64::engine::general_purpose::STANDARD.encode(&bytes),
-            "base64url" => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes),
-            other => return Err(Exception::throw_type(&ctx, &format!("Data: unknown encoding '{other}'"))),
-        })
+        encode_text(&ctx, &bytes, encoding.0.as_deref())
     }
 }

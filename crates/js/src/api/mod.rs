@@ -13,7 +13,8 @@
 //! - `hub`: `pipeline.Hub`, where `swap` streams meet.
 //! - `http_directory`: `http.Directory`, static files from the codebase or a folder.
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
-//! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes.
+//! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes, `crypto.JWT`.
+//! - `digest`: `crypto.Hash` and `crypto.Hmac`.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
 //! - `payload`: codec payloads (`MessageEnd.payload`) to and from script values.
@@ -25,6 +26,7 @@ pub mod callback;
 pub mod convert;
 pub mod crypto;
 pub mod data;
+pub mod digest;
 pub mod globals;
 pub mod head;
 pub mod http_agent;
