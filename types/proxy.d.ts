@@ -671,6 +671,8 @@ declare namespace YAML {
 interface PipelineLayout {
   /** Not to be read: which layout it is. */
   readonly __proxy_layout_draft: number;
+  /** Runs one pipeline of it when the worker starts (while the script loads). */
+  spawn(): PipelineLayout;
 }
 
 /** Makes a pipeline layout from a `$=>$` builder (Pipy's newer API). */
@@ -769,6 +771,8 @@ interface Configuration {
   swap(hub: pipeline.Hub | (() => pipeline.Hub | null)): Configuration;
   /** Runs the sub-pipeline again, on the same input, while the condition says so when it ends. */
   repeat(condition: (end: StreamEnd) => boolean | Promise<boolean>): Configuration;
+  /** Runs a sub-pipeline whose output goes out and back into it. */
+  loop(pipeline: SubPipeline): Configuration;
   /** Runs a named pipeline of each of a list of modules in turn, and optionally a second one on the way back. */
   use(modules: string | string[], pipeline: string, turnDown?: string | (() => boolean), turnDownCondition?: () => boolean): Configuration;
   /** Holds the stream's events until a condition holds. */

@@ -324,3 +324,30 @@ fn a_swapped_reader_that_stops_reading_holds_its_writer_back_and_no_memory() {
     assert!(grown < 64 * 1024, "the proxy grew {grown} KiB for a reader that does not read");
     let _ = &mut p;
 }
+
+#[test]
+fn a_spawned_layout_runs_once_at_start_and_loop_feeds_its_output_back() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var seen = []
+pipeline($=>$
+  .onStart(new Data('1'))
+  .loop($=>$
+    .replaceData(d => (seen.push(d.toString()), +d.toString() < 5 ? new Data(`${{+d.toString() + 1}}`) : new StreamEnd))
+  )
+).spawn()
+pipy.listen({port}, $=>$.serveHTTP(() => new Message(seen.join(','))))
+"#
+        ),
+        &[],
+    );
+    // The spawned pipeline counted itself up through its own output.
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while curl(&[&url]) != "1,2,3,4,5" {
+        assert!(std::time::Instant::now() < deadline, "{}", curl(&[&url]));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

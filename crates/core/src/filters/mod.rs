@@ -16,6 +16,7 @@
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
 //! - `swap`: streams meeting at a `Hub`, each getting what the others send.
 //! - `repeat`: a sub-pipeline run again on the same input while a condition holds.
+//! - `loop_back`: `loop`, a sub-pipeline whose output also goes back into it.
 //! - `fork`: copy events to sub-pipelines.
 //! - `branch_message`: `branchMessageStart` / `branchMessage`, a branch chosen by the first message.
 //! - `handle`: the `handle*` family (look at events).
@@ -53,6 +54,7 @@ pub mod fork;
 pub mod handle;
 pub mod hold;
 pub mod link;
+pub mod loop_back;
 pub mod mux_http;
 pub mod pipe;
 pub mod pipe_next;
@@ -131,6 +133,7 @@ pub const FILTERS: &[&FilterDef] = &[
     &pipe_next::DEF,
     &swap::DEF,
     &repeat::DEF,
+    &loop_back::DEF,
     &use_module::DEF,
     &wait::DEF,
     &throttle::MESSAGE_RATE,

@@ -189,10 +189,17 @@ fn layout_object<'js>(ctx: &Ctx<'js>, module: usize, draft: usize, slot: &Layout
         *next
     });
     let o = Object::new(ctx.clone())?;
+    let proto: Option<Object> = ctx.globals().get(layout_proto_key(module).as_str())?;
+    o.set_prototype(proto.as_ref())?;
     o.prop(LAYOUT_DRAFT, rquickjs::object::Property::from(draft as i32))?;
     o.prop(LAYOUT_MODULE, rquickjs::object::Property::from(module as i32))?;
     o.prop(LAYOUT_ID, rquickjs::object::Property::from(id as f64))?;
     Ok(o)
+}
+
+/// Where module `index`'s layout objects' prototype (`spawn`) is kept.
+fn layout_proto_key(index: usize) -> String {
+    format!("__proxy_layout_proto_{index}")
 }
 
 /// The slot of a layout object, at run time (a callback returned it); `None`
@@ -686,6 +693,32 @@ pub fn install<'js>(
         layout_object(&ctx, s.index, draft, &slot)
     })?;
     crate::api::hub::install(&pipeline)?;
+
+    // layout.spawn(): runs a pipeline of the layout once when the worker
+    // starts (with no input but what its onStart gives).
+    let layout_proto = Object::new(ctx.clone())?;
+    let s = shared.clone();
+    layout_proto.set(
+        "spawn",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, this: This<Object<'js>>| {
+            while_loading(&ctx, &s, "spawn")?;
+            let Some(r) = layout_ref(&ctx, &s, this.0.as_value())? else {
+                return Err(throw(&ctx, "spawn(): call it on a pipeline() layout"));
+            };
+            let draft = if r.0 == s.index {
+                r.1
+            } else {
+                // Another module's: a task of this one whose empty Data starts it.
+                let d = linking_draft(&ctx, &s, layout_slot(&s, r), "spawn")?;
+                let start = vec![proxy_core::Event::Data(proxy_core::Data::new())];
+                s.builder.borrow_mut().drafts[d].on_start = Some(OnStart::Events(start));
+                d
+            };
+            s.builder.borrow_mut().tasks.push((proxy_core::TaskSchedule::Once, draft));
+            Ok::<_, rquickjs::Error>(this.0)
+        })?,
+    )?;
+    ctx.globals().prop(layout_proto_key(index).as_str(), rquickjs::object::Property::from(layout_proto))?;
     Ok((shared, pipy, pipeline))
 }
 
