@@ -7,8 +7,9 @@
 //! is at most `MAX_LINE` bytes, nesting at most `payload::MAX_DEPTH` levels,
 //! and one top-level value at most the decoder's `limit` bytes, each value
 //! counted with what it costs to hold (so a million one-byte integers cannot
-//! take a hundred times their size). Past a bound, or on a byte that starts no
-//! RESP value, decoding fails and the stream should end.
+//! take a hundred times their size; an error reply counts for more, as the
+//! `Error` object a script sees it as). Past a bound, or on a byte that starts
+//! no RESP value, decoding fails and the stream should end.
 
 use crate::data::Data;
 use crate::payload::{Payload, MAX_DEPTH};
@@ -18,6 +19,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// What holding one value costs beyond its bytes, for the size bound.
 const VALUE_COST: usize = 32;
+
+/// What an error costs beyond that: a script sees it as an `Error` object,
+/// about ten times a plain value.
+const ERROR_COST: usize = 288;
 
 /// Why decoding stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +180,10 @@ impl Decoder {
         }
         match kind {
             b'+' => self.push(Payload::Str(String::from_utf8_lossy(&text).into_owned()), found),
-            b'-' => self.push(Payload::Error(String::from_utf8_lossy(&text).into_owned()), found),
+            b'-' => {
+                self.count(ERROR_COST)?;
+                self.push(Payload::Error(String::from_utf8_lossy(&text).into_owned()), found)
+            }
             b':' => self.push(Payload::Int(number()?), found),
             b'$' => match number()? {
                 -1 => self.push(Payload::Null, found),
@@ -370,6 +378,9 @@ mod tests {
         let many = [b"*100000\r\n".as_slice(), &b":1\r\n".repeat(100_000)].concat();
         assert!(decode_all(&many, 1 << 20).is_err());
         assert!(decode_all(&many, 8 << 20).is_ok());
+        // Errors, which a script holds as Error objects, count for more.
+        let errors = [b"*100000\r\n".as_slice(), &b"-E\r\n".repeat(100_000)].concat();
+        assert!(decode_all(&errors, 8 << 20).is_err());
     }
 
     #[test]
