@@ -94,7 +94,8 @@ impl Hub {
     /// Sends `ev` to every party but `from`.
     pub fn broadcast(&self, from: &Rc<Party>, ev: &Event) {
         // The list is copied: a party woken here may join or leave meanwhile.
-        let others: Vec<Rc<Party>> = self.parties.borrow().iter().filter(|p| !Rc::ptr_eq(p, from)).cloned().collect();
+        let others: smallvec::SmallVec<[Rc<Party>; 4]> =
+            self.parties.borrow().iter().filter(|p| !Rc::ptr_eq(p, from)).cloned().collect();
         for p in others {
             if p.queued.get() >= MAX_QUEUED {
                 tracing::warn!("swap: a stream fell {MAX_QUEUED} events behind its hub; it is taken out and ended");

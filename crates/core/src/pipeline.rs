@@ -183,6 +183,16 @@ pub struct ChainLink {
     pub next: Option<Rc<ChainLink>>,
 }
 
+impl ChainLink {
+    /// The chain of the layouts in `slots`, first one first (unresolved slots left out).
+    pub fn of(slots: &[LayoutSlot]) -> Option<Rc<ChainLink>> {
+        slots.iter().rev().fold(None, |next, slot| match slot.get() {
+            Some(layout) => Some(Rc::new(ChainLink { layout, next })),
+            None => next,
+        })
+    }
+}
+
 /// Where a pipeline's output goes.
 pub enum Sink {
     /// Nowhere.

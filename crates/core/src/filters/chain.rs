@@ -9,7 +9,7 @@
 use crate::args::{ArgError, ArgResult, Args};
 use crate::event::Event;
 use crate::filters::FilterDef;
-use crate::pipeline::{ChainLink, Cx, Filter, FilterSpec, LayoutSlot, Pipeline};
+use crate::pipeline::{ChainLink, Cx, Filter, FilterSpec, Pipeline};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
@@ -31,17 +31,9 @@ fn build(_: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> {
     // The links are made once, at the first instance: the slots are resolved by then.
     let links: OnceCell<Option<Rc<ChainLink>>> = OnceCell::new();
     Ok(FilterSpec::with_subs("chain", slots, move |subs| {
-        let first = links.get_or_init(|| link_all(subs)).clone();
+        let first = links.get_or_init(|| ChainLink::of(subs)).clone();
         Chain { start: Start::First(first), state: State::Waiting }
     }))
-}
-
-/// The chain of entrance layouts, last one first in construction.
-fn link_all(slots: &[LayoutSlot]) -> Option<Rc<ChainLink>> {
-    slots.iter().rev().fold(None, |next, slot| match slot.get() {
-        Some(layout) => Some(Rc::new(ChainLink { layout, next })),
-        None => next,
-    })
 }
 
 enum Start {

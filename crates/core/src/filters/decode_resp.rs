@@ -48,23 +48,15 @@ impl Filter for DecodeResp {
         }
         match ev {
             Event::Data(d) => {
-                let mut out = Vec::new();
-                let mut take = |f: Found| out.push(f);
-                let mut result = Ok(());
-                for chunk in d.chunks() {
-                    result = self.decoder.feed(chunk, &mut take);
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                for f in out {
+                let mut give = |f: Found| {
                     cx.output(match f {
                         Found::Start => Event::start(Head::None),
                         Found::Value(v) => {
                             Event::MessageEnd(Box::new(Tail { payload: Some(Rc::new(v)), ..Tail::default() }))
                         }
-                    });
-                }
+                    })
+                };
+                let result = d.chunks().try_for_each(|chunk| self.decoder.feed(chunk, &mut give));
                 if let Err(e) = result {
                     tracing::warn!("decodeRESP: {e}; closing");
                     self.failed = true;

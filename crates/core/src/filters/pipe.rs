@@ -104,14 +104,6 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     }))
 }
 
-/// Links `slots` into a chain, first one first.
-fn link_all(slots: &[LayoutSlot]) -> Option<Rc<ChainLink>> {
-    slots.iter().rev().fold(None, |next, slot| match slot.get() {
-        Some(layout) => Some(Rc::new(ChainLink { layout, next })),
-        None => next,
-    })
-}
-
 enum State {
     Waiting,
     Running(Pipeline),
@@ -145,12 +137,12 @@ impl Pipe {
         let one: LayoutSlot = match &shared.target {
             Target::One => self.subs[0].clone(),
             Target::Chain => {
-                let first = shared.links.get_or_init(|| link_all(&self.subs[..shared.fixed])).clone();
+                let first = shared.links.get_or_init(|| ChainLink::of(&self.subs[..shared.fixed])).clone();
                 return Ok(first.map(|l| self.run_chain(&l, args, cx)));
             }
             Target::Chosen(f) => match f.call(cx.context(), Arg::Event(ev), Want::Layouts) {
                 Ok(Returned::Layout(slot)) => slot,
-                Ok(Returned::Layouts(slots)) => return Ok(link_all(&slots).map(|l| self.run_chain(&l, args, cx))),
+                Ok(Returned::Layouts(slots)) => return Ok(ChainLink::of(&slots).map(|l| self.run_chain(&l, args, cx))),
                 Ok(Returned::Str(Some(key))) => match shared.names.iter().position(|n| *n == key) {
                     Some(i) => self.subs[shared.fixed + i].clone(),
                     None => return Err(format!("no pipeline '{key}' in the map")),

@@ -13,24 +13,61 @@ use sha2::Digest;
 /// The algorithms both classes take.
 const NAMES: &str = "md5, sha1, sha224, sha256, sha384, sha512";
 
-/// A digest under way.
-enum Hasher {
-    Md5(md5::Md5),
-    Sha1(sha1::Sha1),
-    Sha224(sha2::Sha224),
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
+/// A digest or an HMAC under way, of whichever algorithm.
+trait Running {
+    fn add(&mut self, bytes: &[u8]);
+    fn finish(self: Box<Self>) -> Vec<u8>;
 }
 
-/// An HMAC under way.
-enum Keyed {
-    Md5(hmac::Hmac<md5::Md5>),
-    Sha1(hmac::Hmac<sha1::Sha1>),
-    Sha224(hmac::Hmac<sha2::Sha224>),
-    Sha256(hmac::Hmac<sha2::Sha256>),
-    Sha384(hmac::Hmac<sha2::Sha384>),
-    Sha512(hmac::Hmac<sha2::Sha512>),
+/// A plain digest.
+struct Plain<D>(D);
+
+impl<D: Digest> Running for Plain<D> {
+    fn add(&mut self, bytes: &[u8]) {
+        self.0.update(bytes)
+    }
+    fn finish(self: Box<Self>) -> Vec<u8> {
+        self.0.finalize().to_vec()
+    }
+}
+
+/// A keyed one.
+struct Keyed<M>(M);
+
+impl<M: Mac> Running for Keyed<M> {
+    fn add(&mut self, bytes: &[u8]) {
+        self.0.update(bytes)
+    }
+    fn finish(self: Box<Self>) -> Vec<u8> {
+        self.0.finalize().into_bytes().to_vec()
+    }
+}
+
+/// The digest `algorithm` names, or the HMAC with it under `key`; `None` for
+/// an algorithm this proxy has not.
+fn running(algorithm: &str, key: Option<&[u8]>) -> Option<Box<dyn Running>> {
+    fn plain<D: Digest + 'static>() -> Box<dyn Running> {
+        Box::new(Plain(D::new()))
+    }
+    fn keyed<M: Mac + hmac::digest::KeyInit + 'static>(key: &[u8]) -> Box<dyn Running> {
+        // An HMAC takes a key of any length.
+        Box::new(Keyed(<M as hmac::digest::KeyInit>::new_from_slice(key).expect("any key length")))
+    }
+    Some(match (name_of(algorithm).as_str(), key) {
+        ("md5", None) => plain::<md5::Md5>(),
+        ("sha1", None) => plain::<sha1::Sha1>(),
+        ("sha224", None) => plain::<sha2::Sha224>(),
+        ("sha256", None) => plain::<sha2::Sha256>(),
+        ("sha384", None) => plain::<sha2::Sha384>(),
+        ("sha512", None) => plain::<sha2::Sha512>(),
+        ("md5", Some(k)) => keyed::<hmac::Hmac<md5::Md5>>(k),
+        ("sha1", Some(k)) => keyed::<hmac::Hmac<sha1::Sha1>>(k),
+        ("sha224", Some(k)) => keyed::<hmac::Hmac<sha2::Sha224>>(k),
+        ("sha256", Some(k)) => keyed::<hmac::Hmac<sha2::Sha256>>(k),
+        ("sha384", Some(k)) => keyed::<hmac::Hmac<sha2::Sha384>>(k),
+        ("sha512", Some(k)) => keyed::<hmac::Hmac<sha2::Sha512>>(k),
+        _ => return None,
+    })
 }
 
 fn name_of(algorithm: &str) -> String {
@@ -64,12 +101,41 @@ fn output<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>, encoding: Option<String>) -> Resu
     }
 }
 
+/// Adds `v` (Data, or text in `encoding`) to `state`, unless the digest was taken.
+fn update<'js>(
+    ctx: &Ctx<'js>,
+    class: &str,
+    state: &mut Option<Box<dyn Running>>,
+    v: Value<'js>,
+    encoding: Option<Value<'js>>,
+) -> Result<()> {
+    let bytes = input(ctx, class, &v, text(encoding)?)?;
+    match state.as_mut() {
+        Some(s) => s.add(&bytes),
+        None => return Err(Exception::throw_type(ctx, &format!("crypto.{class}: update() after digest()"))),
+    }
+    Ok(())
+}
+
+/// Takes the digest of `state`, once.
+fn digest<'js>(
+    ctx: &Ctx<'js>,
+    class: &str,
+    state: &mut Option<Box<dyn Running>>,
+    encoding: Option<Value<'js>>,
+) -> Result<Value<'js>> {
+    match state.take() {
+        Some(s) => output(ctx, s.finish(), text(encoding)?),
+        None => Err(Exception::throw_type(ctx, &format!("crypto.{class}: digest() was already taken"))),
+    }
+}
+
 /// `crypto.Hash` as scripts see it.
 #[derive(Trace, JsLifetime)]
 #[rquickjs::class(rename = "Hash")]
 pub struct JsHash {
     #[qjs(skip_trace)]
-    state: Option<Hasher>,
+    state: Option<Box<dyn Running>>,
 }
 
 #[rquickjs::methods]
@@ -77,45 +143,18 @@ impl JsHash {
     /// `new crypto.Hash(algorithm)`.
     #[qjs(constructor)]
     pub fn new(ctx: Ctx<'_>, algorithm: String) -> Result<Self> {
-        let state = match name_of(&algorithm).as_str() {
-            "md5" => Hasher::Md5(md5::Md5::new()),
-            "sha1" => Hasher::Sha1(sha1::Sha1::new()),
-            "sha224" => Hasher::Sha224(sha2::Sha224::new()),
-            "sha256" => Hasher::Sha256(sha2::Sha256::new()),
-            "sha384" => Hasher::Sha384(sha2::Sha384::new()),
-            "sha512" => Hasher::Sha512(sha2::Sha512::new()),
-            _ => return Err(unknown(&ctx, "Hash", &algorithm)),
-        };
+        let state = running(&algorithm, None).ok_or_else(|| unknown(&ctx, "Hash", &algorithm))?;
         Ok(JsHash { state: Some(state) })
     }
 
     /// Adds bytes: Data, or text in `encoding` (utf8, hex, base64, base64url).
     pub fn update<'js>(&mut self, ctx: Ctx<'js>, v: Value<'js>, encoding: Opt<Value<'js>>) -> Result<()> {
-        let bytes = input(&ctx, "Hash", &v, text(encoding.0)?)?;
-        match self.state.as_mut() {
-            Some(Hasher::Md5(h)) => h.update(&bytes),
-            Some(Hasher::Sha1(h)) => h.update(&bytes),
-            Some(Hasher::Sha224(h)) => h.update(&bytes),
-            Some(Hasher::Sha256(h)) => h.update(&bytes),
-            Some(Hasher::Sha384(h)) => h.update(&bytes),
-            Some(Hasher::Sha512(h)) => h.update(&bytes),
-            None => return Err(Exception::throw_type(&ctx, "crypto.Hash: update() after digest()")),
-        }
-        Ok(())
+        update(&ctx, "Hash", &mut self.state, v, encoding.0)
     }
 
     /// The digest, once: Data, or text in `encoding`.
     pub fn digest<'js>(&mut self, ctx: Ctx<'js>, encoding: Opt<Value<'js>>) -> Result<Value<'js>> {
-        let bytes = match self.state.take() {
-            Some(Hasher::Md5(h)) => h.finalize().to_vec(),
-            Some(Hasher::Sha1(h)) => h.finalize().to_vec(),
-            Some(Hasher::Sha224(h)) => h.finalize().to_vec(),
-            Some(Hasher::Sha256(h)) => h.finalize().to_vec(),
-            Some(Hasher::Sha384(h)) => h.finalize().to_vec(),
-            Some(Hasher::Sha512(h)) => h.finalize().to_vec(),
-            None => return Err(Exception::throw_type(&ctx, "crypto.Hash: digest() was already taken")),
-        };
-        output(&ctx, bytes, text(encoding.0)?)
+        digest(&ctx, "Hash", &mut self.state, encoding.0)
     }
 }
 
@@ -124,7 +163,7 @@ impl JsHash {
 #[rquickjs::class(rename = "Hmac")]
 pub struct JsHmac {
     #[qjs(skip_trace)]
-    state: Option<Keyed>,
+    state: Option<Box<dyn Running>>,
 }
 
 #[rquickjs::methods]
@@ -132,46 +171,18 @@ impl JsHmac {
     /// `new crypto.Hmac(algorithm, key)`: the key is Data or a string.
     #[qjs(constructor)]
     pub fn new<'js>(ctx: Ctx<'js>, algorithm: String, key: Value<'js>) -> Result<Self> {
-        let k = input(&ctx, "Hmac", &key, None)?;
-        let bad = |_| Exception::throw_type(&ctx, "crypto.Hmac: the key cannot be used");
-        let state = match name_of(&algorithm).as_str() {
-            "md5" => Keyed::Md5(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            "sha1" => Keyed::Sha1(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            "sha224" => Keyed::Sha224(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            "sha256" => Keyed::Sha256(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            "sha384" => Keyed::Sha384(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            "sha512" => Keyed::Sha512(hmac::Hmac::new_from_slice(&k).map_err(bad)?),
-            _ => return Err(unknown(&ctx, "Hmac", &algorithm)),
-        };
+        let key = input(&ctx, "Hmac", &key, None)?;
+        let state = running(&algorithm, Some(&key)).ok_or_else(|| unknown(&ctx, "Hmac", &algorithm))?;
         Ok(JsHmac { state: Some(state) })
     }
 
     /// Adds bytes: Data, or text in `encoding` (utf8, hex, base64, base64url).
     pub fn update<'js>(&mut self, ctx: Ctx<'js>, v: Value<'js>, encoding: Opt<Value<'js>>) -> Result<()> {
-        let bytes = input(&ctx, "Hmac", &v, text(encoding.0)?)?;
-        match self.state.as_mut() {
-            Some(Keyed::Md5(h)) => h.update(&bytes),
-            Some(Keyed::Sha1(h)) => h.update(&bytes),
-            Some(Keyed::Sha224(h)) => h.update(&bytes),
-            Some(Keyed::Sha256(h)) => h.update(&bytes),
-            Some(Keyed::Sha384(h)) => h.update(&bytes),
-            Some(Keyed::Sha512(h)) => h.update(&bytes),
-            None => return Err(Exception::throw_type(&ctx, "crypto.Hmac: update() after digest()")),
-        }
-        Ok(())
+        update(&ctx, "Hmac", &mut self.state, v, encoding.0)
     }
 
     /// The HMAC, once: Data, or text in `encoding`.
     pub fn digest<'js>(&mut self, ctx: Ctx<'js>, encoding: Opt<Value<'js>>) -> Result<Value<'js>> {
-        let bytes = match self.state.take() {
-            Some(Keyed::Md5(h)) => h.finalize().into_bytes().to_vec(),
-            Some(Keyed::Sha1(h)) => h.finalize().into_bytes().to_vec(),
-            Some(Keyed::Sha224(h)) => h.finalize().into_bytes().to_vec(),
-            Some(Keyed::Sha256(h)) => h.finalize().into_bytes().to_vec(),
-            Some(Keyed::Sha384(h)) => h.finalize().into_bytes().to_vec(),
-            Some(Keyed::Sha512(h)) => h.finalize().into_bytes().to_vec(),
-            None => return Err(Exception::throw_type(&ctx, "crypto.Hmac: digest() was already taken")),
-        };
-        output(&ctx, bytes, text(encoding.0)?)
+        digest(&ctx, "Hmac", &mut self.state, encoding.0)
     }
 }

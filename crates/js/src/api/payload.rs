@@ -111,18 +111,12 @@ pub fn install_resp<'js>(ctx: &Ctx<'js>) -> Result<()> {
             let data = crate::api::data::to_data(&ctx, &data, None)?;
             let mut d = proxy_core::resp::Decoder::new(crate::api::data::budget_left());
             let mut values = Vec::new();
-            let mut result = Ok(());
-            for chunk in data.chunks() {
-                result = d.feed(chunk, &mut |f| {
-                    if let proxy_core::resp::Found::Value(v) = f {
-                        values.push(v)
-                    }
-                });
-                if result.is_err() {
-                    break;
+            let mut take = |f| {
+                if let proxy_core::resp::Found::Value(v) = f {
+                    values.push(v)
                 }
-            }
-            if let Err(e) = result {
+            };
+            if let Err(e) = data.chunks().try_for_each(|chunk| d.feed(chunk, &mut take)) {
                 return Err(Exception::throw_type(&ctx, &format!("RESP.decode: {e}")));
             }
             to_js(&ctx, &Payload::Array(values))

@@ -224,18 +224,21 @@ impl<'a> Lexer<'a> {
         Ok(Some(tok))
     }
 
+    /// Steps over a backslash and the character it escapes.
+    fn skip_escape(&mut self) {
+        self.pos += 1;
+        if let Some(c) = self.peek_char(self.pos) {
+            self.pos += c.len_utf8();
+        }
+    }
+
     fn string(&mut self, quote: char) -> LexResult<()> {
         let start = self.pos;
         self.pos += 1;
         loop {
             match self.peek_char(self.pos) {
                 None | Some('\n') => return Err(("a string is not closed".into(), start)),
-                Some('\\') => {
-                    self.pos += 1;
-                    if let Some(c) = self.peek_char(self.pos) {
-                        self.pos += c.len_utf8();
-                    }
-                }
+                Some('\\') => self.skip_escape(),
                 Some(c) => {
                     self.pos += c.len_utf8();
                     if c == quote {
@@ -252,12 +255,7 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek_char(self.pos) {
                 None => return Err(("a template literal is not closed".into(), start)),
-                Some('\\') => {
-                    self.pos += 1;
-                    if let Some(c) = self.peek_char(self.pos) {
-                        self.pos += c.len_utf8();
-                    }
-                }
+                Some('\\') => self.skip_escape(),
                 Some('`') => {
                     self.pos += 1;
                     return Ok(());
@@ -294,12 +292,7 @@ impl<'a> Lexer<'a> {
         loop {
             match self.peek_char(self.pos) {
                 None | Some('\n') => return Err(("a regular expression is not closed".into(), start)),
-                Some('\\') => {
-                    self.pos += 1;
-                    if let Some(c) = self.peek_char(self.pos) {
-                        self.pos += c.len_utf8();
-                    }
-                }
+                Some('\\') => self.skip_escape(),
                 Some(c) => {
                     self.pos += c.len_utf8();
                     match c {
