@@ -134,6 +134,9 @@ impl Handle {
                 m.tail = (**tail).clone();
                 self.cb.call(cx.context(), Arg::Message(m), Want::Nothing)
             })
+        } else if let (HandleKind::Message, Event::StreamEnd(_)) = (self.kind, &ev) {
+            // A stream that ends mid-message ends the message too (as in Pipy).
+            self.message.take().map(|m| self.cb.call(cx.context(), Arg::Message(m), Want::Nothing))
         } else {
             None
         };

@@ -127,6 +127,17 @@ pub struct Replace {
 
 impl Replace {
     fn process(&mut self, mut ev: Event, cx: &mut Cx<'_>) {
+        if matches!(ev, Event::StreamEnd(_))
+            && matches!(self.kind, ReplaceKind::Message | ReplaceKind::MessageBody)
+            && self.collector.in_message()
+        {
+            // A stream that ends mid-message ends the message too (as in Pipy):
+            // what arrived of it is replaced, then the stream ends.
+            self.process(Event::message_end(), cx);
+            if self.hold.is_waiting() {
+                return self.hold.keep(ev);
+            }
+        }
         let result = match self.kind {
             ReplaceKind::StreamStart => {
                 if std::mem::replace(&mut self.started, true) {
