@@ -288,6 +288,9 @@ pub enum Head {
     Response(ResponseHead),
     /// A WebSocket message's head.
     WebSocket(FrameHead),
+    /// Any other codec's head (an MQTT packet's, a Thrift or Dubbo message's):
+    /// named fields, always a `Payload::Map`.
+    Fields(std::rc::Rc<crate::payload::Payload>),
 }
 
 /// What a WebSocket message is (RFC 6455 §5.2): its opcode (1 text, 2 binary,
@@ -328,7 +331,7 @@ impl Head {
         match self {
             Head::Request(r) => Some(&r.headers),
             Head::Response(r) => Some(&r.headers),
-            Head::None | Head::WebSocket(_) => None,
+            Head::None | Head::WebSocket(_) | Head::Fields(_) => None,
         }
     }
 
@@ -337,7 +340,15 @@ impl Head {
         match self {
             Head::Request(r) => Some(&mut r.headers),
             Head::Response(r) => Some(&mut r.headers),
-            Head::None | Head::WebSocket(_) => None,
+            Head::None | Head::WebSocket(_) | Head::Fields(_) => None,
+        }
+    }
+
+    /// The field `name` of a codec's head (`Head::Fields`), if it has one.
+    pub fn field(&self, name: &str) -> Option<&crate::payload::Payload> {
+        match self {
+            Head::Fields(f) => f.get(name),
+            _ => None,
         }
     }
 }

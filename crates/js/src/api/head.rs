@@ -34,6 +34,7 @@ pub fn head_to_js<'js>(ctx: &Ctx<'js>, head: &Head) -> Result<Value<'js>> {
             o.set("opcode", f.opcode)?;
             o.set("masked", f.masked)?;
         }
+        Head::Fields(f) => return crate::api::payload::to_js(ctx, f),
     }
     Ok(o.into_value())
 }
@@ -64,11 +65,29 @@ fn headers_to_js<'js>(ctx: &Ctx<'js>, headers: &Headers) -> Result<Object<'js>> 
     Ok(o)
 }
 
-/// A head from a script object: with `method` or `path` it is a request, with
-/// `opcode` (and no `status`) a WebSocket message's, otherwise a response
-/// (status 200 unless given).
+/// The fields an HTTP or WebSocket head is made of; a head object with a field
+/// outside these (and no `method`, `path` or `headers`) is another codec's.
+const HTTP_FIELDS: &[&str] = &["status", "statusText", "protocol", "scheme", "authority", "opcode", "masked"];
+
+/// A head from a script object: with `method` or `path` it is a request; a
+/// codec's fields (`type`, `seqID`, ...: anything an HTTP head has not, without
+/// `headers`) are kept as they are; with `opcode` (and no `status`) it is a
+/// WebSocket message's, otherwise a response (status 200 unless given).
 pub fn head_from_js<'js>(v: &Value<'js>) -> Result<Head> {
     let Some(o) = v.as_object() else { return Ok(Head::None) };
+    if !o.contains_key("method")? && !o.contains_key("path")? && !o.contains_key("headers")? {
+        let mut other = false;
+        for key in o.keys::<String>() {
+            if !HTTP_FIELDS.contains(&key?.as_str()) {
+                other = true;
+                break;
+            }
+        }
+        if other {
+            let fields = crate::api::payload::from_js(o.ctx(), v)?;
+            return Ok(Head::Fields(std::rc::Rc::new(fields)));
+        }
+    }
     let opcode: Option<Coerced<i32>> = o.get("opcode")?;
     if let (Some(op), false) = (opcode, o.contains_key("status")?) {
         let masked: Option<Coerced<bool>> = o.get("masked")?;

@@ -675,7 +675,7 @@ mod tests {
                         s.push_str(&format!("[{} {} {} {}]", r.method, r.path, r.protocol, r.headers.len()))
                     }
                     Head::Response(r) => s.push_str(&format!("[{} {}]", r.status, r.headers.len())),
-                    Head::None | Head::WebSocket(_) => s.push_str("[?]"),
+                    Head::None | Head::WebSocket(_) | Head::Fields(_) => s.push_str("[?]"),
                 },
                 Event::Data(d) => body.extend(d.to_vec()),
                 Event::MessageEnd(_) => {
