@@ -6,13 +6,23 @@ use smallvec::SmallVec;
 use std::fmt;
 
 /// A sequence of bytes held as a list of shared chunks.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Data {
     // One chunk inline: most Data is one read or one encoded piece, and a smaller
     // Data makes every queued event smaller.
     chunks: SmallVec<[Bytes; 1]>,
     len: usize,
 }
+
+/// Two `Data` are equal when their bytes are, however they are cut into chunks.
+impl PartialEq for Data {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len
+            && self.chunks.iter().flat_map(|c| c.iter()).eq(other.chunks.iter().flat_map(|c| c.iter()))
+    }
+}
+
+impl Eq for Data {}
 
 impl Data {
     /// An empty `Data`.
@@ -248,6 +258,15 @@ mod tests {
             d.push_bytes(Bytes::from_static(p.as_bytes()));
         }
         d
+    }
+
+    #[test]
+    fn equal_bytes_are_equal_data_however_they_are_chunked() {
+        assert_eq!(rope(&["ab", "cd"]), rope(&["a", "bcd"]));
+        assert_eq!(rope(&["abcd"]), rope(&["abc", "", "d"]));
+        assert_ne!(rope(&["ab", "cd"]), rope(&["ab", "ce"]));
+        assert_ne!(rope(&["ab"]), rope(&["ab", "c"]));
+        assert_eq!(Data::new(), rope(&[""]));
     }
 
     #[test]
