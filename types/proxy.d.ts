@@ -757,6 +757,12 @@ interface Configuration {
   decodeRESP(options?: DecodeRESPOptions): Configuration;
   /** Encodes each message's MessageEnd payload as one Redis protocol (RESP) value. */
   encodeRESP(): Configuration;
+  /** Decodes MQTT packets into messages: fields in the head, application message in the body. */
+  decodeMQTT(options?: DecodeMQTTOptions): Configuration;
+  /** Encodes messages into MQTT packets: fields from the head, application message from the body. */
+  encodeMQTT(): Configuration;
+  /** Splits each multipart message into one message per part. */
+  decodeMultipart(): Configuration;
   /** Encodes messages (head: opcode, masked) into WebSocket frames. */
   encodeWebSocket(): Configuration;
   /** Runs a named pipeline inline, sharing the stream's context. */
@@ -995,6 +1001,14 @@ interface DecodeWebSocketOptions {
 interface DecodeRESPOptions {
   /** A value larger than this (its bytes, and what each element costs to hold) ends the stream. Default: 32m. */
   maxMessageSize?: number | string;
+}
+
+/** Options of `decodeMQTT`. */
+interface DecodeMQTTOptions {
+  /** The protocol level (4: MQTT 3.1.1, 5: MQTT 5.0) of a stream that has no CONNECT (a broker's answers), or a function returning it, called at the first packet. Default: 5, reading a packet without properties as having none. */
+  protocolLevel?: number | ((...args: any[]) => any);
+  /** A packet larger than this ends the stream. Default: 16m. */
+  maxPacketSize?: number | string;
 }
 
 /** Options of `wait`. */

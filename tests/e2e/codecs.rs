@@ -1,8 +1,11 @@
 //! Codecs whose messages carry a payload: `decodeRESP` / `encodeRESP` as a
 //! small Redis-speaking server over a raw socket (any pieces, pipelined
-//! commands), `RESP.encode` / `RESP.decode`, and garbage ending the stream.
+//! commands), `RESP.encode` / `RESP.decode`, and garbage ending the stream;
+//! `decodeMQTT` / `encodeMQTT` as a tiny broker; `decodeMultipart` on an
+//! upload sent in small pieces.
 
 use crate::support::{free_port, Proxy, Raw};
+use std::io::Read;
 
 #[test]
 fn a_script_answers_redis_commands_through_decode_and_encode_resp() {
@@ -48,4 +51,119 @@ pipy.listen({port}, $=>$
     // A byte that starts no RESP value closes the connection.
     c.send(b"?garbage\r\n");
     assert_eq!(c.read_to_close(), "");
+}
+
+#[test]
+fn a_script_speaks_mqtt_through_decode_and_encode_mqtt() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy.listen({port}, $=>$
+  .decodeMQTT()
+  .replaceMessage(msg => {{
+    var h = msg.head
+    var level = h.protocolLevel
+    switch (h.type) {{
+      case 'CONNECT':
+        return new Message({{ type: 'CONNACK', protocolLevel: level, sessionPresent: false, reasonCode: 0 }})
+      case 'SUBSCRIBE':
+        return [
+          new MessageStart({{ type: 'SUBACK', protocolLevel: level, packetIdentifier: h.packetIdentifier }}),
+          new MessageEnd(null, msg.payload.topicFilters.map(f => f.qos)),
+        ]
+      case 'PUBLISH':
+        return [
+          new Message({{ type: 'PUBACK', protocolLevel: level, packetIdentifier: h.packetIdentifier }}),
+          new Message({{ type: 'PUBLISH', protocolLevel: level, qos: 0, topicName: h.topicName.toUpperCase() }}, msg.body),
+        ]
+      case 'PINGREQ':
+        return new Message({{ type: 'PINGRESP', protocolLevel: level }})
+    }}
+    return null
+  }})
+  .encodeMQTT()
+)
+"#
+        ),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    let packets: &[u8] = &[
+        // CONNECT, MQTT 3.1.1, clean session, keep-alive 60, client "c"
+        0x10, 0x0d, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 1, b'c', //
+        // SUBSCRIBE id 1 to "t" at QoS 1
+        0x82, 0x06, 0, 1, 0, 1, b't', 1, //
+        // PUBLISH QoS 1 id 2 to "t": "hi"
+        0x32, 0x07, 0, 1, b't', 0, 2, b'h', b'i', //
+        // PINGREQ
+        0xc0, 0x00,
+    ];
+    for piece in packets.chunks(3) {
+        c.send(piece);
+    }
+    let want: &[u8] = &[
+        0x20, 0x02, 0, 0, // CONNACK
+        0x90, 0x03, 0, 1, 1, // SUBACK id 1, QoS 1 granted
+        0x40, 0x02, 0, 2, // PUBACK id 2
+        0x30, 0x05, 0, 1, b'T', b'h', b'i', // PUBLISH to "T": "hi"
+        0xd0, 0x00, // PINGRESP
+    ];
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut chunk = [0u8; 256];
+    while got.len() < want.len() && std::time::Instant::now() < deadline {
+        match c.0.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert_eq!(got, want);
+    // The reserved packet type 0 closes the connection.
+    c.send(&[0x00, 0x00]);
+    assert_eq!(c.read_to_close(), "");
+}
+
+#[test]
+fn an_upload_sent_in_small_pieces_is_split_into_its_parts() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+var parts = []
+pipy.listen({port}, $=>$
+  .demuxHTTP().to($=>$
+    .fork().to($=>$
+      .decodeMultipart()
+      .handleMessage(msg => parts.push(
+        `${{msg.head.headers['content-disposition']}}=${{JSON.stringify(msg.body.toString())}}`
+      ))
+    )
+    .replaceMessage(() => {{
+      var answer = new Message(parts.join('\n'))
+      parts = []
+      return answer
+    }})
+  )
+)
+"#
+        ),
+        &[],
+    );
+    let body = "preamble\r\n--XyZ\r\ncontent-disposition: form-data; name=\"a\"\r\n\r\nline one\r\nline two\r\n--XyZ\r\ncontent-disposition: form-data; name=\"b\"\r\n\r\n--XyZ-- is not a delimiter here\r\n--XyZ--\r\nepilogue";
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=XyZ\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut c = Raw::connect(port);
+    for piece in request.as_bytes().chunks(5) {
+        c.send(piece);
+    }
+    let response = c.read_responses(1);
+    assert!(
+        response.ends_with(
+            "\r\n\r\nform-data; name=\"a\"=\"line one\\r\\nline two\"\nform-data; name=\"b\"=\"--XyZ-- is not a delimiter here\""
+        ),
+        "{response}"
+    );
 }

@@ -42,6 +42,8 @@ mod flow;
 mod head;
 pub mod http;
 pub mod hub;
+pub mod mqtt;
+pub mod multipart;
 mod mux;
 mod options;
 pub mod payload;

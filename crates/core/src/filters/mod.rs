@@ -14,6 +14,8 @@
 //! - `chain`, `use_module`: plugin chains and pipelines of other modules.
 //! - `pipe`, `pipe_next`: plugin chains of the newer API, chosen per stream.
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
+//! - `decode_mqtt`, `encode_mqtt`: MQTT packets, fields in the head.
+//! - `decode_multipart`: a multipart message split into its parts.
 //! - `swap`: streams meeting at a `Hub`, each getting what the others send.
 //! - `repeat`: a sub-pipeline run again on the same input while a condition holds.
 //! - `loop_back`: `loop`, a sub-pipeline whose output also goes back into it.
@@ -40,6 +42,8 @@ pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
 pub mod connect_socks;
 pub mod decode_http;
+pub mod decode_mqtt;
+pub mod decode_multipart;
 pub mod decode_resp;
 pub mod decode_websocket;
 pub mod decompress;
@@ -48,6 +52,7 @@ pub mod demux_http;
 pub mod dummy;
 pub mod dump;
 pub mod encode_http;
+pub mod encode_mqtt;
 pub mod encode_resp;
 pub mod encode_websocket;
 pub mod fork;
@@ -126,6 +131,9 @@ pub const FILTERS: &[&FilterDef] = &[
     &decode_websocket::DEF,
     &decode_resp::DEF,
     &encode_resp::DEF,
+    &decode_mqtt::DEF,
+    &encode_mqtt::DEF,
+    &decode_multipart::DEF,
     &encode_websocket::DEF,
     &link::DEF,
     &chain::DEF,
