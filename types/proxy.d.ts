@@ -763,6 +763,10 @@ interface Configuration {
   encodeMQTT(): Configuration;
   /** Splits each multipart message into one message per part. */
   decodeMultipart(): Configuration;
+  /** Decodes Thrift messages into messages whose MessageEnd payload is the message object. */
+  decodeThrift(options?: DecodeThriftOptions): Configuration;
+  /** Encodes the message object in each MessageEnd payload as a Thrift message. */
+  encodeThrift(): Configuration;
   /** Encodes messages (head: opcode, masked) into WebSocket frames. */
   encodeWebSocket(): Configuration;
   /** Runs a named pipeline inline, sharing the stream's context. */
@@ -1009,6 +1013,12 @@ interface DecodeMQTTOptions {
   protocolLevel?: number | ((...args: any[]) => any);
   /** A packet larger than this ends the stream. Default: 16m. */
   maxPacketSize?: number | string;
+}
+
+/** Options of `decodeThrift`. */
+interface DecodeThriftOptions {
+  /** A message larger than this (its bytes, and what each value costs to hold) ends the stream. Default: 16m. */
+  maxMessageSize?: number | string;
 }
 
 /** Options of `wait`. */

@@ -1,8 +1,9 @@
 //! Codecs whose messages carry a payload: `decodeRESP` / `encodeRESP` as a
 //! small Redis-speaking server over a raw socket (any pieces, pipelined
 //! commands), `RESP.encode` / `RESP.decode`, and garbage ending the stream;
-//! `decodeMQTT` / `encodeMQTT` as a tiny broker; `decodeMultipart` on an
-//! upload sent in small pieces.
+//! `decodeMQTT` / `encodeMQTT` as a tiny broker; `decodeThrift` /
+//! `encodeThrift` as a service answering binary and compact calls;
+//! `decodeMultipart` on an upload sent in small pieces.
 
 use crate::support::{free_port, Proxy, Raw};
 use std::io::Read;
@@ -166,4 +167,53 @@ pipy.listen({port}, $=>$
         ),
         "{response}"
     );
+}
+
+#[test]
+fn a_script_answers_thrift_calls_in_the_protocol_they_came_in() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy.listen({port}, $=>$
+  .decodeThrift()
+  .replaceMessage(msg => {{
+    var call = msg.payload
+    var sum = call.fields.reduce((s, f) => s + f.value, 0)
+    return [
+      new MessageStart,
+      new MessageEnd(null, {{
+        protocol: call.protocol, type: 'reply', seqID: call.seqID, name: call.name,
+        fields: [{{ id: 0, type: 'I32', value: sum }}],
+      }}),
+    ]
+  }})
+  .encodeThrift()
+)
+"#
+        ),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    // add(2, 3) with seqID 5 in the strict binary protocol, then with seqID 6 in the compact one.
+    let calls: &[u8] = b"\x80\x01\x00\x01\x00\x00\x00\x03add\x00\x00\x00\x05\x08\x00\x01\x00\x00\x00\x02\x08\x00\x02\x00\x00\x00\x03\x00\
+\x82\x21\x06\x03add\x15\x04\x15\x06\x00";
+    for piece in calls.chunks(3) {
+        c.send(piece);
+    }
+    let want: &[u8] = b"\x80\x01\x00\x02\x00\x00\x00\x03add\x00\x00\x00\x05\x08\x00\x00\x00\x00\x00\x05\x00\
+\x82\x41\x06\x03add\x05\x00\x0a\x00";
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 256];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while got.len() < want.len() && std::time::Instant::now() < deadline {
+        match c.0.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert_eq!(got, want);
+    // A byte that starts no Thrift message closes the connection.
+    c.send(b"\xff");
+    assert_eq!(c.read_to_close(), "");
 }

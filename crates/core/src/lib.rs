@@ -55,6 +55,7 @@ pub mod resp;
 pub mod socks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod thrift;
 mod timer;
 mod value_args;
 pub mod websocket;

@@ -16,6 +16,7 @@
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
 //! - `decode_mqtt`, `encode_mqtt`: MQTT packets, fields in the head.
 //! - `decode_multipart`: a multipart message split into its parts.
+//! - `decode_thrift`, `encode_thrift`: Thrift messages, the message object as MessageEnd payload.
 //! - `swap`: streams meeting at a `Hub`, each getting what the others send.
 //! - `repeat`: a sub-pipeline run again on the same input while a condition holds.
 //! - `loop_back`: `loop`, a sub-pipeline whose output also goes back into it.
@@ -45,6 +46,7 @@ pub mod decode_http;
 pub mod decode_mqtt;
 pub mod decode_multipart;
 pub mod decode_resp;
+pub mod decode_thrift;
 pub mod decode_websocket;
 pub mod decompress;
 pub mod decompress_http;
@@ -54,6 +56,7 @@ pub mod dump;
 pub mod encode_http;
 pub mod encode_mqtt;
 pub mod encode_resp;
+pub mod encode_thrift;
 pub mod encode_websocket;
 pub mod fork;
 pub mod handle;
@@ -134,6 +137,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &decode_mqtt::DEF,
     &encode_mqtt::DEF,
     &decode_multipart::DEF,
+    &decode_thrift::DEF,
+    &encode_thrift::DEF,
     &encode_websocket::DEF,
     &link::DEF,
     &chain::DEF,
