@@ -641,6 +641,149 @@ declare namespace RESP {
   function decode(data: Data | null): any[] | null;
 }
 
+/** Protocol Buffers messages without a schema: fields read and written by number and kind. */
+declare namespace protobuf {
+  /** A message: its records by field number, as they came. */
+  class Message {
+    /** A message with no fields. */
+    constructor();
+    /** How field `field` came: `'VARINT'`, `'I32'`, `'I64'`, `'LEN'`, or `''` if absent. */
+    getWireType(field: number): 'VARINT' | 'I32' | 'I64' | 'LEN' | '';
+    /** Field `field`'s last value read as float (0 if absent). */
+    getFloat(field: number): number;
+    /** Every value of field `field` as float, packed or not; null if a packed run is cut short. */
+    getFloatArray(field: number): number[] | null;
+    /** Sets field `field` to one float (null removes it). */
+    setFloat(field: number, value: number | null): void;
+    /** Sets field `field` to these float values, packed. */
+    setFloatArray(field: number, values: number[]): void;
+    /** Field `field`'s last value read as double (0 if absent). */
+    getDouble(field: number): number;
+    /** Every value of field `field` as double, packed or not; null if a packed run is cut short. */
+    getDoubleArray(field: number): number[] | null;
+    /** Sets field `field` to one double (null removes it). */
+    setDouble(field: number, value: number | null): void;
+    /** Sets field `field` to these double values, packed. */
+    setDoubleArray(field: number, values: number[]): void;
+    /** Field `field`'s last value read as int32 (0 if absent). */
+    getInt32(field: number): number;
+    /** Every value of field `field` as int32, packed or not; null if a packed run is cut short. */
+    getInt32Array(field: number): number[] | null;
+    /** Sets field `field` to one int32 (null removes it). */
+    setInt32(field: number, value: number | null): void;
+    /** Sets field `field` to these int32 values, packed. */
+    setInt32Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as int64 (0 if absent). */
+    getInt64(field: number): number;
+    /** Every value of field `field` as int64, packed or not; null if a packed run is cut short. */
+    getInt64Array(field: number): number[] | null;
+    /** Sets field `field` to one int64 (null removes it). */
+    setInt64(field: number, value: number | null): void;
+    /** Sets field `field` to these int64 values, packed. */
+    setInt64Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as uint32 (0 if absent). */
+    getUint32(field: number): number;
+    /** Every value of field `field` as uint32, packed or not; null if a packed run is cut short. */
+    getUint32Array(field: number): number[] | null;
+    /** Sets field `field` to one uint32 (null removes it). */
+    setUint32(field: number, value: number | null): void;
+    /** Sets field `field` to these uint32 values, packed. */
+    setUint32Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as uint64 (0 if absent). */
+    getUint64(field: number): number;
+    /** Every value of field `field` as uint64, packed or not; null if a packed run is cut short. */
+    getUint64Array(field: number): number[] | null;
+    /** Sets field `field` to one uint64 (null removes it). */
+    setUint64(field: number, value: number | null): void;
+    /** Sets field `field` to these uint64 values, packed. */
+    setUint64Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as sint32 (0 if absent). */
+    getSint32(field: number): number;
+    /** Every value of field `field` as sint32, packed or not; null if a packed run is cut short. */
+    getSint32Array(field: number): number[] | null;
+    /** Sets field `field` to one sint32 (null removes it). */
+    setSint32(field: number, value: number | null): void;
+    /** Sets field `field` to these sint32 values, packed. */
+    setSint32Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as sint64 (0 if absent). */
+    getSint64(field: number): number;
+    /** Every value of field `field` as sint64, packed or not; null if a packed run is cut short. */
+    getSint64Array(field: number): number[] | null;
+    /** Sets field `field` to one sint64 (null removes it). */
+    setSint64(field: number, value: number | null): void;
+    /** Sets field `field` to these sint64 values, packed. */
+    setSint64Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as fixed32 (0 if absent). */
+    getFixed32(field: number): number;
+    /** Every value of field `field` as fixed32, packed or not; null if a packed run is cut short. */
+    getFixed32Array(field: number): number[] | null;
+    /** Sets field `field` to one fixed32 (null removes it). */
+    setFixed32(field: number, value: number | null): void;
+    /** Sets field `field` to these fixed32 values, packed. */
+    setFixed32Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as fixed64 (0 if absent). */
+    getFixed64(field: number): number;
+    /** Every value of field `field` as fixed64, packed or not; null if a packed run is cut short. */
+    getFixed64Array(field: number): number[] | null;
+    /** Sets field `field` to one fixed64 (null removes it). */
+    setFixed64(field: number, value: number | null): void;
+    /** Sets field `field` to these fixed64 values, packed. */
+    setFixed64Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as sfixed32 (0 if absent). */
+    getSfixed32(field: number): number;
+    /** Every value of field `field` as sfixed32, packed or not; null if a packed run is cut short. */
+    getSfixed32Array(field: number): number[] | null;
+    /** Sets field `field` to one sfixed32 (null removes it). */
+    setSfixed32(field: number, value: number | null): void;
+    /** Sets field `field` to these sfixed32 values, packed. */
+    setSfixed32Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as sfixed64 (0 if absent). */
+    getSfixed64(field: number): number;
+    /** Every value of field `field` as sfixed64, packed or not; null if a packed run is cut short. */
+    getSfixed64Array(field: number): number[] | null;
+    /** Sets field `field` to one sfixed64 (null removes it). */
+    setSfixed64(field: number, value: number | null): void;
+    /** Sets field `field` to these sfixed64 values, packed. */
+    setSfixed64Array(field: number, values: number[]): void;
+    /** Field `field`'s last value read as a boolean (false if absent). */
+    getBool(field: number): boolean;
+    /** Every value of field `field` as a boolean. */
+    getBoolArray(field: number): boolean[] | null;
+    /** Sets field `field` to a boolean (null removes it). */
+    setBool(field: number, value: boolean | null): void;
+    /** Sets field `field` to these booleans, packed. */
+    setBoolArray(field: number, values: boolean[]): void;
+    /** Field `field`'s last value as UTF-8 text (null if absent). */
+    getString(field: number): string | null;
+    /** Every value of field `field` as text. */
+    getStringArray(field: number): string[];
+    /** Sets field `field` to text (null removes it). */
+    setString(field: number, value: string | null): void;
+    /** Sets field `field` to one record per string. */
+    setStringArray(field: number, values: string[]): void;
+    /** Field `field`'s last value as bytes (null if absent). */
+    getBytes(field: number): Data | null;
+    /** Every value of field `field` as bytes. */
+    getBytesArray(field: number): Data[];
+    /** Sets field `field` to bytes (null removes it). */
+    setBytes(field: number, value: Data | string | null): void;
+    /** Sets field `field` to one record per item. */
+    setBytesArray(field: number, values: (Data | string)[]): void;
+    /** Field `field`'s last value read as a message (null if absent or not one). */
+    getMessage(field: number): protobuf.Message | null;
+    /** Every value of field `field` read as a message (null for one that is not). */
+    getMessageArray(field: number): (protobuf.Message | null)[];
+    /** Sets field `field` to a message (null removes it). */
+    setMessage(field: number, value: protobuf.Message | null): void;
+    /** Sets field `field` to one record per message. */
+    setMessageArray(field: number, values: protobuf.Message[]): void;
+  }
+  /** The message in `data`; null if the bytes are not one. */
+  function decode(data: Data | null): Message | null;
+  /** The bytes of a message, fields in number order. */
+  function encode(message: Message | null): Data | null;
+}
+
 /** An IPv4 or IPv6 network: `new Netmask('10.0.0.0/8').contains(ip)`. */
 declare class Netmask {
   constructor(cidr: string);

@@ -3,7 +3,8 @@
 //! commands), `RESP.encode` / `RESP.decode`, and garbage ending the stream;
 //! `decodeMQTT` / `encodeMQTT` as a tiny broker; `decodeThrift` /
 //! `encodeThrift` as a service answering binary and compact calls;
-//! `decodeMultipart` on an upload sent in small pieces.
+//! `decodeMultipart` on an upload sent in small pieces; `protobuf` reading
+//! a posted message and answering with one it builds.
 
 use crate::support::{free_port, Proxy, Raw};
 use std::io::Read;
@@ -216,4 +217,46 @@ pipy.listen({port}, $=>$
     // A byte that starts no Thrift message closes the connection.
     c.send(b"\xff");
     assert_eq!(c.read_to_close(), "");
+}
+
+#[test]
+fn a_script_reads_a_posted_protobuf_message_and_answers_with_one() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy.listen({port}, $=>$
+  .serveHTTP(req => {{
+    var m = protobuf.decode(req.body)
+    if (!m) return new Message({{ status: 400 }}, 'not a message')
+    var answer = new protobuf.Message()
+    answer.setString(1, m.getString(1).toUpperCase())
+    answer.setSint64Array(2, m.getInt32Array(2).map(n => -n))
+    answer.setMessage(3, m.getMessage(3))
+    return new Message(protobuf.encode(answer))
+  }})
+)
+"#
+        ),
+        &[],
+    );
+    // {1: "abc", 2: [5, 300] packed, 3: {1: 1}}
+    let body: &[u8] = b"\x0a\x03abc\x12\x03\x05\xac\x02\x1a\x02\x08\x01";
+    let request = format!("POST / HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n", body.len());
+    let mut c = Raw::connect(port);
+    c.send(&[request.as_bytes(), body].concat());
+    c.send(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n\x0b\x0c");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let want: &[u8] = b"\x0a\x03ABC\x12\x03\x09\xd7\x04\x1a\x02\x08\x01";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !String::from_utf8_lossy(&got).contains("not a message") && std::time::Instant::now() < deadline {
+        match c.0.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let first_end = got.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    assert_eq!(&got[first_end..first_end + want.len()], want, "{:?}", String::from_utf8_lossy(&got));
+    assert!(String::from_utf8_lossy(&got).contains("HTTP/1.1 400"), "a group is not a message");
 }

@@ -49,6 +49,7 @@ mod options;
 pub mod payload;
 mod pipeline;
 mod program;
+pub mod protobuf;
 pub mod proxy_protocol;
 mod quota;
 pub mod resp;

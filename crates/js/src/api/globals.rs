@@ -129,6 +129,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize),
     crate::api::algo::install(ctx)?;
     crate::api::crypto::install(ctx)?;
     crate::api::payload::install_resp(ctx)?;
+    crate::api::protobuf::install(ctx)?;
     crate::api::yaml::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;

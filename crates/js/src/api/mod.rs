@@ -17,6 +17,7 @@
 //! - `digest`: `crypto.Hash` and `crypto.Hmac`.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
+//! - `protobuf`: `protobuf`, Protocol Buffers messages read and written field by field.
 //! - `payload`: codec payloads (`MessageEnd.payload`) to and from script values.
 //! - `globals`: `console`, `print`, `__thread`, timers, `URL`, the event classes
 //!   (`prelude.js`), and what reads the codebase (`pipy.load`, `JSON.decode`, `os`).
@@ -36,5 +37,6 @@ pub mod kind;
 pub mod message;
 pub mod netmask;
 pub mod payload;
+pub mod protobuf;
 pub mod vars;
 pub mod yaml;
