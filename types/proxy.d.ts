@@ -952,6 +952,8 @@ interface Configuration {
   dump(tag?: string): Configuration;
   /** Logs the text of every Data event and passes every event on. */
   print(): Configuration;
+  /** Calls a function with every event and passes it on. */
+  handle(callback: (event: Event) => any): Configuration;
   /** Calls a function with the stream's first event and passes every event on. */
   handleStreamStart(callback: (event: Event) => any): Configuration;
   /** Calls a function with each MessageStart and passes every event on. */
@@ -964,6 +966,10 @@ interface Configuration {
   handleStreamEnd(callback: (end: StreamEnd) => any): Configuration;
   /** Calls a function with each whole message while its events stream on. */
   handleMessage(callback: (message: Message) => any, options?: HandleMessageOptions): Configuration;
+  /** Calls a function with each message's whole body while its events stream on. */
+  handleMessageBody(callback: (body: Data) => any, options?: HandleMessageBodyOptions): Configuration;
+  /** Replaces every event with what a value or a function gives. */
+  replace(replacement?: Events | ((event: Event) => Events)): Configuration;
   /** Replaces the stream's first event. */
   replaceStreamStart(replacement?: Events | ((event: Event) => Events)): Configuration;
   /** Replaces each MessageStart. */
@@ -1172,6 +1178,12 @@ interface WaitOptions {
 
 /** Options of `handleMessage`. */
 interface HandleMessageOptions {
+  /** Largest body copied for the callback; past it the callback gets the body cut short. Default: 16m. */
+  bufferLimit?: number | string;
+}
+
+/** Options of `handleMessageBody`. */
+interface HandleMessageBodyOptions {
   /** Largest body copied for the callback; past it the callback gets the body cut short. Default: 16m. */
   bufferLimit?: number | string;
 }

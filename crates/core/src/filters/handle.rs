@@ -1,8 +1,9 @@
 //! The `handle*` family: calls a callback on one kind of event and passes every event
-//! on unchanged. `handleStreamStart` sees the first event, `handleMessageStart`,
-//! `handleData`, `handleMessageEnd` and `handleStreamEnd` see every event of their
-//! kind, `handleMessage` sees each whole message (body copied up to `bufferLimit`,
-//! while the events themselves stream on). Changes a callback makes to a head are
+//! on unchanged. `handle` sees every event, `handleStreamStart` the first,
+//! `handleMessageStart`, `handleData`, `handleMessageEnd` and `handleStreamEnd`
+//! every event of their kind, `handleMessage` each whole message and
+//! `handleMessageBody` each message's body (copied up to `bufferLimit`, while the
+//! events themselves stream on). Changes a callback makes to a head are
 //! kept. A callback that returns a Promise holds the stream until it settles; one
 //! that throws ends the stream with `RuntimeError`.
 
@@ -19,16 +20,29 @@ use std::rc::Rc;
 /// Which events a handle filter looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandleKind {
+    /// Every event.
+    Any,
     /// The first event of the stream.
     StreamStart,
     /// Each event of this kind.
     Event(EventKind),
     /// Each whole message.
     Message,
+    /// Each message's body.
+    MessageBody,
 }
 
 /// Default limit of the body copy `handleMessage` gives its callback.
 const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
+
+/// `handle` as scripts see it.
+pub const ANY: FilterDef = FilterDef {
+    name: "handle",
+    params: "callback: (event: Event) => any",
+    doc: "Calls a function with every event and passes it on.",
+    options: &[],
+    build: |def, args| build(def, args, HandleKind::Any),
+};
 
 /// `handleStreamStart` as scripts see it.
 pub const STREAM_START: FilterDef = FilterDef {
@@ -84,6 +98,15 @@ pub const MESSAGE: FilterDef = FilterDef {
     build: |def, args| build(def, args, HandleKind::Message),
 };
 
+/// `handleMessageBody` as scripts see it.
+pub const MESSAGE_BODY: FilterDef = FilterDef {
+    name: "handleMessageBody",
+    params: "callback: (body: Data) => any, options?: HandleMessageBodyOptions",
+    doc: "Calls a function with each message's whole body while its events stream on.",
+    options: &[MESSAGE_OPTIONS],
+    build: |def, args| build(def, args, HandleKind::MessageBody),
+};
+
 const MESSAGE_OPTIONS: &[OptionDef] = &[OptionDef::size(
     "bufferLimit",
     "Largest body copied for the callback; past it the callback gets the body cut short.",
@@ -120,23 +143,30 @@ pub struct Handle {
 impl Handle {
     fn process(&mut self, mut ev: Event, cx: &mut Cx<'_>) {
         let call = match self.kind {
+            HandleKind::Any => true,
             HandleKind::StreamStart => !std::mem::replace(&mut self.started, true),
             HandleKind::Event(k) => ev.kind() == k,
-            HandleKind::Message => {
+            HandleKind::Message | HandleKind::MessageBody => {
                 self.collect(&ev);
                 false
             }
         };
+        let whole = matches!(self.kind, HandleKind::Message | HandleKind::MessageBody);
         let result = if call {
             Some(self.cb.call(cx.context(), Arg::Event(&mut ev), Want::Nothing))
-        } else if let (HandleKind::Message, Event::MessageEnd(tail)) = (self.kind, &ev) {
-            self.message.take().map(|mut m| {
-                m.tail = (**tail).clone();
-                self.cb.call(cx.context(), Arg::Message(m), Want::Nothing)
-            })
-        } else if let (HandleKind::Message, Event::StreamEnd(_)) = (self.kind, &ev) {
+        } else if whole && matches!(ev, Event::MessageEnd(_) | Event::StreamEnd(_)) {
             // A stream that ends mid-message ends the message too (as in Pipy).
-            self.message.take().map(|m| self.cb.call(cx.context(), Arg::Message(m), Want::Nothing))
+            self.message.take().map(|mut m| {
+                if let Event::MessageEnd(tail) = &ev {
+                    m.tail = (**tail).clone();
+                }
+                match self.kind {
+                    HandleKind::MessageBody => {
+                        self.cb.call(cx.context(), Arg::Event(&mut Event::Data(m.body)), Want::Nothing)
+                    }
+                    _ => self.cb.call(cx.context(), Arg::Message(m), Want::Nothing),
+                }
+            })
         } else {
             None
         };
@@ -292,5 +322,52 @@ mod tests {
         assert_eq!(*got.borrow(), "abcd");
         assert_eq!(h.out.text(), "abcd");
         h.finish();
+    }
+
+    #[test]
+    fn handle_sees_every_event_and_handle_message_body_each_whole_body() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let any = move |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            if let Arg::Event(e) = arg {
+                s.borrow_mut().push(format!("{:?}", e.kind()));
+            }
+            Ok(Returned::Nothing)
+        };
+        let b = seen.clone();
+        let body = move |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            if let Arg::Event(Event::Data(d)) = arg {
+                b.borrow_mut().push(format!("body {}", String::from_utf8_lossy(&d.to_vec())));
+            }
+            Ok(Returned::Nothing)
+        };
+        let h = Harness::new(vec![
+            spec(&ANY, vec![TestArg::Callback(Rc::new(any))]),
+            spec(&MESSAGE_BODY, vec![TestArg::Callback(Rc::new(body))]),
+        ]);
+        h.input(Event::start(Head::None));
+        h.send("ab");
+        h.send("c");
+        h.input(Event::message_end());
+        // A stream cut mid-message still hands over the body it had.
+        h.input(Event::start(Head::None));
+        h.send("partial");
+        h.input(Event::end());
+        let out = h.finish();
+        assert_eq!(out.len(), 7, "every event passes: {out:?}");
+        assert_eq!(
+            *seen.borrow(),
+            vec![
+                "MessageStart",
+                "Data",
+                "Data",
+                "MessageEnd",
+                "body abc",
+                "MessageStart",
+                "Data",
+                "StreamEnd",
+                "body partial"
+            ]
+        );
     }
 }

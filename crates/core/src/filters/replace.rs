@@ -1,6 +1,6 @@
 //! The `replace*` family: replaces one kind of event with what a value or a callback
 //! gives (an Event, a Message, an array of them, or nothing to drop it); every other
-//! event passes on. `replaceStreamStart` replaces the first event,
+//! event passes on. `replace` replaces every event, `replaceStreamStart` the first,
 //! `replaceMessageStart`, `replaceData`, `replaceMessageEnd` and `replaceStreamEnd`
 //! every event of their kind, `replaceMessage` each whole message (buffered up to
 //! `bufferLimit`; a bigger one ends the stream with `BufferOverflow`), and
@@ -20,6 +20,8 @@ use std::rc::Rc;
 /// Which events a replace filter replaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplaceKind {
+    /// Every event.
+    Any,
     /// The first event of the stream.
     StreamStart,
     /// Each event of this kind.
@@ -31,6 +33,15 @@ pub enum ReplaceKind {
 }
 
 const DEFAULT_BUFFER_LIMIT: usize = 16 << 20;
+
+/// `replace` as scripts see it.
+pub const ANY: FilterDef = FilterDef {
+    name: "replace",
+    params: "replacement?: Events | ((event: Event) => Events)",
+    doc: "Replaces every event with what a value or a function gives.",
+    options: &[],
+    build: |def, args| build(def, args, ReplaceKind::Any),
+};
 
 /// `replaceStreamStart` as scripts see it.
 pub const STREAM_START: FilterDef = FilterDef {
@@ -139,6 +150,7 @@ impl Replace {
             }
         }
         let result = match self.kind {
+            ReplaceKind::Any => self.replacement(Arg::Event(&mut ev), cx),
             ReplaceKind::StreamStart => {
                 if std::mem::replace(&mut self.started, true) {
                     return cx.output(ev);
@@ -391,5 +403,32 @@ mod body_tests {
         assert!(matches!(&out[0], Event::MessageStart(h) if h.request().is_some()));
         assert_eq!(h.out.text(), "ABC");
         h.finish();
+    }
+
+    #[test]
+    fn replace_gets_every_event_and_what_it_returns_goes_on() {
+        let cb = |_: &Context, arg: Arg<'_>, _: Want| -> Result<Returned, ScriptError> {
+            let Arg::Event(e) = arg else { panic!("replace passes the event") };
+            Ok(match e {
+                Event::Data(d) => {
+                    Returned::Events(vec![Event::Data(String::from_utf8_lossy(&d.to_vec()).to_uppercase().into())])
+                }
+                Event::MessageEnd(_) => Returned::Nothing,
+                other => Returned::Events(vec![other.clone()]),
+            })
+        };
+        let h = Harness::new(vec![spec(&ANY, vec![TestArg::Callback(Rc::new(cb))])]);
+        for ev in Message::new(Head::None, "abc").into_events() {
+            h.input(ev);
+        }
+        h.input(Event::end());
+        assert_eq!(h.out.text(), "ABC");
+        let out = h.finish();
+        let kinds: Vec<_> = out.iter().map(|e| e.kind()).collect();
+        assert_eq!(
+            kinds,
+            vec![EventKind::MessageStart, EventKind::Data, EventKind::StreamEnd],
+            "the MessageEnd is dropped"
+        );
     }
 }
