@@ -922,6 +922,10 @@ interface Configuration {
   pipeNext(args?: any[] | ((event: Event) => any)): Configuration;
   /** Joins the stream to a pipeline.Hub: what comes in goes out of every other stream joined to it. */
   swap(hub: pipeline.Hub | (() => pipeline.Hub | null)): Configuration;
+  /** Splits the stream's bytes into a message per piece between separators. */
+  split(separator: string | Data | (() => string | Data)): Configuration;
+  /** Puts events into the stream before its first event. */
+  insert(events: Events | (() => Events)): Configuration;
   /** Runs the sub-pipeline again, on the same input, while the condition says so when it ends. */
   repeat(condition: (end: StreamEnd) => boolean | Promise<boolean>): Configuration;
   /** Runs a sub-pipeline whose output goes out and back into it. */
@@ -934,6 +938,8 @@ interface Configuration {
   throttleMessageRate(quota: algo.Quota | (() => algo.Quota)): Configuration;
   /** Lets bytes through only as fast as a quota allows, one unit per byte. */
   throttleDataRate(quota: algo.Quota | (() => algo.Quota)): Configuration;
+  /** Lets only as many streams run at once as a quota has units; the others wait. */
+  throttleConcurrency(quota: algo.Quota | (() => algo.Quota)): Configuration;
   /** Copies every event to sub-pipelines (one per value) and passes it on. */
   fork(values?: any | any[] | (() => any | any[])): Configuration;
   /** Copies every event to sub-pipelines (one per value) and passes it on once all of them have ended. */

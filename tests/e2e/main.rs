@@ -27,6 +27,7 @@ mod serve;
 mod slow_clients;
 mod socks;
 mod static_files;
+mod stream_utilities;
 mod support;
 mod tls;
 mod tunnels;

@@ -17,6 +17,8 @@
 //! - `decode_mqtt`, `encode_mqtt`: MQTT packets, fields in the head.
 //! - `decode_multipart`: a multipart message split into its parts.
 //! - `decode_thrift`, `encode_thrift`: Thrift messages, the message object as MessageEnd payload.
+//! - `insert`: events put before a stream's first event.
+//! - `split`: a message per piece of the stream between separators.
 //! - `swap`: streams meeting at a `Hub`, each getting what the others send.
 //! - `repeat`: a sub-pipeline run again on the same input while a condition holds.
 //! - `loop_back`: `loop`, a sub-pipeline whose output also goes back into it.
@@ -61,6 +63,7 @@ pub mod encode_websocket;
 pub mod fork;
 pub mod handle;
 pub mod hold;
+pub mod insert;
 pub mod link;
 pub mod loop_back;
 pub mod mux_http;
@@ -69,6 +72,7 @@ pub mod pipe_next;
 pub mod repeat;
 pub mod replace;
 pub mod serve_http;
+pub mod split;
 pub mod swap;
 pub mod throttle;
 pub mod use_module;
@@ -145,12 +149,15 @@ pub const FILTERS: &[&FilterDef] = &[
     &pipe::DEF,
     &pipe_next::DEF,
     &swap::DEF,
+    &split::DEF,
+    &insert::DEF,
     &repeat::DEF,
     &loop_back::DEF,
     &use_module::DEF,
     &wait::DEF,
     &throttle::MESSAGE_RATE,
     &throttle::DATA_RATE,
+    &throttle::CONCURRENCY,
     &fork::DEF,
     &fork::JOIN,
     &fork::RACE,

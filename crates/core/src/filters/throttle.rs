@@ -1,7 +1,9 @@
-//! `throttleMessageRate(quota | fn)` and `throttleDataRate(quota | fn)`: let
-//! events through only as fast as a `Quota` allows: one unit per message (taken
-//! at its MessageStart), or one per byte of Data (a chunk larger than what is
-//! left is split). When the quota is short, events wait, in order, until it
+//! `throttleMessageRate(quota | fn)`, `throttleDataRate(quota | fn)` and
+//! `throttleConcurrency(quota | fn)`: let events through only as fast as a
+//! `Quota` allows: one unit per message (taken at its MessageStart), one per
+//! byte of Data (a chunk larger than what is left is split), or one per stream
+//! (taken at its first event and given back when it ends, so the quota is how
+//! many streams may run at once). When the quota is short, events wait, in order, until it
 //! refills; meanwhile the stream's connections stop reading, so a throttled
 //! stream holds little memory. The quota may be given per stream by a function.
 //! Other events (MessageEnd, StreamEnd, and Data for the message rate) cost
@@ -23,6 +25,8 @@ pub enum Unit {
     Message,
     /// A byte.
     Byte,
+    /// A stream, for as long as it lasts.
+    Stream,
 }
 
 enum Source {
@@ -48,6 +52,15 @@ pub const DATA_RATE: FilterDef = FilterDef {
     build: |def, args| build(def, args, Unit::Byte),
 };
 
+/// `throttleConcurrency` as scripts see it.
+pub const CONCURRENCY: FilterDef = FilterDef {
+    name: "throttleConcurrency",
+    params: "quota: algo.Quota | (() => algo.Quota)",
+    doc: "Lets only as many streams run at once as a quota has units; the others wait.",
+    options: &[],
+    build: |def, args| build(def, args, Unit::Stream),
+};
+
 fn build(def: &'static FilterDef, args: &mut dyn Args, unit: Unit) -> ArgResult<FilterSpec> {
     let name = def.name;
     let source = if let Some(cb) = args.callback(0)? {
@@ -67,6 +80,7 @@ fn build(def: &'static FilterDef, args: &mut dyn Args, unit: Unit) -> ArgResult<
         held: VecDeque::new(),
         holding_flow: false,
         failed: false,
+        holds_unit: false,
     }))
 }
 
@@ -79,9 +93,20 @@ pub struct Throttle {
     held: VecDeque<Event>,
     holding_flow: bool,
     failed: bool,
+    /// This stream holds one of the quota's units (`throttleConcurrency`).
+    holds_unit: bool,
 }
 
 impl Throttle {
+    /// Gives back the unit this stream holds, once it no longer runs.
+    fn give_back(&mut self) {
+        if std::mem::take(&mut self.holds_unit) {
+            if let Some(q) = &self.quota {
+                q.produce(1.0);
+            }
+        }
+    }
+
     /// The quota of this stream; `None` (stream failed) if the callback threw.
     fn quota(&mut self, cx: &mut Cx<'_>) -> Option<Quota> {
         if let Some(q) = &self.quota {
@@ -112,6 +137,7 @@ impl Throttle {
     fn fail(&mut self, err: &crate::ScriptError, cx: &mut Cx<'_>) {
         report_script_error(err, self.name);
         self.failed = true;
+        self.give_back();
         self.held.clear();
         self.set_flow(cx, false);
         cx.output(Event::error(StreamError::RuntimeError));
@@ -121,6 +147,14 @@ impl Throttle {
     fn drain(&mut self, cx: &mut Cx<'_>) {
         let Some(quota) = self.quota(cx) else { return };
         while let Some(ev) = self.held.pop_front() {
+            if self.unit == Unit::Stream && !self.holds_unit {
+                if !quota.take(1.0) {
+                    self.held.push_front(ev);
+                    break;
+                }
+                self.holds_unit = true;
+            }
+            let ended = ev.is_stream_end();
             match (&ev, self.unit) {
                 (Event::MessageStart(_), Unit::Message) if !quota.take(1.0) => {
                     self.held.push_front(ev);
@@ -141,6 +175,9 @@ impl Throttle {
                     cx.output(ev);
                 }
                 _ => cx.output(ev),
+            }
+            if ended {
+                self.give_back();
             }
         }
         let waiting = !self.held.is_empty();
@@ -186,6 +223,20 @@ impl Filter for Throttle {
     }
 }
 
+/// A stream torn down without its StreamEnd still gives its unit back, after
+/// the teardown, so the stream it wakes does not run inside it.
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.holds_unit) {
+            if let Some(q) = self.quota.take() {
+                if !crate::timer::call_after(std::time::Duration::ZERO, move || q.produce(1.0)) {
+                    tracing::debug!("throttleConcurrency: no timer to give a unit back on");
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +270,24 @@ mod tests {
         assert_eq!(h.out.text(), "hello");
         h.input(Event::end());
         h.finish();
+    }
+
+    #[test]
+    fn only_as_many_streams_run_as_the_quota_has_units() {
+        let q = Quota::new(1.0, QuotaOptions::default());
+        let make = || spec(&CONCURRENCY, vec![TestArg::Native(Rc::new(q.clone()))]);
+        let first = Harness::new(vec![make()]);
+        let second = Harness::new(vec![make()]);
+        first.send("a");
+        second.send("b");
+        assert_eq!(first.out.text(), "a");
+        assert_eq!(second.out.text(), "", "the second stream waits for a unit");
+        first.input(Event::end());
+        assert_eq!(second.out.text(), "b", "the first stream's end gives its unit to the second");
+        assert_eq!(q.current(), 0.0);
+        second.input(Event::end());
+        assert_eq!(q.current(), 1.0);
+        second.finish();
+        first.finish();
     }
 }
