@@ -906,6 +906,10 @@ interface Configuration {
   encodeMQTT(): Configuration;
   /** Splits each multipart message into one message per part. */
   decodeMultipart(): Configuration;
+  /** Decodes Dubbo frames into messages: the frame header as the head, the body streamed. */
+  decodeDubbo(options?: DecodeDubboOptions): Configuration;
+  /** Encodes messages into Dubbo frames: the head as the frame header, the body after it. */
+  encodeDubbo(): Configuration;
   /** Decodes Thrift messages into messages whose MessageEnd payload is the message object. */
   decodeThrift(options?: DecodeThriftOptions): Configuration;
   /** Encodes the message object in each MessageEnd payload as a Thrift message. */
@@ -1168,6 +1172,12 @@ interface DecodeMQTTOptions {
   protocolLevel?: number | ((...args: any[]) => any);
   /** A packet larger than this ends the stream. Default: 16m. */
   maxPacketSize?: number | string;
+}
+
+/** Options of `decodeDubbo`. */
+interface DecodeDubboOptions {
+  /** A frame declaring a larger body ends the stream. Default: 16m. */
+  maxMessageSize?: number | string;
 }
 
 /** Options of `decodeThrift`. */

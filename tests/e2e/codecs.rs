@@ -3,6 +3,7 @@
 //! commands), `RESP.encode` / `RESP.decode`, and garbage ending the stream;
 //! `decodeMQTT` / `encodeMQTT` as a tiny broker; `decodeThrift` /
 //! `encodeThrift` as a service answering binary and compact calls;
+//! `decodeDubbo` / `encodeDubbo` answering heartbeats and echoing calls;
 //! `decodeMultipart` on an upload sent in small pieces; `protobuf` reading
 //! a posted message and answering with one it builds.
 
@@ -259,4 +260,45 @@ pipy.listen({port}, $=>$
     let first_end = got.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
     assert_eq!(&got[first_end..first_end + want.len()], want, "{:?}", String::from_utf8_lossy(&got));
     assert!(String::from_utf8_lossy(&got).contains("HTTP/1.1 400"), "a group is not a message");
+}
+
+#[test]
+fn a_script_answers_dubbo_heartbeats_and_echoes_calls() {
+    let port = free_port();
+    let _p = Proxy::script(
+        &format!(
+            r#"
+pipy.listen({port}, $=>$
+  .decodeDubbo()
+  .replaceMessage(msg => new Message(
+    {{ ...msg.head, isRequest: false, isTwoWay: false, status: 20 }},
+    msg.head.isEvent ? msg.body : new Data('echo:' + msg.body.toString())
+  ))
+  .encodeDubbo()
+)
+"#
+        ),
+        &[],
+    );
+    let mut c = Raw::connect(port);
+    // A heartbeat (event, id 1, body "N") and a call (id 2^63 + 2, body "hi"), in small pieces.
+    let frames: &[u8] = b"\xda\xbb\xe2\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01N\
+\xda\xbb\xc2\x00\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x02hi";
+    for piece in frames.chunks(3) {
+        c.send(piece);
+    }
+    let want: &[u8] = b"\xda\xbb\x22\x14\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01N\
+\xda\xbb\x02\x14\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x07echo:hi";
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 256];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while got.len() < want.len() && std::time::Instant::now() < deadline {
+        match c.0.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert_eq!(got, want, "the id past 2^53 comes back exact");
+    c.send(b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(c.read_to_close(), "", "bytes that are not a Dubbo frame close the connection");
 }

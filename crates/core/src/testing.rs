@@ -51,15 +51,20 @@ impl Collector {
         self.events.borrow().clone()
     }
 
-    /// All Data output so far, as text.
-    pub fn text(&self) -> String {
+    /// All Data output so far, as bytes.
+    pub fn bytes(&self) -> Vec<u8> {
         let mut s = Vec::new();
         for ev in self.events.borrow().iter() {
             if let Event::Data(d) = ev {
                 s.extend(d.to_vec());
             }
         }
-        String::from_utf8_lossy(&s).into_owned()
+        s
+    }
+
+    /// All Data output so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes()).into_owned()
     }
 
     /// True once a StreamEnd came out.

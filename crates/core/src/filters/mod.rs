@@ -16,6 +16,7 @@
 //! - `decode_resp`, `encode_resp`: the Redis protocol, values as MessageEnd payloads.
 //! - `decode_mqtt`, `encode_mqtt`: MQTT packets, fields in the head.
 //! - `decode_multipart`: a multipart message split into its parts.
+//! - `decode_dubbo`, `encode_dubbo`: Dubbo frames, the header as the head.
 //! - `decode_thrift`, `encode_thrift`: Thrift messages, the message object as MessageEnd payload.
 //! - `insert`: events put before a stream's first event.
 //! - `split`: a message per piece of the stream between separators.
@@ -44,6 +45,7 @@ pub mod compress_http;
 pub mod connect_http_tunnel;
 pub mod connect_proxy_protocol;
 pub mod connect_socks;
+pub mod decode_dubbo;
 pub mod decode_http;
 pub mod decode_mqtt;
 pub mod decode_multipart;
@@ -55,6 +57,7 @@ pub mod decompress_http;
 pub mod demux_http;
 pub mod dummy;
 pub mod dump;
+pub mod encode_dubbo;
 pub mod encode_http;
 pub mod encode_mqtt;
 pub mod encode_resp;
@@ -141,6 +144,8 @@ pub const FILTERS: &[&FilterDef] = &[
     &decode_mqtt::DEF,
     &encode_mqtt::DEF,
     &decode_multipart::DEF,
+    &decode_dubbo::DEF,
+    &encode_dubbo::DEF,
     &decode_thrift::DEF,
     &encode_thrift::DEF,
     &encode_websocket::DEF,
