@@ -158,8 +158,12 @@ declare class Timeout {
   constructor(seconds: number);
   /** The delay in seconds. */
   seconds: number;
-  /** A Promise that resolves (to undefined) once the delay has passed, counted from this call. */
-  wait(): Promise<void>;
+  /** A Promise that resolves to this timeout once it has run out (counted from when it was made or restarted); rejects after cancel(). */
+  wait(): Promise<Timeout>;
+  /** Starts the count again, with a new delay if one is given. */
+  restart(seconds?: number): void;
+  /** Stops it; waits on it reject. */
+  cancel(): void;
 }
 
 // ---- URLs ----

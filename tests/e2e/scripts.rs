@@ -507,3 +507,24 @@ fn pipy_says_its_pid_and_start_time() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{pid} true true\n"));
 }
+
+#[test]
+fn a_timeout_runs_from_when_it_is_made_and_can_be_restarted_or_cancelled() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "var order = []\n\
+         pipy().task().onStart(() => {\n\
+           var restarted = new Timeout(0.3), plain = new Timeout(0.2), cancelled = new Timeout(0.2)\n\
+           new Timeout(0.1).wait().then(() => { restarted.restart(); cancelled.cancel() })\n\
+           cancelled.wait().then(() => order.push('cancelled fired'), t => order.push('cancelled ' + (t === cancelled)))\n\
+           plain.wait().then(t => order.push('plain ' + (t === plain)))\n\
+           return restarted.wait().then(() => {\n\
+             order.push('restarted')\n\
+             return restarted.wait().then(() => { println(order.join(', '), '| again at once'); return new StreamEnd })\n\
+           })\n\
+         })\n",
+    )]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cancelled true, plain true, restarted | again at once\n");
+}

@@ -22,11 +22,57 @@
   }
   Object.defineProperty(StreamEnd.prototype, '__kind', { value: 5 });
   Object.defineProperty(StreamEnd.prototype, 'type', { value: 'StreamEnd' });
+  // A Timeout runs from when it is made (or restarted), as in Pipy. However
+  // often it is restarted, it has at most one sleep pending: a sleep that ends
+  // before the latest deadline sleeps again for what is left.
+  var PENDING = 0, FIRED = 1, CANCELED = 2;
   function Timeout(seconds) {
     if (!(this instanceof Timeout)) return new Timeout(seconds);
     this.seconds = +seconds || 0;
+    Object.defineProperty(this, '__t', { value: { state: PENDING, deadline: 0, sleeping: false, waiters: [] } });
+    arm(this);
   }
-  Timeout.prototype.wait = function () { return g.__proxy_sleep(this.seconds * 1000); };
+  function settle(t) {
+    var s = t.__t, waiters = s.waiters;
+    s.waiters = [];
+    for (var i = 0; i < waiters.length; i++) waiters[i][s.state === FIRED ? 0 : 1](t);
+  }
+  function arm(t) {
+    var s = t.__t;
+    s.state = PENDING;
+    s.deadline = Date.now() + t.seconds * 1000;
+    if (s.sleeping) return;
+    var check = function () {
+      s.sleeping = false;
+      if (s.state !== PENDING) return;
+      var left = s.deadline - Date.now();
+      if (left > 0) {
+        s.sleeping = true;
+        g.__proxy_sleep(left).then(check);
+        return;
+      }
+      s.state = FIRED;
+      settle(t);
+    };
+    s.sleeping = true;
+    g.__proxy_sleep(t.seconds * 1000).then(check);
+  }
+  Timeout.prototype.wait = function () {
+    var t = this, s = t.__t;
+    if (s.state === FIRED) return Promise.resolve(t);
+    if (s.state === CANCELED) return Promise.reject(t);
+    return new Promise(function (resolve, reject) { s.waiters.push([resolve, reject]); });
+  };
+  Timeout.prototype.restart = function (seconds) {
+    if (seconds !== undefined) this.seconds = +seconds || 0;
+    arm(this);
+  };
+  Timeout.prototype.cancel = function () {
+    var s = this.__t;
+    if (s.state !== PENDING) return;
+    s.state = CANCELED;
+    settle(this);
+  };
   // PipyJS: `promise.then(value)` with a value that is not a function
   // settles with that value (`.then(new StreamEnd)`), where JavaScript would
   // pass the promise's own value through.
