@@ -16,7 +16,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE/../fuzz"
 SECONDS_EACH=${1:-60}
 shift || true
-TARGETS=${*:-"http_request_decoder http_response_decoder demux_http serve_http json_decode tls_client_hello tls_session h2_guard mux_http2 decompress proxy_protocol socks websocket yaml_decode resp jwt mqtt multipart thrift protobuf dubbo"}
+TARGETS=${*:-"http_request_decoder http_response_decoder demux_http serve_http json_decode tls_client_hello tls_session h2_guard mux_http2 decompress proxy_protocol socks websocket yaml_decode resp jwt mqtt multipart thrift protobuf dubbo xml_decode"}
 JOBS=${JOBS:-1}
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz.sh: cargo-fuzz is missing (cargo install cargo-fuzz)" >&2; exit 2; }

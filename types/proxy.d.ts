@@ -645,6 +645,26 @@ declare namespace RESP {
   function decode(data: Data | null): any[] | null;
 }
 
+/** XML documents as trees of nodes. */
+declare namespace XML {
+  /** An element: its name, attributes (null when none) and children (nodes and text). */
+  class Node {
+    /** A node; `attributes` an object of strings or null, `children` nodes and strings. */
+    constructor(name: string, attributes?: { [name: string]: string } | null, children?: (Node | string)[]);
+    name: string;
+    attributes: { [name: string]: string } | null;
+    children: (Node | string)[];
+  }
+  /** The document in `text` (a node named '' holding the root element); null if it is not well-formed. */
+  function parse(text: string): Node | null;
+  /** The text of a document, indented by `space` spaces per level when given. */
+  function stringify(doc: Node, space?: number): string;
+  /** `parse` of UTF-8 Data. */
+  function decode(data: Data | null): Node | null;
+  /** `stringify` as Data. */
+  function encode(doc: Node | null, space?: number): Data | null;
+}
+
 /** Protocol Buffers messages without a schema: fields read and written by number and kind. */
 declare namespace protobuf {
   /** A message: its records by field number, as they came. */

@@ -528,3 +528,22 @@ fn a_timeout_runs_from_when_it_is_made_and_can_be_restarted_or_cancelled() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cancelled true, plain true, restarted | again at once\n");
 }
+
+#[test]
+fn xml_is_read_into_nodes_changed_and_written_back() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "var doc = XML.decode(new Data('<?xml version=\"1.0\"?><order id=\"7\"><sku>300688</sku><t>a &amp; b</t></order>'))\n\
+         var order = doc.children[0]\n\
+         order.children.push(new XML.Node('note', { by: 'x\"y' }, ['ok']))\n\
+         println(order.attributes.id, order.children[1].children[0], XML.encode(doc).toString())\n\
+         println(XML.parse('<a><b></a>'), XML.parse('<a/><b/>'), XML.stringify(doc, 1).split('\\n').length)\n\
+         pipy().task().onStart(new StreamEnd).dummy()\n",
+    )]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "7 a & b <order id=\"7\"><sku>300688</sku><t><![CDATA[a & b]]></t><note by=\"x&quot;y\">ok</note></order>\nnull null 6\n"
+    );
+}

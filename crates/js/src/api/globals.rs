@@ -131,6 +131,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize),
     crate::api::payload::install_resp(ctx)?;
     crate::api::protobuf::install(ctx)?;
     crate::api::yaml::install(ctx)?;
+    crate::api::xml::install(ctx)?;
 
     let console = Object::new(ctx.clone())?;
     type Log = fn(&str);

@@ -15,6 +15,7 @@
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes, `crypto.JWT`.
 //! - `digest`: `crypto.Hash` and `crypto.Hmac`.
+//! - `xml`: `XML` and `XML.Node`, read on `quick-xml`.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
 //! - `protobuf`: `protobuf`, Protocol Buffers messages read and written field by field.
@@ -39,4 +40,5 @@ pub mod netmask;
 pub mod payload;
 pub mod protobuf;
 pub mod vars;
+pub mod xml;
 pub mod yaml;
