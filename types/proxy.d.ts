@@ -300,6 +300,25 @@ declare namespace crypto {
     digest(): Data;
     digest(encoding: 'hex' | 'base64' | 'base64url'): string;
   }
+
+  /** A signature of a message with a private key (RSA PKCS #1 v1.5 or ECDSA, DER). */
+  class Sign {
+    /** With this digest: sha1, sha256, sha384 or sha512. */
+    constructor(algorithm: string);
+    update(data: Data | string, encoding?: 'utf8' | 'hex' | 'base64' | 'base64url'): void;
+    /** The signature, once. */
+    sign(key: PrivateKey): Data;
+    sign(key: PrivateKey, encoding: 'hex' | 'base64' | 'base64url'): string;
+  }
+
+  /** Checks a signature of a message with a public key. */
+  class Verify {
+    /** With the digest the signature was made with. */
+    constructor(algorithm: string);
+    update(data: Data | string, encoding?: 'utf8' | 'hex' | 'base64' | 'base64url'): void;
+    /** Whether `signature` is the key's signature of the message, once. */
+    verify(key: PublicKey, signature: Data | string, encoding?: 'hex' | 'base64' | 'base64url'): boolean;
+  }
 }
 
 // ---- algo ----

@@ -547,3 +547,55 @@ fn xml_is_read_into_nodes_changed_and_written_back() {
         "7 a & b <order id=\"7\"><sku>300688</sku><t><![CDATA[a & b]]></t><note by=\"x&quot;y\">ok</note></order>\nnull null 6\n"
     );
 }
+
+/// Runs openssl with `args` in `dir`, asserting it succeeds; gives its stdout.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn crypto_sign_and_verify_agree_with_openssl_both_ways() {
+    let dir = TempDir::with_files(&[
+        ("msg", "hello world"),
+        (
+            "main.js",
+            "var keys = { rsa: ['rsa.pem', 'rsa.pub'], ec: ['ec.pem', 'ec.pub'] }\n\
+             var lines = []\n\
+             for (var k in keys) {\n\
+               var key = new crypto.PrivateKey(pipy.load(keys[k][0])), pub = new crypto.PublicKey(pipy.load(keys[k][1]))\n\
+               var s = new crypto.Sign('sha256'); s.update('hello '); s.update(new Data('world'))\n\
+               lines.push(s.sign(key, 'hex'))\n\
+               var theirs = new crypto.Verify('sha256'); theirs.update(pipy.load('msg'))\n\
+               var tampered = new crypto.Verify('sha256'); tampered.update('hello world!')\n\
+               lines.push(theirs.verify(pub, pipy.load(k + '.sig')) + ' ' + tampered.verify(pub, pipy.load(k + '.sig')))\n\
+             }\n\
+             println(lines.join('\\n'))\n\
+             pipy().task().onStart(new StreamEnd).dummy()\n",
+        ),
+    ]);
+    let d = &dir.0;
+    openssl(d, &["genrsa", "-out", "rsa.pem", "2048"]);
+    openssl(d, &["rsa", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"]);
+    openssl(d, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.pem"]);
+    openssl(d, &["ec", "-in", "ec.pem", "-pubout", "-out", "ec.pub"]);
+    for k in ["rsa", "ec"] {
+        openssl(d, &["dgst", "-sha256", "-sign", &format!("{k}.pem"), "-out", &format!("{k}.sig"), "msg"]);
+    }
+    let out = Command::new(binary()).arg(d.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines[1], "true false", "the RSA signature openssl made checks, and not for another message");
+    assert_eq!(lines[3], "true false", "the ECDSA one too");
+    for (k, hex) in [("rsa", lines[0]), ("ec", lines[2])] {
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        std::fs::write(d.join(format!("{k}.ours")), bytes).unwrap();
+        let said =
+            openssl(d, &["dgst", "-sha256", "-verify", &format!("{k}.pub"), "-signature", &format!("{k}.ours"), "msg"]);
+        assert!(said.contains("Verified OK"), "openssl checks the {k} signature the script made: {said}");
+    }
+}

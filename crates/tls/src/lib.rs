@@ -8,6 +8,7 @@
 //! # Layout
 //! - `keys`: `Certificate`, `CertificateChain`, `PrivateKey`, `PublicKey`.
 //! - `jws`: JWT signatures checked with a public key or a shared secret.
+//! - `signing`: signatures of whole messages, made and checked (`crypto.Sign`, `crypto.Verify`).
 //! - `settings`: the options both TLS filters share, read into rustls configs.
 //! - `session`: `Tls`, one rustls connection pumped with `Data`.
 //! - `accept_tls`, `connect_tls`: the two filters.
@@ -23,6 +24,7 @@ pub mod jws;
 mod keys;
 mod session;
 mod settings;
+pub mod signing;
 #[cfg(any(test, feature = "fuzzing"))]
 mod testing;
 

@@ -224,6 +224,8 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<JsJwt>::define(&crypto)?;
     Class::<crate::api::digest::JsHash>::define(&crypto)?;
     Class::<crate::api::digest::JsHmac>::define(&crypto)?;
+    Class::<crate::api::signature::JsSign>::define(&crypto)?;
+    Class::<crate::api::signature::JsVerify>::define(&crypto)?;
     ctx.globals().set("crypto", crypto)
 }
 

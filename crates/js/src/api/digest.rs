@@ -79,7 +79,7 @@ fn unknown(ctx: &Ctx<'_>, class: &str, algorithm: &str) -> rquickjs::Error {
 }
 
 /// The bytes of `update`'s argument: Data, or text in `encoding` (utf8 by default).
-fn input<'js>(ctx: &Ctx<'js>, class: &str, v: &Value<'js>, encoding: Option<String>) -> Result<Vec<u8>> {
+pub(crate) fn input<'js>(ctx: &Ctx<'js>, class: &str, v: &Value<'js>, encoding: Option<String>) -> Result<Vec<u8>> {
     if v.is_undefined() || v.is_null() {
         return Err(Exception::throw_type(ctx, &format!("crypto.{class}: update() takes Data or a string")));
     }
@@ -87,14 +87,14 @@ fn input<'js>(ctx: &Ctx<'js>, class: &str, v: &Value<'js>, encoding: Option<Stri
 }
 
 /// An optional encoding argument: left out, `undefined` or `null` is none.
-fn text(v: Option<Value<'_>>) -> Result<Option<String>> {
+pub(crate) fn text(v: Option<Value<'_>>) -> Result<Option<String>> {
     match v {
         Some(v) if !v.is_undefined() && !v.is_null() => Ok(Some(v.get::<rquickjs::Coerced<String>>()?.0)),
         _ => Ok(None),
     }
 }
 
-fn output<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>, encoding: Option<String>) -> Result<Value<'js>> {
+pub(crate) fn output<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>, encoding: Option<String>) -> Result<Value<'js>> {
     match encoding {
         None => from_data(ctx, proxy_core::Data::from(bytes)),
         Some(e) => Ok(rquickjs::String::from_str(ctx.clone(), &encode_text(ctx, &bytes, Some(&e))?)?.into_value()),

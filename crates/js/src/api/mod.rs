@@ -15,6 +15,7 @@
 //! - `algo`: `algo.URLRouter` and the other algorithm classes.
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes, `crypto.JWT`.
 //! - `digest`: `crypto.Hash` and `crypto.Hmac`.
+//! - `signature`: `crypto.Sign` and `crypto.Verify`.
 //! - `xml`: `XML` and `XML.Node`, read on `quick-xml`.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
@@ -39,6 +40,7 @@ pub mod message;
 pub mod netmask;
 pub mod payload;
 pub mod protobuf;
+pub mod signature;
 pub mod vars;
 pub mod xml;
 pub mod yaml;
