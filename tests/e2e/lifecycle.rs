@@ -26,6 +26,26 @@ fn sigint_lets_an_in_flight_response_finish_then_exits_zero() {
 }
 
 #[test]
+fn pipy_exit_drains_like_sigint_and_exits_with_its_code() {
+    let port = free_port();
+    let mut p = Proxy::script(
+        &format!(
+            "pipy.listen({port}, $=>$.serveHTTP(req => {{\n\
+               if (req.head.path === '/stop') pipy.exit(3)\n\
+               return new Timeout(0.3).wait().then(() => new Message('done ' + req.head.path))\n\
+             }}))"
+        ),
+        &[],
+    );
+    let mut slow = Raw::connect(port);
+    slow.send(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n");
+    assert!(curl(&[&format!("http://127.0.0.1:{port}/stop")]).ends_with("done /stop"));
+    assert!(slow.read_responses(1).ends_with("done /slow"), "a response in flight finishes");
+    drop(slow);
+    assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(3), "{}", p.log.text());
+}
+
+#[test]
 fn a_second_sigint_stops_at_once() {
     let port = free_port();
     let mut p = Proxy::script(

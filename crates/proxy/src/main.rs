@@ -223,6 +223,10 @@ fn main() -> ExitCode {
     log::set_workers(threads);
     let shutdown = Shutdown::new();
     let (died_tx, died) = tokio::sync::mpsc::unbounded_channel();
+    let (exit_tx, exits) = tokio::sync::mpsc::unbounded_channel::<i32>();
+    proxy_js::on_exit_request(move |code| {
+        let _ = exit_tx.send(code);
+    });
     let mut workers = Vec::new();
     for id in 0..threads {
         let target = target.clone();
@@ -254,7 +258,13 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    run_until_stopped(workers, shutdown, signals, changed, watching, died)
+    run_until_stopped(workers, shutdown, signals, changed, watching, Stops { died, exits })
+}
+
+/// What stops the process besides signals: a worker dying, a script's `pipy.exit(code)`.
+struct Stops {
+    died: tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
+    exits: tokio::sync::mpsc::UnboundedReceiver<i32>,
 }
 
 /// `--check`: loads the script once, prints its layouts, binds nothing. The load
@@ -326,15 +336,18 @@ fn worker_died(id: usize, why: &str) -> ! {
 }
 
 /// Waits for the workers to end: reloads on SIGHUP and codebase changes, drains
-/// them on the first SIGINT/SIGTERM and exits at once on the second.
+/// them on the first SIGINT/SIGTERM (or a script's `pipy.exit(code)`, which
+/// sets the exit code) and exits at once on the second signal.
 fn run_until_stopped(
     workers: Vec<Worker>,
     shutdown: Shutdown,
     signals: Signals,
     mut changed: tokio::sync::mpsc::UnboundedReceiver<String>,
     mut watching: Option<watch::CodebaseWatch>,
-    mut died: tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
+    stops: Stops,
 ) -> ExitCode {
+    let Stops { mut died, mut exits } = stops;
+    let mut code = 0u8;
     let Signals { rt, mut int, mut term, mut hup } = signals;
     // Every load so far has read its files: watch their folders too.
     let mut refresh = move || {
@@ -362,6 +375,11 @@ fn run_until_stopped(
                     refresh();
                 }
                 Some((id, why)) = died.recv() => worker_died(id, &why),
+                Some(asked) = exits.recv() => {
+                    tracing::info!("pipy.exit({asked}) called");
+                    code = asked as u8;
+                    break;
+                }
                 _ = &mut done => return ExitCode::SUCCESS,
             }
         }
@@ -377,7 +395,7 @@ fn run_until_stopped(
             Some((id, why)) = died.recv() => worker_died(id, &why),
             _ = done => {
                 tracing::info!("Stopped");
-                ExitCode::SUCCESS
+                ExitCode::from(code)
             }
         }
     })

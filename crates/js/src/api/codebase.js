@@ -11,6 +11,7 @@
   api.argv = g.__proxy_argv;
   api.thread = g.__thread;
   api.now = function () { return Date.now(); };
+  api.exit = function (code) { g.__proxy_exit(code === undefined ? 0 : +code); };
   api.solve = function (path) {
     path = String(path);
     if (solved.has(path)) return solved.get(path);

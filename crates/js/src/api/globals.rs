@@ -43,6 +43,14 @@ pub fn codebase_reader() -> Option<ReadFile> {
     READER.with(|r| r.borrow().clone())
 }
 
+/// What `pipy.exit(code)` asks of the process: set once by the binary.
+static EXIT: std::sync::OnceLock<Box<dyn Fn(i32) + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Sets what `pipy.exit(code)` does (the binary drains and exits with `code`).
+pub fn on_exit_request(f: impl Fn(i32) + Send + Sync + 'static) {
+    let _ = EXIT.set(Box::new(f));
+}
+
 /// When the process started, in milliseconds since the Unix epoch (the same
 /// on every worker: taken once).
 fn started_ms() -> f64 {
@@ -83,6 +91,16 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
         })?,
     )?;
     g.set("__proxy_pid", std::process::id())?;
+    g.set(
+        "__proxy_exit",
+        Function::new(ctx.clone(), |code: rquickjs::function::Opt<f64>| {
+            let code = code.0.filter(|c| c.is_finite()).map_or(0, |c| c as i32);
+            match EXIT.get() {
+                Some(exit) => exit(code),
+                None => tracing::info!("pipy.exit({code}): no process to stop here (proxy --check)"),
+            }
+        })?,
+    )?;
     g.set("__proxy_since", started_ms())?;
     ctx.eval::<(), _>(CODEBASE)?;
     let os = Object::new(ctx.clone())?;
