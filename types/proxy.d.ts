@@ -646,6 +646,8 @@ interface Pipy {
   now(): number;
   /** Stops the process as SIGINT does (open connections finish), then exits with `code` (default 0). */
   exit(code?: number): void;
+  /** Loads the codebase again, as SIGHUP does. */
+  restart(): void;
   /** Runs a pipeline once at start, fed a file of the codebase (one Data event, then StreamEnd). */
   read(path: string, pipeline: PipelineLayout | (($: Configuration) => any)): Promise<StreamEnd>;
   /** The exports of an ES module of the codebase (`.default` for its default export). */

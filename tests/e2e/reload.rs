@@ -80,6 +80,26 @@ fn sighup_reloads_new_ports_open_and_dropped_ports_close() {
 }
 
 #[test]
+fn pipy_restart_reloads_the_codebase_once_even_when_the_new_version_calls_it_too() {
+    let port = free_port();
+    // Every version calls pipy.restart() at /restart, and the edited one also
+    // while it loads: that must not reload again and again.
+    let version = |text: &str, at_load: bool| {
+        format!(
+            "{}pipy.listen({port}, $=>$.serveHTTP(req => {{ if (req.head.path === '/restart') pipy.restart(); return new Message('{text}') }}))\n",
+            if at_load { "pipy.restart()\n" } else { "" }
+        )
+    };
+    let dir = TempDir::with_files(&[("main.js", &version("v1", false))]);
+    let p = start(&dir, &["--no-reload"]);
+    std::fs::write(dir.0.join("main.js"), version("v2", true)).unwrap();
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/restart")]), "v1");
+    assert!(p.log.wait_for("Reloaded", Duration::from_secs(5)), "{}", p.log.text());
+    assert!(answers_within(port, "v2", Duration::from_secs(2)));
+    assert!(!p.log.wait_count("reloading", 2, Duration::from_millis(600)), "one reload only: {}", p.log.text());
+}
+
+#[test]
 fn clients_see_no_failure_across_five_reloads() {
     let port = free_port();
     let dir = TempDir::with_files(&[("main.js", &hello(port, "r0"))]);

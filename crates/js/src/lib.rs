@@ -18,7 +18,7 @@ mod api;
 mod engine;
 mod load;
 
-pub use api::globals::on_exit_request;
+pub use api::globals::{on_process_request, ProcessRequest};
 pub use engine::{Limits, DEFAULT_MEMORY_LIMIT};
 pub use load::files::{codebase_files, codebase_path, is_codebase_file, Fetch, Files, RemoteFiles};
 pub use load::host::{Host, HostOptions, Source};

@@ -12,7 +12,7 @@ mod remote;
 mod watch;
 
 use clap::Parser;
-use proxy_js::{Host, HostOptions, Source};
+use proxy_js::{Host, HostOptions, ProcessRequest, Source};
 use proxy_net::{spawn_worker, Controller, Shutdown, Worker, WorkerOptions};
 use std::any::Any;
 use std::path::PathBuf;
@@ -223,9 +223,9 @@ fn main() -> ExitCode {
     log::set_workers(threads);
     let shutdown = Shutdown::new();
     let (died_tx, died) = tokio::sync::mpsc::unbounded_channel();
-    let (exit_tx, exits) = tokio::sync::mpsc::unbounded_channel::<i32>();
-    proxy_js::on_exit_request(move |code| {
-        let _ = exit_tx.send(code);
+    let (request_tx, requests) = tokio::sync::mpsc::unbounded_channel();
+    proxy_js::on_process_request(move |r| {
+        let _ = request_tx.send(r);
     });
     let mut workers = Vec::new();
     for id in 0..threads {
@@ -258,13 +258,14 @@ fn main() -> ExitCode {
             std::process::exit(1);
         }
     }
-    run_until_stopped(workers, shutdown, signals, changed, watching, Stops { died, exits })
+    run_until_stopped(workers, shutdown, signals, changed, watching, Stops { died, requests })
 }
 
-/// What stops the process besides signals: a worker dying, a script's `pipy.exit(code)`.
+/// What stops or reloads the process besides signals and edits: a worker
+/// dying, a script's `pipy.exit(code)` or `pipy.restart()`.
 struct Stops {
     died: tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
-    exits: tokio::sync::mpsc::UnboundedReceiver<i32>,
+    requests: tokio::sync::mpsc::UnboundedReceiver<ProcessRequest>,
 }
 
 /// `--check`: loads the script once, prints its layouts, binds nothing. The load
@@ -346,7 +347,7 @@ fn run_until_stopped(
     mut watching: Option<watch::CodebaseWatch>,
     stops: Stops,
 ) -> ExitCode {
-    let Stops { mut died, mut exits } = stops;
+    let Stops { mut died, mut requests } = stops;
     let mut code = 0u8;
     let Signals { rt, mut int, mut term, mut hup } = signals;
     // Every load so far has read its files: watch their folders too.
@@ -375,11 +376,30 @@ fn run_until_stopped(
                     refresh();
                 }
                 Some((id, why)) = died.recv() => worker_died(id, &why),
-                Some(asked) = exits.recv() => {
-                    tracing::info!("pipy.exit({asked}) called");
-                    code = asked as u8;
-                    break;
-                }
+                Some(asked) = requests.recv() => match asked {
+                    ProcessRequest::Exit(asked) => {
+                        tracing::info!("pipy.exit({asked}) called");
+                        code = asked as u8;
+                        break;
+                    }
+                    ProcessRequest::Reload => {
+                        reload(&controllers, "pipy.restart()").await;
+                        refresh();
+                        // Requests made while reloading (the new version's own
+                        // load calling restart) are not acted on: no reload loop.
+                        let mut exit = None;
+                        while let Ok(r) = requests.try_recv() {
+                            if let ProcessRequest::Exit(asked) = r {
+                                exit = Some(asked);
+                            }
+                        }
+                        if let Some(asked) = exit {
+                            tracing::info!("pipy.exit({asked}) called");
+                            code = asked as u8;
+                            break;
+                        }
+                    }
+                },
                 _ = &mut done => return ExitCode::SUCCESS,
             }
         }

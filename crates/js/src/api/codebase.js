@@ -12,6 +12,7 @@
   api.thread = g.__thread;
   api.now = function () { return Date.now(); };
   api.exit = function (code) { g.__proxy_exit(code === undefined ? 0 : +code); };
+  api.restart = function () { g.__proxy_restart(); };
   api.solve = function (path) {
     path = String(path);
     if (solved.has(path)) return solved.get(path);

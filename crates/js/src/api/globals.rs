@@ -43,12 +43,28 @@ pub fn codebase_reader() -> Option<ReadFile> {
     READER.with(|r| r.borrow().clone())
 }
 
-/// What `pipy.exit(code)` asks of the process: set once by the binary.
-static EXIT: std::sync::OnceLock<Box<dyn Fn(i32) + Send + Sync>> = std::sync::OnceLock::new();
+/// What a script asks of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRequest {
+    /// `pipy.exit(code)`: drain, then exit with the code.
+    Exit(i32),
+    /// `pipy.restart()`: load the codebase again, as on SIGHUP.
+    Reload,
+}
 
-/// Sets what `pipy.exit(code)` does (the binary drains and exits with `code`).
-pub fn on_exit_request(f: impl Fn(i32) + Send + Sync + 'static) {
-    let _ = EXIT.set(Box::new(f));
+/// Where script requests go: set once by the binary.
+static REQUESTS: std::sync::OnceLock<Box<dyn Fn(ProcessRequest) + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Sets what `pipy.exit(code)` and `pipy.restart()` do.
+pub fn on_process_request(f: impl Fn(ProcessRequest) + Send + Sync + 'static) {
+    let _ = REQUESTS.set(Box::new(f));
+}
+
+fn request(what: ProcessRequest) {
+    match REQUESTS.get() {
+        Some(send) => send(what),
+        None => tracing::info!("{what:?}: no process to ask here (proxy --check)"),
+    }
 }
 
 /// When the process started, in milliseconds since the Unix epoch (the same
@@ -94,13 +110,10 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
     g.set(
         "__proxy_exit",
         Function::new(ctx.clone(), |code: rquickjs::function::Opt<f64>| {
-            let code = code.0.filter(|c| c.is_finite()).map_or(0, |c| c as i32);
-            match EXIT.get() {
-                Some(exit) => exit(code),
-                None => tracing::info!("pipy.exit({code}): no process to stop here (proxy --check)"),
-            }
+            request(ProcessRequest::Exit(code.0.filter(|c| c.is_finite()).map_or(0, |c| c as i32)))
         })?,
     )?;
+    g.set("__proxy_restart", Function::new(ctx.clone(), || request(ProcessRequest::Reload))?)?;
     g.set("__proxy_since", started_ms())?;
     ctx.eval::<(), _>(CODEBASE)?;
     let os = Object::new(ctx.clone())?;
