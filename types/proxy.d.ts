@@ -374,13 +374,47 @@ declare namespace algo {
     /** Adds a target or changes its weight, a whole number (fractions are rounded down; 0 leaves it out). */
     set(id: string, weight: number): void;
     /** The resource of `borrower` (default: the client connection), picking the next target on its first call; undefined when no target can be picked. */
-    next(borrower?: object): RoundRobinResource | undefined;
+    next(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
     /** The same as `next()`. */
-    borrow(borrower?: object): RoundRobinResource | undefined;
+    borrow(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
     /** The name of the next target, or undefined. */
-    select(): string | undefined;
+    select(key?: any, unhealthy?: { find(id: string): any }): string | undefined;
     /** Does nothing. */
-    deselect(): void;
+    deselect(id?: string): void;
+  }
+
+  /** Each new borrower to the target with the fewest borrowers for its weight. */
+  class LeastWorkLoadBalancer {
+    /** Targets by name (weight 1 each) or as `{ name: weight }`. */
+    constructor(targets: string[] | { [id: string]: number }, unhealthy?: { find(id: string): any });
+    /** Adds a target or changes its weight; given a list or an object, replaces the targets. */
+    set(id: string | string[] | { [id: string]: number }, weight?: number): void;
+    /** The resource of `borrower` (default: the client connection), counted on its target until given back. */
+    next(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
+    /** The same as `next()`. */
+    borrow(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
+    /** The least loaded target, counting one more on it. */
+    select(key?: any, unhealthy?: { find(id: string): any }): string | undefined;
+    /** One borrower less on `id`. */
+    deselect(id: string): void;
+  }
+
+  /** A key to the same target every time, while the list stays the same. */
+  class HashingLoadBalancer {
+    /** Targets by name, or the keys of an object. */
+    constructor(targets: string[] | { [id: string]: any }, unhealthy?: { find(id: string): any });
+    /** Replaces the targets. */
+    set(targets: string[] | { [id: string]: any }): void;
+    /** Adds a target at the end. */
+    add(id: string): void;
+    /** The resource of `borrower`, picked by `key` on its first call. */
+    next(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
+    /** The same as `next()`. */
+    borrow(borrower?: object, key?: any, unhealthy?: { find(id: string): any }): RoundRobinResource | undefined;
+    /** The target `key` hashes to; undefined if there is none or it is unhealthy. */
+    select(key: any, unhealthy?: { find(id: string): any }): string | undefined;
+    /** Does nothing. */
+    deselect(id?: string): void;
   }
 
   /** Options of `algo.LoadBalancer`. */

@@ -599,3 +599,66 @@ fn crypto_sign_and_verify_agree_with_openssl_both_ways() {
         assert!(said.contains("Verified OK"), "openssl checks the {k} signature the script made: {said}");
     }
 }
+
+#[test]
+fn least_work_sends_each_connection_where_fewest_are_and_counts_closed_ones_out() {
+    let (front, a, b) = (free_port(), free_port(), free_port());
+    let _p = Proxy::script(
+        &format!(
+            "var lb = new algo.LeastWorkLoadBalancer(['127.0.0.1:{a}', '127.0.0.1:{b}'])\n\
+             var h = new algo.HashingLoadBalancer(['127.0.0.1:{a}', '127.0.0.1:{b}'])\n\
+             pipy.listen({a}, $=>$.replaceData(() => new Data('a')))\n\
+             pipy.listen({b}, $=>$.replaceData(() => new Data('b')))\n\
+             pipy.listen({front}, $=>$.connect(() => lb.next().id))\n"
+        ),
+        &[],
+    );
+    let ask = |c: &mut Raw| {
+        c.send(b"?");
+        c.read_some()
+    };
+    let mut first = Raw::connect(front);
+    assert_eq!(ask(&mut first), "a");
+    let mut second = Raw::connect(front);
+    assert_eq!(ask(&mut second), "b", "a has one, b none");
+    let mut third = Raw::connect(front);
+    assert_eq!(ask(&mut third), "a", "one each: the first target");
+    assert_eq!(ask(&mut first), "a", "a connection keeps its target");
+    drop(first);
+    drop(third);
+    // Once both of a's have closed, a (none) has less than b (one).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = Raw::connect(front);
+        let got = ask(&mut c);
+        if got == "a" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a never came back: {got}");
+        drop(c);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ask(&mut second), "b");
+}
+
+#[test]
+fn least_work_counts_a_closed_borrower_out_at_the_next_pick_and_hashing_keeps_keys_in_place() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "var lb = new algo.LeastWorkLoadBalancer({ a: 1, b: 1 })\n\
+         var c = [0, 1, 2, 3].map(() => ({ closed: false }))\n\
+         var first = c.map(x => lb.next(x).id).join('')\n\
+         c[1].closed = c[3].closed = true\n\
+         var after = lb.next({ closed: false }).id\n\
+         var h = new algo.HashingLoadBalancer(['x', 'y', 'z'])\n\
+         var keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6']\n\
+         var before = keys.map(k => h.select(k)).join('')\n\
+         var again = keys.map(k => h.select(k)).join('')\n\
+         var down = { find: id => id === h.select('k1') }\n\
+         println(first, after, before === again, new Set(before).size > 1, h.select('k1', down))\n\
+         pipy().task().onStart(new StreamEnd).dummy()\n",
+    )]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abab b true true undefined\n");
+}

@@ -3,7 +3,8 @@
 //! # Layout
 //! - `url_router`: `algo.URLRouter`.
 //! - `quota`: `algo.Quota`.
-//! - `load_balancer.js`: `algo.RoundRobinLoadBalancer` (script code: it keeps script
+//! - `load_balancer.js`: `algo.RoundRobinLoadBalancer`, `algo.LeastWorkLoadBalancer`,
+//!   `algo.HashingLoadBalancer` (script code: it keeps script
 //!   objects as borrowers and resources, which the engine's weak maps handle).
 //! - `balancer.js`: `algo.LoadBalancer` (script code, for the same reason).
 //! - `cache.js`: `algo.Cache`, `algo.hash`, `algo.uuid` (script code).
