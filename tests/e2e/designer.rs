@@ -192,7 +192,7 @@ fn a_port_given_by_number_and_the_same_port_on_0_0_0_0_are_one_port_to_replace()
 
 #[test]
 fn fork_join_waits_for_every_branch_and_fork_race_answers_with_the_first() {
-    let (join, race) = (free_port(), free_port());
+    let (join, race, none) = (free_port(), free_port(), free_port());
     let _p = Proxy::script(
         &format!(
             r#"
@@ -213,6 +213,7 @@ pipy.listen({race}, $=>$.demuxHTTP().to($=>$
     .replaceMessage(() => new Message(`first ${{$d}}\n`))
   )
 ))
+pipy.listen({none}, $=>$.demuxHTTP().to($=>$.forkRace([]).to($=>$.dummy())))
 "#
         ),
         &[],
@@ -221,6 +222,8 @@ pipy.listen({race}, $=>$.demuxHTTP().to($=>$
     assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=2\n");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{join}/")]), "done=4\n");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{race}/")]), "first 0.05\n");
+    // A race with no one in it ends at once: the request gets the 502 of a branch that did not answer.
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{none}/")]), "502");
 }
 
 #[test]

@@ -145,6 +145,11 @@ impl Fork {
             },
         };
         self.waiting = self.mode == Mode::Join && !subs.is_empty();
+        if self.mode == Mode::Race && subs.is_empty() {
+            // No racer will ever answer: the stream ends now, not never.
+            self.winner = Some(usize::MAX);
+            cx.output(Event::end());
+        }
         self.subs = Some(subs);
         Ok(())
     }
