@@ -79,19 +79,28 @@ impl Data {
     pub fn shift(&mut self, n: usize) -> Data {
         let mut out = Data::new();
         let mut n = n.min(self.len);
-        while n > 0 {
-            let first = &mut self.chunks[0];
-            if first.len() <= n {
-                n -= first.len();
-                let b = self.chunks.remove(0);
-                self.len -= b.len();
-                out.push_bytes(b);
-            } else {
-                let b = first.split_to(n);
-                self.len -= n;
-                out.push_bytes(b);
-                n = 0;
-            }
+        // Whole chunks go in one drain: removing them one by one from the front
+        // would cost the square of their number.
+        let mut sum = 0;
+        let whole = self
+            .chunks
+            .iter()
+            .take_while(|c| {
+                sum += c.len();
+                sum <= n
+            })
+            .count();
+        let mut taken = 0;
+        for b in self.chunks.drain(..whole) {
+            taken += b.len();
+            out.push_bytes(b);
+        }
+        self.len -= taken;
+        n -= taken;
+        if n > 0 {
+            let b = self.chunks[0].split_to(n);
+            self.len -= n;
+            out.push_bytes(b);
         }
         out
     }

@@ -93,6 +93,8 @@ impl Framer {
     /// Takes more bytes.
     pub fn push(&mut self, d: Data) {
         self.buf.push(d);
+        // Bytes a client sends one at a time must not cost a chunk each.
+        self.buf.compact();
     }
 
     /// The next whole packet: its first byte and what follows the length.

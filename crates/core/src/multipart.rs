@@ -84,6 +84,25 @@ impl Parser {
 
     /// Takes more of the body; `out` gets each part's events.
     pub fn feed(&mut self, chunk: Bytes, out: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        // A line still without its end (a header sent a byte at a time) is
+        // gathered without scanning or copying again what came of it before.
+        let in_line = match self.state {
+            State::Headers => !self.pending.is_empty(),
+            // Past the first two bytes, which told it is not the closing `--`.
+            State::AfterDelimiter => self.pending.len() >= 2,
+            _ => false,
+        };
+        if in_line && memchr::memchr(b'\n', &chunk).is_none() {
+            if self.pending.len() + chunk.len() > MAX_HEADER {
+                return Err(if self.state == State::Headers {
+                    "a part's header over 64 KiB"
+                } else {
+                    "a delimiter line too long"
+                });
+            }
+            self.pending.extend_from_slice(&chunk);
+            return Ok(());
+        }
         let mut buf: Bytes = if self.pending.is_empty() {
             chunk
         } else {

@@ -25,9 +25,13 @@ pub type Error = &'static str;
 /// Deepest nesting of structs and collections read.
 pub const MAX_DEPTH: usize = 64;
 
-/// What each value costs to hold, besides its bytes, counted against the
-/// message size limit: a flood of tiny values is bounded by what it holds.
-const VALUE_COST: usize = 32;
+/// What a struct field costs to hold (its `{id, type, value}` object), besides
+/// its bytes, counted against the message size limit: a flood of one-byte
+/// fields is bounded by what it holds, not by its bytes.
+const FIELD_COST: usize = 384;
+
+/// What a list, set or map element, or a step between values, costs to hold.
+const ELEMENT_COST: usize = 48;
 
 /// The message types, by number (1-4).
 const MESSAGE_TYPES: [&str; 5] = ["", "call", "reply", "exception", "oneway"];
@@ -209,6 +213,9 @@ pub struct Message {
 /// Reads Thrift messages from a byte stream.
 pub struct Decoder {
     buf: Vec<u8>,
+    /// Where the message being read starts in `buf` (what is before it was read).
+    start: usize,
+    /// How far into that message the decoder has come.
     pos: usize,
     cost: usize,
     limit: usize,
@@ -219,11 +226,16 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder refusing messages over `limit` (bytes plus what values cost to hold).
     pub fn new(limit: usize) -> Self {
-        Decoder { buf: Vec::new(), pos: 0, cost: 0, limit, head: None, stack: Vec::new() }
+        Decoder { buf: Vec::new(), start: 0, pos: 0, cost: 0, limit, head: None, stack: Vec::new() }
     }
 
     /// Takes more bytes.
     pub fn push(&mut self, d: &Data) {
+        // Drop what was read once it is half the buffer: each byte moves about once.
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         for c in d.chunks() {
             self.buf.extend_from_slice(c);
         }
@@ -232,7 +244,7 @@ impl Decoder {
     /// The next whole message, if its bytes have all come.
     pub fn next_message(&mut self) -> Result<Option<Message>, Error> {
         loop {
-            let mut cur = Cur { b: &self.buf, at: self.pos, limit: self.limit.saturating_sub(self.cost) };
+            let mut cur = Cur { b: &self.buf[self.start..], at: self.pos, limit: self.limit.saturating_sub(self.cost) };
             let step = match self.head {
                 None => Self::message_head(&mut cur).map(|h| {
                     self.head = Some(h);
@@ -241,12 +253,12 @@ impl Decoder {
                 }),
                 Some(ref h) => {
                     let p = h.protocol;
-                    Self::step(p, &mut self.stack, &mut cur)
+                    Self::step(p, &mut self.stack, &mut cur, &mut self.cost)
                 }
             };
             match step {
                 Err(Stop::More) => {
-                    if self.buf.len() > self.limit {
+                    if self.buf.len() - self.start > self.limit {
                         return Err("a message larger than maxMessageSize");
                     }
                     return Ok(None);
@@ -254,7 +266,7 @@ impl Decoder {
                 Err(Stop::Bad(e)) => return Err(e),
                 Ok(done) => {
                     self.pos = cur.at;
-                    self.cost += VALUE_COST;
+                    self.cost += ELEMENT_COST;
                     if self.pos + self.cost > self.limit {
                         return Err("a message larger than maxMessageSize");
                     }
@@ -276,8 +288,8 @@ impl Decoder {
 
     fn finish(&mut self, fields: Payload) -> Message {
         let h = self.head.take().expect("a message being read has a head");
-        let rest = self.buf.split_off(self.pos);
-        let bytes = Data::from(std::mem::replace(&mut self.buf, rest));
+        let bytes = Data::from(self.buf[self.start..self.start + self.pos].to_vec());
+        self.start += self.pos;
         self.pos = 0;
         self.cost = 0;
         let head = vec![
@@ -330,7 +342,7 @@ impl Decoder {
 
     /// One step: a field header, a value, or the end of a container. When
     /// the message's own struct ends, its fields.
-    fn step(p: Protocol, stack: &mut Vec<Frame>, cur: &mut Cur) -> Result<Option<Payload>, Stop> {
+    fn step(p: Protocol, stack: &mut Vec<Frame>, cur: &mut Cur, cost: &mut usize) -> Result<Option<Payload>, Stop> {
         let top = stack.last_mut().expect("a message being read has its struct open");
         let read = match top {
             Frame::Struct { fields, last_id, pending } => match *pending {
@@ -344,7 +356,10 @@ impl Decoder {
                         let id = if delta != 0 { last_id.wrapping_add(delta) } else { cur.zigzag()? as i16 };
                         *last_id = id;
                         match b & 0x0f {
-                            code @ (1 | 2) => fields.push(field(id, Ty::Bool, Payload::Bool(code == 1))),
+                            code @ (1 | 2) => {
+                                *cost += FIELD_COST;
+                                fields.push(field(id, Ty::Bool, Payload::Bool(code == 1)))
+                            }
                             code => *pending = Some((id, Ty::from_code(p, code)?)),
                         }
                         return Ok(None);
@@ -386,6 +401,7 @@ impl Decoder {
         match stack.last_mut().expect("a parent frame") {
             Frame::Struct { fields, pending, .. } => {
                 let (id, ty) = pending.take().expect("a value read in a struct is a field's");
+                *cost += FIELD_COST;
                 fields.push(field(id, ty, value));
             }
             Frame::Seq { left, items, .. } => {

@@ -99,7 +99,10 @@ impl Filter for DecodeMqtt {
                             Level::Chosen(cb) => match cb.call(cx.context(), Arg::None, Want::Number) {
                                 Ok(Returned::Number(Some(n))) => Some(n.clamp(0.0, 255.0) as u8),
                                 Ok(_) => None,
-                                Err(e) => return cx.fail(&e, "decodeMQTT"),
+                                Err(e) => {
+                                    self.failed = true;
+                                    return cx.fail(&e, "decodeMQTT");
+                                }
                             },
                         };
                     }
@@ -173,5 +176,33 @@ mod tests {
         assert_eq!(t.payload.as_ref().unwrap().get("clientID"), Some(&Payload::Str("abcd".into())));
         assert!(matches!(events.last(), Some(Event::StreamEnd(Some(StreamError::ProtocolError)))));
         h.finish();
+    }
+
+    #[test]
+    fn a_large_packet_sent_a_byte_at_a_time_is_read_once_whole() {
+        // A 256 KiB PUBLISH (QoS 0, topic "t", MQTT 3.1.1) after a CONNECT, one byte per Data.
+        let body = vec![b'x'; 256 << 10];
+        let len = 3 + body.len();
+        let mut wire = STREAM[..18].to_vec();
+        wire.push(0x30);
+        let mut n = len;
+        loop {
+            let b = (n % 128) as u8;
+            n /= 128;
+            wire.push(if n > 0 { b | 0x80 } else { b });
+            if n == 0 {
+                break;
+            }
+        }
+        wire.extend_from_slice(b"\x00\x01t");
+        wire.extend_from_slice(&body);
+        let h = Harness::new(vec![spec(&DEF, vec![])]);
+        for b in &wire {
+            h.input(Event::Data(vec![*b].into()));
+        }
+        let events = h.finish();
+        assert_eq!(types(&events), ["CONNECT", "PUBLISH"]);
+        let size: usize = events.iter().map(|e| if let Event::Data(d) = e { d.len() } else { 0 }).sum();
+        assert_eq!(size, 6 + body.len(), "the CONNECT's payload bytes and the whole message");
     }
 }
