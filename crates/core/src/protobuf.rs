@@ -96,7 +96,7 @@ fn write_varint(mut n: u64, out: &mut Vec<u8>) {
 
 impl Message {
     /// The message in `b`; `None` if it is not one (a record cut short, a
-    /// group, field 0, or one field with records of two wire types).
+    /// group, field 0, or one field with records of two number wire types).
     pub fn decode(b: &[u8]) -> Option<Message> {
         let mut m = Message::default();
         let mut at = 0;
@@ -124,7 +124,10 @@ impl Message {
                 _ => return None,
             };
             let records = m.fields.entry(field as u32).or_default();
-            if records.first().is_some_and(|r| r.wire != record.wire) {
+            // A repeated number may come packed (LEN) and unpacked both, as the
+            // encoding guide says parsers must take; two number types may not mix.
+            let number = |w: Wire| w != Wire::Len;
+            if records.iter().any(|r| r.wire != record.wire && number(r.wire) && number(record.wire)) {
                 return None;
             }
             records.push(record);
@@ -368,7 +371,10 @@ mod tests {
         assert!(Message::decode(b"\x0a\x05ab").is_none(), "cut short");
         assert!(Message::decode(b"\x0b\x0c").is_none(), "a group");
         assert!(Message::decode(b"\x00\x01").is_none(), "field 0");
-        assert!(Message::decode(b"\x08\x01\x0d\x00\x00\x00\x00").is_none(), "two wire types");
+        assert!(Message::decode(b"\x08\x01\x0d\x00\x00\x00\x00").is_none(), "two number wire types");
+        // Packed and unpacked both: the values of all of them.
+        let mixed = Message::decode(b"\x08\x01\x0a\x02\x02\x03\x08\x04").unwrap();
+        assert_eq!(Kind::Int32.values(mixed.records(1)), Some(vec![1.0, 2.0, 3.0, 4.0]));
         assert!(Message::decode(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01").is_none(), "an 11-byte varint");
         assert!(Message::decode(b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\x7f").is_none(), "a huge length");
         assert_eq!(Message::decode(b""), Some(Message::default()));

@@ -72,8 +72,9 @@ impl Filter for DecodeThrift {
                     cx.output(ev);
                 }
             }
-            // Messages in are not Thrift bytes: they pass.
-            other => cx.output(other),
+            // Messages in are not Thrift bytes: they pass (until the stream failed).
+            other if !self.failed => cx.output(other),
+            _ => {}
         }
     }
 }

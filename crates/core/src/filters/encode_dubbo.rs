@@ -27,13 +27,15 @@ pub const DEF: FilterDef = FilterDef {
 const MAX_BODY: usize = 64 << 20;
 
 fn build(def: &'static FilterDef, _: &mut dyn Args) -> ArgResult<FilterSpec> {
-    Ok(FilterSpec::plain(def.name, || EncodeDubbo { head: None, body: Data::new() }))
+    Ok(FilterSpec::plain(def.name, || EncodeDubbo { head: None, body: Data::new(), failed: false }))
 }
 
 /// The `encodeDubbo` filter.
 pub struct EncodeDubbo {
     head: Option<Box<Head>>,
     body: Data,
+    /// A body overflowed: the stream has ended.
+    failed: bool,
 }
 
 /// The 16-byte frame header for `head` and a body of `size` bytes.
@@ -65,6 +67,9 @@ fn header(head: &Head, size: usize) -> [u8; 16] {
 
 impl Filter for EncodeDubbo {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.failed {
+            return;
+        }
         match ev {
             Event::MessageStart(head) => {
                 if self.head.is_none() {
@@ -78,6 +83,7 @@ impl Filter for EncodeDubbo {
                         tracing::error!("encodeDubbo: a message body over 64 MiB");
                         self.head = None;
                         self.body = Data::new();
+                        self.failed = true;
                         return cx.output(Event::error(StreamError::BufferOverflow));
                     }
                     self.body.push(d);

@@ -26,13 +26,20 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
         return Err(ArgError("insert: the events to insert are required".into()));
     }
     let with: Rc<Param<Vec<Event>>> = Rc::new(args.events_param(0)?);
-    Ok(FilterSpec::plain(def.name, move || Insert { with: with.clone(), inserted: false, hold: Hold::default() }))
+    Ok(FilterSpec::plain(def.name, move || Insert {
+        with: with.clone(),
+        inserted: false,
+        failed: false,
+        hold: Hold::default(),
+    }))
 }
 
 /// The `insert` filter.
 pub struct Insert {
     with: Rc<Param<Vec<Event>>>,
     inserted: bool,
+    /// The function threw or its Promise rejected: the stream has ended.
+    failed: bool,
     hold: Hold,
 }
 
@@ -46,6 +53,7 @@ impl Insert {
             }
             Ok(_) => {}
             Err(err) => {
+                self.failed = true;
                 cx.fail(&err, "insert");
                 return false;
             }
@@ -56,6 +64,9 @@ impl Insert {
 
 impl Filter for Insert {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.failed {
+            return;
+        }
         if self.hold.is_waiting() {
             return self.hold.keep(ev);
         }

@@ -53,7 +53,14 @@ fn build(def: &'static FilterDef, args: &mut dyn Args) -> ArgResult<FilterSpec> 
     } else {
         Separator::Fixed(check(bytes_of(args.events(0)?)).map_err(ArgError)?)
     };
-    Ok(FilterSpec::plain(def.name, move || Split { sep: sep.clone(), current: None, held: Vec::new(), open: false }))
+    Ok(FilterSpec::plain(def.name, move || Split {
+        sep: sep.clone(),
+        current: None,
+        held: Vec::new(),
+        open: false,
+        active: false,
+        failed: false,
+    }))
 }
 
 /// The bytes of the Data among `events`.
@@ -77,6 +84,10 @@ pub struct Split {
     held: Vec<u8>,
     /// A message is open downstream.
     open: bool,
+    /// Data came since the input's last message or stream boundary.
+    active: bool,
+    /// The separator function failed: the stream has ended.
+    failed: bool,
 }
 
 impl Split {
@@ -110,6 +121,7 @@ impl Split {
                     Ok(Returned::Events(evs)) => check(bytes_of(evs)),
                     Ok(_) => Err("split: the separator function gave no text or Data".into()),
                     Err(e) => {
+                        self.failed = true;
                         cx.fail(&e, "split");
                         return None;
                     }
@@ -118,6 +130,7 @@ impl Split {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!("{e}");
+                        self.failed = true;
                         cx.output(Event::error(StreamError::RuntimeError));
                         return None;
                     }
@@ -130,6 +143,7 @@ impl Split {
 
     fn input(&mut self, d: Data, cx: &mut Cx<'_>) {
         let Some(sep) = self.separator(cx) else { return };
+        self.active = true;
         for chunk in d.into_chunks() {
             let buf: Bytes = if self.held.is_empty() {
                 chunk
@@ -157,7 +171,7 @@ impl Split {
 
     /// The input's message or stream ended: what follows the last separator is a message.
     fn flush(&mut self, cx: &mut Cx<'_>) {
-        if self.current.is_none() && !self.open {
+        if !std::mem::take(&mut self.active) && !self.open {
             return;
         }
         let held = Bytes::from(std::mem::take(&mut self.held));
@@ -168,6 +182,9 @@ impl Split {
 
 impl Filter for Split {
     fn on_event(&mut self, ev: Event, cx: &mut Cx<'_>) {
+        if self.failed {
+            return;
+        }
         match ev {
             Event::Data(d) => self.input(d, cx),
             Event::MessageStart(_) => {}
@@ -224,6 +241,14 @@ mod tests {
         assert_eq!(messages(&["aab", "aaab"], "aab"), vec!["|", "a|", "|", "end"]);
         // Nothing came: no message, and the stream still ends.
         assert_eq!(messages(&[], ","), vec!["end"]);
+        // A message of the input ends the last piece; the stream's end after it adds none.
+        let h = Harness::new(vec![spec(&DEF, vec![TestArg::Str(",".into())])]);
+        h.input(Event::start(Head::None));
+        h.send("a,b");
+        h.input(Event::message_end());
+        h.input(Event::end());
+        let ends = h.finish().iter().filter(|e| matches!(e, Event::MessageEnd(_))).count();
+        assert_eq!(ends, 2, "a and b, nothing more");
     }
 
     #[test]

@@ -23,13 +23,17 @@
   Object.defineProperty(StreamEnd.prototype, '__kind', { value: 5 });
   Object.defineProperty(StreamEnd.prototype, 'type', { value: 'StreamEnd' });
   // A Timeout runs from when it is made (or restarted), as in Pipy. However
-  // often it is restarted, it has at most one sleep pending: a sleep that ends
-  // before the latest deadline sleeps again for what is left.
+  // often it is restarted to a later deadline, it has one sleep pending: a
+  // sleep that ends before the latest deadline sleeps again for what is left.
+  // A restart to an earlier deadline starts a new sleep; the old one, when it
+  // ends, sees it was replaced and does nothing.
   var PENDING = 0, FIRED = 1, CANCELED = 2;
   function Timeout(seconds) {
     if (!(this instanceof Timeout)) return new Timeout(seconds);
     this.seconds = +seconds || 0;
-    Object.defineProperty(this, '__t', { value: { state: PENDING, deadline: 0, sleeping: false, waiters: [] } });
+    Object.defineProperty(this, '__t', {
+      value: { state: PENDING, deadline: 0, sleeping: false, sleepEnd: 0, gen: 0, waiters: [] },
+    });
     arm(this);
   }
   function settle(t) {
@@ -37,25 +41,26 @@
     s.waiters = [];
     for (var i = 0; i < waiters.length; i++) waiters[i][s.state === FIRED ? 0 : 1](t);
   }
+  function sleep(t, ms) {
+    var s = t.__t, gen = ++s.gen;
+    s.sleeping = true;
+    s.sleepEnd = Date.now() + ms;
+    g.__proxy_sleep(ms).then(function () {
+      if (gen !== s.gen) return;
+      s.sleeping = false;
+      if (s.state !== PENDING) return;
+      var left = s.deadline - Date.now();
+      if (left > 0) return sleep(t, left);
+      s.state = FIRED;
+      settle(t);
+    });
+  }
   function arm(t) {
     var s = t.__t;
     s.state = PENDING;
     s.deadline = Date.now() + t.seconds * 1000;
-    if (s.sleeping) return;
-    var check = function () {
-      s.sleeping = false;
-      if (s.state !== PENDING) return;
-      var left = s.deadline - Date.now();
-      if (left > 0) {
-        s.sleeping = true;
-        g.__proxy_sleep(left).then(check);
-        return;
-      }
-      s.state = FIRED;
-      settle(t);
-    };
-    s.sleeping = true;
-    g.__proxy_sleep(t.seconds * 1000).then(check);
+    if (s.sleeping && s.deadline >= s.sleepEnd) return;
+    sleep(t, t.seconds * 1000);
   }
   Timeout.prototype.wait = function () {
     var t = this, s = t.__t;

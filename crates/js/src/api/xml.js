@@ -22,8 +22,14 @@
     // `]]>` cannot be inside a CDATA section: it is split across two.
     return '<![CDATA[' + s.split(']]>').join(']]]]><![CDATA[>') + ']]>';
   }
+  // A name that would break out of its tag is refused, not written.
+  function name(n) {
+    if (!/^[^\s<>&"'=\/!?]+$/.test(n)) throw new TypeError('XML.stringify: not an XML name: ' + JSON.stringify(n));
+    return n;
+  }
   function attribute(v) {
-    return String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+    return String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;')
+      .replace(/\t/g, '&#9;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;');
   }
   function stringify(doc, space) {
     if (!(doc instanceof Node)) throw new TypeError('XML.stringify: expects an XML.Node');
@@ -34,9 +40,9 @@
     var write = function (node, level) {
       if (!node.name) return;
       var pad = ' '.repeat(space * level);
-      out.push(pad, '<', node.name);
+      out.push(pad, '<', name(node.name));
       var attrs = node.attributes;
-      if (attrs) for (var k in attrs) out.push(' ', k, '="', attribute(attrs[k]), '"');
+      if (attrs) for (var k in attrs) out.push(' ', name(k), '="', attribute(attrs[k]), '"');
       var children = node.children || [];
       if (children.length === 0) {
         out.push('/>');

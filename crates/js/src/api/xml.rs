@@ -14,27 +14,37 @@ use rquickjs::{Array, Ctx, Function, Object, Result, Value};
 /// Deepest element nesting read.
 pub const MAX_DEPTH: usize = 256;
 
-/// One element being read: its name, attributes and children so far.
+/// One element being read: its name, attributes and children so far, and the
+/// text that follows its last child (pieces of it are gathered here, so a run of
+/// entities costs its length, not its square).
 struct Open<'js> {
     name: String,
     attributes: Value<'js>,
     children: Array<'js>,
+    text: String,
 }
 
 impl<'js> Open<'js> {
-    fn push_text(&self, text: &str) -> Result<()> {
-        // Adjacent pieces of text (around an entity, a CDATA section) are one text node.
-        let n = self.children.len();
-        if n > 0 {
-            if let Some(last) = self.children.get::<Value>(n - 1)?.as_string() {
-                let joined = format!("{}{text}", last.to_string()?);
-                return self.children.set(n - 1, joined);
-            }
-        }
-        self.children.set(n, text)
+    fn push_text(&mut self, text: &str) {
+        self.text.push_str(text);
     }
 
-    fn into_value(self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
+    /// Puts the gathered text in as a child.
+    fn flush(&mut self) -> Result<()> {
+        if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            self.children.set(self.children.len(), text)?;
+        }
+        Ok(())
+    }
+
+    fn push_child(&mut self, child: Value<'js>) -> Result<()> {
+        self.flush()?;
+        self.children.set(self.children.len(), child)
+    }
+
+    fn into_value(mut self, ctx: &Ctx<'js>) -> Result<Value<'js>> {
+        self.flush()?;
         let a = Array::new(ctx.clone())?;
         a.set(0, self.name)?;
         a.set(1, self.attributes)?;
@@ -56,7 +66,7 @@ fn start<'js>(ctx: &Ctx<'js>, e: &quick_xml::events::BytesStart<'_>) -> Option<O
         let value = quick_xml::escape::unescape(&raw).map(|v| v.into_owned()).unwrap_or(raw);
         attributes.as_object()?.set(key, value).ok()?;
     }
-    Some(Open { name, attributes, children: Array::new(ctx.clone()).ok()? })
+    Some(Open { name, attributes, children: Array::new(ctx.clone()).ok()?, text: String::new() })
 }
 
 /// The document in `text` as nested `[name, attributes, children]` arrays under
@@ -68,6 +78,7 @@ fn read<'js>(ctx: &Ctx<'js>, text: &str) -> Result<Option<Value<'js>>> {
         name: String::new(),
         attributes: Object::new(ctx.clone())?.into_value(),
         children: Array::new(ctx.clone())?,
+        text: String::new(),
     };
     let mut stack = vec![root];
     let mut elements = 0;
@@ -90,28 +101,26 @@ fn read<'js>(ctx: &Ctx<'js>, text: &str) -> Result<Option<Value<'js>>> {
                 let Some(open) = start(ctx, &e) else { return Ok(None) };
                 elements += 1;
                 let v = open.into_value(ctx)?;
-                let parent = stack.last().expect("the root is always open");
-                parent.children.set(parent.children.len(), v)?;
+                stack.last_mut().expect("the root is always open").push_child(v)?;
             }
             Event::End(_) => {
                 if stack.len() < 2 {
                     return Ok(None);
                 }
                 let done = stack.pop().expect("checked").into_value(ctx)?;
-                let parent = stack.last().expect("the root is always open");
-                parent.children.set(parent.children.len(), done)?;
+                stack.last_mut().expect("the root is always open").push_child(done)?;
             }
             Event::Text(t) if stack.len() > 1 => {
                 let Ok(s) = t.decode() else { return Ok(None) };
-                stack.last().expect("open").push_text(&s)?;
+                stack.last_mut().expect("open").push_text(&s);
             }
             Event::CData(t) if stack.len() > 1 => {
-                stack.last().expect("open").push_text(&String::from_utf8_lossy(&t))?;
+                stack.last_mut().expect("open").push_text(&String::from_utf8_lossy(&t));
             }
             Event::GeneralRef(r) if stack.len() > 1 => {
                 let raw = format!("&{};", String::from_utf8_lossy(&r));
                 let text = quick_xml::escape::unescape(&raw).map(|v| v.into_owned()).unwrap_or(raw);
-                stack.last().expect("open").push_text(&text)?;
+                stack.last_mut().expect("open").push_text(&text);
             }
             Event::Eof => break,
             // Text outside the root element, comments, declarations, processing instructions.

@@ -75,7 +75,12 @@
       if (this._countsBorrowers && this._borrowed.length > 0 && this._borrowed.length <= 256) this._reclaim();
       var picked = this._pick(key, unhealthy);
       if (!picked) return undefined;
-      if (picked.free.length === 0 || this._borrowed.length >= this._sweepAt) this._reclaim();
+      // A scan for resources to reuse costs the number of borrowers out: it runs
+      // when the pool is empty while they are few, and in batches (each time
+      // their number doubles) when they are many, so a pick stays cheap.
+      if ((picked.free.length === 0 && this._borrowed.length <= 256) || this._borrowed.length >= this._sweepAt) {
+        this._reclaim();
+      }
       var resource = picked.free.pop() || { id: picked.id };
       var token = {};
       this._sessions.set(borrower, { target: picked, resource: resource, token: token });
