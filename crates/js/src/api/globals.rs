@@ -204,8 +204,12 @@ pub fn install<'js>(ctx: &Ctx<'js>, engine: &Rc<Engine>, thread: (usize, usize),
     // its script (for timing requests).
     let origin = std::time::Instant::now();
     let performance = Object::new(ctx.clone())?;
-    performance.set("now", Function::new(ctx.clone(), move || origin.elapsed().as_secs_f64() * 1000.0)?)?;
+    let now = Function::new(ctx.clone(), move || origin.elapsed().as_secs_f64() * 1000.0)?;
+    performance.set("now", now.clone())?;
     g.set("performance", performance)?;
+    // The same clock for Timeout (prelude.js), out of a script's reach: a wall
+    // clock set back would move every deadline.
+    g.prop("__proxy_now", rquickjs::object::Property::from(now))?;
 
     // The timer task holds the engine with the resolve function, so the function
     // never outlives the runtime.

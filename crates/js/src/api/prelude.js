@@ -44,12 +44,12 @@
   function sleep(t, ms) {
     var s = t.__t, gen = ++s.gen;
     s.sleeping = true;
-    s.sleepEnd = Date.now() + ms;
+    s.sleepEnd = g.__proxy_now() + ms;
     g.__proxy_sleep(ms).then(function () {
       if (gen !== s.gen) return;
       s.sleeping = false;
       if (s.state !== PENDING) return;
-      var left = s.deadline - Date.now();
+      var left = s.deadline - g.__proxy_now();
       if (left > 0) return sleep(t, left);
       s.state = FIRED;
       settle(t);
@@ -58,7 +58,7 @@
   function arm(t) {
     var s = t.__t;
     s.state = PENDING;
-    s.deadline = Date.now() + t.seconds * 1000;
+    s.deadline = g.__proxy_now() + t.seconds * 1000;
     if (s.sleeping && s.deadline >= s.sleepEnd) return;
     sleep(t, t.seconds * 1000);
   }
