@@ -282,7 +282,14 @@ declare namespace crypto {
     readonly header: { [name: string]: any } | undefined;
     readonly payload: { [name: string]: any } | undefined;
     /** Whether the signature is right for a public key (RSA, ECDSA) or a shared secret (HMAC). */
-    verify(key: PublicKey | PrivateKey | string | Data): boolean;
+    verify(key: PublicKey | JWK | PrivateKey | string | Data): boolean;
+  }
+
+  /** A public key given as a JSON Web Key (`{kty: 'RSA', n, e}` or `{kty: 'EC', crv, x, y}`). */
+  class JWK {
+    constructor(json: { [name: string]: any });
+    /** Always true: a key that cannot be read throws when made. */
+    readonly isValid: boolean;
   }
 
   /** A digest: md5, sha1, sha224, sha256, sha384 or sha512. */

@@ -1,6 +1,7 @@
 //! `crypto.JWT`: tokens signed by openssl (RS256, PS256, ES256) and Python's
 //! hmac (HS256) are read and checked with the right key, and refused with a
-//! wrong key, a changed byte, `alg: none` or an algorithm of another kind.
+//! wrong key, a changed byte, `alg: none` or an algorithm of another kind;
+//! the same keys given as JSON Web Keys (`crypto.JWK`) check the same tokens.
 
 use crate::support::{curl, free_port, Proxy, TempDir};
 use std::path::Path;
@@ -41,6 +42,18 @@ else:
 open(out, 'w').write(head + '.' + body + '.' + b64(sig))
 "#;
 
+/// Writes `rsa.jwk` and `ec.jwk`: the public keys as JSON Web Keys, read from openssl's text.
+const JWK: &str = r#"
+import base64, json, re, subprocess
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+out = lambda *a: subprocess.run(['openssl'] + list(a), capture_output=True, check=True, text=True).stdout
+n = bytes.fromhex(out('rsa', '-pubin', '-in', 'rsa.pub', '-noout', '-modulus').strip().split('=')[1])
+json.dump({'kty': 'RSA', 'n': b64(n), 'e': 'AQAB'}, open('rsa.jwk', 'w'))
+text = out('ec', '-pubin', '-in', 'ec.pub', '-noout', '-text')
+point = bytes.fromhex(re.sub(r'[^0-9a-f]', '', text.split('pub:')[1].split('ASN1')[0]))
+json.dump({'kty': 'EC', 'crv': 'P-256', 'x': b64(point[1:33]), 'y': b64(point[33:65])}, open('ec.jwk', 'w'))
+"#;
+
 #[test]
 fn tokens_are_checked_with_the_key_of_their_algorithm() {
     let port = free_port();
@@ -53,6 +66,8 @@ fn tokens_are_checked_with_the_key_of_their_algorithm() {
     run(d, "openssl", &["ec", "-in", "ec.key", "-pubout", "-out", "ec.pub"]);
     run(d, "openssl", &["genrsa", "-out", "other.key", "2048"]);
     std::fs::write(d.join("secret"), "s3cret").unwrap();
+    std::fs::write(d.join("jwk.py"), JWK).unwrap();
+    run(d, "python3", &["jwk.py"]);
     for (alg, key, out) in [
         ("RS256", "rsa.key", "rs.jwt"),
         ("PS256", "rsa.key", "ps.jwt"),
@@ -73,6 +88,8 @@ var keys = {{
   secret: 's3cret',
   wrong: 'not it',
   rsaText: pipy.load('rsa.pub'),
+  rsaJwk: new crypto.JWK(JSON.decode(pipy.load('rsa.jwk'))),
+  ecJwk: new crypto.JWK(JSON.decode(pipy.load('ec.jwk'))),
 }}
 pipy.listen({port}, $=>$.serveHTTP(msg => {{
   var [file, key] = msg.head.path.substring(1).split('/')
@@ -93,6 +110,11 @@ pipy.listen({port}, $=>$.serveHTTP(msg => {{
     assert_eq!(ask("ps.jwt/rsa"), "true PS256 alice true\n");
     assert_eq!(ask("es.jwt/ec"), "true ES256 alice true\n");
     assert_eq!(ask("hs.jwt/secret"), "true HS256 alice true\n");
+    assert_eq!(ask("rs.jwt/rsaJwk"), "true RS256 alice true\n");
+    assert_eq!(ask("ps.jwt/rsaJwk"), "true PS256 alice true\n");
+    assert_eq!(ask("es.jwt/ecJwk"), "true ES256 alice true\n");
+    assert_eq!(ask("es.jwt/rsaJwk"), "true ES256 alice false\n");
+    assert_eq!(ask("rs.jwt/ecJwk"), "true RS256 alice false\n");
     // Wrong keys, a key of another kind, a changed signature.
     assert_eq!(ask("rs.jwt/other"), "true RS256 alice false\n");
     assert_eq!(ask("rs.jwt/ec"), "true RS256 alice false\n");

@@ -248,6 +248,47 @@ impl PublicKey {
         pem("PUBLIC KEY", &self.spki)
     }
 
+    /// The key a JSON Web Key (RFC 7517, 7518 §6) describes: `kty` `RSA` with
+    /// `n` and `e`, or `EC` with `crv` (`P-256`, `P-384`, `P-521`), `x` and `y`,
+    /// each base64url. `get` reads a member's text.
+    pub fn from_jwk(get: &dyn Fn(&str) -> Option<String>) -> Result<PublicKey, KeyError> {
+        use base64::Engine as _;
+        let member = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let text = get(name).ok_or_else(|| KeyError(format!("missing \"{name}\"")))?;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .map_err(|_| KeyError(format!("invalid \"{name}\"")))
+        };
+        let spki = match get("kty").as_deref() {
+            Some("RSA") => {
+                let key = der::seq(&[der::uint(&member("n")?), der::uint(&member("e")?)]);
+                der::seq(&[der::seq(&[der::oid(der::RSA), der::NULL.to_vec()]), der::bits(&key)])
+            }
+            Some("EC") => {
+                let (curve, size) = match get("crv").as_deref() {
+                    Some("P-256") => (der::P256, 32),
+                    Some("P-384") => (der::P384, 48),
+                    Some("P-521") => (der::P521, 66),
+                    Some(_) => return Err(KeyError("unknown \"crv\"".into())),
+                    None => return Err(KeyError("missing \"crv\"".into())),
+                };
+                let mut point = vec![4u8];
+                for name in ["x", "y"] {
+                    let c = member(name)?;
+                    if c.len() > size {
+                        return Err(KeyError(format!("invalid \"{name}\"")));
+                    }
+                    point.extend(std::iter::repeat_n(0, size - c.len()));
+                    point.extend_from_slice(&c);
+                }
+                der::seq(&[der::seq(&[der::oid(der::EC), der::oid(curve)]), der::bits(&point)])
+            }
+            Some(_) => return Err(KeyError("unknown \"kty\"".into())),
+            None => return Err(KeyError("missing \"kty\"".into())),
+        };
+        Ok(PublicKey { spki: SubjectPublicKeyInfoDer::from(spki) })
+    }
+
     /// Whether it is an RSA key (else an elliptic-curve one), and the key's own
     /// bytes (the SubjectPublicKeyInfo's bit string); `None` for another kind,
     /// or bytes that are not a key.
@@ -302,6 +343,54 @@ pub fn certified_key(chain: &CertificateChain, key: &PrivateKey) -> Result<Arc<r
     }
 }
 
+/// Just enough DER to write a SubjectPublicKeyInfo.
+mod der {
+    /// rsaEncryption, id-ecPublicKey and the three NIST curves, as encoded OIDs.
+    pub const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    pub const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
+    pub const NULL: &[u8] = &[0x05, 0x00];
+
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let n = body.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let bytes: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+
+    pub fn seq(items: &[Vec<u8>]) -> Vec<u8> {
+        tlv(0x30, &items.concat())
+    }
+
+    pub fn oid(encoded: &[u8]) -> Vec<u8> {
+        tlv(0x06, encoded)
+    }
+
+    /// A non-negative INTEGER of big-endian bytes.
+    pub fn uint(bytes: &[u8]) -> Vec<u8> {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut body = if trimmed.first().is_some_and(|b| b & 0x80 != 0) { vec![0] } else { Vec::new() };
+        body.extend(if trimmed.is_empty() { vec![0] } else { trimmed });
+        tlv(0x02, &body)
+    }
+
+    /// A BIT STRING of whole bytes.
+    pub fn bits(bytes: &[u8]) -> Vec<u8> {
+        let mut body = vec![0];
+        body.extend_from_slice(bytes);
+        tlv(0x03, &body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +437,37 @@ mod tests {
         assert!(certified_key(&chain, &again).is_ok());
         let public = key.public_key().unwrap();
         assert!(PublicKey::from_bytes(public.to_pem().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_jwk_is_the_same_key_as_its_pem() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 =
+            ring::signature::EcdsaKeyPair::generate_pkcs8(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .unwrap();
+        let public = PrivateKey::from_bytes(pkcs8.as_ref()).unwrap().public_key().unwrap();
+        let (is_rsa, point) = public.algorithm_and_key().unwrap();
+        assert!(!is_rsa && point.len() == 65);
+        let (x, y) = (b64(&point[1..33]), b64(&point[33..]));
+        let jwk = |k: &str| match k {
+            "kty" => Some("EC".to_string()),
+            "crv" => Some("P-256".to_string()),
+            "x" => Some(x.clone()),
+            "y" => Some(y.clone()),
+            _ => None,
+        };
+        assert_eq!(PublicKey::from_jwk(&jwk).unwrap().to_pem(), public.to_pem());
+        let rsa = |k: &str| match k {
+            "kty" => Some("RSA".to_string()),
+            "n" => Some(b64(&[0xc0; 256])),
+            "e" => Some("AQAB".to_string()),
+            _ => None,
+        };
+        let (is_rsa, _) = PublicKey::from_jwk(&rsa).unwrap().algorithm_and_key().unwrap();
+        assert!(is_rsa);
+        assert!(PublicKey::from_jwk(&|k| (k == "kty").then(|| "oct".to_string())).is_err());
+        assert!(PublicKey::from_jwk(&|k| (k == "kty").then(|| "RSA".to_string())).is_err(), "missing n");
     }
 }

@@ -191,6 +191,35 @@ impl JsPublicKey {
     }
 }
 
+/// `crypto.JWK` as scripts see it: a public key given as a JSON Web Key
+/// (`{kty: 'RSA', n, e}` or `{kty: 'EC', crv, x, y}`), for `JWT.verify()`.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "JWK")]
+pub struct JsJwk {
+    #[qjs(skip_trace)]
+    pub(crate) key: Rc<PublicKey>,
+}
+
+#[rquickjs::methods]
+impl JsJwk {
+    /// `new crypto.JWK(json)`: a key of a JWK object (as `JSON.parse` gives it).
+    #[qjs(constructor)]
+    pub fn new<'js>(ctx: Ctx<'js>, json: Value<'js>) -> Result<Self> {
+        let Some(o) = json.as_object() else {
+            return Err(Exception::throw_type(&ctx, "crypto.JWK: expects a JSON Web Key object"));
+        };
+        let get = |name: &str| o.get::<_, Option<String>>(name).ok().flatten();
+        let key = PublicKey::from_jwk(&get).map_err(|e| thrown(&ctx, "JWK", e))?;
+        Ok(JsJwk { key: Rc::new(key) })
+    }
+
+    /// True: a key that could not be read throws when it is made.
+    #[qjs(get, rename = "isValid")]
+    pub fn is_valid(&self) -> bool {
+        true
+    }
+}
+
 /// The native value behind a crypto object, for filter options.
 pub fn native_of(obj: &Object<'_>) -> Option<proxy_core::ScriptValue> {
     if let Some(c) = Class::<JsCertificate>::from_object(obj) {
@@ -222,6 +251,7 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<JsPrivateKey>::define(&crypto)?;
     Class::<JsPublicKey>::define(&crypto)?;
     Class::<JsJwt>::define(&crypto)?;
+    Class::<JsJwk>::define(&crypto)?;
     Class::<crate::api::digest::JsHash>::define(&crypto)?;
     Class::<crate::api::digest::JsHmac>::define(&crypto)?;
     Class::<crate::api::signature::JsSign>::define(&crypto)?;
@@ -315,6 +345,7 @@ impl<'js> JsJwt<'js> {
         let object_key = key.as_object().and_then(|o| {
             Class::<JsPublicKey>::from_object(o)
                 .map(|k| (*k.borrow().key).clone())
+                .or_else(|| Class::<JsJwk>::from_object(o).map(|k| (*k.borrow().key).clone()))
                 .or_else(|| Class::<JsPrivateKey>::from_object(o).and_then(|k| k.borrow().key.public_key()))
         });
         if let Some(public) = object_key {
