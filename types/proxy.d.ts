@@ -308,6 +308,30 @@ declare namespace crypto {
     digest(encoding: 'hex' | 'base64' | 'base64url'): string;
   }
 
+  /** The key and IV of a cipher. */
+  interface CipherOptions {
+    key: Data | string;
+    iv?: Data | string;
+  }
+
+  /** AES encryption (aes-128/192/256 with cbc, ecb or ctr), as `openssl enc` does it. */
+  class Cipher {
+    constructor(algorithm: string, options: CipherOptions);
+    /** What could be encrypted so far. */
+    update(data: Data | string): Data;
+    /** The rest, padded, once. */
+    final(): Data;
+  }
+
+  /** AES decryption, the inverse of Cipher. */
+  class Decipher {
+    constructor(algorithm: string, options: CipherOptions);
+    /** What could be decrypted so far. */
+    update(data: Data | string): Data;
+    /** The rest, its padding removed, once; throws on a bad padding. */
+    final(): Data;
+  }
+
   /** A signature of a message with a private key (RSA PKCS #1 v1.5 or ECDSA, DER). */
   class Sign {
     /** With this digest: sha1, sha256, sha384 or sha512. */

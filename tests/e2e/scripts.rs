@@ -662,3 +662,41 @@ fn least_work_counts_a_closed_borrower_out_at_the_next_pick_and_hashing_keeps_ke
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "abab b true true undefined\n");
 }
+
+#[test]
+fn crypto_cipher_and_decipher_agree_with_openssl_enc() {
+    let dir = TempDir::with_files(&[
+        ("msg", "hello cipher world, more than one block of text here!"),
+        (
+            "main.js",
+            "var hex = s => new Data(s, 'hex')\n\
+             var key = hex('0'.repeat(63) + '1'), iv = hex('0'.repeat(31) + '2')\n\
+             var d = new crypto.Decipher('aes-256-cbc', { key, iv })\n\
+             var cbc = pipy.load('msg.cbc'), out = new Data()\n\
+             for (var i = 0; i < cbc.size; i += 7) out.push(d.update(new Data(cbc.toString('hex').substring(2 * i, 2 * i + 14), 'hex')))\n\
+             out.push(d.final())\n\
+             var c = new crypto.Cipher('aes-256-cbc', { key, iv }), enc = new Data()\n\
+             enc.push(c.update(new Data('hello cipher world, '))); enc.push(c.update(new Data('more than one block of text here!'))); enc.push(c.final())\n\
+             var ctr = new crypto.Decipher('aes-128-ctr', { key: hex('0'.repeat(31) + '3'), iv: hex('0'.repeat(31) + '4') })\n\
+             var plain = ctr.update(pipy.load('msg.ctr')).toString() + ctr.final().toString()\n\
+             var wrong = new crypto.Decipher('aes-256-cbc', { key: hex('0'.repeat(63) + '9'), iv }), why\n\
+             wrong.update(cbc)\n\
+             try { wrong.final() } catch (e) { why = e.message }\n\
+             var short; try { new crypto.Cipher('aes-128-cbc', { key: hex('00'), iv }) } catch (e) { short = e.message }\n\
+             println(out.toString() === pipy.load('msg').toString(), enc.toString('hex') === cbc.toString('hex'), plain === pipy.load('msg').toString())\n\
+             println(why)\n\
+             println(short)\n\
+             pipy().task().onStart(new StreamEnd).dummy()\n",
+        ),
+    ]);
+    let d = &dir.0;
+    let hex = |n: u32, width: usize| format!("{n:0width$x}");
+    openssl(d, &["enc", "-aes-256-cbc", "-K", &hex(1, 64), "-iv", &hex(2, 32), "-in", "msg", "-out", "msg.cbc"]);
+    openssl(d, &["enc", "-aes-128-ctr", "-K", &hex(3, 32), "-iv", &hex(4, 32), "-in", "msg", "-out", "msg.ctr"]);
+    let out = Command::new(binary()).arg(d.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "true true true\ncrypto.Decipher: bad decrypt (wrong key, IV or padding)\ncrypto.Cipher: options.key expected to have a length of 16\n"
+    );
+}

@@ -252,6 +252,7 @@ pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     Class::<JsPublicKey>::define(&crypto)?;
     Class::<JsJwt>::define(&crypto)?;
     Class::<JsJwk>::define(&crypto)?;
+    crate::api::cipher::define(&crypto)?;
     Class::<crate::api::digest::JsHash>::define(&crypto)?;
     Class::<crate::api::digest::JsHmac>::define(&crypto)?;
     Class::<crate::api::signature::JsSign>::define(&crypto)?;

@@ -16,6 +16,7 @@
 //! - `crypto`: `crypto.Certificate`, `crypto.PrivateKey` and the other key classes, `crypto.JWT`.
 //! - `digest`: `crypto.Hash` and `crypto.Hmac`.
 //! - `signature`: `crypto.Sign` and `crypto.Verify`.
+//! - `cipher`: `crypto.Cipher` and `crypto.Decipher` (AES).
 //! - `xml`: `XML` and `XML.Node`, read on `quick-xml`.
 //! - `yaml`: `YAML`, on `yaml-rust2`, with a bound on aliases.
 //! - `netmask`: `Netmask`, IPv4 and IPv6 networks, on `ipnet`.
@@ -26,6 +27,7 @@
 
 pub mod algo;
 pub mod callback;
+pub mod cipher;
 pub mod convert;
 pub mod crypto;
 pub mod data;
