@@ -583,6 +583,8 @@ declare namespace os {
   const env: { [name: string]: string };
   /** The operating system: `'linux'`, `'macos'`, `'windows'`, .... */
   const platform: string;
+  /** A file of the codebase, or null if there is none. */
+  function readFile(path: string): Data | null;
 }
 
 /** Writes to the log, with the log's time stamp and level. */

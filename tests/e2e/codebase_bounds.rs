@@ -99,3 +99,23 @@ fn a_codebase_mounted_like_a_configmap_reloads_when_its_data_link_is_swapped() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn os_read_file_reads_the_codebase_and_nothing_outside_it() {
+    let dir = TempDir::with_files(&[
+        ("sub/a.txt", "inside\n"),
+        (
+            "main.js",
+            "var why\n\
+             try { os.readFile('../outside.txt') } catch (e) { why = e.message }\n\
+             println(os.readFile('sub/a.txt').toString().trim(), os.readFile('missing.txt'), why)\n\
+             pipy().task().onStart(new StreamEnd).dummy()\n",
+        ),
+    ]);
+    let out = std::process::Command::new(crate::support::binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "inside null os.readFile: '../outside.txt' is outside the codebase\n"
+    );
+}

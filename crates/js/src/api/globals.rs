@@ -80,6 +80,7 @@ fn started_ms() -> f64 {
 /// `JSON.decode` / `JSON.encode` and `os`, for the files `read` gives.
 pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
     READER.with(|r| *r.borrow_mut() = Some(read.clone()));
+    let read_file = read.clone();
     let g = ctx.globals();
     // Held strongly: pipelines still running an old version after a reload may
     // read files. The codebase holds nothing that keeps the engine alive.
@@ -123,6 +124,18 @@ pub fn install_codebase<'js>(ctx: &Ctx<'js>, read: ReadFile) -> Result<()> {
     }
     os.set("env", env)?;
     os.set("platform", std::env::consts::OS)?;
+    // os.readFile(path): a file of the codebase (Pipy reads the file system;
+    // here nothing outside the codebase can be reached), null if there is none.
+    os.set(
+        "readFile",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, path: String| -> Result<Value<'js>> {
+            match read_file(&path) {
+                Ok(Some(bytes)) => crate::api::data::from_data(&ctx, proxy_core::Data::from(bytes)),
+                Ok(None) => Ok(Value::new_null(ctx)),
+                Err(why) => Err(rquickjs::Exception::throw_message(&ctx, &format!("os.readFile: {why}"))),
+            }
+        })?,
+    )?;
     g.set("os", os)?;
     Ok(())
 }
