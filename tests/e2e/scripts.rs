@@ -700,3 +700,19 @@ fn crypto_cipher_and_decipher_agree_with_openssl_enc() {
         "true true true\ncrypto.Decipher: bad decrypt (wrong key, IV or padding)\ncrypto.Cipher: options.key expected to have a length of 16\n"
     );
 }
+
+#[test]
+fn a_round_robin_target_added_later_starts_level_with_the_least_used() {
+    let dir = TempDir::with_files(&[(
+        "main.js",
+        "var lb = new algo.RoundRobinLoadBalancer({ a: 2, b: 1 })\n\
+         var before = [1, 2, 3, 4, 5, 6, 7, 8].map(() => lb.select()).join('')\n\
+         lb.set('c', 1)\n\
+         println(before, [1, 2, 3, 4, 5, 6, 7, 8].map(() => lb.select()).join(''))\n\
+         pipy().task().onStart(new StreamEnd).dummy()\n",
+    )]);
+    let out = Command::new(binary()).arg(dir.0.join("main.js")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // c takes its share (one in four) from the start, no more and no less.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abaabaab caabcaab\n");
+}

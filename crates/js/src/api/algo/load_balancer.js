@@ -134,27 +134,23 @@
   }
   methods(RoundRobinLoadBalancer);
 
+  // A target added or changed starts level with the least used one, as in
+  // Pipy, so it neither floods with picks nor waits behind the others; the
+  // other targets' counts stay as they are.
   RoundRobinLoadBalancer.prototype.set = function (id, weight) {
     id = String(id);
     weight = Math.max(0, Math.floor(Number(weight) || 0));
-    var hits = this._totalWeight > 0 ? Math.floor(this._totalHits * weight / this._totalWeight) : 0;
+    var min = -1;
+    this._targets.forEach(function (t) { if (t.weight > 0 && (min < 0 || t.usage < min)) min = t.usage; });
+    if (min < 0) min = 0;
     var known = this._byId.has(id);
     var t = target(this, id);
-    if (!known) {
-      t.weight = weight;
-      t.hits = hits;
-      this._totalWeight += weight;
-      this._totalHits += hits;
-    } else {
-      this._totalWeight += weight - t.weight;
-      this._totalHits += hits - t.hits;
-      t.weight = weight;
-      t.hits = hits;
-    }
-    if (this._totalWeight > 0) {
-      var total = this._totalWeight;
-      this._targets.forEach(function (t) { if (t.weight > 0) t.usage = t.hits / total; });
-    }
+    var hits = Math.floor(weight * min);
+    this._totalWeight += weight - (known ? t.weight : 0);
+    this._totalHits += hits - (known ? t.hits : 0);
+    t.weight = weight;
+    t.hits = hits;
+    t.usage = weight > 0 ? hits / weight : 0;
   };
 
   RoundRobinLoadBalancer.prototype._pick = function (key, unhealthy) {
