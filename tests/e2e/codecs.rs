@@ -45,12 +45,7 @@ pipy.listen({port}, $=>$
         c.send(piece);
     }
     let want = "+PONG\r\n+OK\r\n$5\r\nhello\r\n$-1\r\n:1\r\n-ERR unknown command 'NOPE'\r\n*5\r\n:1\r\n+two\r\n$1\r\n3\r\n$-1\r\n-E\r\n";
-    let mut got = String::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while got.len() < want.len() && std::time::Instant::now() < deadline {
-        got.push_str(&c.read_some());
-    }
-    assert_eq!(got, want);
+    assert_eq!(String::from_utf8_lossy(&c.read_bytes(want.len())), want);
     // A byte that starts no RESP value closes the connection.
     c.send(b"?garbage\r\n");
     assert_eq!(c.read_to_close(), "");
@@ -112,15 +107,7 @@ pipy.listen({port}, $=>$
         0x30, 0x05, 0, 1, b'T', b'h', b'i', // PUBLISH to "T": "hi"
         0xd0, 0x00, // PINGRESP
     ];
-    let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut chunk = [0u8; 256];
-    while got.len() < want.len() && std::time::Instant::now() < deadline {
-        match c.0.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let got = c.read_bytes(want.len());
     assert_eq!(got, want);
     // The reserved packet type 0 closes the connection.
     c.send(&[0x00, 0x00]);
@@ -205,15 +192,7 @@ pipy.listen({port}, $=>$
     }
     let want: &[u8] = b"\x80\x01\x00\x02\x00\x00\x00\x03add\x00\x00\x00\x05\x08\x00\x00\x00\x00\x00\x05\x00\
 \x82\x41\x06\x03add\x05\x00\x0a\x00";
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 256];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while got.len() < want.len() && std::time::Instant::now() < deadline {
-        match c.0.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let got = c.read_bytes(want.len());
     assert_eq!(got, want);
     // A byte that starts no Thrift message closes the connection.
     c.send(b"\xff");
@@ -289,15 +268,7 @@ pipy.listen({port}, $=>$
     }
     let want: &[u8] = b"\xda\xbb\x22\x14\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01N\
 \xda\xbb\x02\x14\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x07echo:hi";
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 256];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while got.len() < want.len() && std::time::Instant::now() < deadline {
-        match c.0.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-        }
-    }
+    let got = c.read_bytes(want.len());
     assert_eq!(got, want, "the id past 2^53 comes back exact");
     c.send(b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(c.read_to_close(), "", "bytes that are not a Dubbo frame close the connection");

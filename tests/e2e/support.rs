@@ -236,6 +236,20 @@ impl Raw {
         }
     }
 
+    /// Reads until `n` bytes have come, the server closes, or the read timeout
+    /// passes; gives what came (binary protocols compare it byte for byte).
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while got.len() < n {
+            match self.0.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&chunk[..k]),
+            }
+        }
+        got
+    }
+
     /// Reads until the server closes the connection (bounded by the read timeout).
     pub fn read_to_close(&mut self) -> String {
         let mut buf = Vec::new();
