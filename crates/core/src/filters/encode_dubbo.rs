@@ -7,7 +7,7 @@
 
 use crate::args::{ArgResult, Args};
 use crate::data::Data;
-use crate::event::{Event, StreamError};
+use crate::event::{Collected, Event, MessageCollector, StreamError};
 use crate::filters::decode_dubbo::MAGIC;
 use crate::filters::FilterDef;
 use crate::head::Head;
@@ -27,13 +27,13 @@ pub const DEF: FilterDef = FilterDef {
 const MAX_BODY: usize = 64 << 20;
 
 fn build(def: &'static FilterDef, _: &mut dyn Args) -> ArgResult<FilterSpec> {
-    Ok(FilterSpec::plain(def.name, || EncodeDubbo { head: None, body: Data::new(), failed: false }))
+    Ok(FilterSpec::plain(def.name, || EncodeDubbo { collector: MessageCollector::new(Some(MAX_BODY)), failed: false }))
 }
 
 /// The `encodeDubbo` filter.
 pub struct EncodeDubbo {
-    head: Option<Box<Head>>,
-    body: Data,
+    /// The message being gathered: its length goes in the header.
+    collector: MessageCollector,
     /// A body overflowed: the stream has ended.
     failed: bool,
 }
@@ -70,39 +70,26 @@ impl Filter for EncodeDubbo {
         if self.failed {
             return;
         }
-        match ev {
-            Event::MessageStart(head) => {
-                if self.head.is_none() {
-                    self.head = Some(head);
-                    self.body = Data::new();
-                }
-            }
-            Event::Data(d) => {
-                if self.head.is_some() {
-                    if self.body.len() + d.len() > MAX_BODY {
-                        tracing::error!("encodeDubbo: a message body over 64 MiB");
-                        self.head = None;
-                        self.body = Data::new();
-                        self.failed = true;
-                        return cx.output(Event::error(StreamError::BufferOverflow));
-                    }
-                    self.body.push(d);
-                }
-            }
-            Event::MessageEnd(tail) => {
-                let Some(head) = self.head.take() else { return };
-                let body = std::mem::take(&mut self.body);
-                let mut frame = Data::from(header(&head, body.len()).to_vec());
-                frame.push(body);
-                cx.output(Event::MessageStart(head));
+        match self.collector.feed(ev) {
+            Collected::Taken => {}
+            Collected::Message(m) => {
+                let mut frame = Data::from(header(&m.head, m.body.len()).to_vec());
+                frame.push(m.body);
+                cx.output(Event::start(m.head));
                 cx.output(Event::Data(frame));
-                cx.output(Event::MessageEnd(tail));
+                cx.output(Event::MessageEnd(Box::new(m.tail)));
             }
-            Event::StreamEnd(_) => {
-                self.head = None;
-                self.body = Data::new();
+            Collected::Overflow => {
+                tracing::error!("encodeDubbo: a message body over 64 MiB");
+                self.failed = true;
+                cx.output(Event::error(StreamError::BufferOverflow));
+            }
+            Collected::Other(ev @ Event::StreamEnd(_)) => {
+                self.collector.clear();
                 cx.output(ev);
             }
+            // Data or an end outside a message is no frame.
+            Collected::Other(_) => {}
         }
     }
 }
